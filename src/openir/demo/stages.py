@@ -1,0 +1,33 @@
+"""The demo's stages, in order. A stage is a function of the shared `DemoContext`.
+
+To add a stage: write ``openir/demo/stage_<name>.py`` with a ``run(ctx)`` function that reads what
+earlier stages left in ``ctx.results``, writes files under ``ctx.out``, stores its own results and
+adds sections to ``ctx.sections`` (HTML fragments for the summary page); then list it below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .runner import DemoContext
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    title: str
+    run: Callable[[DemoContext], None]
+
+
+def _patient(ctx: DemoContext) -> None:
+    from .stage_patient import run
+
+    run(ctx)
+
+
+STAGES: list[Stage] = [
+    Stage("patient", "Synthetic patient (CT + label map)", _patient),
+]
