@@ -1,0 +1,5 @@
+"""``python -m openir`` is the same as the ``openir`` command."""
+
+from openir.cli import main
+
+main()
