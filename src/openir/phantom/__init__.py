@@ -1,0 +1,22 @@
+"""Deterministic synthetic patients (CT + named label map) for demos, tests and benchmarks.
+
+`make_abdomen` builds a portal-venous abdominal CT with liver vessel trees and liver tumours,
+`make_chest` a chest CT with ground-glass nodules, and `implant_tumour` paints a synthetic
+tumour into a real CT and label map.
+"""
+
+from .abdomen import make_abdomen
+from .chest import make_chest
+from .implant import implant_tumour
+from .models import BONE_LABELS, VESSEL_LABELS, Phantom, TumourInfo, TumourSpec
+
+__all__ = [
+    "BONE_LABELS",
+    "VESSEL_LABELS",
+    "Phantom",
+    "TumourInfo",
+    "TumourSpec",
+    "implant_tumour",
+    "make_abdomen",
+    "make_chest",
+]

@@ -1,0 +1,64 @@
+"""The `openir` command as a user runs it: a real subprocess, real exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from openir import __version__
+
+
+def openir(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "openir", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+def test_version():
+    r = openir("version")
+    assert r.returncode == 0 and r.stdout.strip() == __version__
+
+
+def test_info_missing_path_is_a_clear_error(tmp_path):
+    r = openir("info", str(tmp_path / "nope.nii.gz"))
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    assert "nope.nii.gz" in r.stderr
+
+
+def test_info_on_garbage_file(tmp_path):
+    bad = tmp_path / "scan.dcm"
+    bad.write_bytes(b"\x00garbage" * 50)
+    r = openir("info", str(bad))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "scan.dcm" in r.stderr
+
+
+def test_info_on_real_ct(shared_data):
+    ct = shared_data / "totalseg-abdomen-ct" / "example_ct_sm.nii.gz"
+    r = openir("info", str(ct), "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert "122" in json.dumps(info) and "101" in json.dumps(info)
+
+
+def test_info_on_dicom_folder(shared_data):
+    r = openir("info", str(shared_data / "totalseg-abdomen-ct" / "example_ct_dicom"))
+    assert r.returncode == 0, r.stderr
+    assert "CT" in r.stdout and "512" in r.stdout
+
+
+def test_demo_unknown_stage(tmp_path):
+    r = openir("demo", "--quick", "--out", str(tmp_path / "d"), "--stages", "teleport")
+    assert r.returncode == 2 and "teleport" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_quick_demo_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    r = openir("demo", "--quick", "--out", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    html = (out / "index.html").read_text()
+    assert "Patient" in html and "data:image/png;base64," in html
+    assert (out / "patient" / "ct.nii.gz").stat().st_size > 10_000
+    labels = json.loads((out / "patient" / "labels.json").read_text())["labels"]
+    assert {"liver", "tumour_1", "tumour_2", "skin"} <= set(labels.values())
