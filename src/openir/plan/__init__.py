@@ -1,0 +1,55 @@
+"""Planning: ablation devices and zone models, and safe needle trajectories.
+
+`load_catalogue` reads the versioned device catalogue; `predict_zone` turns a probe (device,
+setting, pose) into an oriented ellipsoid; `rasterise_zones`, `zone_mesh` and `heat_sink_check`
+use it. `find_trajectories` finds every feasible straight path from the skin to a target and
+returns the Pareto set and a ranked shortlist.
+"""
+
+from .devices import Device, DeviceCatalogue, ZoneRow, catalogue_version, load_catalogue
+from .models import (
+    Ellipsoid,
+    HeatSinkReport,
+    HeatSinkVessel,
+    Probe,
+    ProbePose,
+    Trajectory,
+    TrajectoryResult,
+)
+from .policy import StructureRule, TrajectoryPolicy, load_policy
+from .trajectories import (
+    evaluate_directions,
+    fibonacci_directions,
+    find_trajectories,
+    prepare_case,
+    target_from_label,
+)
+from .zones import heat_sink_check, predict_zone, rasterise_zones, zone_dimensions, zone_mesh
+
+__all__ = [
+    "Device",
+    "DeviceCatalogue",
+    "Ellipsoid",
+    "HeatSinkReport",
+    "HeatSinkVessel",
+    "Probe",
+    "ProbePose",
+    "StructureRule",
+    "Trajectory",
+    "TrajectoryPolicy",
+    "TrajectoryResult",
+    "ZoneRow",
+    "catalogue_version",
+    "evaluate_directions",
+    "fibonacci_directions",
+    "find_trajectories",
+    "heat_sink_check",
+    "load_catalogue",
+    "load_policy",
+    "predict_zone",
+    "prepare_case",
+    "rasterise_zones",
+    "target_from_label",
+    "zone_dimensions",
+    "zone_mesh",
+]

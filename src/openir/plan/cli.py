@@ -1,0 +1,97 @@
+"""`openir trajectories`: safe needle paths from the skin to a target, as JSON, markups and a figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+
+from openir.core.errors import InputError
+
+
+def _parse_pairs(items: list[str], what: str) -> dict[str, float]:
+    out = {}
+    for it in items:
+        name, sep, val = it.partition("=")
+        try:
+            out[name.strip()] = float(val)
+        except ValueError:
+            raise InputError(f"expected NAME=MM, got {it!r}", field=what) from None
+        if not sep:
+            raise InputError(f"expected NAME=MM, got {it!r}", field=what)
+    return out
+
+
+def _body_from_ct(ct, labels) -> np.ndarray:
+    from scipy import ndimage
+
+    body = (ct.array > -500) | (labels.array > 0)
+    for k in range(body.shape[0]):  # fill air pockets (bowel gas, lungs) slice by slice
+        body[k] = ndimage.binary_fill_holes(body[k])
+    return body
+
+
+def trajectories(
+    ct: Path = typer.Argument(..., help="CT image (DICOM folder, NIfTI, NRRD)"),
+    labels: Path = typer.Argument(..., help="label map on the CT grid (NIfTI/NRRD/SEG)"),
+    target: str = typer.Option(..., "--target", "-t", help="'x,y,z' in LPS mm, or a label name (its centroid)"),
+    needle_mm: float = typer.Option(150.0, "--needle", help="usable needle length, mm"),
+    directions: int = typer.Option(20000, "--directions", help="candidate directions to evaluate"),
+    keep_away: list[str] = typer.Option([], "--keep-away", help="NAME=MM keep-away margin (repeatable)"),
+    forbid: list[str] = typer.Option([], "--forbid", help="structure that must not be crossed"),
+    allow: list[str] = typer.Option([], "--allow", help="structure that may be crossed"),
+    policy_file: Path | None = typer.Option(None, "--policy", help="policy YAML (default: packaged)"),
+    names: Path | None = typer.Option(None, "--names", help="label names JSON for NIfTI/NRRD label maps"),
+    shortlist: int = typer.Option(5, "--shortlist", help="number of ranked paths to keep"),
+    out: Path = typer.Option(Path("trajectories"), "--out", "-o", help="output folder"),
+) -> None:
+    """Find every feasible straight needle path to the target; write JSON, Slicer markups and a PNG."""
+    from openir import io
+    from openir.core import normalise_label_name
+
+    from .figures import plot_trajectories
+    from .policy import load_policy
+    from .trajectories import find_trajectories, target_from_label
+
+    console = Console()
+    with console.status("reading images"):
+        image = io.read_image(ct)
+        lm = io.read_labels(labels, names, reference=image) if names else io.read_labels(labels, reference=image)
+    if lm.shape != image.shape:
+        raise InputError(f"label map grid {lm.shape} differs from the CT grid {image.shape}", source=labels)
+    parts = target.replace(" ", "").split(",")
+    if len(parts) == 3:
+        try:
+            tgt = np.array([float(p) for p in parts])
+        except ValueError:
+            raise InputError(f"target {target!r} is neither 'x,y,z' nor a label name", field="--target") from None
+    else:
+        tgt = target_from_label(lm, target)  # UnknownLabelError names the available labels
+    pol = load_policy(policy_file)
+    for name in forbid + allow:
+        if not lm.has(name) and not pol.structures.get(normalise_label_name(name)):
+            from openir.core.errors import UnknownLabelError
+
+            raise UnknownLabelError(name, lm.names)
+    if forbid:
+        pol = pol.with_rules(**{n: "forbid" for n in forbid})
+    if allow:
+        pol = pol.with_rules(**{n: "allow" for n in allow})
+    with console.status("body mask, distance maps and search"):
+        body = _body_from_ct(image, lm)
+        res = find_trajectories(lm, tgt, pol, needle_mm, directions, body_mask=body,
+                                keep_away=_parse_pairs(keep_away, "--keep-away") or None,
+                                shortlist_size=shortlist)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "trajectories.json").write_text(res.model_dump_json(indent=2))
+    io.write_markups(out / "trajectories.mrk.json",
+                     points={"target": {"target": tuple(tgt.tolist())}},
+                     lines={f"path_{t.rank}": (t.entry_lps, t.target_lps) for t in res.shortlist})
+    plot_trajectories(res, lm, out / "trajectories.png", ct=image)
+    console.print(f"[green]{res.n_feasible} of {res.n_directions} directions feasible[/green]; "
+                  f"{len(res.pareto)} Pareto-optimal; shortlist written to {out}")
+    for t in res.shortlist:
+        console.print(f"  #{t.rank}: entry {np.round(t.entry_lps, 1).tolist()} length {t.length_mm:.1f} mm, "
+                      f"min clearance {t.min_clearance_mm:.1f} mm, axial {t.angle_to_axial_deg:.0f} deg")

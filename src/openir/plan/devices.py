@@ -1,0 +1,234 @@
+"""The ablation device catalogue: devices, their zone tables, and validation on load.
+
+The catalogue is data that experts edit (``data/devices.yaml``); loading checks it so a bad row is
+reported by device id, row and field instead of silently producing a wrong zone: positive axes,
+growth with time and power, a stated volume that matches the ellipsoid, and a source for every row.
+Rows marked ``source: unsourced`` stay in the file to show the gap but are never used.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from openir.core.errors import DataFileError
+
+Modality = Literal["microwave", "radiofrequency", "cryo", "ire", "chemical"]
+THERMAL: frozenset[str] = frozenset({"microwave", "radiofrequency"})
+VOLUME_TOLERANCE = 0.10  # stated volume vs pi/6*L*D1*D2 (published volumes are rounded/measured)
+
+
+class ZoneRow(BaseModel):
+    """One published zone: setting (power x time, freeze time + isotherm, ...) and its extents."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    power_w: float | None = None
+    time_s: float | None = None
+    isotherm_c: float | None = None
+    spacing_mm: float | None = None
+    exposure_mm: float | None = None
+    injected_ml: float | None = None
+    length_mm: float | None = Field(None, description="extent along the shaft")
+    diameter_mm: float | None = Field(None, description="extent across the shaft")
+    diameter2_mm: float | None = Field(None, description="second transverse extent (default = diameter)")
+    volume_ml: float | None = None
+    tip_to_centre_mm: float | None = Field(None, description="tip back along the shaft to zone centre")
+    tissue: str | None = None
+    source: str
+    verified: bool = False
+    note: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.source.strip().lower() != "unsourced"
+
+    @property
+    def semi_axes_mm(self) -> tuple[float, float, float]:
+        """(along, across, across2) semi-axes."""
+        d2 = self.diameter2_mm if self.diameter2_mm is not None else self.diameter_mm
+        return (self.length_mm / 2, self.diameter_mm / 2, d2 / 2)  # type: ignore[operator]
+
+    @property
+    def ellipsoid_volume_ml(self) -> float:
+        a, b, c = self.semi_axes_mm
+        return 4.0 / 3.0 * math.pi * a * b * c / 1000.0
+
+    def label(self) -> str:
+        parts = []
+        for name, unit in (("power_w", "W"), ("time_s", "s"), ("isotherm_c", "C"),
+                           ("spacing_mm", "mm spacing"), ("exposure_mm", "mm exposure"),
+                           ("injected_ml", "mL")):
+            v = getattr(self, name)
+            if v is not None:
+                parts.append(f"{v:g} {unit}")
+        return ", ".join(parts) or "no setting"
+
+
+class Device(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    manufacturer: str
+    modality: Modality
+    gauge: float | None = None
+    usable_lengths_mm: list[float] = Field(default_factory=list)
+    spec_source: str = "unsourced"
+    zones: list[ZoneRow]
+
+    @property
+    def thermal(self) -> bool:
+        return self.modality in THERMAL
+
+    def usable_rows(self) -> list[ZoneRow]:
+        return [r for r in self.zones if r.usable]
+
+
+class DeviceCatalogue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    catalogue_version: str
+    devices: list[Device]
+
+    def get(self, device_id: str) -> Device:
+        for d in self.devices:
+            if d.id == device_id:
+                return d
+        from openir.core.errors import InputError
+
+        raise InputError(f"unknown device {device_id!r}; catalogue has: {', '.join(self.ids)}",
+                         field="device")
+
+    @property
+    def ids(self) -> list[str]:
+        return [d.id for d in self.devices]
+
+
+# ---- validation ---------------------------------------------------------------------------------
+
+def _row_problems(dev: Device, i: int, row: ZoneRow) -> list[str]:
+    where = f"devices[{dev.id}].zones[{i}] ({row.label()})"
+    out: list[str] = []
+    if not row.usable:
+        return out
+    need = ["length_mm", "diameter_mm"]
+    if dev.modality in THERMAL:
+        need += ["power_w", "time_s"]
+    elif dev.modality == "cryo":
+        need += ["time_s"]
+    elif dev.modality == "ire":
+        need += ["spacing_mm", "exposure_mm"]
+    elif dev.modality == "chemical":
+        need += ["injected_ml"]
+    for f in need:
+        if getattr(row, f) is None:
+            out.append(f"{where}: {f} is missing on a sourced row (mark the row 'unsourced' instead)")
+    for f in ("length_mm", "diameter_mm", "diameter2_mm", "volume_ml", "power_w", "time_s",
+              "spacing_mm", "exposure_mm", "injected_ml"):
+        v = getattr(row, f)
+        if v is not None and not (v > 0 and math.isfinite(v)):
+            out.append(f"{where}: {f} must be positive, got {v}")
+    if row.tip_to_centre_mm is not None and row.tip_to_centre_mm < 0:
+        out.append(f"{where}: tip_to_centre_mm must be >= 0, got {row.tip_to_centre_mm}")
+    if not out and row.volume_ml is not None:
+        calc = row.ellipsoid_volume_ml
+        if abs(calc - row.volume_ml) > VOLUME_TOLERANCE * row.volume_ml:
+            out.append(f"{where}: stated volume {row.volume_ml} mL differs from the ellipsoid "
+                       f"pi/6*L*D*D2 = {calc:.1f} mL by more than {VOLUME_TOLERANCE:.0%}")
+    return out
+
+
+def _monotone_problems(dev: Device) -> list[str]:
+    """Zones must not shrink with more time (same power/isotherm) or more power (same time)."""
+    rows = [(i, r) for i, r in enumerate(dev.zones) if r.usable and r.length_mm and r.diameter_mm]
+    out = []
+
+    def check(group_key, order_key, what):
+        groups: dict = {}
+        for i, r in rows:
+            k = group_key(r)
+            if k is None or order_key(r) is None:
+                continue
+            groups.setdefault(k, []).append((order_key(r), i, r))
+        for items in groups.values():
+            items.sort(key=lambda t: t[0])
+            for (x0, i0, r0), (x1, i1, r1) in zip(items, items[1:], strict=False):
+                if x1 == x0:
+                    out.append(f"devices[{dev.id}].zones[{i1}] ({r1.label()}): duplicates the setting "
+                               f"of zones[{i0}]")
+                    continue
+                for ax in ("length_mm", "diameter_mm"):
+                    if getattr(r1, ax) < getattr(r0, ax):
+                        out.append(f"devices[{dev.id}].zones[{i1}] ({r1.label()}): {ax} "
+                                   f"{getattr(r1, ax)} shrinks with more {what} "
+                                   f"(zones[{i0}] has {getattr(r0, ax)})")
+
+    if dev.modality in THERMAL:
+        check(lambda r: r.power_w, lambda r: r.time_s, "time")
+        check(lambda r: r.time_s, lambda r: r.power_w, "power")
+    elif dev.modality == "cryo":
+        check(lambda r: ("iso", r.isotherm_c), lambda r: r.time_s, "freeze time")
+        # colder isotherms lie inside warmer ones: extent must grow with the isotherm temperature
+        check(lambda r: ("t", r.time_s), lambda r: r.isotherm_c, "isotherm temperature")
+    elif dev.modality == "chemical":
+        check(lambda r: 0, lambda r: r.injected_ml, "injected volume")
+    return out
+
+
+def validate_catalogue(cat: DeviceCatalogue) -> list[str]:
+    """All problems found in ``cat`` (empty when it is valid)."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for dev in cat.devices:
+        if dev.id in seen:
+            problems.append(f"devices[{dev.id}]: duplicate device id")
+        seen.add(dev.id)
+        for i, row in enumerate(dev.zones):
+            problems += _row_problems(dev, i, row)
+        problems += _monotone_problems(dev)
+    return problems
+
+
+def _default_path() -> Path:
+    return Path(str(resources.files("openir.plan") / "data" / "devices.yaml"))
+
+
+def parse_catalogue(data: object, source: str | Path = "<catalogue>") -> DeviceCatalogue:
+    try:
+        cat = DeviceCatalogue.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise DataFileError(f"{source} [{loc}]: {first['msg']} ({exc.error_count()} problem(s))") from None
+    problems = validate_catalogue(cat)
+    if problems:
+        raise DataFileError(f"{source}: {len(problems)} bad row(s):\n  " + "\n  ".join(problems))
+    return cat
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str) -> DeviceCatalogue:
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataFileError(f"{p}: device catalogue not found") from None
+    except yaml.YAMLError as exc:
+        raise DataFileError(f"{p}: not valid YAML ({exc})") from None
+    return parse_catalogue(data, p)
+
+
+def load_catalogue(path: str | Path | None = None) -> DeviceCatalogue:
+    """Load and validate a device catalogue (default: the one shipped in ``openir.plan``)."""
+    return _load_cached(str(Path(path) if path is not None else _default_path()))
+
+
+def catalogue_version(path: str | Path | None = None) -> str:
+    return load_catalogue(path).catalogue_version

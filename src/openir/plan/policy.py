@@ -1,0 +1,139 @@
+"""Trajectory policy: which structures a needle must not cross, keep away from, or may cross.
+
+Policies are YAML (``data/trajectory_policy.yaml`` is the default) validated on load; structure
+entries match label names by glob patterns, so the same policy serves the OpenIR phantom and
+TotalSegmentator-style label maps.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatch
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from openir.core import LabelMap, normalise_label_name
+from openir.core.errors import DataFileError, UnknownLabelError
+
+Cross = Literal["forbid", "allow", "count"]
+TARGET_PREFIXES = ("tumour", "tumor", "lesion", "target")
+
+
+class StructureRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cross: Cross = "forbid"
+    margin_mm: float = Field(0.0, ge=0)
+    capsule: bool = False
+    labels: list[str] = Field(default_factory=list)
+
+
+class Weights(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    length: float = 1.0
+    clearance: float = 1.0
+    axial_angle: float = 0.5
+    skin_angle: float = 0.25
+    capsules: float = 0.5
+    counted: float = 2.0
+
+
+class TrajectoryPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policy_version: str = "custom"
+    unlisted: Cross = "forbid"
+    clearance_cap_mm: float = Field(30.0, gt=0)
+    max_counted_crossings: dict[str, int] = Field(default_factory=dict)
+    structures: dict[str, StructureRule] = Field(default_factory=dict)
+    weights: Weights = Field(default_factory=Weights)
+    clearance_reference_mm: float = Field(10.0, gt=0)
+
+    def with_keep_away(self, margins: dict[str, float]) -> TrajectoryPolicy:
+        """A copy with extra keep-away margins (structure name -> mm); unknown names are added."""
+        out = self.model_copy(deep=True)
+        for name, mm in margins.items():
+            key = normalise_label_name(name)
+            rule = out.structures.get(key) or StructureRule(cross=out.unlisted, labels=[key])
+            out.structures[key] = rule.model_copy(update={"margin_mm": float(mm)})
+        return out
+
+    def with_rules(self, **rules: Cross) -> TrajectoryPolicy:
+        out = self.model_copy(deep=True)
+        for name, cross in rules.items():
+            key = normalise_label_name(name)
+            rule = out.structures.get(key) or StructureRule(labels=[key])
+            out.structures[key] = rule.model_copy(update={"cross": cross})
+        return out
+
+
+def _default_path() -> Path:
+    return Path(str(resources.files("openir.plan") / "data" / "trajectory_policy.yaml"))
+
+
+@lru_cache(maxsize=8)
+def _load(path: str) -> TrajectoryPolicy:
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        pol = TrajectoryPolicy.model_validate(data)
+    except FileNotFoundError:
+        raise DataFileError(f"{p}: policy file not found") from None
+    except yaml.YAMLError as exc:
+        raise DataFileError(f"{p}: not valid YAML ({exc})") from None
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        raise DataFileError(f"{p} [{'.'.join(map(str, e['loc']))}]: {e['msg']}") from None
+    return pol
+
+
+def load_policy(path: str | Path | None = None) -> TrajectoryPolicy:
+    """Load and validate a trajectory policy (default: the packaged one)."""
+    return _load(str(Path(path) if path is not None else _default_path())).model_copy(deep=True)
+
+
+def is_target_label(name: str) -> bool:
+    n = normalise_label_name(name)
+    return n.startswith(TARGET_PREFIXES)
+
+
+class ResolvedStructure(BaseModel):
+    name: str
+    values: list[int]
+    rule: StructureRule
+
+
+def resolve(policy: TrajectoryPolicy, labels: LabelMap, present: set[int] | None = None,
+            strict_names: tuple[str, ...] = ()) -> tuple[list[ResolvedStructure], list[str]]:
+    """Group the label map's values into policy structures.
+
+    Each label joins the first structure whose patterns match it; unmatched, non-target labels
+    become their own structure with the ``unlisted`` rule. ``strict_names`` must each match a label
+    (they came from the user), else UnknownLabelError. Returns structures and notes.
+    """
+    notes: list[str] = []
+    for name in strict_names:
+        key = normalise_label_name(name)
+        rule = policy.structures.get(key)
+        pats = (rule.labels if rule and rule.labels else [key])
+        if not any(fnmatch(normalise_label_name(n), p) for n in labels.names for p in pats):
+            raise UnknownLabelError(name, labels.names)
+    groups: dict[str, ResolvedStructure] = {}
+    for value in sorted(labels.labels):
+        if present is not None and value not in present:
+            continue
+        lname = normalise_label_name(labels.labels[value])
+        if is_target_label(lname):
+            continue
+        for key, rule in policy.structures.items():
+            pats = rule.labels or [key]
+            if any(fnmatch(lname, normalise_label_name(p)) for p in pats):
+                groups.setdefault(key, ResolvedStructure(name=key, values=[], rule=rule)).values.append(value)
+                break
+        else:
+            groups[lname] = ResolvedStructure(name=lname, values=[value],
+                                              rule=StructureRule(cross=policy.unlisted))
+            notes.append(f"label {lname!r} is not in the policy: treated as {policy.unlisted}")
+    return list(groups.values()), notes

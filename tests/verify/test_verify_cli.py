@@ -1,0 +1,80 @@
+"""End to end: label files in, report files out; `openir verify run` and the Dask batch."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+from verify_synth import ball, grid_for
+
+from openir.cli import app
+from openir.core import InputError, LabelMap
+from openir.io import write_nifti
+from openir.verify import run_batch, verify
+
+
+def _write_labels(path, masks, grid):
+    lm = LabelMap.from_masks(masks, grid)
+    write_nifti(lm, path)
+    stem = path.name.removesuffix(".nii.gz")
+    (path.parent / f"{stem}.labels.json").write_text(json.dumps({str(k): v for k, v in lm.labels.items()}))
+    return lm
+
+
+@pytest.fixture()
+def files(tmp_path):
+    g = grid_for(50.0, (1.0, 1.0, 2.0))
+    c = np.array([25.0, 25.0, 25.0])
+    organ = ball(g, c, 23.0)
+    pre = _write_labels(tmp_path / "pre.nii.gz", {"liver": organ, "tumour_1": ball(g, c, 7.0)}, g)
+    post = _write_labels(tmp_path / "post.nii.gz", {"liver": organ, "ablation_zone": ball(g, c + [1, 0, 0], 11.0)}, g)
+    return tmp_path, pre, post
+
+
+def test_verify_labels_only_writes_everything(files):
+    tmp, pre, post = files
+    v = verify(pre, post, tumour="tumour", out=tmp / "out")
+    assert abs(v.report.min_margin_mm - 3.0) <= 1.0 and v.report.verdict.margin_class == "0-5 mm"
+    for name in ("report.json", "report.html", "margin_map.nii.gz", "margin_surface.vtk", "margin_surface.png"):
+        assert (tmp / "out" / name).stat().st_size > 0
+    html = (tmp / "out" / "report.html").read_text()
+    assert "data:image/png;base64," in html and "http" not in html.split("<ul>")[0]
+    data = json.loads((tmp / "out" / "report.json").read_text())
+    assert data["verdict"]["complete"] is True and data["registration"]["method"].startswith("identity")
+
+
+def test_unknown_zone_label_is_clear(files):
+    _, pre, _ = files
+    with pytest.raises(InputError, match="ablation zone label 'ablation_zone'"):
+        verify(pre)
+
+
+def test_cli_run_and_batch(files):
+    tmp, _, _ = files
+    runner = CliRunner()
+    res = runner.invoke(app, ["verify", "run", "--pre-labels", str(tmp / "pre.nii.gz"), "--post-labels",
+                              str(tmp / "post.nii.gz"), "--out", str(tmp / "cli")])
+    assert res.exit_code == 0, res.output
+    assert "technical success" in res.output and (tmp / "cli" / "report.html").exists()
+
+    (tmp / "cases.csv").write_text(
+        "case_id,pre_labels,post_labels,zone\n"
+        "good,pre.nii.gz,post.nii.gz,\n"
+        "missing,nope.nii.gz,post.nii.gz,\n"
+        "wrongzone,pre.nii.gz,post.nii.gz,necrosis\n"
+    )
+    res = runner.invoke(app, ["verify", "batch", str(tmp / "cases.csv"), "--results", str(tmp / "res.csv")])
+    assert res.exit_code == 0, res.output
+    rows = {r["case_id"]: r for r in csv.DictReader((tmp / "res.csv").open())}
+    assert rows["good"]["status"] == "ok" and float(rows["good"]["min_margin_mm"]) > 2.0
+    assert rows["missing"]["status"] == "error" and "nope.nii.gz" in rows["missing"]["message"]
+    assert rows["wrongzone"]["status"] == "error" and "necrosis" in rows["wrongzone"]["message"]
+
+
+def test_batch_rejects_bad_csv(tmp_path):
+    (tmp_path / "c.csv").write_text("id,labels\nx,y\n")
+    with pytest.raises(InputError, match="missing column"):
+        run_batch(tmp_path / "c.csv", tmp_path / "r.csv")
