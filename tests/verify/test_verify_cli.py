@@ -78,3 +78,15 @@ def test_batch_rejects_bad_csv(tmp_path):
     (tmp_path / "c.csv").write_text("id,labels\nx,y\n")
     with pytest.raises(InputError, match="missing column"):
         run_batch(tmp_path / "c.csv", tmp_path / "r.csv")
+
+
+def test_batch_on_a_dask_scheduler_address(files):
+    """The cluster path: a real scheduler reached by its tcp:// address, as a site cluster would be."""
+    from distributed import LocalCluster
+
+    tmp, _, _ = files
+    (tmp / "cases.csv").write_text("case_id,pre_labels,post_labels,zone\nc1,pre.nii.gz,post.nii.gz,\n")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        rows = run_batch(tmp / "cases.csv", tmp / "res.csv", scheduler=cluster.scheduler_address)
+    assert cluster.scheduler_address.startswith(("tcp://", "inproc://"))
+    assert rows[0]["status"] == "ok" and float(rows[0]["min_margin_mm"]) > 2.0
