@@ -1,0 +1,67 @@
+"""Dose charts (matplotlib PNG): distribution per procedure type against its DRL; monthly trend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .models import ReferenceLevel  # noqa: E402
+from .reference_levels import METRIC_UNITS  # noqa: E402
+
+
+def distribution_chart(df: pd.DataFrame, levels: list[ReferenceLevel], path: str | Path,
+                       metric: str = "kap_total_gy_cm2") -> Path:
+    """Box plot of ``metric`` per procedure type (log scale) with each type's DRL and typical value."""
+    d = df.dropna(subset=["procedure", metric])
+    procs = sorted(d["procedure"].unique())
+    fig, ax = plt.subplots(figsize=(max(5, 2.2 * len(procs)), 4), dpi=100)
+    if procs:
+        ax.boxplot([d.loc[d["procedure"] == p, metric].to_numpy() for p in procs], showfliers=True)
+        lv = {lvl.procedure: lvl for lvl in levels}
+        for i, p in enumerate(procs, start=1):
+            if p in lv:
+                ax.hlines(lv[p].drl, i - 0.4, i + 0.4, colors="red", label="DRL (P75 of medians)" if i == 1 else None)
+                ax.hlines(lv[p].typical_value, i - 0.4, i + 0.4, colors="orange", linestyles="--",
+                          label="typical value (P50)" if i == 1 else None)
+        ax.set_xticks(range(1, len(procs) + 1), [p if len(p) < 22 else p[:20] + "…" for p in procs], fontsize=8)
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    ax.set_ylabel(f"{metric} [{METRIC_UNITS.get(metric, '')}]")
+    ax.set_title("Dose per procedure type")
+    fig.tight_layout()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p)
+    plt.close(fig)
+    return p
+
+
+def trend_chart(df: pd.DataFrame, path: str | Path, metric: str = "kap_total_gy_cm2", freq: str = "MS") -> Path:
+    """Monthly median of ``metric`` per procedure type."""
+    d = df.dropna(subset=["procedure", metric, "performed_at"]).copy()
+    d["performed_at"] = pd.to_datetime(d["performed_at"])
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    for proc, g in d.groupby("procedure"):
+        s = g.set_index("performed_at")[metric].resample(freq).median().dropna()
+        if len(s):
+            ax.plot(s.index, s.to_numpy(), marker="o", label=str(proc))
+    if len(d):
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    ax.set_ylabel(f"monthly median {metric} [{METRIC_UNITS.get(metric, '')}]")
+    ax.set_title("Dose trend")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p)
+    plt.close(fig)
+    return p
+
+
+__all__ = ["distribution_chart", "trend_chart"]

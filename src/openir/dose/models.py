@@ -1,0 +1,213 @@
+"""Pydantic results of the dose package: what an RDSR says, alerts, reference levels, skin dose.
+
+Units are canonical and carried in field names (Gy, Gy·cm², mGy, mGy·cm, s, mm, kV, mA), whatever
+spelling the vendor used in the report.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Plane = Literal["A", "B", "single"]
+ReportKind = Literal["projection", "ct"]
+
+
+class XRayFilter(BaseModel):
+    """One beam filter of an irradiation event (TID 10003, X-Ray Filters container)."""
+
+    material: str | None = None
+    thickness_min_mm: float | None = None
+    thickness_max_mm: float | None = None
+
+
+class IrradiationEvent(BaseModel):
+    """One irradiation event of a projection X-ray RDSR (TID 10003)."""
+
+    uid: str | None = None
+    datetime_started: datetime | None = None
+    event_type: str | None = Field(None, description="e.g. Fluoroscopy, Stationary Acquisition")
+    is_fluoroscopy: bool = False
+    protocol: str | None = None
+    plane: Plane = "single"
+    kap_gy_cm2: float | None = None
+    dose_rp_gy: float | None = None
+    kvp_kv: float | None = None
+    tube_current_ma: float | None = None
+    pulse_rate_per_s: float | None = None
+    pulse_width_ms: float | None = None
+    number_of_pulses: float | None = None
+    irradiation_duration_s: float | None = None
+    filters: list[XRayFilter] = Field(default_factory=list)
+    field_area_cm2: float | None = Field(None, description="collimated field area as reported")
+    field_height_mm: float | None = None
+    field_width_mm: float | None = None
+    primary_angle_deg: float | None = Field(None, description="positioner primary angle (LAO +)")
+    secondary_angle_deg: float | None = Field(None, description="positioner secondary angle (CRA +)")
+    source_isocenter_mm: float | None = None
+    source_detector_mm: float | None = None
+    table_longitudinal_mm: float | None = None
+    table_lateral_mm: float | None = None
+    table_height_mm: float | None = None
+    table_head_tilt_deg: float | None = None
+    table_cradle_tilt_deg: float | None = None
+    reference_point: str | None = None
+    target_region: str | None = None
+
+
+class AccumulatedDose(BaseModel):
+    """Accumulated X-ray dose of one plane (TID 10002 + 10004)."""
+
+    plane: Plane = "single"
+    kap_total_gy_cm2: float | None = None
+    dose_rp_total_gy: float | None = None
+    fluoro_kap_gy_cm2: float | None = None
+    fluoro_dose_rp_gy: float | None = None
+    acquisition_kap_gy_cm2: float | None = None
+    acquisition_dose_rp_gy: float | None = None
+    fluoro_time_s: float | None = None
+    acquisition_time_s: float | None = None
+    radiographic_frames: float | None = None
+    number_of_events: int | None = Field(None, description="113812 when the report states it")
+    reference_point: str | None = None
+
+
+class CTAcquisition(BaseModel):
+    """One CT acquisition of a CT RDSR (TID 10013)."""
+
+    uid: str | None = None
+    protocol: str | None = None
+    acquisition_type: str | None = None
+    target_region: str | None = None
+    ctdivol_mgy: float | None = None
+    dlp_mgy_cm: float | None = None
+    phantom: str | None = Field(None, description="CTDIw phantom type, e.g. IEC Body Dosimetry Phantom")
+    scan_length_mm: float | None = None
+    exposure_time_s: float | None = None
+    pitch: float | None = None
+    kvp_kv: float | None = None
+    tube_current_ma: float | None = None
+
+
+class DoseReport(BaseModel):
+    """One parsed Radiation Dose Structured Report (projection X-ray TID 10001 or CT TID 10011).
+
+    ``kap_total_gy_cm2`` etc. are the report's own accumulated values summed over planes; the
+    event list is kept whole so that they can be re-derived and checked.
+    """
+
+    kind: ReportKind
+    template: str = Field(description="root template id, 10001 or 10011")
+    sop_instance_uid: str
+    sop_class_uid: str
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    patient_id: str | None = None
+    patient_sex: str | None = None
+    patient_birth_date: str | None = None
+    accession_number: str | None = None
+    institution: str | None = None
+    station_name: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    device_observer_uid: str | None = None
+    device_observer_name: str | None = None
+    operator: str | None = Field(None, description="performing physician, when the report names one")
+    procedure: str | None = Field(None, description="study / requested procedure description")
+    content_datetime: datetime | None = None
+    study_datetime: datetime | None = None
+    completion_flag: str | None = None
+    scope_of_accumulation: str | None = None
+    planes: list[AccumulatedDose] = Field(default_factory=list)
+    events: list[IrradiationEvent] = Field(default_factory=list)
+    kap_total_gy_cm2: float | None = None
+    dose_rp_total_gy: float | None = None
+    fluoro_time_s: float | None = None
+    acquisition_time_s: float | None = None
+    number_of_events: int = 0
+    ct_acquisitions: list[CTAcquisition] = Field(default_factory=list)
+    dlp_total_mgy_cm: float | None = None
+    source: str | None = None
+
+    @property
+    def room(self) -> str | None:
+        """The X-ray room: station name, else the device observer name."""
+        return self.station_name or self.device_observer_name
+
+    @property
+    def event_uids(self) -> set[str]:
+        uids = {e.uid for e in self.events if e.uid} | {a.uid for a in self.ct_acquisitions if a.uid}
+        return uids
+
+
+class DoseAlert(BaseModel):
+    """A substantial-dose alert for one procedure or for a patient over a time window."""
+
+    scope: Literal["procedure", "patient"]
+    metric: str = Field(description="kap_gy_cm2 | dose_rp_gy | fluoro_time_s | peak_skin_dose_gy")
+    value: float
+    threshold: float
+    unit: str
+    patient_id: str | None = None
+    sop_instance_uid: str | None = None
+    window_days: float | None = None
+    reports: list[str] = Field(default_factory=list, description="SOP instance UIDs summed")
+    message: str
+    follow_up: str
+    source: str
+
+
+class ReferenceLevel(BaseModel):
+    """A diagnostic reference level for one procedure type and metric (ICRP Publication 135)."""
+
+    procedure: str
+    metric: str
+    unit: str
+    level: Literal["national", "local"]
+    drl: float = Field(description="75th percentile of the group medians")
+    typical_value: float = Field(description="median of the group medians")
+    n_groups: int
+    n_procedures: int
+
+
+class ReferenceComparison(BaseModel):
+    """One room's or operator's median against the reference level of its procedure type."""
+
+    procedure: str
+    metric: str
+    by: Literal["room", "operator", "facility"]
+    name: str
+    median: float
+    n_procedures: int
+    drl: float
+    typical_value: float
+    ratio_to_drl: float
+    above_drl: bool
+
+
+class SkinDoseResult(BaseModel):
+    """Peak skin dose estimate of one procedure from its event geometry (see skin_dose.py)."""
+
+    peak_skin_dose_gy: float
+    dose_rp_total_gy: float
+    events_used: int
+    events_skipped: int
+    face_of_peak: str
+    grid_mm: float
+    assumptions: list[str]
+
+
+class DoseSummary(BaseModel):
+    """What a batch of dose work produced (the demo's dose result, the CLI report's JSON core)."""
+
+    reports: int
+    superseded: int
+    events_counted: int
+    quarantined: int
+    kap_total_gy_cm2: float
+    alerts: list[DoseAlert] = Field(default_factory=list)
+    reference_levels: list[ReferenceLevel] = Field(default_factory=list)
+    rooms_above_drl: list[ReferenceComparison] = Field(default_factory=list)
+    skin_dose: list[SkinDoseResult] = Field(default_factory=list)

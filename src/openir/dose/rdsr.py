@@ -1,0 +1,552 @@
+"""Reading Radiation Dose Structured Reports (DICOM PS3.16 TID 10001 projection X-ray, TID 10011 CT).
+
+Content items are found by their concept codes (DCM scheme), never by position or code meaning,
+so vendor layouts (Siemens, Philips biplane, GE) read alike. Every concept code used here was
+checked against pydicom's copy of the PS3.16 code dictionary (``pydicom.sr.codedict.codes.DCM``).
+Units are converted to OpenIR's canonical units as they are read.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from openir.core.errors import InputError
+
+from ._srtree import Document, Fallback, Item, from_bytes, from_dataset
+from ._units import convert
+from .models import AccumulatedDose, CTAcquisition, DoseReport, IrradiationEvent, XRayFilter
+
+# ---- SOP classes and concept codes (DCM unless noted) -----------------------------------------
+SR_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.88.67": "X-Ray Radiation Dose SR",
+    "1.2.840.10008.5.1.4.1.1.88.76": "Enhanced X-Ray Radiation Dose SR",
+    "1.2.840.10008.5.1.4.1.1.88.22": "Enhanced SR",
+    "1.2.840.10008.5.1.4.1.1.88.33": "Comprehensive SR",
+    "1.2.840.10008.5.1.4.1.1.88.34": "Comprehensive 3D SR",
+}
+XRAY_DOSE_REPORT = "113701"  # X-Ray Radiation Dose Report (root of TID 10001 and TID 10011)
+PROCEDURE_REPORTED = "121058"
+PROJECTION_XRAY = "113704"
+CT_PROCEDURE_CODES = {"P5-08000", "77477000"}  # Computed Tomography X-Ray (SRT, SCT)
+FLUORO_CODES = {"P5-06000", "44491008"}  # Fluoroscopy (SRT, SCT)
+SCOPE_OF_ACCUMULATION = "113705"
+DEVICE_OBSERVER_UID, DEVICE_OBSERVER_NAME = "121012", "121013"
+ACCUMULATED_XRAY = "113702"  # Accumulated X-Ray Dose Data (TID 10002)
+EVENT_XRAY = "113706"  # Irradiation Event X-Ray Data (TID 10003)
+ACQUISITION_PLANE = "113764"
+PLANES = {"113620": "A", "113621": "B", "113622": "single"}
+XRAY_FILTERS, FILTER_MATERIAL, FILTER_MIN, FILTER_MAX = "113771", "113757", "113758", "113773"
+CT_ACCUMULATED, CT_ACQUISITION = "113811", "113819"  # TID 10012, TID 10013
+CT_DLP_TOTAL, TOTAL_EVENTS = "113813", "113812"
+SUPPORTED_TEMPLATES = {"10001", "10011"}
+
+# accumulated (TID 10004): code -> (field, quantity)
+_ACC = {
+    "113722": ("kap_total_gy_cm2", "Gy·cm²"),  # Dose Area Product Total
+    "113725": ("dose_rp_total_gy", "Gy"),  # Dose (RP) Total
+    "113726": ("fluoro_kap_gy_cm2", "Gy·cm²"),  # Fluoro Dose Area Product Total
+    "113728": ("fluoro_dose_rp_gy", "Gy"),  # Fluoro Dose (RP) Total
+    "113727": ("acquisition_kap_gy_cm2", "Gy·cm²"),  # Acquisition Dose Area Product Total
+    "113729": ("acquisition_dose_rp_gy", "Gy"),  # Acquisition Dose (RP) Total
+    "113730": ("fluoro_time_s", "s"),  # Total Fluoro Time
+    "113855": ("acquisition_time_s", "s"),  # Total Acquisition Time
+    "113731": ("radiographic_frames", "1"),  # Total Number of Radiographic Frames
+    "113812": ("number_of_events", "1"),  # Total Number of Irradiation Events
+}
+# irradiation event (TID 10003 with 10003A/B/C): code -> (field, quantity)
+_EVT_NUM = {
+    "122130": ("kap_gy_cm2", "Gy·cm²"),  # Dose Area Product
+    "113738": ("dose_rp_gy", "Gy"),  # Dose (RP)
+    "113733": ("kvp_kv", "kV"),  # KVP
+    "113734": ("tube_current_ma", "mA"),  # X-Ray Tube Current
+    "113791": ("pulse_rate_per_s", "1/s"),  # Pulse Rate
+    "113793": ("pulse_width_ms", "ms"),  # Pulse Width
+    "113768": ("number_of_pulses", "1"),  # Number of Pulses
+    "113742": ("irradiation_duration_s", "s"),  # Irradiation Duration
+    "113790": ("field_area_cm2", "cm²"),  # Collimated Field Area
+    "113788": ("field_height_mm", "mm"),  # Collimated Field Height
+    "113789": ("field_width_mm", "mm"),  # Collimated Field Width
+    "112011": ("primary_angle_deg", "deg"),  # Positioner Primary Angle
+    "112012": ("secondary_angle_deg", "deg"),  # Positioner Secondary Angle
+    "113748": ("source_isocenter_mm", "mm"),  # Distance Source to Isocenter
+    "113750": ("source_detector_mm", "mm"),  # Distance Source to Detector
+    "113751": ("table_longitudinal_mm", "mm"),  # Table Longitudinal Position
+    "113752": ("table_lateral_mm", "mm"),  # Table Lateral Position
+    "113753": ("table_height_mm", "mm"),  # Table Height Position
+    "113754": ("table_head_tilt_deg", "deg"),  # Table Head Tilt Angle
+    "113756": ("table_cradle_tilt_deg", "deg"),  # Table Cradle Tilt Angle
+}
+_EVT_TYPE, _EVT_UID, _EVT_DT, _PROTOCOL, _REF_POINT, _TARGET = (
+    "113721", "113769", "111526", "125203", "113780", "123014",
+)
+# CT acquisition (TID 10013): code -> (field, quantity); searched through nested containers
+_CT_NUM = {
+    "113830": ("ctdivol_mgy", "mGy"),  # Mean CTDIvol
+    "113838": ("dlp_mgy_cm", "mGy·cm"),  # DLP
+    "113825": ("scan_length_mm", "mm"),  # Scanning Length
+    "113824": ("exposure_time_s", "s"),  # Exposure Time
+    "113828": ("pitch", "1"),  # Pitch Factor
+    "113733": ("kvp_kv", "kV"),  # KVP
+    "113734": ("tube_current_ma", "mA"),  # X-Ray Tube Current
+}
+_CT_PHANTOM, _CT_TYPE = "113835", "113820"  # CTDIw Phantom Type, CT Acquisition Type
+
+class RDSRError(InputError):
+    """A file that cannot be read as a dose report; ``reason`` says why, for the quarantine."""
+
+    def __init__(self, problem: str, reason: str, source: str | Path | None = None, field: str | None = None):
+        self.reason = reason  # not_dicom | truncated | not_dose_report | unknown_template | invalid
+        super().__init__(f"{problem} ({reason})", source=source, field=field)
+
+
+# ---- content item access (items are _srtree.Item, read from bytes or from pydicom) ------------
+def _num(item: Item, quantity: str, src: str | None, field: str) -> float | None:
+    if item.num is None:
+        return None
+    raw, unit = item.num
+    try:
+        value = float(raw)
+    except (TypeError, ValueError) as exc:
+        raise RDSRError(f"numeric value {raw!r} is not a number", "invalid", source=src, field=field) from exc
+    return convert(value, unit, quantity, source=src, field=field)
+
+
+def _text(item: Item) -> str | None:
+    vt = item.value_type
+    if vt == "CODE":
+        return item.code[2] if item.code else None
+    if vt == "TEXT":
+        v = item.text
+        return str(v) if v not in (None, "") else None
+    if vt == "UIDREF":
+        v = item.uid
+        return str(v) if v else None
+    return None
+
+
+def parse_dicom_datetime(value: Any, time: Any = None) -> datetime | None:
+    """DICOM DT (or DA plus TM) to a naive datetime; None when absent or unreadable."""
+    if value in (None, ""):
+        return None
+    s = str(value).strip()
+    if time not in (None, ""):
+        s = s[:8] + str(time).strip()
+    s = s.split("+")[0].split("-")[0] if len(s) > 8 else s
+    digits, _, frac = s.partition(".")
+    fmt = {8: "%Y%m%d", 10: "%Y%m%d%H", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}.get(len(digits))
+    if fmt is None:
+        return None
+    try:
+        dt = datetime.strptime(digits, fmt)
+    except ValueError:
+        return None
+    if frac.isdigit():
+        dt = dt.replace(microsecond=int((frac + "000000")[:6]))
+    return dt
+
+
+# ---- public entry points ----------------------------------------------------------------------
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+_UNDEFINED = 0xFFFFFFFF
+
+
+class _Truncated(Exception):
+    pass
+
+
+def _walk_elements(buf: bytes, pos: int, end: int, explicit: bool, stop_at_item_end: bool) -> int:
+    """Skip over data elements from ``pos``; returns the position after them (or after an item end).
+
+    Only element headers are read, so this costs little; it exists because pydicom silently
+    returns a partial dataset when a file is cut short.
+    """
+    n = len(buf)
+    while pos < end:
+        if pos + 8 > n:
+            raise _Truncated
+        group = buf[pos] | buf[pos + 1] << 8
+        elem = buf[pos + 2] | buf[pos + 3] << 8
+        if group == 0xFFFE:  # item / delimiter: always 4-byte length, no VR
+            length = int.from_bytes(buf[pos + 4:pos + 8], "little")
+            pos += 8
+            if elem == 0xE00D and stop_at_item_end:
+                return pos
+            if elem == 0xE0DD:
+                return pos
+            if elem == 0xE000:
+                if length == _UNDEFINED:
+                    pos = _walk_elements(buf, pos, n, explicit, True)
+                else:
+                    pos += length
+                    if pos > n:
+                        raise _Truncated
+                continue
+            raise _Truncated
+        vr = buf[pos + 4:pos + 6]
+        if explicit and group != 0xFFFE and vr.isalpha() and vr.isupper():
+            if vr in _LONG_VRS:
+                if pos + 12 > n:
+                    raise _Truncated
+                length = int.from_bytes(buf[pos + 8:pos + 12], "little")
+                pos += 12
+            else:
+                length = buf[pos + 6] | buf[pos + 7] << 8
+                pos += 8
+        else:
+            length = int.from_bytes(buf[pos + 4:pos + 8], "little")
+            pos += 8
+        if length == _UNDEFINED:  # sequence or encapsulated data: walk to its delimiter
+            pos = _walk_elements(buf, pos, n, explicit, False)
+        else:
+            pos += length
+            if pos > n:
+                raise _Truncated
+    if stop_at_item_end and pos >= n:
+        raise _Truncated
+    return pos
+
+
+def _check_complete(buf: bytes, transfer_syntax: str) -> bool:
+    """False when the file ends inside its meta group, an element or a sequence (little endian)."""
+    if buf[128:132] != b"DICM":
+        return True  # no Part 10 header: pydicom has already judged it
+    meta_len = int.from_bytes(buf[140:144], "little") if buf[132:134] == b"\x02\x00" else 0
+    meta_end = 144 + meta_len
+    if meta_end > len(buf):
+        return False
+    if transfer_syntax not in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1"):
+        return True  # deflated / big endian: trust pydicom
+    explicit = transfer_syntax != "1.2.840.10008.1.2"
+    try:
+        pos = _walk_elements(buf, 132, meta_end, True, False)
+        return _ends_cleanly(buf, pos, explicit)
+    except _Truncated:
+        return False
+
+
+def _ends_cleanly(buf: bytes, pos: int, explicit: bool) -> bool:
+    """Every undefined-length sequence met at top level reached its delimiter before EOF."""
+    n = len(buf)
+    try:
+        while pos < n:
+            if pos + 8 > n:
+                return False
+            vr = buf[pos + 4:pos + 6]
+            if explicit and vr in _LONG_VRS:
+                length = int.from_bytes(buf[pos + 8:pos + 12], "little")
+                pos += 12
+            elif explicit and vr.isalpha() and vr.isupper():
+                length = buf[pos + 6] | buf[pos + 7] << 8
+                pos += 8
+            else:
+                length = int.from_bytes(buf[pos + 4:pos + 8], "little")
+                pos += 8
+            if length == _UNDEFINED:
+                end = _walk_elements(buf, pos, n, explicit, False)
+                if buf[end - 8:end] != b"\xfe\xff\xdd\xe0\x00\x00\x00\x00":
+                    return False
+                pos = end
+            else:
+                pos += length
+        return pos == n
+    except _Truncated:
+        return False
+
+
+def read_dataset(path: str | Path | bytes, source: str | None = None) -> Dataset:
+    """Read a DICOM file (path or bytes), turning pydicom's failures into :class:`RDSRError`.
+
+    A file cut short (an interrupted transfer or copy) is detected by walking its element
+    headers, because pydicom would otherwise return the part that was there.
+    """
+    src = source or ("<bytes>" if isinstance(path, bytes) else str(path))
+    try:
+        buf = path if isinstance(path, bytes) else Path(path).read_bytes()
+        ds = pydicom.dcmread(io.BytesIO(buf))
+        ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+        if not _check_complete(buf, ts):
+            raise RDSRError("file is truncated: it ends inside an element or sequence", "truncated", source=src)
+    except InvalidDicomError as exc:
+        raise RDSRError(f"not a DICOM file: {exc}", "not_dicom", source=src) from exc
+    except RDSRError:
+        raise
+    except FileNotFoundError as exc:
+        raise InputError("file not found", source=src) from exc
+    except Exception as exc:  # pydicom fails in many ways on a damaged file (struct.error, EOFError...)
+        raise RDSRError(f"file is broken or truncated: {exc}", "truncated", source=src) from exc
+    return ds
+
+
+def _read_bytes(obj: str | Path | bytes) -> bytes:
+    if isinstance(obj, bytes):
+        return obj
+    try:
+        return Path(obj).read_bytes()
+    except FileNotFoundError as exc:
+        raise InputError("file not found", source=str(obj)) from exc
+    except OSError as exc:
+        raise RDSRError(f"file is broken or truncated: {exc}", "truncated", source=str(obj)) from exc
+
+
+def _document(buf: bytes, read_src: str, fast: bool) -> Document:
+    """The SR tree of a file: straight from the bytes when the byte reader vouches for it, else via pydicom."""
+    if fast:
+        try:
+            return from_bytes(buf)
+        except Fallback:
+            pass
+    return from_dataset(read_dataset(buf, source=read_src))
+
+
+def parse_rdsr(obj: str | Path | bytes | Dataset, source: str | None = None, *, fast: bool = True) -> DoseReport:
+    """Parse a projection X-ray (TID 10001) or CT (TID 10011) RDSR into a :class:`DoseReport`.
+
+    Raises :class:`RDSRError` (an InputError) with ``reason`` set for files that are not DICOM,
+    broken or truncated, not dose reports, or use a template this reader does not know.
+    ``fast=False`` reads every file through pydicom (the reference path: same result, slower).
+    """
+    if isinstance(obj, Dataset):
+        src = str(source or getattr(obj, "filename", None) or "<dataset>")
+    else:
+        read_src = "<bytes>" if isinstance(obj, bytes) else str(obj)
+        buf = _read_bytes(obj)
+        src = str(source or read_src)
+    try:
+        doc = from_dataset(obj) if isinstance(obj, Dataset) else _document(buf, read_src, fast)
+        return _parse(doc, src)
+    except RDSRError:
+        raise
+    except InputError as exc:  # unit errors: keep the message, add the quarantine reason
+        raise RDSRError(exc.problem, "invalid", source=src, field=exc.field) from exc
+    except (EOFError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError,
+            NotImplementedError) as exc:  # pydicom on a damaged element (e.g. an unknown VR)
+        raise RDSRError(f"file is broken or truncated: {exc.__class__.__name__}: {exc}", "truncated", source=src) from exc
+
+
+def _template_of(doc: Document, src: str) -> str:
+    tmpl = None
+    for tid in doc.templates:
+        if tid:
+            tmpl = tid
+    proc = None
+    for it in doc.children:
+        if it.concept == PROCEDURE_REPORTED:
+            proc = it.code
+    if tmpl is not None and tmpl not in SUPPORTED_TEMPLATES:
+        raise RDSRError(f"dose report template TID {tmpl} is not supported (known: 10001, 10011)",
+                        "unknown_template", source=src, field="ContentTemplateSequence")
+    if proc is not None and proc[0] in CT_PROCEDURE_CODES:
+        return "10011"
+    if proc is not None and proc[0] == PROJECTION_XRAY:
+        return "10001"
+    if tmpl is not None:
+        return tmpl
+    names = {c.concept for c in doc.children}
+    if EVENT_XRAY in names or ACCUMULATED_XRAY in names:
+        return "10001"
+    if CT_ACQUISITION in names or CT_ACCUMULATED in names:
+        return "10011"
+    shown = f"{proc[0]} {proc[2]}" if proc else "none"
+    raise RDSRError(f"procedure reported ({shown}) is not projection X-ray or CT", "unknown_template",
+                    source=src, field="Procedure reported")
+
+
+def _parse(doc: Document, src: str) -> DoseReport:
+    a = doc.attrs
+    sop_class = "" if a["SOPClassUID"] is None else str(a["SOPClassUID"])
+    if not doc.has_sop_class or not doc.has_title and sop_class not in SR_SOP_CLASSES:
+        raise RDSRError("not a structured report (no SOP class or document title)", "not_dose_report", source=src)
+    if sop_class not in SR_SOP_CLASSES:
+        raise RDSRError(f"SOP class {sop_class} is not a dose structured report", "not_dose_report",
+                        source=src, field="SOPClassUID")
+    title = doc.title
+    if title is None or title[0] != XRAY_DOSE_REPORT:
+        shown = f"{title[0]} {title[2]}" if title else "none"
+        raise RDSRError(f"document title {shown} is not 113701 X-Ray Radiation Dose Report",
+                        "not_dose_report", source=src, field="ConceptNameCodeSequence")
+    sop_uid = str(a["SOPInstanceUID"] or "")
+    if not sop_uid:
+        raise RDSRError("no SOPInstanceUID", "invalid", source=src, field="SOPInstanceUID")
+    children = doc.children
+    if not children:
+        raise RDSRError("report has no content", "truncated", source=src, field="ContentSequence")
+    template = _template_of(doc, src)
+
+    def s(key: str) -> str | None:
+        v = a[key]
+        return str(v).strip() or None if v not in (None, "") else None
+
+    procedure = s("StudyDescription") or s("RequestedProcedureDescription") or doc.procedure_code_meaning
+    report: dict[str, Any] = {
+        "kind": "ct" if template == "10011" else "projection",
+        "template": template,
+        "sop_instance_uid": sop_uid,
+        "sop_class_uid": sop_class,
+        "study_instance_uid": s("StudyInstanceUID"),
+        "series_instance_uid": s("SeriesInstanceUID"),
+        "patient_id": s("PatientID"),
+        "patient_sex": s("PatientSex"),
+        "patient_birth_date": s("PatientBirthDate"),
+        "accession_number": s("AccessionNumber"),
+        "institution": s("InstitutionName"),
+        "station_name": s("StationName"),
+        "manufacturer": s("Manufacturer"),
+        "model": s("ManufacturerModelName"),
+        "operator": s("PerformingPhysicianName"),
+        "procedure": procedure,
+        "content_datetime": parse_dicom_datetime(a["ContentDate"], a["ContentTime"]),
+        "study_datetime": parse_dicom_datetime(a["StudyDate"], a["StudyTime"]),
+        "completion_flag": s("CompletionFlag"),
+        "source": src,
+    }
+    planes: list[AccumulatedDose] = []
+    events: list[IrradiationEvent] = []
+    ct_acqs: list[CTAcquisition] = []
+    for it in children:
+        code = it.concept
+        if code == DEVICE_OBSERVER_UID:
+            report["device_observer_uid"] = _text(it)
+        elif code == DEVICE_OBSERVER_NAME:
+            report["device_observer_name"] = _text(it)
+        elif code == SCOPE_OF_ACCUMULATION:
+            report["scope_of_accumulation"] = _text(it)
+        elif code == ACCUMULATED_XRAY:
+            planes.append(_accumulated(it, src))
+        elif code == EVENT_XRAY:
+            events.append(_event(it, src, len(events)))
+        elif code == CT_ACCUMULATED:
+            for sub in _descendants(it):
+                c = sub.concept
+                if c == CT_DLP_TOTAL:
+                    report["dlp_total_mgy_cm"] = _num(sub, "mGy·cm", src, "CT Dose Length Product Total")
+                elif c == TOTAL_EVENTS:
+                    n = _num(sub, "1", src, "Total Number of Irradiation Events")
+                    report["_ct_n"] = None if n is None else int(round(n))
+        elif code == CT_ACQUISITION:
+            ct_acqs.append(_ct_acquisition(it, src, len(ct_acqs)))
+    report.pop("_ct_n", None)
+    if template == "10001" and not planes and not events:
+        raise RDSRError("projection X-ray report holds neither accumulated dose nor events", "truncated",
+                        source=src, field="Accumulated X-Ray Dose Data")
+    if template == "10011" and not ct_acqs and report.get("dlp_total_mgy_cm") is None:
+        raise RDSRError("CT report holds neither accumulated dose nor acquisitions", "truncated",
+                        source=src, field="CT Accumulated Dose Data")
+
+    def total(attr: str) -> float | None:
+        vals = [getattr(p, attr) for p in planes if getattr(p, attr) is not None]
+        return float(sum(vals)) if vals else None
+
+    report.update(
+        planes=planes,
+        events=events,
+        ct_acquisitions=ct_acqs,
+        kap_total_gy_cm2=total("kap_total_gy_cm2"),
+        dose_rp_total_gy=total("dose_rp_total_gy"),
+        fluoro_time_s=total("fluoro_time_s"),
+        acquisition_time_s=total("acquisition_time_s"),
+        number_of_events=len(events) if template == "10001" else len(ct_acqs),
+    )
+    return DoseReport(**report)
+
+
+def _descendants(item: Item) -> Iterator[Item]:
+    stack = list(reversed(item.children))
+    while stack:
+        it = stack.pop()
+        yield it
+        stack.extend(reversed(it.children))
+
+
+def _plane_of(item: Item) -> str:
+    for c in item.children:
+        if c.concept == ACQUISITION_PLANE:
+            code = c.code
+            if code:
+                return PLANES.get(code[0], "single")
+    return "single"
+
+
+def _accumulated(item: Item, src: str) -> AccumulatedDose:
+    out: dict[str, Any] = {"plane": _plane_of(item)}
+    for c in _descendants(item):
+        code = c.concept
+        if code in _ACC:
+            field, q = _ACC[code]
+            if field not in out:
+                v = _num(c, q, src, f"Accumulated X-Ray Dose Data/{code}")
+                out[field] = int(round(v)) if field == "number_of_events" and v is not None else v
+        elif code == _REF_POINT:
+            out["reference_point"] = _text(c)
+    return AccumulatedDose(**out)
+
+
+def _event(item: Item, src: str, index: int) -> IrradiationEvent:
+    out: dict[str, Any] = {"plane": _plane_of(item)}
+    filters: list[XRayFilter] = []
+    where = f"Irradiation Event X-Ray Data[{index}]"
+    for c in item.children:
+        code = c.concept
+        if code is None:
+            continue
+        if code in _EVT_NUM:
+            field, q = _EVT_NUM[code]
+            if field not in out:
+                out[field] = _num(c, q, src, f"{where}/{code}")
+        elif code == _EVT_TYPE:
+            ct = c.code
+            if ct:
+                out["event_type"] = ct[2]
+                out["is_fluoroscopy"] = ct[0] in FLUORO_CODES or "fluoro" in ct[2].lower()
+        elif code == _EVT_UID:
+            out["uid"] = _text(c)
+        elif code == _EVT_DT:
+            out["datetime_started"] = parse_dicom_datetime(c.datetime)
+        elif code == _PROTOCOL:
+            out["protocol"] = _text(c)
+        elif code == _REF_POINT:
+            out["reference_point"] = _text(c)
+        elif code == _TARGET:
+            out["target_region"] = _text(c)
+        elif code == XRAY_FILTERS:
+            f: dict[str, Any] = {}
+            for fc in c.children:
+                fcode = fc.concept
+                if fcode == FILTER_MATERIAL:
+                    f["material"] = _text(fc)
+                elif fcode == FILTER_MIN:
+                    f["thickness_min_mm"] = _num(fc, "mm", src, f"{where}/X-Ray Filters")
+                elif fcode == FILTER_MAX:
+                    f["thickness_max_mm"] = _num(fc, "mm", src, f"{where}/X-Ray Filters")
+            filters.append(XRayFilter(**f))
+    out["filters"] = filters
+    return IrradiationEvent(**out)
+
+
+def _ct_acquisition(item: Item, src: str, index: int) -> CTAcquisition:
+    out: dict[str, Any] = {}
+    where = f"CT Acquisition[{index}]"
+    for c in _descendants(item):
+        code = c.concept
+        if code in _CT_NUM:
+            field, q = _CT_NUM[code]
+            if field not in out:
+                out[field] = _num(c, q, src, f"{where}/{code}")
+        elif code == _EVT_UID:
+            out["uid"] = _text(c)
+        elif code == _PROTOCOL:
+            out["protocol"] = _text(c)
+        elif code == _TARGET:
+            out["target_region"] = _text(c)
+        elif code == _CT_PHANTOM:
+            out["phantom"] = _text(c)
+        elif code == _CT_TYPE:
+            out["acquisition_type"] = _text(c)
+    return CTAcquisition(**out)

@@ -1,0 +1,334 @@
+"""The dose store: reports, events, alerts and quarantined files in SQL, original files on disk.
+
+* One import = one transaction. Re-importing a SOP instance is a no-op (idempotent by UID).
+* Supersession: a report whose irradiation events include all events of an earlier report of the
+  same study and device (a cumulative report after a partial one) replaces it; the earlier row is
+  kept but marked ``superseded_by`` so totals never count the same event twice. A report that
+  arrives after its own cumulative successor is stored already superseded.
+* Originals are kept in a content-addressed folder (``files/ab/<sha256>.dcm``); files that are not
+  usable dose reports go to ``quarantine/`` with a row saying why, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from openir.core import get_settings
+from openir.core.errors import InputError
+
+from .alerts import AlertHook, AlertThresholds, load_thresholds, patient_alerts, procedure_alerts
+from .models import DoseAlert, DoseReport
+from .rdsr import RDSRError, parse_rdsr
+from .skin_dose import peak_skin_dose
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ReportRow(Base):
+    __tablename__ = "dose_reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sop_instance_uid: Mapped[str] = mapped_column(sa.String(64), unique=True, index=True)
+    study_instance_uid: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    device_uid: Mapped[str | None] = mapped_column(sa.String(128))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    patient_id: Mapped[str | None] = mapped_column(sa.String(128), index=True)
+    procedure: Mapped[str | None] = mapped_column(sa.String(256))
+    facility: Mapped[str | None] = mapped_column(sa.String(256))
+    room: Mapped[str | None] = mapped_column(sa.String(256))
+    operator: Mapped[str | None] = mapped_column(sa.String(256))
+    performed_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    n_events: Mapped[int] = mapped_column(sa.Integer)
+    kap_total_gy_cm2: Mapped[float | None] = mapped_column(sa.Float)
+    dose_rp_total_gy: Mapped[float | None] = mapped_column(sa.Float)
+    fluoro_time_s: Mapped[float | None] = mapped_column(sa.Float)
+    dlp_total_mgy_cm: Mapped[float | None] = mapped_column(sa.Float)
+    peak_skin_dose_gy: Mapped[float | None] = mapped_column(sa.Float)
+    superseded_by: Mapped[int | None] = mapped_column(sa.ForeignKey("dose_reports.id"), nullable=True)
+    file_sha256: Mapped[str] = mapped_column(sa.String(64))
+    imported_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    report_json: Mapped[str] = mapped_column(sa.Text)
+
+
+class EventRow(Base):
+    __tablename__ = "dose_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(sa.ForeignKey("dose_reports.id"), index=True)
+    event_uid: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    event_type: Mapped[str | None] = mapped_column(sa.String(64))
+    started_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    plane: Mapped[str] = mapped_column(sa.String(8))
+    kap_gy_cm2: Mapped[float | None] = mapped_column(sa.Float)
+    dose_rp_gy: Mapped[float | None] = mapped_column(sa.Float)
+    ctdivol_mgy: Mapped[float | None] = mapped_column(sa.Float)
+    dlp_mgy_cm: Mapped[float | None] = mapped_column(sa.Float)
+
+
+class AlertRow(Base):
+    __tablename__ = "dose_alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int | None] = mapped_column(sa.ForeignKey("dose_reports.id"))
+    patient_id: Mapped[str | None] = mapped_column(sa.String(128), index=True)
+    scope: Mapped[str] = mapped_column(sa.String(16))
+    metric: Mapped[str] = mapped_column(sa.String(32))
+    value: Mapped[float] = mapped_column(sa.Float)
+    threshold: Mapped[float] = mapped_column(sa.Float)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    alert_json: Mapped[str] = mapped_column(sa.Text)
+
+
+class QuarantineRow(Base):
+    __tablename__ = "dose_quarantine"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    original_name: Mapped[str] = mapped_column(sa.String(1024))
+    reason: Mapped[str] = mapped_column(sa.String(32))
+    message: Mapped[str] = mapped_column(sa.Text)
+    path: Mapped[str] = mapped_column(sa.String(1024))
+    quarantined_at: Mapped[datetime] = mapped_column(sa.DateTime)
+
+
+@dataclass
+class ImportResult:
+    """What one import did: status is stored | duplicate | superseded | quarantined."""
+
+    source: str
+    status: str
+    sop_instance_uid: str | None = None
+    message: str = ""
+    alerts: list[DoseAlert] = field(default_factory=list)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def durable_write(path: Path, data: bytes) -> None:
+    """Write ``data`` so that after return it survives a crash: temp file, fsync, atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+class DoseStore:
+    """SQL store of dose reports (own ``dose_`` tables) plus a file root for originals.
+
+    ``url`` defaults to the OpenIR database (SQLite under $OPENIR_HOME), ``root`` to
+    ``$OPENIR_HOME/dose``.
+    """
+
+    def __init__(self, url: str | None = None, root: str | Path | None = None,
+                 thresholds: AlertThresholds | None = None, hooks: Iterable[AlertHook] = (),
+                 skin_dose: bool = True):
+        settings = get_settings()
+        self.root = Path(root) if root else settings.home / "dose"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.url = url or settings.effective_database_url
+        if self.url.startswith("sqlite:///"):
+            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = sa.create_engine(self.url)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+        self.thresholds = thresholds or load_thresholds()
+        self.hooks = list(hooks)
+        self.skin_dose = skin_dose
+        self.hook_errors: list[str] = []
+
+    # ---- import ----------------------------------------------------------------------------
+    def import_path(self, path: str | Path) -> list[ImportResult]:
+        """Import a file or every file under a folder (sorted, recursive)."""
+        p = Path(path)
+        if not p.exists():
+            raise InputError("no such file or folder", source=p)
+        files = sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")) if p.is_dir() else [p]
+        return [self.import_file(f) for f in files]
+
+    def import_file(self, path: str | Path) -> ImportResult:
+        p = Path(path)
+        return self.import_bytes(p.read_bytes(), name=str(p))
+
+    def import_bytes(self, data: bytes, name: str = "<bytes>") -> ImportResult:
+        sha = hashlib.sha256(data).hexdigest()
+        try:
+            report = parse_rdsr(data, source=name)
+        except RDSRError as exc:
+            return self._quarantine(data, sha, name, exc.reason, str(exc))
+        with Session(self.engine) as s:
+            if s.scalar(sa.select(ReportRow.id).where(ReportRow.sop_instance_uid == report.sop_instance_uid)):
+                return ImportResult(name, "duplicate", report.sop_instance_uid, "already stored")
+        stored = self._keep_file(data, sha)
+        report.source = str(stored)
+        psd = None
+        if self.skin_dose and report.kind == "projection" and report.events:
+            psd = peak_skin_dose(report).peak_skin_dose_gy
+        try:
+            with Session(self.engine) as s, s.begin():
+                row = self._add_report(s, report, sha, psd)
+                status = self._supersede(s, row, report)
+                alerts = []
+                if row.superseded_by is None:
+                    alerts = self._alerts(s, row, report, psd)
+        except sa.exc.IntegrityError:  # the same SOP instance committed meanwhile by another writer
+            return ImportResult(name, "duplicate", report.sop_instance_uid, "already stored")
+        for a in alerts:
+            for hook in self.hooks:
+                try:
+                    hook(a)
+                except Exception as exc:  # a hook must never lose the stored alert
+                    self.hook_errors.append(f"{getattr(hook, '__name__', hook)}: {exc}")
+        return ImportResult(name, status, report.sop_instance_uid, "", alerts)
+
+    def _keep_file(self, data: bytes, sha: str) -> Path:
+        dest = self.root / "files" / sha[:2] / f"{sha}.dcm"
+        if not dest.exists():
+            durable_write(dest, data)
+        return dest
+
+    def _quarantine(self, data: bytes, sha: str, name: str, reason: str, message: str) -> ImportResult:
+        dest = self.root / "quarantine" / f"{sha}.bin"
+        if not dest.exists():
+            durable_write(dest, data)
+        with Session(self.engine) as s, s.begin():
+            if not s.scalar(sa.select(QuarantineRow.id).where(QuarantineRow.file_sha256 == sha)):
+                s.add(QuarantineRow(file_sha256=sha, original_name=name[:1024], reason=reason, message=message,
+                                    path=str(dest), quarantined_at=_now()))
+        return ImportResult(name, "quarantined", None, message)
+
+    def _add_report(self, s: Session, r: DoseReport, sha: str, psd: float | None) -> ReportRow:
+        row = ReportRow(
+            sop_instance_uid=r.sop_instance_uid, study_instance_uid=r.study_instance_uid,
+            device_uid=r.device_observer_uid or r.station_name, kind=r.kind, patient_id=r.patient_id,
+            procedure=r.procedure, facility=r.institution, room=r.room, operator=r.operator,
+            performed_at=r.content_datetime or r.study_datetime, n_events=r.number_of_events,
+            kap_total_gy_cm2=r.kap_total_gy_cm2, dose_rp_total_gy=r.dose_rp_total_gy,
+            fluoro_time_s=r.fluoro_time_s, dlp_total_mgy_cm=r.dlp_total_mgy_cm, peak_skin_dose_gy=psd,
+            file_sha256=sha, imported_at=_now(), report_json=r.model_dump_json(),
+        )
+        s.add(row)
+        s.flush()
+        s.add_all(
+            EventRow(report_id=row.id, event_uid=e.uid, event_type=e.event_type, started_at=e.datetime_started,
+                     plane=e.plane, kap_gy_cm2=e.kap_gy_cm2, dose_rp_gy=e.dose_rp_gy)
+            for e in r.events
+        )
+        s.add_all(
+            EventRow(report_id=row.id, event_uid=a.uid, event_type=a.acquisition_type, plane="single",
+                     ctdivol_mgy=a.ctdivol_mgy, dlp_mgy_cm=a.dlp_mgy_cm)
+            for a in r.ct_acquisitions
+        )
+        return row
+
+    def _supersede(self, s: Session, row: ReportRow, r: DoseReport) -> str:
+        """Apply the cumulative-report rule within the same study and device; returns the status."""
+        if not r.study_instance_uid:
+            return "stored"
+        others = s.scalars(sa.select(ReportRow).where(
+            ReportRow.study_instance_uid == r.study_instance_uid, ReportRow.device_uid == row.device_uid,
+            ReportRow.kind == row.kind, ReportRow.id != row.id, ReportRow.superseded_by.is_(None))).all()
+        mine = r.event_uids
+        status = "stored"
+        for o in others:
+            theirs = set(s.scalars(sa.select(EventRow.event_uid).where(
+                EventRow.report_id == o.id, EventRow.event_uid.is_not(None))).all())
+            if not mine or not theirs:
+                continue
+            if theirs <= mine and (len(mine) > len(theirs) or (row.performed_at or datetime.min) >= (o.performed_at or datetime.min)):
+                o.superseded_by = row.id
+            elif mine <= theirs:
+                row.superseded_by = o.id
+                status = "superseded"
+        return status
+
+    def _alerts(self, s: Session, row: ReportRow, r: DoseReport, psd: float | None) -> list[DoseAlert]:
+        alerts = procedure_alerts(r, self.thresholds, psd)
+        if r.patient_id and row.performed_at:
+            rows = s.scalars(sa.select(ReportRow).where(ReportRow.patient_id == r.patient_id,
+                                                        ReportRow.superseded_by.is_(None))).all()
+            pairs = [(DoseReport.model_validate_json(x.report_json), x.peak_skin_dose_gy) for x in rows]
+            new = patient_alerts(pairs, at=row.performed_at, thresholds=self.thresholds)
+            # only patient alerts that this report newly causes
+            old = {(a.metric) for a in patient_alerts([p for p in pairs if p[0].sop_instance_uid != r.sop_instance_uid],
+                                                      at=row.performed_at, thresholds=self.thresholds)}
+            alerts += [a for a in new if a.metric not in old]
+        for a in alerts:
+            s.add(AlertRow(report_id=row.id, patient_id=a.patient_id, scope=a.scope, metric=a.metric, value=a.value,
+                           threshold=a.threshold, created_at=_now(), alert_json=a.model_dump_json()))
+        return alerts
+
+    # ---- queries ---------------------------------------------------------------------------
+    def reports(self, include_superseded: bool = False) -> list[DoseReport]:
+        with Session(self.engine) as s:
+            q = sa.select(ReportRow.report_json).order_by(ReportRow.performed_at, ReportRow.id)
+            if not include_superseded:
+                q = q.where(ReportRow.superseded_by.is_(None))
+            return [DoseReport.model_validate_json(j) for j in s.scalars(q).all()]
+
+    def summary_frame(self, include_superseded: bool = False):
+        """One row per current report (pandas DataFrame) for reference levels and charts."""
+        import pandas as pd
+
+        with Session(self.engine) as s:
+            q = sa.select(ReportRow)
+            if not include_superseded:
+                q = q.where(ReportRow.superseded_by.is_(None))
+            rows = s.scalars(q).all()
+            cols = ["sop_instance_uid", "study_instance_uid", "patient_id", "kind", "procedure", "facility", "room",
+                    "operator", "performed_at", "n_events", "kap_total_gy_cm2", "dose_rp_total_gy", "fluoro_time_s",
+                    "dlp_total_mgy_cm", "peak_skin_dose_gy", "superseded_by"]
+            return pd.DataFrame([{c: getattr(r, c) for c in cols} for r in rows], columns=cols)
+
+    def alerts(self) -> list[DoseAlert]:
+        with Session(self.engine) as s:
+            return [DoseAlert.model_validate_json(j) for j in s.scalars(sa.select(AlertRow.alert_json).order_by(AlertRow.id))]
+
+    def quarantined(self) -> list[dict]:
+        with Session(self.engine) as s:
+            return [{"name": q.original_name, "reason": q.reason, "message": q.message, "path": q.path}
+                    for q in s.scalars(sa.select(QuarantineRow).order_by(QuarantineRow.id))]
+
+    def count_events(self) -> int:
+        """Irradiation events of current (not superseded) reports: the no-double-counting total."""
+        with Session(self.engine) as s:
+            return int(s.scalar(sa.select(sa.func.count(EventRow.id)).join(ReportRow, EventRow.report_id == ReportRow.id)
+                                .where(ReportRow.superseded_by.is_(None))) or 0)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def copy_out(store: DoseStore, sop_instance_uid: str, dest: str | Path) -> Path:
+    """Copy a stored original file out of the content-addressed folder."""
+    with Session(store.engine) as s:
+        sha = s.scalar(sa.select(ReportRow.file_sha256).where(ReportRow.sop_instance_uid == sop_instance_uid))
+    if sha is None:
+        raise InputError(f"no stored report with SOP instance UID {sop_instance_uid}")
+    src = store.root / "files" / sha[:2] / f"{sha}.dcm"
+    return Path(shutil.copy2(src, dest))
