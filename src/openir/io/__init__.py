@@ -9,7 +9,7 @@ from .info import describe, render_info
 from .label_names import load_label_names
 from .markups import markups_document, read_markups, write_markups
 from .models import FileInfo, LabelInfo, LineMarkup, MarkupsFile, PointSet, SeriesInfo
-from .nifti import read_nifti, read_nifti_labels, write_nifti
+from .nifti import read_nifti, read_nifti_labels, write_nifti, write_nifti_series
 from .nrrd_io import read_nrrd, read_nrrd_labels, write_nrrd
 from .rtstruct import read_rtstruct, roi_names
 
@@ -43,5 +43,6 @@ __all__ = [
     "write_dicom_series",
     "write_markups",
     "write_nifti",
+    "write_nifti_series",
     "write_nrrd",
 ]

@@ -14,7 +14,7 @@ import numpy as np
 
 from openir.core.errors import InputError
 from openir.core.labels import LabelMap
-from openir.core.volume import Volume
+from openir.core.volume import Grid, Volume
 
 from .label_names import LabelNames, load_label_names
 
@@ -100,6 +100,29 @@ def write_nifti(volume: Volume, path: str | Path) -> Path:
     img.set_sform(ras_to_lps(volume.affine), code=1)
     img.set_qform(ras_to_lps(volume.affine), code=1)
     img.header.set_xyzt_units("mm", "sec")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(img, p)
+    return p
+
+
+def write_nifti_series(frames: list[np.ndarray] | np.ndarray, grid: Grid, path: str | Path, dt_s: float = 1.0) -> Path:
+    """Write frames ``[t][k, j, i]`` on ``grid`` as one 4-D NIfTI (x, y, z, t), e.g. temperature over time.
+
+    ``dt_s`` goes into pixdim[4] so viewers show the time axis in seconds (irregular sampling: keep
+    the times beside the file, e.g. in a JSON).
+    """
+    p = Path(path)
+    _check_suffix(p)
+    data = np.stack([np.asarray(f, dtype=np.float32).T for f in frames], axis=-1)
+    if data.ndim != 4 or data.shape[:3] != grid.shape_ijk:
+        raise InputError(f"frames of shape {data.shape[:3]} do not match the grid {grid.shape_ijk}", source=p)
+    aff = ras_to_lps(grid.affine)
+    img = nib.Nifti1Image(data, aff)
+    img.set_sform(aff, code=1)
+    img.set_qform(aff, code=1)
+    img.header.set_xyzt_units("mm", "sec")
+    zooms = list(img.header.get_zooms())
+    img.header.set_zooms((*zooms[:3], float(dt_s)))
     p.parent.mkdir(parents=True, exist_ok=True)
     nib.save(img, p)
     return p

@@ -1,0 +1,174 @@
+"""``openir simulate``: temperature and thermal-dose maps over time for a set of probes.
+
+PLAN.json (the ``probes`` list is what the plan schema will carry)::
+
+    {"probes": [{"device": "emprint", "power_w": 100, "time_s": 600,
+                 "tip_lps": [x, y, z], "direction_lps": [dx, dy, dz],   # unit, entry -> tip
+                 "source_scale": null, "kind": null, "schedule": null}],
+     "labels": "labels.nii.gz", "label_names": {"1": "liver", "2": "portal_vein"},   # optional
+     "spacing_mm": 1.0, "box_mm": 120, "output_times_s": [60, 300, 600],            # optional
+     "criterion": "cem43", "cooldown_s": 0, "calibration": "my_calibration.yaml"}   # optional
+
+Without ``labels`` the probes sit in homogeneous liver. Relative paths are read from PLAN.json's folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from openir.core.errors import InputError
+from openir.core.labels import LabelMap
+from openir.physics.calibrate import calibrate_microwave
+from openir.physics.models import SimulationRequest
+from openir.physics.presets import (
+    CALIBRATION_YAML,
+    CalibratedSetting,
+    TargetAxes,
+    find_device,
+    load_presets,
+    write_setting,
+)
+from openir.physics.simulate import SimulationFields
+from openir.physics.simulate import simulate as run_simulation
+
+
+def read_labels(path: Path, names: dict[int, str] | None) -> LabelMap:
+    """The request's label map through OpenIR's readers (NIfTI/NRRD/SEG; names from the request or a sidecar)."""
+    from openir.io import read_labels as io_read_labels
+
+    if not path.exists():
+        raise InputError("label map not found", source=path)
+    return io_read_labels(path, names=names)
+
+
+def write_maps(fields: SimulationFields, out: Path, times_s: list[float] | None = None) -> dict[str, str]:
+    """4-D NIfTI (x, y, z, time) of temperature, CEM43 and damage, plus peak temperature."""
+    from openir.core.volume import Volume
+    from openir.io import write_nifti, write_nifti_series
+
+    sol = fields.solution
+    dt = float(np.diff(times_s).mean()) if times_s is not None and len(times_s) > 1 else 1.0
+    files = {}
+    series = {"temperature_c": sol.temperature_c, "cem43_min": sol.cem43_min, "damage": sol.damage}
+    for name, arrs in series.items():
+        p = write_nifti_series(list(arrs), fields.grid, out / f"{name}.nii.gz", dt_s=dt)
+        files[name] = p.name
+    p = write_nifti(Volume(sol.max_temperature_c.astype(np.float32), fields.grid.affine), out / "max_temperature_c.nii.gz")
+    files["max_temperature_c"] = p.name
+    return files
+
+
+def plot_zone_growth(result, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = [z.time_s / 60 for z in result.zones]
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
+    ax.plot(t, [z.length_mm for z in result.zones], "o-", label="length along shaft (mm)")
+    ax.plot(t, [z.width_mm for z in result.zones], "s-", label="width across shaft (mm)")
+    ax.set_xlabel("time (min)")
+    ax.set_ylabel("mm")
+    ax2 = ax.twinx()
+    ax2.plot(t, [z.volume_ml for z in result.zones], "^--", color="tab:red", label="volume (ml)")
+    ax2.set_ylabel("ml")
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left", fontsize=8)
+    ax.set_title(f"Lethal zone growth ({result.criterion})")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def simulate(
+    plan: Path = typer.Argument(None, help="PLAN.json with a 'probes' list (see `openir simulate --help`)"),
+    out: Path = typer.Option(Path("openir-simulation"), "--out", "-o", help="output folder"),
+    calibrate: str = typer.Option("", "--calibrate", help="calibrate this device instead of simulating"),
+    power_w: float = typer.Option(100.0, "--power", help="calibration: power setting (W)"),
+    time_s: float = typer.Option(600.0, "--time", help="calibration: ablation time (s)"),
+    along_mm: float = typer.Option(0.0, "--along", help="calibration: target semi-axis along the shaft (mm)"),
+    across_mm: float = typer.Option(0.0, "--across", help="calibration: target semi-axis across the shaft (mm)"),
+    target_source: str = typer.Option("", "--target-source", help="calibration: where the target axes come from"),
+    table: Path = typer.Option(CALIBRATION_YAML, "--table", help="calibration YAML to update"),
+) -> None:
+    """Simulate heating/freezing of PLAN.json's probes: temperature and dose maps, zone growth plot.
+
+    PLAN.json: {"probes": [{"device", "power_w", "time_s", "tip_lps", "direction_lps" (entry -> tip)}],
+    optional "labels" + "label_names", "spacing_mm", "box_mm", "output_times_s", "criterion"}.
+    Writes temperature/CEM43/damage NIfTI over time, zone_growth.png and simulation.json.
+
+    With --calibrate DEVICE, fit the device's source so its zone in homogeneous liver matches
+    --along/--across (semi-axes, mm) at --power/--time, and store it in the calibration YAML.
+    """
+    console = Console()
+    if calibrate:
+        _calibrate(console, calibrate, power_w, time_s, along_mm, across_mm, target_source, table)
+        return
+    if plan is None:
+        raise InputError("give PLAN.json (or --calibrate DEVICE)")
+    try:
+        request = SimulationRequest.model_validate_json(plan.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read plan: {exc.strerror}", source=plan) from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InputError(err["msg"], source=plan, field=".".join(str(p) for p in err["loc"])) from None
+    base = plan.parent
+    if request.calibration:
+        request.calibration = str(base / request.calibration)
+    labels = None
+    if request.labels:
+        labels = read_labels(base / request.labels, request.label_names)
+    out.mkdir(parents=True, exist_ok=True)
+    with Progress(TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.fields[t]}"), TimeElapsedColumn(),
+                  console=console, transient=True) as prog:
+        task = prog.add_task("sim", total=1.0, t="")
+
+        def cb(done: float, total: float) -> None:
+            prog.update(task, completed=done / total, t=f"{done:.0f}/{total:.0f} s")
+
+        result, fields = run_simulation(request, labels, progress=cb)
+    files = write_maps(fields, out, list(fields.solution.times_s))
+    plot_zone_growth(result, out / "zone_growth.png")
+    files["zone_growth"] = "zone_growth.png"
+    result.files = files
+    (out / "simulation.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
+    console.print(
+        f"[green]zone ({result.criterion}):[/green] {result.final_length_mm:.1f} x {result.final_width_mm:.1f} mm, "
+        f"{result.final_volume_ml:.1f} ml  ({result.n_steps} {result.method} steps, {result.runtime_s:.1f} s)"
+    )
+    for n in result.notes:
+        console.print(f"  note: {n}", highlight=False)
+    console.print(f"written to {out}")
+
+
+def _calibrate(console: Console, device: str, power_w: float, time_s: float, along: float, across: float,
+               source: str, table_path: Path) -> None:
+    if along <= 0 or across <= 0 or not source.strip():
+        raise InputError("--calibrate needs --along, --across (semi-axes, mm) and --target-source")
+    presets = load_presets(table_path)
+    key, dev = find_device(device, presets)
+    if dev.kind != "microwave":
+        raise InputError(f"calibration is implemented for microwave devices; {key} is {dev.kind}")
+    p = {k: v.value for k, v in dev.parameters.items()}
+    with console.status(f"calibrating {key} {power_w:g} W / {time_s:g} s"):
+        res = calibrate_microwave(along, across, device=key, power_w=power_w, time_s=time_s,
+                                  feed_offset_mm=p["feed_offset_mm"], sigma_radial_mm=p["sigma_radial_mm"],
+                                  target_source=source, initial=(p["absorbed_fraction"], p["sigma_axial_mm"]))
+    setting = CalibratedSetting(
+        power_w=power_w, time_s=time_s, target_semi_axes_mm=TargetAxes(along=along, across=across, source=source),
+        fitted=res.fitted, achieved_semi_axes_mm=tuple(round(v, 3) for v in res.achieved_semi_axes_mm),  # type: ignore[arg-type]
+        spacing_mm=res.spacing_mm, criterion=res.criterion,
+    )
+    write_setting(table_path, key, setting)
+    console.print(json.dumps(res.model_dump(mode="json"), indent=1))
+    console.print(f"[green]stored in[/green] {table_path}")

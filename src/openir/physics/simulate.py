@@ -1,0 +1,207 @@
+"""From a simulation request (probes + optional label map) to temperature, dose and zone over time.
+
+Builds the region (a cube around the probes, cut from the case's label map or homogeneous liver),
+the per-voxel materials and vessel heat sinks, each probe's source from its device preset, runs the
+solver and measures the lethal zone of the first probe at each snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from openir.core.crop import crop, world_box
+from openir.core.errors import InputError
+from openir.core.labels import LabelMap
+from openir.core.resample import isotropic_grid, resample
+from openir.core.volume import Grid, make_affine
+
+from .bioheat import BioheatSolution, HeatSource, HeldSource, ThermalMedium, solve_pennes
+from .models import Criterion, ProbeSource, SimulationRequest, SimulationResult, ZoneSnapshot
+from .presets import PresetTable, find_device, load_presets, source_parameters
+from .sources import cryoprobe_mask, laser_pattern, microwave_pattern, rf_pattern
+from .tissues import TissueTable, load_tissue_table, tissue_index_map, vessel_for_label
+from .vessels import vessel_diameter_mm, wall_heat_transfer
+from .zone import ZoneAxes, zone_axes
+
+
+@dataclass
+class SimulationFields:
+    """The simulated fields on ``grid`` (arrays ``[k, j, i]``), for writing maps."""
+
+    grid: Grid
+    solution: BioheatSolution
+
+
+def cube_grid(centre_lps: np.ndarray, box_mm: float, spacing_mm: float) -> Grid:
+    """Axis-aligned cube of ``box_mm`` centred on ``centre_lps`` with ``spacing_mm`` voxels."""
+    n = int(round(box_mm / spacing_mm)) | 1  # odd: a voxel centre on the centre point
+    origin = np.asarray(centre_lps, float) - spacing_mm * (n // 2)
+    return Grid((n, n, n), make_affine([spacing_mm] * 3, origin))
+
+
+def homogeneous_medium(grid: Grid, tissue: str = "liver", table: TissueTable | None = None) -> ThermalMedium:
+    """Uniform tissue on ``grid`` (used for calibration and when no label map is given)."""
+    t = table or load_tissue_table()
+    props = t.tissue(tissue)
+    shape = grid.shape
+    return ThermalMedium(
+        heat_capacity_vol=np.full(shape, props.volumetric_heat_capacity),
+        conductivity=np.full(shape, props.conductivity_w_m_k.value),
+        perfusion=np.full(shape, t.perfusion_w_m3_k(tissue)),
+        spacing_mm=tuple(float(s) for s in grid.spacing),  # type: ignore[arg-type]
+        initial_temperature_c=t.blood.arterial_temperature_c.value,
+    )
+
+
+def labelled_medium(labels: LabelMap, table: TissueTable | None = None, heated_length_mm: float = 40.0) -> tuple[ThermalMedium, list[str]]:
+    """Materials from a label map; large-vessel labels become convective heat sinks."""
+    t = table or load_tissue_table()
+    idx, names, vessels = tissue_index_map(labels, t)
+    cvol = np.array([t.tissue(n).volumetric_heat_capacity for n in names])[idx]
+    k = np.array([t.tissue(n).conductivity_w_m_k.value for n in names])[idx]
+    w = np.array([t.perfusion_w_m3_k(n) for n in names])[idx]
+    held = np.zeros(labels.shape, bool)
+    rwall = np.zeros(labels.shape)
+    notes = []
+    spacing = tuple(float(s) for s in labels.spacing)
+    for lname, mask in vessels.items():
+        if not mask.any():
+            continue
+        flow = t.vessels[vessel_for_label(lname, t)]  # type: ignore[index]
+        dia = max(vessel_diameter_mm(mask, spacing), 2 * min(spacing))  # type: ignore[arg-type]
+        h = wall_heat_transfer(dia, flow.velocity_m_s, heated_length_mm=heated_length_mm, table=t)
+        held |= mask
+        rwall[mask] = 1.0 / h
+        notes.append(f"vessel {lname}: diameter {dia:.1f} mm, {flow.velocity_m_s:g} m/s, h = {h:.0f} W/m2/K")
+    medium = ThermalMedium(cvol, k, w, spacing, held=held if held.any() else None,  # type: ignore[arg-type]
+                           held_temperature_c=t.blood.arterial_temperature_c.value, wall_resistance=rwall,
+                           initial_temperature_c=t.blood.arterial_temperature_c.value)
+    return medium, notes
+
+
+def probe_schedule(p: ProbeSource, default_power: float | None, default_time: float | None) -> list[tuple[float, float, float]]:
+    if p.schedule:
+        out, t0 = [], 0.0
+        for step in p.schedule:
+            out.append((t0, t0 + step.duration_s, step.power_w))
+            t0 += step.duration_s
+        return out
+    power = p.power_w if p.power_w is not None else default_power
+    dur = p.time_s if p.time_s is not None else default_time
+    if power is None or dur is None:
+        raise InputError(f"probe {p.device!r} needs power_w and time_s (or a schedule)", field="probes")
+    return [(0.0, float(dur), float(power))]
+
+
+def build_sources(
+    probes: list[ProbeSource], grid: Grid, presets: PresetTable | None = None
+) -> tuple[list[HeatSource], list[HeldSource], list[str], float]:
+    """Heat sources and cryoprobe held regions for all probes; notes; the last schedule end (s)."""
+    heat: list[HeatSource] = []
+    held: list[HeldSource] = []
+    notes: list[str] = []
+    end = 0.0
+    for n, p in enumerate(probes):
+        key, dev = find_device(p.device, presets, p.kind)
+        params, pnotes = source_parameters(dev, p.power_w, p.time_s)
+        notes += [f"probe {n + 1} ({key}): {x}" for x in pnotes]
+        if p.source_scale is not None:
+            params["absorbed_fraction"] = p.source_scale
+        sched = probe_schedule(p, dev.default_power_w if dev.kind != "cryo" else 1.0, dev.default_time_s)
+        end = max(end, max(b for _, b, _ in sched))
+        tip, d = p.tip_lps, p.direction_lps
+        if dev.kind == "microwave":
+            pat = microwave_pattern(grid, tip, d, feed_offset_mm=params["feed_offset_mm"], sigma_radial_mm=params["sigma_radial_mm"],
+                                    sigma_axial_mm=params["sigma_axial_mm"], absorbed_fraction=params["absorbed_fraction"])
+        elif dev.kind == "radiofrequency":
+            pat = rf_pattern(grid, tip, d, exposed_length_mm=params["exposed_length_mm"],
+                             electrode_radius_mm=params["electrode_radius_mm"], absorbed_fraction=params["absorbed_fraction"])
+        elif dev.kind == "laser":
+            pat = laser_pattern(grid, tip, d, diffuser_length_mm=params["diffuser_length_mm"], mu_eff_per_mm=params["mu_eff_per_mm"],
+                                fibre_radius_mm=params["fibre_radius_mm"], absorbed_fraction=params["absorbed_fraction"])
+        else:
+            mask = cryoprobe_mask(grid, tip, d, freeze_length_mm=params["freeze_length_mm"], probe_radius_mm=params["probe_radius_mm"])
+            held.append(HeldSource(mask, params["temperature_c"], [(a, b, 1.0 if lev > 0 else 0.0) for a, b, lev in sched], name=key))
+            continue
+        heat.append(HeatSource(pat, sched, name=key))
+    return heat, held, notes, end
+
+
+def _zone(field: np.ndarray, grid: Grid, crit: Criterion, thr: float, p: ProbeSource) -> ZoneAxes:
+    return zone_axes(field, grid, thr, p.tip_lps, p.direction_lps, below=crit == "isotherm")
+
+
+def criterion_threshold(crit: Criterion, table: TissueTable | None = None) -> tuple[float, str]:
+    t = table or load_tissue_table()
+    if crit == "cem43":
+        return t.thermal_dose.lethal_cem43_min.value, t.thermal_dose.lethal_cem43_min.source
+    if crit == "arrhenius":
+        return t.arrhenius.lethal_damage.value, t.arrhenius.lethal_damage.source
+    return t.freezing.lethal_isotherm_c.value, t.freezing.lethal_isotherm_c.source
+
+
+def simulate(
+    request: SimulationRequest,
+    labels: LabelMap | None = None,
+    *,
+    progress: Callable[[float, float], None] | None = None,
+    table: TissueTable | None = None,
+) -> tuple[SimulationResult, SimulationFields]:
+    """Run the request; ``labels`` is the case's label map (None = homogeneous liver)."""
+    t = table or load_tissue_table()
+    presets = load_presets(request.calibration) if request.calibration else load_presets()
+    tips = np.array([p.tip_lps for p in request.probes], float)
+    centre = tips.mean(axis=0) - 10.0 * np.mean([p.direction_lps for p in request.probes], axis=0)
+    notes: list[str] = []
+    if labels is None:
+        grid = cube_grid(centre, request.box_mm, request.spacing_mm)
+        medium = homogeneous_medium(grid, "liver", t)
+        notes.append("no label map: homogeneous liver")
+    else:
+        box = world_box(labels.grid, centre, request.box_mm)
+        part = crop(labels, box)
+        target = isotropic_grid(part.grid, request.spacing_mm)
+        lab = resample(part, target)  # nearest neighbour for labels
+        assert isinstance(lab, LabelMap)
+        grid = lab.grid
+        medium, vnotes = labelled_medium(lab, t)
+        notes += vnotes
+    heat, held, snotes, end = build_sources(request.probes, grid, presets)
+    notes += snotes
+    kinds = {"cryo" if held else "heat"}
+    crit: Criterion = request.criterion or ("isotherm" if held and not heat else "cem43")
+    if held and heat and crit == "isotherm":
+        notes.append("mixed heating and freezing probes: isotherm zone measures the ice only")
+    duration = end + request.cooldown_s
+    times = request.output_times_s or [duration * (i + 1) / 6 for i in range(6)]
+    sol = solve_pennes(medium, duration, sources=heat, held_sources=held, snapshot_times_s=times, table=t, progress=progress)
+    thr, thr_src = criterion_threshold(crit, t)
+    p0 = request.probes[0]
+    zones: list[ZoneSnapshot] = []
+    for i, ts in enumerate(sol.times_s):
+        field = {"cem43": sol.cem43_min[i], "arrhenius": sol.damage[i], "isotherm": sol.temperature_c[i]}[crit]
+        z = _zone(field, grid, crit, thr, p0)
+        zones.append(ZoneSnapshot(time_s=ts, length_mm=z.length_mm, width_mm=z.width_mm, volume_ml=z.volume_ml,
+                                  max_temperature_c=float(sol.temperature_c[i].max()),
+                                  min_temperature_c=float(sol.temperature_c[i].min())))
+    final_field = {"cem43": sol.cem43_min[-1], "arrhenius": sol.damage[-1], "isotherm": sol.min_temperature_c}[crit]
+    zf = _zone(final_field, grid, crit, thr, p0)
+    if "heat" in kinds and heat:
+        other = "arrhenius" if crit == "cem43" else "cem43"
+        othr, _ = criterion_threshold(other, t)  # type: ignore[arg-type]
+        zo = _zone(sol.damage[-1] if other == "arrhenius" else sol.cem43_min[-1], grid, other, othr, p0)  # type: ignore[arg-type]
+        notes.append(f"{other} zone for comparison: {zo.length_mm:.1f} x {zo.width_mm:.1f} mm, {zo.volume_ml:.1f} ml")
+    if float(sol.max_temperature_c.max()) > 100.0:
+        notes.append("peak temperature exceeds 100 C: vaporisation and charring are not modelled; "
+                     "only the calibrated zone boundary is meaningful near the antenna")
+    result = SimulationResult(
+        criterion=crit, threshold=thr, threshold_source=thr_src, zones=zones,
+        final_length_mm=zf.length_mm, final_width_mm=zf.width_mm, final_volume_ml=zf.volume_ml,
+        final_radii_mm=zf.radii_mm, spacing_mm=request.spacing_mm, grid_shape_kji=grid.shape,
+        method=sol.method, dt_s=sol.dt_s, dt_limit_s=sol.dt_limit_s, n_steps=sol.n_steps,
+        runtime_s=sol.runtime_s, notes=notes,
+    )
+    return result, SimulationFields(grid, sol)
