@@ -62,6 +62,26 @@ def demo(
 
 # ---- commands from the domain packages (one line each) ---------------------------------------
 # e.g. app.add_typer(dose_cli.app, name="dose") or app.command("trajectories")(plan_cli.trajectories)
+from openir.verify.cli import app as _verify_app  # noqa: E402
+
+app.add_typer(_verify_app, name="verify")
+from openir.registry.cli import app as _registry_app  # noqa: E402
+from openir.registry.cli import qc_app as _qc_app  # noqa: E402
+
+app.add_typer(_registry_app, name="registry")
+app.add_typer(_qc_app, name="qc")
+from openir.dose.cli import app as dose_app  # noqa: E402
+
+app.add_typer(dose_app, name="dose")
+from openir.plan.cli import trajectories as _plan_trajectories  # noqa: E402
+
+app.command("trajectories")(_plan_trajectories)
+from openir.physics.cli import simulate as _physics_simulate  # noqa: E402
+
+app.command("simulate")(_physics_simulate)
+from openir.monitor.cli import app as _thermo_app  # noqa: E402
+
+app.add_typer(_thermo_app, name="thermo")
 # --------------------------------------------------------------------------------------------------
 
 
@@ -70,7 +90,9 @@ def main() -> None:
     try:
         app()
     except OpenIRError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        # the message is the user's data (file names, "[field]"): print it literally, not as markup
+        err_console.print("[bold red]error:[/bold red] ", end="")
+        err_console.print(str(exc), markup=False, highlight=False)
         sys.exit(exc.exit_code)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy import ndimage
 
 from .labels import LabelMap
 from .volume import Grid, Volume
@@ -47,6 +46,8 @@ def resample(
         fill_value = 0.0 if is_labels else float(np.min(volume.array)) if volume.array.size else 0.0
     if volume.grid.same_as(grid, tol_mm=1e-6):
         return volume.with_array(volume.array.copy())
+    from scipy import ndimage  # imported here: the CLI should start without loading scipy
+
     matrix, offset = index_map(volume.grid, grid)
     src = volume.array
     order = _ORDER[interp]

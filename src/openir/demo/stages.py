@@ -28,6 +28,41 @@ def _patient(ctx: DemoContext) -> None:
     run(ctx)
 
 
+def _physics(ctx: DemoContext) -> None:
+    from .stage_physics import run
+
+    run(ctx)
+
+
+def _monitor(ctx: DemoContext) -> None:
+    from .stage_monitor import run
+
+    run(ctx)
+
+
+def _dose(ctx: DemoContext) -> None:
+    from .stage_dose import run
+
+    run(ctx)
+
+
+def _verify(ctx: DemoContext) -> None:
+    from .stage_verify import run
+
+    run(ctx)
+
+
+def _registry(ctx: DemoContext) -> None:
+    from .stage_registry import run
+
+    run(ctx)
+
+
 STAGES: list[Stage] = [
     Stage("patient", "Synthetic patient (CT + label map)", _patient),
+    Stage("physics", "Bioheat simulation (Pennes, thermal dose, vessel heat sink)", _physics),
+    Stage("monitor", "MR thermometry monitoring (temperature, dose, alerts)", _monitor),
+    Stage("dose", "Radiation dose monitoring (RDSR, alerts, DRLs)", _dose),
+    Stage("verify", "Ablation verification (registration, minimal margin)", _verify),
+    Stage("registry", "Multi-centre registry and quality control", _registry),
 ]

@@ -1,0 +1,84 @@
+"""Thermometry constants, vendor phase conventions and structure limits from ``data/thermometry.yaml``.
+
+Experts edit these numbers, so they live in YAML with their sources; this module validates the file
+and names the file and field on any error.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from openir.core.errors import DataFileError
+
+THERMOMETRY_YAML = Path(__file__).with_name("data") / "thermometry.yaml"
+
+
+class Sourced(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: float
+    source: str = Field(min_length=3)
+
+
+class TissueNote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prf_valid: bool
+    prf_coefficient_ppm_c: Sourced | None = None
+    note: str = ""
+
+
+class VendorPhase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    full_scale: float = Field(gt=0)
+    source: str = Field(min_length=3)
+
+
+class Limit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_c: float = Field(gt=30, lt=120)
+    source: str = Field(min_length=3)
+
+
+class ThermometryTable(BaseModel):
+    """The validated content of thermometry.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: str
+    gyromagnetic_ratio_mhz_t: Sourced
+    prf_coefficient_ppm_c: Sourced
+    body_temperature_c: Sourced
+    tissues: dict[str, TissueNote]
+    vendors: dict[str, VendorPhase]
+    coverage_to_stop: Sourced
+    limits: dict[str, Limit]
+
+    def limit(self, kind: str) -> Limit:
+        if kind not in self.limits:
+            raise DataFileError(f"no temperature limit for structure kind {kind!r}; known: {', '.join(sorted(self.limits))}")
+        return self.limits[kind]
+
+
+def load_thermometry(path: str | Path | None = None) -> ThermometryTable:
+    """Read and validate a thermometry YAML (the packaged one by default)."""
+    return _packaged() if path is None else _load(Path(path))
+
+
+@lru_cache(maxsize=1)
+def _packaged() -> ThermometryTable:
+    return _load(THERMOMETRY_YAML)
+
+
+def _load(path: Path) -> ThermometryTable:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise DataFileError(f"{path}: cannot read thermometry table: {exc}") from None
+    try:
+        return ThermometryTable.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise DataFileError(f"{path} [{field}]: {err['msg']}") from None

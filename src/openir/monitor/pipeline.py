@@ -1,0 +1,82 @@
+"""From a sequence of MR frames (folder, watcher or arrays) to maps, events and a live view.
+
+The first ``n_baselines`` frames build the baseline library; every later frame is processed by a
+`MonitorSession`. Used by `openir thermo watch`/`replay` and the demo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from openir.core.errors import InputError
+
+from .models import FrameResult, MonitorPlan, MRFrame
+from .session import MonitorSession
+from .structures import MonitorStructures, structures_from_plan
+from .view import render_png, write_live_html
+
+
+def run_monitoring(
+    frames: Iterable[MRFrame],
+    *,
+    n_baselines: int,
+    out: str | Path,
+    plan: MonitorPlan | None = None,
+    plan_dir: str | Path = ".",
+    structures: MonitorStructures | None = None,
+    live_every: int = 1,
+    on_frame: Callable[[FrameResult], None] | None = None,
+    **session_kw: object,
+) -> MonitorSession:
+    """Process frames; write ``events.jsonl``, ``summary.json``, ``live.html``/``live.png`` and
+    the final temperature/CEM43 maps (``final_maps.npz``) under ``out``."""
+    if n_baselines < 1:
+        raise InputError("at least one baseline frame is needed", field="baselines")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "events.jsonl"
+    log.write_text("")
+    session: MonitorSession | None = None
+    last: FrameResult | None = None
+    last_mag: np.ndarray | None = None
+    seen = 0
+    for f in frames:
+        if session is None:
+            if structures is None and plan is not None:
+                structures = structures_from_plan(plan, f.grid, base_dir=plan_dir)
+            kw = dict(session_kw)
+            if plan is not None:
+                kw.setdefault("drift_order", plan.drift_order)
+                kw.setdefault("criterion", plan.criterion)
+                kw.setdefault("points", plan.points)
+            session = MonitorSession(f.grid, te_ms=f.te_ms, b0_t=f.b0_t, structures=structures, event_log=log, **kw)  # type: ignore[arg-type]
+        elif not f.grid.same_as(session.grid):
+            raise InputError(f"frame {f.index} lies on another grid than the first frame")
+        if seen < n_baselines:
+            session.add_baseline(f.magnitude, f.phase, f.time_s)
+        else:
+            last = session.process(f.magnitude, f.phase, f.time_s)
+            last_mag = f.magnitude
+            if on_frame is not None:
+                on_frame(last)
+            if live_every and (session.frame_count % live_every == 0 or last.events):
+                _live(out, session, last, last_mag, finished=False)
+        seen += 1
+    if session is None or last is None or last_mag is None:
+        raise InputError(f"got {seen} frame(s): need more than the {n_baselines} baseline frame(s)")
+    _live(out, session, last, last_mag, finished=True)
+    session.write_summaries(out / "summary.json")
+    np.savez_compressed(out / "final_maps.npz", temperature_c=last.temperature_c, cem43_min=last.cem43_min,
+                        damage=last.damage, lethal=last.lethal, affine=session.grid.affine)
+    return session
+
+
+def _live(out: Path, session: MonitorSession, res: FrameResult, mag: np.ndarray, finished: bool) -> None:
+    st = session.structures
+    png = render_png(mag, res.temperature_c, res.lethal, target=st.target,
+                     organs={o.name: o.mask for o in st.organs}, curves=list(session.curves.values()),
+                     summary=res.summary)
+    write_live_html(out / "live.html", png, session.events, res.summary, finished=finished)

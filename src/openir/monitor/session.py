@@ -1,0 +1,321 @@
+"""`MonitorSession`: frame after frame, temperature, thermal dose, lethal zone, coverage and alerts.
+
+Per frame: pick the baseline in the same respiratory position (multi-baseline library), take the
+complex phase difference, bring it to the reference position when breathing moved the anatomy,
+unwrap it in time per voxel, remove the field drift fitted over unheated reference tissue, convert to
+temperature (PRF), mask noisy and fat voxels, then accumulate CEM43 and Arrhenius damage between the
+previous frame and this one (physics.dose; exact for a temperature linear in time), and check the
+limits of every structure. Everything is incremental: no history is kept beyond the last frame.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from scipy import ndimage
+
+from openir.core.errors import InputError
+from openir.core.volume import Grid
+from openir.physics import load_tissue_table
+
+from . import _kernels as _k
+from .config import ThermometryTable, load_thermometry
+from .drift import DriftModel
+from .models import Event, FrameResult, FrameSummary, PointCurve
+from .prf import BaselineLibrary, prf_rad_per_c, temporal_unwrap
+from .structures import MonitorStructures
+from .uncertainty import background_mask, noise_sigma
+
+Criterion = Literal["cem43", "arrhenius"]
+GAS_CONSTANT_J_MOL_K = 8.314462618  # CODATA 2018
+
+
+def _shift(a: np.ndarray, shift_kji: np.ndarray, cval: float = 0.0) -> np.ndarray:
+    """Translate ``a`` by ``shift_kji`` voxels: slicing for whole voxels, linear interpolation otherwise."""
+    s = np.asarray(shift_kji, float)
+    if np.allclose(s, np.rint(s), atol=1e-3):
+        si = np.rint(s).astype(int)
+        out = np.full_like(a, cval)
+        src, dst = [], []
+        for d, n in zip(si, a.shape, strict=True):
+            src.append(slice(max(0, -d), n - max(0, d)))
+            dst.append(slice(max(0, d), n - max(0, -d)))
+        out[tuple(dst)] = a[tuple(src)]
+        return out
+    return ndimage.shift(a, s, order=1, mode="constant", cval=cval, prefilter=False)
+
+
+class MonitorSession:
+    """Incremental PRF thermometry and thermal-dose monitoring of one ablation.
+
+    Call `add_baseline` for each unheated image (over at least one breathing cycle when the target
+    moves), then `process` for each new frame. ``structures`` gives the target (with margin), organs
+    at risk with limits, the unheated reference region for the drift fit and fat (masked: PRF does
+    not apply). Arrays are ``[k, j, i]`` on ``grid``; times in seconds.
+    """
+
+    def __init__(
+        self,
+        grid: Grid,
+        *,
+        te_ms: float,
+        b0_t: float,
+        structures: MonitorStructures | None = None,
+        drift_order: int | None = 1,
+        snr_min: float = 5.0,
+        criterion: Criterion = "cem43",
+        alpha_ppm_c: float | None = None,
+        points: Mapping[str, tuple[float, float, float]] | None = None,
+        motion_correction: bool = True,
+        noise_sigma: float | None = None,
+        coverage_to_stop: float | None = None,
+        clear_margin_c: float = 1.0,
+        event_log: str | Path | None = None,
+        table: ThermometryTable | None = None,
+    ) -> None:
+        if te_ms <= 0 or b0_t <= 0:
+            raise InputError(f"echo time and field must be > 0, got TE {te_ms} ms, B0 {b0_t} T")
+        self.grid = grid
+        self.table = table or load_thermometry()
+        self.te_ms, self.b0_t = float(te_ms), float(b0_t)
+        self.k = prf_rad_per_c(b0_t, te_ms, alpha_ppm_c=alpha_ppm_c, table=self.table)
+        self.structures = structures or MonitorStructures()
+        self.drift_order = drift_order
+        self.snr_min = snr_min
+        self.criterion: Criterion = criterion
+        self.motion_correction = motion_correction
+        self.body_c = float(self.table.body_temperature_c.value)
+        self.coverage_to_stop = self.table.coverage_to_stop.value if coverage_to_stop is None else coverage_to_stop
+        tissues = load_tissue_table()
+        self.lethal_cem43 = tissues.thermal_dose.lethal_cem43_min.value
+        self.lethal_damage = tissues.arrhenius.lethal_damage.value
+        self.arrhenius_floor_c = tissues.arrhenius.integration_floor_c.value
+        self._sigma_noise = noise_sigma
+        self.library = BaselineLibrary()
+        self.shifts: list[np.ndarray] = []
+        self.events: list[Event] = []
+        self.summaries: list[FrameSummary] = []
+        self.event_log = Path(event_log) if event_log else None
+        self.curves = {n: PointCurve(name=n, lps=tuple(float(v) for v in p)) for n, p in (points or {}).items()}  # type: ignore[misc]
+        self._point_idx: dict[str, tuple[int, int, int] | None] = {}
+        for n, p in (points or {}).items():
+            ijk = np.rint(grid.world_to_index(np.asarray(p, float))).astype(int)
+            self._point_idx[n] = (int(ijk[2]), int(ijk[1]), int(ijk[0])) if grid.contains_index(ijk) else None
+        self._ready = False
+        self._last_baseline_time = 0.0
+        self.frame_count = 0
+        self._over: dict[str, bool] = {}
+        self.clear_margin_c = clear_margin_c  # hysteresis: noise alone must not flap an alert
+        self._covered = False
+
+    # ---- baselines ----------------------------------------------------------------------------
+    def add_baseline(self, magnitude: np.ndarray, phase: np.ndarray, time_s: float = 0.0) -> int:
+        """Add an unheated image to the baseline library; returns its index."""
+        self._check(magnitude, phase)
+        if self._ready:
+            raise InputError("baselines must come before the first heated frame")
+        idx = self.library.add(magnitude, phase)
+        self._last_baseline_time = float(time_s)
+        self.shifts.append(self._register(idx))
+        return idx
+
+    def _register(self, index: int) -> np.ndarray:
+        """In-plane translation (voxels, k j i; k = 0) taking baseline ``index`` onto baseline 0.
+
+        Phase correlation of the slice-averaged magnitudes: few thick slices carry no reliable
+        through-plane shift, so only the in-plane part of the breathing motion is corrected.
+        """
+        if not self.motion_correction or index == 0:
+            return np.zeros(3)
+        from skimage.registration import phase_cross_correlation
+
+        ref = np.abs(self.library.complex[0]).mean(axis=0)
+        mov = np.abs(self.library.complex[index]).mean(axis=0)
+        shift, _, _ = phase_cross_correlation(ref, mov, upsample_factor=50, normalization=None)
+        s = np.array([0.0, float(shift[0]), float(shift[1])])
+        s[np.abs(s) < 0.02] = 0.0
+        return s
+
+    def _check(self, magnitude: np.ndarray, phase: np.ndarray) -> None:
+        if magnitude.shape != self.grid.shape or phase.shape != self.grid.shape:
+            raise InputError(f"frame shape {magnitude.shape}/{phase.shape} does not match the grid {self.grid.shape}")
+
+    def _prepare(self) -> None:
+        if not len(self.library):
+            raise InputError("no baseline image: add at least one before processing frames")
+        z0 = self.library.complex[0]
+        mag0 = np.abs(z0)
+        if self._sigma_noise is None:
+            self._sigma_noise = noise_sigma(mag0, background_mask(mag0))
+        valid = mag0 >= self.snr_min * self._sigma_noise
+        if self.structures.fat is not None:
+            valid &= ~self.structures.fat
+        self.valid = valid
+        ref = self.structures.reference
+        if ref is None:
+            ref = self._auto_reference(valid)
+        self.reference = ref & valid
+        self.drift = DriftModel(self.reference, self.drift_order) if self.drift_order is not None else None
+        shape = self.grid.shape
+        self.unwrapped = np.zeros(shape, np.float32)
+        self.prev_t = np.full(shape, self.body_c, np.float64)
+        self.prev_time = self._last_baseline_time
+        self.cem = np.zeros(shape, np.float64)
+        self.dmg = np.zeros(shape, np.float64)
+        self.voxel_ml = self.grid.voxel_volume_mm3 / 1000.0
+        self.lethal = np.zeros(shape, bool)
+        if self.drift is not None:
+            self._px, self._py, self._pz, self._exps = self.drift.tables()
+        else:
+            self._px = self._py = self._pz = np.zeros((3, 1))
+            self._exps = np.zeros((0, 3), np.int64)
+        tg = self.structures.target
+        self._target_idx = np.flatnonzero(tg) if tg is not None else None
+        self._organ_idx = [np.flatnonzero(o.mask & valid) for o in self.structures.organs]
+        ref_idx = np.flatnonzero(self.reference)
+        self._ref_sample = ref_idx[:: max(1, ref_idx.size // 5000)]
+        tissues = load_tissue_table()
+        self._dose_c = {
+            "ln_r_above": math.log(tissues.thermal_dose.r_above_43.value),
+            "ln_r_below": math.log(tissues.thermal_dose.r_below_43.value),
+            "ln_a": math.log(tissues.arrhenius.liver.frequency_factor_1_s.value),
+            "ea_over_r": tissues.arrhenius.liver.activation_energy_j_mol.value / GAS_CONSTANT_J_MOL_K,
+            "floor_c": tissues.arrhenius.integration_floor_c.value,
+        }
+        self._sig_factor = math.sqrt(2.0) / abs(self.k) * self._sigma_noise
+        self._ready = True
+
+    def _auto_reference(self, valid: np.ndarray) -> np.ndarray:
+        """Without a reference region: valid voxels farther than 20 mm from the target (or, on a
+        small field of view, the farthest 30 % of them); with no target either, all valid voxels,
+        which is right only while the heated spot is small. A plan should name real unheated tissue."""
+        tgt = self.structures.target
+        if tgt is None or not tgt.any():
+            return valid.copy()
+        sp = self.grid.spacing
+        dist = ndimage.distance_transform_edt(~tgt, sampling=(sp[2], sp[1], sp[0]))
+        ref = valid & (dist > 20.0)
+        if ref.sum() < 200 and valid.any():
+            ref = valid & (dist >= np.percentile(dist[valid], 70))
+        return ref
+
+    # ---- frames -------------------------------------------------------------------------------
+    def process(self, magnitude: np.ndarray, phase: np.ndarray, time_s: float) -> FrameResult:
+        """Process one heated frame; returns its maps, summary and new events."""
+        t_start = time.perf_counter()
+        self._check(magnitude, phase)
+        if not self._ready:
+            self._prepare()
+        dt = float(time_s) - self.prev_time
+        if not dt > 0:
+            raise InputError(f"frame time {time_s} s is not after the previous frame ({self.prev_time} s)", field="time_s")
+        b = self.library.select(magnitude)
+        shift = self.shifts[b]
+        mag = np.ascontiguousarray(magnitude, dtype=np.float32)
+        if np.any(shift != 0):
+            # breathing moved the anatomy: interpolate the complex difference (never a wrapped phase)
+            z = mag * np.exp(1j * phase.astype(np.float32)).astype(np.complex64)
+            dz = z * np.conj(self.library.complex[b])
+            dz = _shift(dz.real, shift) + 1j * _shift(dz.imag, shift)
+            mag = np.ascontiguousarray(_shift(mag, shift), dtype=np.float32)
+            self.unwrapped = temporal_unwrap(self.unwrapped, np.angle(dz).astype(np.float32))
+        else:
+            _k.unwrap_step(np.ascontiguousarray(phase, dtype=np.float32).reshape(-1),
+                           self.library.phase[b].reshape(-1), self.unwrapped.reshape(-1))
+        if self.drift is not None:
+            coeffs = self.drift.fit(self.unwrapped)
+            drift_rad = float(coeffs @ self.drift.ref_mean_row)
+        else:
+            coeffs, drift_rad = np.zeros(0), 0.0
+        shape = self.grid.shape
+        temp = np.empty(shape, np.float32)
+        sigma = np.empty(shape, np.float32)
+        valid = np.empty(shape, bool)
+        c = self._dose_c
+        _k.temperature_dose_step(
+            self.unwrapped.reshape(-1), mag.reshape(-1), self.valid.reshape(-1), self._px, self._py, self._pz,
+            self._exps, coeffs, np.array(shape, np.int64), 1.0 / self.k, self.body_c, self.snr_min * self._sigma_noise,
+            self._sig_factor, self.prev_t.reshape(-1), dt, c["ln_r_above"], c["ln_r_below"], c["ln_a"],
+            c["ea_over_r"], c["floor_c"], self.lethal_cem43, self.lethal_damage, self.criterion == "cem43",
+            temp.reshape(-1), sigma.reshape(-1), self.cem.reshape(-1), self.dmg.reshape(-1), self.lethal.reshape(-1),
+            valid.reshape(-1))
+        self.prev_time = float(time_s)
+        lethal = self.lethal
+        n = self.frame_count
+        self.frame_count += 1
+        events = self._check_limits(temp, valid, lethal, n, float(time_s))
+        tgt = self._target_idx
+        coverage = float(lethal.reshape(-1)[tgt].mean()) if tgt is not None and tgt.size else 0.0
+        struct_max = {o.name: self._organ_max(temp, i) for o, i in zip(self.structures.organs, self._organ_idx, strict=True)}
+        for name, idx in self._point_idx.items():
+            if idx is not None:
+                cv = self.curves[name]
+                cv.times_s.append(float(time_s))
+                cv.temperature_c.append(float(temp[idx]))
+                cv.cem43_min.append(float(self.cem[idx]))
+        ref_mag = mag.reshape(-1)[self._ref_sample]
+        summary = FrameSummary(
+            frame=n, time_s=float(time_s), baseline_index=b, drift_rad=drift_rad,
+            max_temperature_c=float(np.nanmax(temp)) if valid.any() else math.nan,
+            target_coverage=coverage, lethal_volume_ml=float(np.count_nonzero(lethal) * self.voxel_ml),
+            structure_max_c=struct_max,
+            median_sigma_c=float(self._sig_factor / np.median(ref_mag)) if ref_mag.size else math.nan,
+            processing_ms=(time.perf_counter() - t_start) * 1000.0,
+        )
+        self.summaries.append(summary)
+        return FrameResult(summary, temp, sigma, self.cem, self.dmg, lethal, valid, events)
+
+    @staticmethod
+    def _organ_max(temp: np.ndarray, idx: np.ndarray) -> float:
+        v = temp.reshape(-1)[idx]
+        return float(np.nanmax(v)) if v.size and np.isfinite(v).any() else math.nan
+
+    def _emit(self, ev: Event, out: list[Event]) -> None:
+        self.events.append(ev)
+        out.append(ev)
+        if self.event_log is not None:
+            with open(self.event_log, "a", encoding="utf-8") as fh:
+                fh.write(ev.model_dump_json() + "\n")
+
+    def _check_limits(self, temp: np.ndarray, valid: np.ndarray, lethal: np.ndarray, n: int, t: float) -> list[Event]:
+        out: list[Event] = []
+        for o, idx in zip(self.structures.organs, self._organ_idx, strict=True):
+            tmax = self._organ_max(temp, idx)
+            if not math.isfinite(tmax):
+                continue
+            was = self._over.get(o.name, False)
+            over = tmax > o.max_c if not was else tmax > o.max_c - self.clear_margin_c
+            if over and not was:
+                self._emit(Event(time_s=t, frame=n, kind="limit_exceeded", severity="critical", structure=o.name,
+                                 value=tmax, limit=o.max_c,
+                                 message=f"{o.name}: {tmax:.1f} °C exceeds the {o.max_c:g} °C limit ({o.source})"), out)
+            elif not over and was:
+                self._emit(Event(time_s=t, frame=n, kind="limit_cleared", severity="info", structure=o.name, value=tmax,
+                                 limit=o.max_c, message=f"{o.name}: back below {o.max_c - self.clear_margin_c:g} °C "
+                                 f"({tmax:.1f} °C)"), out)
+            self._over[o.name] = over
+        tgt = self._target_idx
+        if tgt is not None and tgt.size and not self._covered:
+            cov = float(lethal.reshape(-1)[tgt].mean())
+            if cov >= self.coverage_to_stop:
+                self._covered = True
+                self._emit(Event(time_s=t, frame=n, kind="target_covered", severity="warning", structure="target",
+                                 value=cov, limit=self.coverage_to_stop,
+                                 message=f"target covered: {100 * cov:.1f} % of tumour + margin has a lethal dose "
+                                         f"({self.criterion}) - time to stop"), out)
+        return out
+
+    # ---- output --------------------------------------------------------------------------------
+    def write_summaries(self, path: str | Path) -> Path:
+        """All frame summaries and events as one JSON document."""
+        p = Path(path)
+        doc = {"frames": [s.model_dump() for s in self.summaries], "events": [e.model_dump() for e in self.events],
+               "curves": [c.model_dump() for c in self.curves.values()]}
+        p.write_text(json.dumps(doc, indent=1))
+        return p

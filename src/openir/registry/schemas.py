@@ -1,0 +1,139 @@
+"""Pydantic models of what enters and leaves the registry (CLI ``add``, CSV import, API, demo)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .grading import AEFacts
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class EquipmentIn(_In):
+    kind: str
+    model: str | None = None
+    installed_year: int | None = Field(default=None, ge=1950, le=2100)
+
+
+class RoomIn(_In):
+    name: str
+    kind: str = "angiography suite"
+    equipment: list[EquipmentIn] = []
+
+
+class HospitalIn(_In):
+    code: str = Field(min_length=1, max_length=32)
+    name: str
+    level: Literal["tertiary", "secondary", "county"]
+    region: str
+    rooms: list[RoomIn] = []
+
+
+class TrainingIn(_In):
+    course: str
+    completed_on: dt.date
+    hours: float | None = Field(default=None, ge=0)
+    certificate: str | None = None
+
+
+class OperatorIn(_In):
+    code: str = Field(min_length=1, max_length=32)
+    hospital_code: str
+    credential: Literal["junior", "intermediate", "senior"]
+    first_year: int | None = Field(default=None, ge=1950, le=2100)
+    training: list[TrainingIn] = []
+
+
+class AdverseEventIn(_In):
+    """Raw facts of one adverse event (grades are derived, never entered)."""
+
+    what: str = Field(min_length=1)
+    onset_days: float | None = Field(default=None, ge=0)
+    resolved_in_session: bool = False
+    therapy: Literal["none", "nominal", "additional", "major"] = "none"
+    extra_stay_h: float = Field(default=0.0, ge=0)
+    icu: bool = False
+    life_threatening: bool = False
+    sequelae: Literal["none", "mild", "severe"] = "none"
+    death: bool = False
+    outcome_text: str | None = None
+
+    def facts(self) -> AEFacts:
+        return AEFacts(self.resolved_in_session, self.therapy, self.extra_stay_h, self.icu,
+                       self.life_threatening, self.sequelae, self.death)
+
+
+class OutcomeIn(_In):
+    technical_success: bool | None = None
+    complete_ablation: bool | None = None
+    min_margin_mm: float | None = None
+    mrecist: Literal["CR", "PR", "SD", "PD"] | None = None
+    easl: Literal["CR", "PR", "SD", "PD"] | None = None
+    necrosis_pct: float | None = Field(default=None, ge=0, le=100)
+    ltp: bool | None = None
+    followup_months: float | None = Field(default=None, ge=0)
+    puncture_bleeding: bool | None = None
+    died: bool | None = None
+    death_days: int | None = Field(default=None, ge=0)
+
+
+class Lesion(_In):
+    size_mm: float = Field(gt=0, le=300)
+    location: str | None = None
+
+
+class ProcedureIn(_In):
+    """One procedure as recorded by a hospital."""
+
+    uid: str = Field(min_length=1, max_length=64)
+    patient_key: str = Field(min_length=4, max_length=64, description="pseudonymous key, never a name or ID")
+    hospital_code: str
+    operator_code: str
+    assistant_codes: list[str] = []
+    room: str | None = None
+    date: dt.date
+    technique: str
+    disease: str | None = None
+    target_organ: str | None = None
+    lesions: list[Lesion] = []
+    imaging_guidance: str | None = None
+    devices: list[str] = []
+    consumables: list[str] = []
+    anaesthesia: Literal["local", "sedation", "general", "none"] | None = None
+    duration_min: float | None = Field(default=None, gt=0, le=1440)
+    cost_cny: float | None = Field(default=None, ge=0)
+    drg_group: str | None = None
+    sex: Literal["M", "F", "O"] | None = None
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    age_years: int | None = Field(default=None, ge=0, le=120)
+    asa_class: int | None = Field(default=None, ge=1, le=6)
+    child_pugh: Literal["A", "B", "C"] | None = None
+    emergency: bool = False
+    outcome: OutcomeIn = Field(default_factory=OutcomeIn)
+    adverse_events: list[AdverseEventIn] = []
+    plan_uid: str | None = None
+    verify_uid: str | None = None
+    dose_uid: str | None = None
+    dose_alert: bool | None = None
+    links: dict[str, Any] | None = None
+
+    @field_validator("date")
+    @classmethod
+    def _not_future(cls, v: dt.date) -> dt.date:
+        if v > dt.date.today() + dt.timedelta(days=1):
+            raise ValueError("procedure date lies in the future")
+        return v
+
+
+class RecordResult(BaseModel):
+    """What ``record_procedure`` did: the stored id and the rule flags raised."""
+
+    procedure_id: int
+    uid: str
+    flags: list[dict[str, str]]
+    grades: list[dict[str, Any]]
