@@ -8,17 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from openir.testing import need
+
 ROOT = Path(__file__).resolve().parents[1]
-REQUIRE_ALL = os.environ.get("OPENIR_REQUIRE_ALL", "") not in ("", "0", "false")
-
-
-def need(condition: bool, reason: str) -> None:
-    """Skip (or fail under OPENIR_REQUIRE_ALL) when a resource is missing."""
-    if condition:
-        return
-    if REQUIRE_ALL:
-        pytest.fail(f"OPENIR_REQUIRE_ALL is set but {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from conftest import need
 from openir.core import GeometryError, Grid, InputError, LabelMap, Volume, make_affine
 from openir.io import (
     read_dicom_datasets,
@@ -22,6 +21,7 @@ from openir.io import (
     write_dicom_seg,
     write_dicom_series,
 )
+from openir.testing import need
 
 CT2 = Path(get_testdata_file("CT_small.dcm")).parent / "dicomdirtests" / "77654033" / "CT2"
 

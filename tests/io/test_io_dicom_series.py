@@ -11,9 +11,9 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut
 
-from conftest import need
 from openir.core import InputError, Volume, make_affine
 from openir.io import read_dicom_datasets, read_dicom_series, read_image, write_dicom_series
+from openir.testing import need
 
 PYDICOM_DATA = Path(get_testdata_file("CT_small.dcm")).parent
 CT2 = PYDICOM_DATA / "dicomdirtests" / "77654033" / "CT2"

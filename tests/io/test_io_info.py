@@ -10,9 +10,9 @@ import pytest
 from pydicom.data import get_testdata_file
 from rich.console import Console
 
-from conftest import need
 from openir.core import InputError, Volume, make_affine
 from openir.io import describe, detect, read_image, render_info, write_markups, write_nifti
+from openir.testing import need
 
 PYDICOM_DATA = Path(get_testdata_file("CT_small.dcm")).parent
 

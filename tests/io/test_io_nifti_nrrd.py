@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from conftest import need
 from openir.core import InputError, LabelMap, Volume, make_affine
 from openir.io import (
     read_image,
@@ -25,6 +24,7 @@ from openir.io import (
     write_nifti,
     write_nrrd,
 )
+from openir.testing import need
 
 
 @pytest.fixture(scope="module")

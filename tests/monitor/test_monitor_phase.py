@@ -9,7 +9,6 @@ import numpy as np
 import pydicom
 import pytest
 
-from conftest import need
 from openir.core.errors import InputError
 from openir.monitor import (
     group_mr_files,
@@ -19,6 +18,7 @@ from openir.monitor import (
     read_mr_volume,
     temperature_change,
 )
+from openir.testing import need
 
 
 @pytest.fixture(scope="module")

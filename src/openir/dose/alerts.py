@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
+from openir.core.datafiles import load_yaml_model
 from openir.core.errors import DataFileError
 
 from .models import DoseAlert, DoseReport
@@ -56,16 +56,7 @@ class AlertThresholds(BaseModel):
 def load_thresholds(path: str | Path | None = None) -> AlertThresholds:
     """Read and validate a thresholds YAML (the packaged SRDL file by default)."""
     p = Path(path) if path else DEFAULT_THRESHOLDS
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataFileError(f"{p}: cannot read thresholds: {exc}") from exc
-    try:
-        th = AlertThresholds.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
-        raise DataFileError(f"{p} [{field}]: {err['msg']}") from exc
+    th = load_yaml_model(AlertThresholds, p)
     for name, t in th.thresholds.items():
         if name not in METRICS:
             raise DataFileError(f"{p} [thresholds.{name}]: unknown metric; known: {', '.join(METRICS)}")

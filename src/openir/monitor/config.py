@@ -9,9 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from openir.core.datafiles import load_yaml_model
 from openir.core.errors import DataFileError
 
 THERMOMETRY_YAML = Path(__file__).with_name("data") / "thermometry.yaml"
@@ -72,13 +72,4 @@ def _packaged() -> ThermometryTable:
 
 
 def _load(path: Path) -> ThermometryTable:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataFileError(f"{path}: cannot read thermometry table: {exc}") from None
-    try:
-        return ThermometryTable.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise DataFileError(f"{path} [{field}]: {err['msg']}") from None
+    return load_yaml_model(ThermometryTable, path)

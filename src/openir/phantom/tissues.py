@@ -5,10 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from openir.core.errors import DataFileError
+from openir.core.datafiles import load_yaml_model
 
 TISSUES_FILE = Path(__file__).parent / "data" / "tissues.yaml"
 
@@ -29,15 +28,7 @@ class TissueTable(BaseModel):
 @lru_cache(maxsize=1)
 def load_tissues(path: Path = TISSUES_FILE) -> dict[str, Tissue]:
     """The tissue table; a malformed file raises DataFileError naming the file and field."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-        return TissueTable.model_validate(raw).tissues
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise DataFileError(f"{path} [{field}]: {err['msg']}") from exc
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataFileError(f"{path}: cannot read tissue table ({exc})") from exc
+    return load_yaml_model(TissueTable, path).tissues
 
 
 def hu(name: str) -> float:

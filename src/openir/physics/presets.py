@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from openir.core.datafiles import load_yaml_model
 from openir.core.errors import DataFileError, InputError
 from openir.core.labels import normalise_label_name
 
@@ -75,15 +76,7 @@ def _packaged() -> PresetTable:
 
 
 def _load(path: Path) -> PresetTable:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataFileError(f"{path}: cannot read source calibration: {exc}") from None
-    try:
-        table = PresetTable.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise DataFileError(f"{path} [{'.'.join(str(p) for p in err['loc'])}]: {err['msg']}") from None
+    table = load_yaml_model(PresetTable, path)
     for name, dev in table.devices.items():
         missing = [p for p in REQUIRED[dev.kind] if p not in dev.parameters]
         if missing:

@@ -11,9 +11,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from openir.core.datafiles import load_yaml_model
 from openir.core.errors import DataFileError
 from openir.core.labels import LabelMap, normalise_label_name
 
@@ -162,16 +162,7 @@ def _packaged() -> TissueTable:
 
 
 def _load(path: Path) -> TissueTable:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataFileError(f"{path}: cannot read tissue table: {exc}") from None
-    try:
-        table = TissueTable.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise DataFileError(f"{path} [{field}]: {err['msg']}") from None
+    table = load_yaml_model(TissueTable, path)
     for label, tissue in table.label_tissue.items():
         if tissue not in table.tissues:
             raise DataFileError(f"{path} [label_tissue.{label}]: unknown tissue {tissue!r}")

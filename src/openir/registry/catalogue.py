@@ -12,9 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from openir.core.datafiles import load_yaml_model
 from openir.core.errors import DataFileError, InputError
 
 DATA = Path(__file__).with_name("data")
@@ -135,18 +135,7 @@ class TierFile(_Strict):
 def load_yaml(name: str | Path, model: type[BaseModel]) -> Any:
     """Load and validate a YAML file; errors name the file and the field."""
     path = Path(name) if Path(name).is_absolute() else DATA / name
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataFileError(f"{path}: cannot read ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise DataFileError(f"{path}: not valid YAML ({exc})") from exc
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise DataFileError(f"{path} [{where}]: {err['msg']}") from exc
+    return load_yaml_model(model, path)
 
 
 class Catalogue:

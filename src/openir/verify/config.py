@@ -10,10 +10,9 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import BaseModel, field_validator
 
-from openir.core.errors import DataFileError
+from openir.core.datafiles import load_yaml_model
 
 
 class Sourced(BaseModel):
@@ -76,15 +75,7 @@ class Terminology(BaseModel):
 
 def _load(model: type[BaseModel], path: Path | None, name: str) -> BaseModel:
     src = path if path is not None else resources.files("openir.verify") / "data" / name
-    try:
-        data = yaml.safe_load(Path(str(src)).read_text(encoding="utf-8"))
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise DataFileError(f"{src} [{field}]: {err['msg']}") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataFileError(f"{src}: cannot read ({exc})") from None
+    return load_yaml_model(model, Path(str(src)))
 
 
 @lru_cache(maxsize=4)
