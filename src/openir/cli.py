@@ -76,6 +76,9 @@ app.add_typer(dose_app, name="dose")
 from openir.plan.cli import trajectories as _plan_trajectories  # noqa: E402
 
 app.command("trajectories")(_plan_trajectories)
+from openir.plan.cli import plan as _plan_plan  # noqa: E402
+
+app.command("plan")(_plan_plan)
 from openir.physics.cli import simulate as _physics_simulate  # noqa: E402
 
 app.command("simulate")(_physics_simulate)

@@ -40,6 +40,12 @@ def _monitor(ctx: DemoContext) -> None:
     run(ctx)
 
 
+def _plan(ctx: DemoContext) -> None:
+    from .stage_plan import run
+
+    run(ctx)
+
+
 def _dose(ctx: DemoContext) -> None:
     from .stage_dose import run
 
@@ -60,6 +66,7 @@ def _registry(ctx: DemoContext) -> None:
 
 STAGES: list[Stage] = [
     Stage("patient", "Synthetic patient (CT + label map)", _patient),
+    Stage("plan", "Ablation plan (modality, target, multi-probe placement)", _plan),
     Stage("physics", "Bioheat simulation (Pennes, thermal dose, vessel heat sink)", _physics),
     Stage("monitor", "MR thermometry monitoring (temperature, dose, alerts)", _monitor),
     Stage("dose", "Radiation dose monitoring (RDSR, alerts, DRLs)", _dose),

@@ -3,19 +3,28 @@
 `load_catalogue` reads the versioned device catalogue; `predict_zone` turns a probe (device,
 setting, pose) into an oriented ellipsoid; `rasterise_zones`, `zone_mesh` and `heat_sink_check`
 use it. `find_trajectories` finds every feasible straight path from the skin to a target and
-returns the Pareto set and a ranked shortlist.
+returns the Pareto set and a ranked shortlist. `plan_ablation` chooses the modality (rules with
+sources), builds tumour + margin targets and places probes to cover them; the result is a `Plan`.
 """
 
 from .devices import Device, DeviceCatalogue, ZoneRow, catalogue_version, load_catalogue
+from .modality import describe_tumour, recommend_modality
 from .models import (
     Ellipsoid,
     HeatSinkReport,
     HeatSinkVessel,
+    ModalityRecommendation,
+    Plan,
+    PlannedProbe,
     Probe,
     ProbePose,
+    TargetPlan,
+    TargetSpec,
     Trajectory,
     TrajectoryResult,
+    TumourFeatures,
 )
+from .planner import plan_ablation
 from .policy import StructureRule, TrajectoryPolicy, load_policy
 from .trajectories import (
     evaluate_directions,
@@ -27,6 +36,15 @@ from .trajectories import (
 from .zones import heat_sink_check, predict_zone, rasterise_zones, zone_dimensions, zone_mesh
 
 __all__ = [
+    "ModalityRecommendation",
+    "Plan",
+    "PlannedProbe",
+    "TargetPlan",
+    "TargetSpec",
+    "TumourFeatures",
+    "describe_tumour",
+    "plan_ablation",
+    "recommend_modality",
     "Device",
     "DeviceCatalogue",
     "Ellipsoid",

@@ -95,3 +95,65 @@ def trajectories(
     for t in res.shortlist:
         console.print(f"  #{t.rank}: entry {np.round(t.entry_lps, 1).tolist()} length {t.length_mm:.1f} mm, "
                       f"min clearance {t.min_clearance_mm:.1f} mm, axial {t.angle_to_axial_deg:.0f} deg")
+
+
+def plan(
+    ct: Path = typer.Argument(..., help="CT image (DICOM folder, NIfTI, NRRD)"),
+    labels: Path = typer.Argument(..., help="label map on the CT grid (NIfTI/NRRD/SEG)"),
+    tumor: list[str] = typer.Option(..., "--tumor", "--tumour", help="tumour label (repeatable)"),
+    modality: str | None = typer.Option(None, "--modality", help="override: microwave, radiofrequency, cryo, ire, chemical"),
+    device: list[str] = typer.Option([], "--device", help="restrict to these catalogue device ids"),
+    tumour_type: str = typer.Option("unknown", "--tumour-type", help="e.g. hcc, crlm (used by the rules)"),
+    margin_mm: float | None = typer.Option(None, "--margin", help="margin mm (default: per organ, margins.yaml)"),
+    clip: bool | None = typer.Option(None, "--clip-capsule/--no-clip-capsule", help="drop margin beyond the organ capsule"),
+    uncertainty_mm: float | None = typer.Option(None, "--uncertainty", help="uncertainty band mm (shown separately)"),
+    needle_mm: float = typer.Option(150.0, "--needle", help="usable needle length, mm"),
+    tip_offset_mm: float = typer.Option(0.0, "--tip-offset", help="tip beyond zone centre when the catalogue has none"),
+    keep_away: list[str] = typer.Option([], "--keep-away", help="NAME=MM needle keep-away (repeatable)"),
+    names: Path | None = typer.Option(None, "--names", help="label names JSON for NIfTI/NRRD label maps"),
+    plan_voxel_mm: float = typer.Option(2.0, "--plan-voxel", help="planning grid voxel size, mm"),
+    dicom_ct: Path | None = typer.Option(None, "--dicom-ct", help="DICOM CT series folder, to write a DICOM SEG"),
+    out: Path = typer.Option(Path("plan"), "--out", "-o", help="output folder"),
+) -> None:
+    """Plan an ablation: modality, target, probes; write plan.json, markups, segmentation, report."""
+    from openir import io
+    from openir.report.plan_report import write_plan_report
+
+    from .export import plan_labelmap, plan_markups, zone_only_labelmap
+    from .models import CaseRef
+    from .planner import plan_ablation
+
+    console = Console()
+    with console.status("reading images"):
+        image = io.read_image(ct)
+        lm = io.read_labels(labels, names, reference=image) if names else io.read_labels(labels, reference=image)
+    if lm.shape != image.shape:
+        raise InputError(f"label map grid {lm.shape} differs from the CT grid {image.shape}", source=labels)
+    for t in tumor:
+        lm.value_of(t)  # UnknownLabelError names the available labels
+    targets: dict = {}
+    with console.status("planning (modality, target, trajectories, placement)"):
+        body = _body_from_ct(image, lm)
+        result = plan_ablation(lm, tumor, modality=modality, devices=device or None, tumour_type=tumour_type,
+                               margin_mm=margin_mm, clip_to_organ=clip, uncertainty_mm=uncertainty_mm,
+                               needle_length_mm=needle_mm, keep_away=_parse_pairs(keep_away, "--keep-away") or None,
+                               body_mask=body, plan_voxel_mm=plan_voxel_mm, tip_offset_mm=tip_offset_mm,
+                               case=CaseRef(case_id=ct.name, ct=str(ct), labels=str(labels), grid=lm.grid.describe()),
+                               targets_out=targets)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plan.json").write_text(result.model_dump_json(indent=2))
+    pts, lines = plan_markups(result)
+    io.write_markups(out / "plan.mrk.json", points=pts, lines=lines)
+    io.write_nifti(plan_labelmap(result, lm, targets=targets), out / "plan_segmentation.nii.gz")
+    if dicom_ct is not None:
+        io.write_dicom_seg(zone_only_labelmap(result, lm), dicom_ct, out / "predicted_zone_seg.dcm",
+                           series_description="OpenIR predicted ablation zone", algorithm_name="OpenIR plan")
+    write_plan_report(out / "plan_report.html", result, lm, image, targets)
+    for t in result.targets:
+        colour = "green" if t.full_coverage else "red"
+        console.print(f"[{colour}]{t.tumour}[/{colour}]: {t.modality}, {t.n_probes} probe(s), tumour + margin "
+                      f"covered {t.target_coverage_pct:.1f}%, min margin {t.min_margin_mm:.1f} mm, "
+                      f"healthy ablated {t.ablated_healthy_ml:.1f} mL")
+    for w in result.warnings:
+        console.print(f"  [yellow]warning[/yellow]: {w}")
+    console.print(f"written to {out}")

@@ -126,3 +126,161 @@ class TrajectoryResult(BaseModel):
     @property
     def most_blocking(self) -> str | None:
         return max(self.blocked_by, key=self.blocked_by.get) if self.blocked_by else None  # type: ignore[arg-type]
+
+
+# ---- ablation plans (issue 4) -------------------------------------------------------------------
+
+class RuleHit(BaseModel):
+    """One modality rule that applied to a tumour, with its reason and source."""
+
+    rule_id: str
+    points: dict[str, float] = Field(default_factory=dict)
+    reason: str
+    source: str
+    verified: bool = False
+    project_default: bool = False
+    flag: str | None = None
+
+
+class TumourFeatures(BaseModel):
+    """What the modality rules look at: organ, size, nearby heat sinks and sensitive structures."""
+
+    label: str
+    organ: str = Field(..., description="organ class: liver, lung, kidney, bone, thyroid, soft_tissue")
+    organ_label: str | None = None
+    volume_ml: float
+    equivalent_diameter_mm: float
+    longest_axis_mm: float = Field(..., description="2*sqrt(5*largest covariance eigenvalue) of the voxels")
+    tumour_type: str = "unknown"
+    near: dict[str, float] = Field(default_factory=dict, description="structure class -> surface distance mm")
+    near_labels: dict[str, float] = Field(default_factory=dict, description="label -> surface distance mm")
+    heat_sink_vessels: dict[str, float] = Field(
+        default_factory=dict, description="vessel label -> largest local diameter (mm) within near_mm")
+
+
+class ModalityScore(BaseModel):
+    modality: str
+    score: float
+    rank: int
+    reasons: list[str] = Field(default_factory=list)
+    plannable: bool = Field(..., description="the catalogue holds sourced zone rows for this modality")
+
+
+class ModalityRecommendation(BaseModel):
+    tumour: str
+    features: TumourFeatures
+    ranking: list[ModalityScore]
+    hits: list[RuleHit] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list)
+    chosen: str
+    overridden: bool = False
+    note: str = ""
+    rules_version: str = ""
+
+
+class TargetSpec(BaseModel):
+    """Tumour + required margin (the planning target) and the separate uncertainty band."""
+
+    tumour: str
+    organ_label: str | None = None
+    margin_mm: float
+    margin_source: str
+    clip_to_organ: bool
+    uncertainty_mm: float
+    uncertainty_source: str
+    tumour_ml: float
+    target_ml: float
+    uncertainty_band_ml: float
+    excluded_ml: dict[str, float] = Field(
+        default_factory=dict, description="margin volume left out of the target, by reason")
+
+
+class PlannedProbe(BaseModel):
+    """One probe (or one IRE electrode) in the plan: device, setting, pose and order."""
+
+    order: int = Field(..., description="1-based insertion / activation order")
+    group: int = Field(..., description="probes of one group are active together (cryo/IRE cluster)")
+    tumour: str
+    device: str
+    modality: str
+    setting: str
+    power_w: float | None = None
+    time_s: float | None = None
+    isotherm_c: float | None = None
+    spacing_mm: float | None = None
+    exposure_mm: float | None = None
+    entry_lps: Vec3
+    tip_lps: Vec3
+    direction_lps: Vec3 = Field(..., description="unit insertion direction, entry toward tip")
+    zone_centre_lps: Vec3
+    zone_index: int
+    track: int = Field(..., description="probes sharing a track are pull-back positions on one insertion")
+    path_length_mm: float
+    tip_offset_mm: float = Field(..., description="tip beyond the zone centre along the shaft")
+    tip_offset_source: str
+    sources: list[str] = Field(default_factory=list)
+
+
+class TargetPlan(BaseModel):
+    """The result for one tumour: coverage, margin, healthy tissue, what blocks full coverage."""
+
+    tumour: str
+    recommendation: ModalityRecommendation
+    modality: str
+    target: TargetSpec
+    n_probes: int
+    n_tracks: int
+    tumour_coverage_pct: float
+    target_coverage_pct: float
+    min_margin_mm: float
+    ablated_healthy_ml: float = Field(..., description="zone volume outside the tumour, in the body")
+    ablated_outside_target_ml: float
+    structures_touched_ml: dict[str, float] = Field(default_factory=dict)
+    must_spare_touched_ml: dict[str, float] = Field(default_factory=dict)
+    heat_sink: list[HeatSinkReport] = Field(default_factory=list)
+    full_coverage: bool
+    blocked_ml: dict[str, float] = Field(default_factory=dict, description="uncoverable target, by cause")
+    n_candidates: int = 0
+    notes: list[str] = Field(default_factory=list)
+    seconds: float = 0.0
+
+
+class CaseRef(BaseModel):
+    case_id: str = ""
+    ct: str | None = None
+    labels: str | None = None
+    grid: str = ""
+
+
+class Provenance(BaseModel):
+    catalogue_version: str
+    rules_version: str
+    margins_version: str
+    policy_version: str
+    openir_version: str = ""
+    created: str = ""
+    parameters: dict[str, object] = Field(default_factory=dict)
+
+
+class Plan(BaseModel):
+    """A complete ablation plan for one procedure (one or several tumours): the JSON the CLI writes."""
+
+    plan_version: str = "1"
+    case: CaseRef = Field(default_factory=CaseRef)
+    targets: list[TargetPlan] = Field(default_factory=list)
+    probes: list[PlannedProbe] = Field(default_factory=list)
+    zones: list[Ellipsoid] = Field(default_factory=list)
+    zone_tumour: list[str] = Field(default_factory=list, description="tumour of each zone")
+    provenance: Provenance
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def feasible(self) -> bool:
+        return all(t.full_coverage for t in self.targets)
+
+    def zone_mask(self, grid, tumour: str | None = None) -> np.ndarray:
+        """Boolean mask (k, j, i) of the planned zones on ``grid`` (optionally one tumour's)."""
+        from .zones import rasterise_zones
+
+        zones = [z for z, t in zip(self.zones, self.zone_tumour, strict=False) if tumour is None or t == tumour]
+        return rasterise_zones(zones, grid)

@@ -1,0 +1,151 @@
+"""One-page HTML plan report: summary tables, slices through each tumour with target, uncertainty
+band and planned zones, a 3D view of probes and zones, and a coverage plot (self-contained HTML)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import numpy as np
+
+from openir.core import LabelMap, Volume
+from openir.plan.models import Plan
+from openir.plan.zones import zone_mesh
+
+from .figures import figure_png
+from .html import page, table
+
+
+def _png(fig) -> str:
+    fig.set_layout_engine("tight")
+    return base64.b64encode(figure_png(fig, dpi=90)).decode()
+
+
+def _slices(ct: Volume | None, labels: LabelMap, plan: Plan, tumour: str, target: np.ndarray | None) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    g = labels.grid
+    tm = labels.mask(tumour)
+    c = np.argwhere(tm).mean(axis=0).round().astype(int)
+    zone = plan.zone_mask(g, tumour=tumour)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    for ax, (title, sl) in zip(axes, (("axial", (c[0], slice(None), slice(None))),
+                                       ("coronal", (slice(None), c[1], slice(None))),
+                                       ("sagittal", (slice(None), slice(None), c[2]))), strict=True):
+        bg = ct.array[sl] if ct is not None and ct.shape == labels.shape else (labels.array[sl] > 0)
+        ax.imshow(bg, cmap="gray", vmin=-200 if ct is not None else 0, vmax=300 if ct is not None else 2,
+                  origin="lower" if title != "axial" else "upper")
+        org = "lower" if title != "axial" else "upper"
+        for m, col, lw in ((tm[sl], "red", 1.5), (target[sl] if target is not None else None, "orange", 1.0),
+                           (zone[sl], "lime", 1.5)):
+            if m is not None and m.any():
+                ax.contour(m, levels=[0.5], colors=[col], linewidths=lw, origin=org)
+        ax.set_title(f"{title}: tumour (red), target (orange), zones (green)", fontsize=8)
+        ax.axis("off")
+    return _png(fig)
+
+
+def _view3d(plan: Plan) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(6, 5))
+    ax = fig.add_subplot(projection="3d")
+    for z in plan.zones:
+        v, f = zone_mesh(z, 10, 20)
+        ax.plot_trisurf(v[:, 0], v[:, 1], v[:, 2], triangles=f, alpha=0.25, color="lime", linewidth=0)
+    for p in plan.probes:
+        e, t = np.asarray(p.entry_lps), np.asarray(p.tip_lps)
+        ax.plot(*zip(e, t, strict=True), lw=1.5)
+        ax.text(*t, f"P{p.order}", fontsize=7)
+    ax.set_xlabel("L (mm)")
+    ax.set_ylabel("P (mm)")
+    ax.set_zlabel("S (mm)")
+    ax.set_title("probes and predicted zones (3D)", fontsize=9)
+    return _png(fig)
+
+
+def _coverage_plot(plan: Plan) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    names = [t.tumour for t in plan.targets]
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, [t.tumour_coverage_pct for t in plan.targets], 0.4, label="tumour")
+    ax.bar(x + 0.2, [t.target_coverage_pct for t in plan.targets], 0.4, label="tumour + margin")
+    ax.axhline(99.0, color="k", ls="--", lw=0.8)
+    ax.set_xticks(x, names)
+    ax.set_ylim(min(90.0, min([t.target_coverage_pct for t in plan.targets], default=90) - 5), 100.5)
+    ax.set_ylabel("predicted coverage (%)")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+_IMG = '<img alt="{a}" style="max-width:100%" src="data:image/png;base64,{b}">'
+
+
+def plan_figures(plan: Plan, labels: LabelMap, ct: Volume | None = None,
+                 targets: dict[str, np.ndarray] | None = None) -> list[str]:
+    """The report's pictures as <img> tags: slices per tumour, the 3D view and the coverage plot."""
+    figs = []
+    for t in plan.targets:
+        tg = targets.get(t.tumour) if targets else None
+        figs.append(_IMG.format(a=f"slices {t.tumour}", b=_slices(ct, labels, plan, t.tumour, tg)))
+    if plan.zones:
+        figs.append(_IMG.format(a="3D view", b=_view3d(plan)))
+    figs.append(_IMG.format(a="coverage", b=_coverage_plot(plan)))
+    return figs
+
+
+def plan_report_html(plan: Plan, labels: LabelMap, ct: Volume | None = None,
+                     targets: dict[str, np.ndarray] | None = None) -> str:
+    """The one-page plan report as an HTML string (images embedded)."""
+    rows = [(t.tumour, t.modality, t.n_probes, t.n_tracks, f"{t.tumour_coverage_pct:.1f}",
+             f"{t.target_coverage_pct:.1f}", f"{t.min_margin_mm:.1f}", f"{t.ablated_healthy_ml:.1f}",
+             "yes" if t.full_coverage else "NO", ", ".join(f"{k} {v:.1f} mL" for k, v in t.structures_touched_ml.items()))
+            for t in plan.targets]
+    parts = [table(["tumour", "modality", "probes", "tracks", "tumour cov. %", "target cov. %", "min margin mm",
+                     "healthy ablated mL", "full coverage", "structures in zone"], rows)]
+    parts.append(table(["#", "group", "track", "tumour", "device", "setting", "entry LPS", "tip LPS", "path mm"],
+                        [(p.order, p.group, p.track, p.tumour, p.device, p.setting,
+                          ", ".join(f"{v:.0f}" for v in p.entry_lps), ", ".join(f"{v:.0f}" for v in p.tip_lps),
+                          f"{p.path_length_mm:.0f}") for p in plan.probes]))
+    if plan.warnings:
+        parts.append("<h3>Warnings</h3><ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in plan.warnings) + "</ul>")
+    for t in plan.targets:
+        rk = t.recommendation
+        parts.append(f"<h3>{html.escape(t.tumour)}: modality ranking</h3>" + table(
+            ["rank", "modality", "score", "plannable", "reasons"],
+            [(m.rank, m.modality, f"{m.score:g}", "yes" if m.plannable else "no", " | ".join(m.reasons))
+             for m in rk.ranking]))
+        parts.append(f"<p>Target: tumour + {t.target.margin_mm:g} mm ({html.escape(t.target.margin_source[:120])}); "
+                     f"uncertainty band {t.target.uncertainty_mm:g} mm shown separately "
+                     f"({t.target.uncertainty_band_ml:.1f} mL). Excluded: "
+                     f"{html.escape(str(t.target.excluded_ml) or '-')}. Blocked: {html.escape(str(t.blocked_ml))}.</p>")
+        if t.notes:
+            parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in t.notes) + "</ul>")
+    parts.extend(plan_figures(plan, labels, ct, targets))
+    pv = plan.provenance
+    parts.append(f"<p style='font-size:80%'>Catalogue {pv.catalogue_version}, rules {pv.rules_version}, margins "
+                 f"{pv.margins_version}, trajectory policy {pv.policy_version}, OpenIR {pv.openir_version}, "
+                 f"{pv.created}. Zone sizes are the catalogue's published values; synergy between probes is not "
+                 "modelled (union = conservative). Not for clinical use without review.</p>")
+    return page("Ablation plan", f"{plan.case.case_id} · {plan.case.grid}", [("Plan", "".join(parts))],
+                footer="OpenIR · synthetic or research use; not for clinical use without review")
+
+
+def write_plan_report(path: str | Path, plan: Plan, labels: LabelMap, ct: Volume | None = None,
+                      targets: dict[str, np.ndarray] | None = None) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(plan_report_html(plan, labels, ct, targets), encoding="utf-8")
+    return p
