@@ -14,9 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from openir.core.datafiles import read_yaml, validate_data
 from openir.core.errors import DataFileError
 
 Modality = Literal["microwave", "radiofrequency", "cryo", "ire", "chemical"]
@@ -201,12 +201,7 @@ def _default_path() -> Path:
 
 
 def parse_catalogue(data: object, source: str | Path = "<catalogue>") -> DeviceCatalogue:
-    try:
-        cat = DeviceCatalogue.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise DataFileError(f"{source} [{loc}]: {first['msg']} ({exc.error_count()} problem(s))") from None
+    cat = validate_data(DeviceCatalogue, data, source)
     problems = validate_catalogue(cat)
     if problems:
         raise DataFileError(f"{source}: {len(problems)} bad row(s):\n  " + "\n  ".join(problems))
@@ -216,13 +211,7 @@ def parse_catalogue(data: object, source: str | Path = "<catalogue>") -> DeviceC
 @lru_cache(maxsize=8)
 def _load_cached(path: str) -> DeviceCatalogue:
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataFileError(f"{p}: device catalogue not found") from None
-    except yaml.YAMLError as exc:
-        raise DataFileError(f"{p}: not valid YAML ({exc})") from None
-    return parse_catalogue(data, p)
+    return parse_catalogue(read_yaml(p), p)
 
 
 def load_catalogue(path: str | Path | None = None) -> DeviceCatalogue:

@@ -13,11 +13,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from openir.core import LabelMap, normalise_label_name
-from openir.core.errors import DataFileError, UnknownLabelError
+from openir.core.datafiles import load_yaml_model
+from openir.core.errors import UnknownLabelError
 
 Cross = Literal["forbid", "allow", "count"]
 TARGET_PREFIXES = ("tumour", "tumor", "lesion", "target")
@@ -75,18 +75,7 @@ def _default_path() -> Path:
 
 @lru_cache(maxsize=8)
 def _load(path: str) -> TrajectoryPolicy:
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-        pol = TrajectoryPolicy.model_validate(data)
-    except FileNotFoundError:
-        raise DataFileError(f"{p}: policy file not found") from None
-    except yaml.YAMLError as exc:
-        raise DataFileError(f"{p}: not valid YAML ({exc})") from None
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        raise DataFileError(f"{p} [{'.'.join(map(str, e['loc']))}]: {e['msg']}") from None
-    return pol
+    return load_yaml_model(TrajectoryPolicy, Path(path))
 
 
 def load_policy(path: str | Path | None = None) -> TrajectoryPolicy:

@@ -8,11 +8,10 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openir.core import normalise_label_name
-from openir.core.errors import DataFileError
+from openir.core.datafiles import load_yaml_model
 
 MODALITIES = ("microwave", "radiofrequency", "cryo", "ire", "chemical")
 
@@ -115,16 +114,7 @@ def _data(name: str) -> Path:
 
 
 def _load_yaml(p: Path, model):
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-        return model.model_validate(data)
-    except FileNotFoundError:
-        raise DataFileError(f"{p}: file not found") from None
-    except yaml.YAMLError as exc:
-        raise DataFileError(f"{p}: not valid YAML ({exc})") from None
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        raise DataFileError(f"{p} [{'.'.join(map(str, e['loc']))}]: {e['msg']}") from None
+    return load_yaml_model(model, p)
 
 
 @lru_cache(maxsize=8)
