@@ -191,9 +191,11 @@ def make_abdomen(
         depth = DepthMap(cv.labels[b[0]:b[1], b[2]:b[3], b[4]:b[5]] == cv.value("liver"), sub,
                          target_mm=max(2.0, float(cv.spacing.max())))
         major = np.vstack([portal.array(), hepatic.array(), pv_main])
+        # vessels a tumour may not touch but must not overlap either: painted later, they would take its volume
+        others = np.vstack([ivc_segs, aorta_segs])
         for spec in specs:
             shp = make_shape(r_tum, spec.diameter_mm, spec.shape)
-            shp.centre = place(spec, shp, depth, r_tum, major, shapes)
+            shp.centre = place(spec, shp, depth, r_tum, major, shapes, avoid=others)
             shapes.append(shp)
     for t in (portal, hepatic):
         t.obstacles = [(s.centre, s.bound_mm) for s in shapes]

@@ -164,23 +164,59 @@ class DepthMap:
         return self.grid.index_to_world(kji[:, ::-1].astype(float))
 
 
+MIN_USABLE_FRACTION = 0.9  # of the shape's volume that must land in the organ and outside vessels
+
+
+def usable_fraction(shape: TumourShape, centre: np.ndarray, depth: DepthMap, vessels: np.ndarray,
+                    n: int = 400) -> float:
+    """Share of the shape's volume, centred at ``centre``, inside the organ and outside every vessel.
+
+    Painting only happens on organ voxels and vessels win, so a centre that passes the placement
+    rules can still lose lobes to a vessel or the capsule; this checks what would really be painted.
+    """
+    g = np.random.default_rng(12345)  # fixed sample: placement stays a function of the seed alone
+    q = g.uniform(-shape.bound_mm, shape.bound_mm, size=(4 * n, 3))
+    q = q[shape.local_sdf(q) < 0][:n]
+    if len(q) == 0:
+        return 0.0
+    pts = centre + q @ shape.rot.T
+    ok = depth.at(pts) > 0
+    if len(vessels):
+        near = vessels[point_segment_distance(centre, vessels) < shape.bound_mm + vessels[:, 6] + vessels[:, 7]]
+        if len(near):
+            a, b = near[:, 0:3], near[:, 3:6]
+            d = b - a
+            dd = np.maximum((d * d).sum(1), 1e-12)
+            t = np.clip(np.einsum("nmk,mk->nm", pts[:, None, :] - a[None], d) / dd, 0, 1)
+            closest = a[None] + t[..., None] * d[None]
+            r = near[None, :, 6] + t * (near[None, :, 7] - near[None, :, 6])
+            ok &= np.all(np.linalg.norm(pts[:, None, :] - closest, axis=-1) > r, axis=1)
+    return float(ok.mean())
+
+
 def place(spec: TumourSpec, shape: TumourShape, depth: DepthMap, rng: np.random.Generator,
-          vessels: np.ndarray, placed: list[TumourShape], min_vessel_r_mm: float = 2.5) -> np.ndarray:
+          vessels: np.ndarray, placed: list[TumourShape], min_vessel_r_mm: float = 2.5,
+          avoid: np.ndarray | None = None) -> np.ndarray:
     """Choose a centre for ``shape`` following ``spec.location`` (see TumourSpec).
 
     central: tumour surface >= 15 mm deep (relaxed in 5 mm steps if the organ is too small);
     subcapsular: surface 0-3 mm from the capsule towards the nearest capsule point;
     perivascular: touching a vessel segment of radius >= ``min_vessel_r_mm``.
-    All: clear of other tumours (2 mm) and, except perivascular, of the given vessel segments.
+    All: clear of other tumours (2 mm) and, except perivascular, of the given vessel segments; at
+    least `MIN_USABLE_FRACTION` of the volume inside the organ and outside ``vessels`` and ``avoid``
+    (segments that are not candidates to touch, e.g. the IVC, but will be painted over the organ).
     """
     loc = spec.location
+    blocking = vessels if avoid is None or not len(avoid) else np.vstack([vessels, avoid]) if len(vessels) else avoid
 
     def clear(c: np.ndarray, vessel_gap: float) -> bool:
         for o in placed:
             if np.linalg.norm(c - o.centre) < o.bound_mm + shape.bound_mm + 2.0:
                 return False
         gap = vessel_gap is not None and len(vessels)
-        return not (gap and np.any(point_segment_distance(c, vessels) < vessels[:, 6] + shape.bound_mm + vessel_gap))
+        if gap and np.any(point_segment_distance(c, vessels) < vessels[:, 6] + shape.bound_mm + vessel_gap):
+            return False
+        return usable_fraction(shape, c, depth, blocking) >= MIN_USABLE_FRACTION
 
     if not isinstance(loc, str):
         return np.asarray(loc, float)
