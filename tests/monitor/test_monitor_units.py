@@ -103,7 +103,8 @@ def test_fused_dose_kernel_matches_physics():
         math.log(tab.arrhenius.liver.frequency_factor_1_s.value),
         tab.arrhenius.liver.activation_energy_j_mol.value / 8.314462618, tab.arrhenius.integration_floor_c.value,
         240.0, 1.0, True, temp, sig, cem, dmg, lethal, valid)
+    # temperatures pass through float32: one ulp at 100 C (~8e-6 C) moves CEM43 by ~5e-6 relative
     t1_used = 37.0 + unwrapped.astype(np.float64) * (1.0 / k)  # what the kernel integrates to
     pair = np.stack([t0, t1_used])
-    assert np.allclose(cem, cem43(pair, 2.0), rtol=1e-9, atol=1e-12)
-    assert np.allclose(dmg, arrhenius_damage(pair, 2.0), rtol=1e-9, atol=1e-12)
+    assert np.allclose(cem, cem43(pair, 2.0), rtol=1e-4, atol=1e-12)
+    assert np.allclose(dmg, arrhenius_damage(pair, 2.0), rtol=1e-4, atol=1e-12)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -22,16 +23,69 @@ def _printer(res: FrameResult) -> None:
         console.print(f"[{colour}]{e.kind}[/{colour}] {e.message}", highlight=False)
 
 
-def _plan(plan: Path | None):
-    from .structures import load_plan
+def _inputs(plan: Path | None, labels: Path | None, names: Path | None, mr_from_plan: Path | None,
+            tumour: list[str], out: Path) -> dict:
+    """Keyword arguments of `run_monitoring` for ``--plan``: a monitoring plan (labels + roles) or an
+    ablation plan from `openir plan` (targets, organs at risk and probe tips rebuilt on the MR grid)."""
+    from openir.core.errors import InputError
 
-    return (load_plan(plan), plan.parent) if plan is not None else (None, Path("."))
+    from .plan_input import (
+        AblationPlanFile,
+        find_case_labels,
+        load_plan_input,
+        plan_points,
+        read_matrix,
+    )
+
+    if plan is None:
+        if labels or mr_from_plan or tumour:
+            raise InputError("--labels, --mr-from-plan and --tumour need --plan")
+        return {}
+    p = load_plan_input(plan)
+    m = read_matrix(mr_from_plan) if mr_from_plan is not None else None
+    if not isinstance(p, AblationPlanFile):
+        if m is not None:
+            p = p.model_copy(update={"mr_from_plan": m.tolist()})
+        return {"plan": p, "plan_dir": plan.parent}
+    from openir.io import read_labels
+
+    from .plan_input import structures_from_ablation_plan
+
+    lp = find_case_labels(p, plan, labels)
+    lm = read_labels(lp, names) if names else read_labels(lp)
+    frame = "identity (CT and MR share the patient frame)" if m is None else f"{mr_from_plan}"
+    console.print(f"ablation plan {plan}: label map {lp}, plan -> MR transform: {frame}")
+
+    def build(grid):
+        ps = structures_from_ablation_plan(p, lm, grid, mr_from_plan=m, tumours=tumour or None)
+        for s in ps.info:
+            lim = f", limit {s.max_c:g} °C ({s.kind})" if s.max_c is not None else ""
+            console.print(f"  {s.role:14s} {s.name}: {s.voxels} voxels on the MR grid{lim}", highlight=False)
+        for n in ps.notes:
+            console.print(f"  [yellow]note[/yellow]: {n}", highlight=False)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "structures.json").write_text(json.dumps({"plan": str(plan), "labels": str(lp),
+                                                         "mr_from_plan": None if m is None else m.tolist(),
+                                                         "structures": [s.model_dump() for s in ps.info],
+                                                         "notes": ps.notes}, indent=1))
+        return ps.structures
+
+    return {"structures_for": build, "points": plan_points(p, mr_from_plan=m, tumours=tumour or None)}
+
+
+_PLAN_HELP = "ablation plan JSON from `openir plan` (or a monitoring plan JSON: labels, structures, points)"
+_LABELS_HELP = "label map the plan was made on (default: the plan's case.labels, or labels.nii.gz beside it)"
+_MR_HELP = "4x4 matrix file (JSON or text) taking plan/CT LPS to MR LPS (default: identity, same patient frame)"
 
 
 @app.command()
 def watch(
     folder: Path = typer.Argument(..., help="folder the scanner writes DICOM magnitude + phase images into"),
-    plan: Path | None = typer.Option(None, "--plan", help="monitoring plan JSON (structures, limits, points)"),
+    plan: Path | None = typer.Option(None, "--plan", help=_PLAN_HELP),
+    labels: Path | None = typer.Option(None, "--labels", help=_LABELS_HELP),
+    names: Path | None = typer.Option(None, "--names", help="label names JSON for a NIfTI/NRRD label map"),
+    mr_from_plan: Path | None = typer.Option(None, "--mr-from-plan", help=_MR_HELP),
+    tumour: list[str] = typer.Option([], "--tumour", "--tumor", help="monitor only this planned tumour (repeatable)"),
     out: Path = typer.Option(Path("thermo-out"), "--out", "-o", help="output folder (live.html, events.jsonl)"),
     baselines: int = typer.Option(4, help="number of first frames used as the baseline library"),
     slices: int | None = typer.Option(None, help="slices per frame (default: from the first frame)"),
@@ -43,18 +97,22 @@ def watch(
     from .pipeline import run_monitoring
     from .watch import FolderWatcher
 
-    p, base = _plan(plan)
+    kw = _inputs(plan, labels, names, mr_from_plan, tumour, out)
     w = FolderWatcher(folder, n_slices=slices, echo=echo)
     console.print(f"watching {folder} (live view: {out / 'live.html'})")
     run_monitoring(w.frames(interval_s=interval, idle_timeout_s=idle_timeout), n_baselines=baselines, out=out,
-                   plan=p, plan_dir=base, on_frame=_printer)
+                   on_frame=_printer, **kw)
     console.print(f"[green]done:[/green] {out / 'summary.json'}, {out / 'events.jsonl'}")
 
 
 @app.command()
 def replay(
     series: Path = typer.Argument(..., help="folder holding a complete magnitude + phase series"),
-    plan: Path | None = typer.Option(None, "--plan", help="monitoring plan JSON"),
+    plan: Path | None = typer.Option(None, "--plan", help=_PLAN_HELP),
+    labels: Path | None = typer.Option(None, "--labels", help=_LABELS_HELP),
+    names: Path | None = typer.Option(None, "--names", help="label names JSON for a NIfTI/NRRD label map"),
+    mr_from_plan: Path | None = typer.Option(None, "--mr-from-plan", help=_MR_HELP),
+    tumour: list[str] = typer.Option([], "--tumour", "--tumor", help="monitor only this planned tumour (repeatable)"),
     out: Path = typer.Option(Path("thermo-out"), "--out", "-o", help="output folder"),
     baselines: int = typer.Option(4, help="number of first frames used as the baseline library"),
     echo: int | None = typer.Option(None, help="echo number to use (multi-echo series)"),
@@ -63,8 +121,12 @@ def replay(
     from .pipeline import run_monitoring
     from .watch import read_series_frames
 
-    p, base = _plan(plan)
+    kw = _inputs(plan, labels, names, mr_from_plan, tumour, out)
     frames = read_series_frames(series, echo=echo)
     console.print(f"{len(frames)} frames in {series}")
-    s = run_monitoring(frames, n_baselines=baselines, out=out, plan=p, plan_dir=base, on_frame=_printer, live_every=0)
+    s = run_monitoring(frames, n_baselines=baselines, out=out, on_frame=_printer, live_every=0, **kw)
     console.print(f"[green]done:[/green] {len(s.summaries)} frames, {len(s.events)} events; {out / 'live.html'}")
+    stop = next((e for e in s.events if e.kind == "target_covered"), None)
+    final = s.summaries[-1].target_coverage if s.summaries else 0.0
+    console.print(f"time to stop: {stop.time_s:.1f} s" if stop else
+                  f"target not fully covered (final coverage {100 * final:.1f} %)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openir.core.datafiles import load_yaml_model
 from openir.core.errors import DataFileError
@@ -42,6 +42,22 @@ class Limit(BaseModel):
     source: str = Field(min_length=3)
 
 
+class KindRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    patterns: list[str] = Field(min_length=1)
+
+
+class StructureKinds(BaseModel):
+    """Label name -> limit kind, for organs at risk taken from an ablation plan."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(min_length=3)
+    default_kind: str
+    rules: list[KindRule]
+    prf_invalid: list[str] = Field(default_factory=list)
+
+
 class ThermometryTable(BaseModel):
     """The validated content of thermometry.yaml."""
 
@@ -54,6 +70,15 @@ class ThermometryTable(BaseModel):
     vendors: dict[str, VendorPhase]
     coverage_to_stop: Sourced
     limits: dict[str, Limit]
+    structure_kinds: StructureKinds
+
+    @model_validator(mode="after")
+    def _kinds_known(self) -> ThermometryTable:
+        sk = self.structure_kinds
+        for k in [sk.default_kind, *(r.kind for r in sk.rules)]:
+            if k not in self.limits:
+                raise ValueError(f"structure_kinds names limit kind {k!r}, not in limits ({', '.join(sorted(self.limits))})")
+        return self
 
     def limit(self, kind: str) -> Limit:
         if kind not in self.limits:

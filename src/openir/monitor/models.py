@@ -67,6 +67,19 @@ class MonitorStructure(BaseModel):
     margin_mm: float = Field(0.0, ge=0, description="target margin added to the label")
 
 
+class StructureInfo(BaseModel):
+    """One monitored structure as placed on the MR grid (written to ``structures.json``)."""
+
+    name: str
+    role: Literal["target", "organ_at_risk", "reference", "fat"]
+    kind: str | None = Field(None, description="limit kind in thermometry.yaml (organs at risk)")
+    max_c: float | None = None
+    source: str | None = Field(None, description="source of the limit")
+    voxels: int = Field(description="voxels on the MR grid")
+    volume_ml: float = 0.0
+    note: str = ""
+
+
 class MonitorPlan(BaseModel):
     """What `openir thermo watch --plan PLAN.json` reads: structures and where they are.
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from openir.core.errors import InputError
+from openir.core.volume import Grid
 
 from .models import FrameResult, MonitorPlan, MRFrame
 from .session import MonitorSession
@@ -27,12 +28,16 @@ def run_monitoring(
     plan: MonitorPlan | None = None,
     plan_dir: str | Path = ".",
     structures: MonitorStructures | None = None,
+    structures_for: Callable[[Grid], MonitorStructures] | None = None,
     live_every: int = 1,
     on_frame: Callable[[FrameResult], None] | None = None,
     **session_kw: object,
 ) -> MonitorSession:
     """Process frames; write ``events.jsonl``, ``summary.json``, ``live.html``/``live.png`` and
-    the final temperature/CEM43 maps (``final_maps.npz``) under ``out``."""
+    the final temperature/CEM43 maps (``final_maps.npz``) under ``out``.
+
+    Structures: ``structures`` as given, else ``structures_for(grid)`` on the first frame's grid
+    (e.g. from an ablation plan), else from the monitoring ``plan``."""
     if n_baselines < 1:
         raise InputError("at least one baseline frame is needed", field="baselines")
     out = Path(out)
@@ -45,6 +50,8 @@ def run_monitoring(
     seen = 0
     for f in frames:
         if session is None:
+            if structures is None and structures_for is not None:
+                structures = structures_for(f.grid)
             if structures is None and plan is not None:
                 structures = structures_from_plan(plan, f.grid, base_dir=plan_dir)
             kw = dict(session_kw)

@@ -117,6 +117,8 @@ def make_heating_series(
     breathing_field_rad: float = 0.3,
     n_baselines: int | None = None,
     seed: int = 0,
+    anatomy: LabelMap | None = None,
+    source_lps: tuple[float, float, float] | list[tuple[float, float, float]] | None = None,
 ) -> HeatingSeries:
     """Heat a synthetic patient (physics.solve_pennes) and build the MR images of every frame.
 
@@ -125,6 +127,11 @@ def make_heating_series(
     ``drift_hz_per_min``: uniform field drift; ``breathing_*``: in-plane (j) sinusoidal shift of the
     anatomy and a breathing field of that peak phase. Heating is a Gaussian source of ``power_w``
     absorbed watts at the tumour centre for ``heat_s`` seconds, then ``cool_s`` of cooling.
+
+    ``anatomy`` (a label map already on the MR grid, e.g. a patient's labels resampled there) replaces
+    the built-in patient; ``shape``/``spacing_mm`` then come from it, the heat source sits at
+    ``source_lps`` (e.g. a planned zone centre; several points share ``power_w``), fat-like labels get no PRF shift and unlabelled voxels
+    no signal. Heating is still that of homogeneous liver (no vessel cooling): a demo, not a prediction.
     """
     from openir.physics import HeatSource, homogeneous_medium, solve_pennes
 
@@ -133,33 +140,58 @@ def make_heating_series(
     if snr <= 0 or te_ms <= 0 or b0_t <= 0 or frame_period_s <= 0:
         raise InputError("snr, te_ms, b0_t and frame_period_s must be > 0")
     rng = np.random.default_rng(seed)
-    affine = make_affine(spacing_mm, (-(shape[2] - 1) / 2 * spacing_mm[0], -(shape[1] - 1) / 2 * spacing_mm[1],
-                                      -(shape[0] - 1) / 2 * spacing_mm[2]))
-    grid = Grid(shape, affine)
-    lab, centre = _anatomy(shape, spacing_mm, tumour_radius_mm, oar_distance_mm)
-    labels = LabelMap(lab, affine, {"description": "synthetic thermometry patient"}, dict(LABELS))
+    if anatomy is not None:
+        if source_lps is None:
+            raise InputError("a heat source position (source_lps) is needed with a given anatomy")
+        grid, labels = anatomy.grid, anatomy
+        shape = grid.shape
+        spacing_mm = tuple(float(v) for v in grid.spacing)  # type: ignore[assignment]
+        lab = anatomy.array
+        pts = np.asarray(source_lps, float).reshape(-1, 3)
+        centres = grid.world_to_index(pts)[:, ::-1]
+        centre = centres[0]
+        fat_like = {v for v, n in anatomy.labels.items() if "fat" in n.lower()}
+        sig = np.where(lab > 0, 1.0, 0.0).astype(np.float32)
+        sig[np.isin(lab, list(fat_like))] = _SIGNAL[3]
+        aqueous = (lab > 0) & ~np.isin(lab, list(fat_like))
+    else:
+        affine = make_affine(spacing_mm, (-(shape[2] - 1) / 2 * spacing_mm[0], -(shape[1] - 1) / 2 * spacing_mm[1],
+                                          -(shape[0] - 1) / 2 * spacing_mm[2]))
+        grid = Grid(shape, affine)
+        lab, centre = _anatomy(shape, spacing_mm, tumour_radius_mm, oar_distance_mm)
+        centres = centre[None, :]
+        labels = LabelMap(lab, affine, {"description": "synthetic thermometry patient"}, dict(LABELS))
+        sig = np.vectorize(_SIGNAL.get)(lab).astype(np.float32)
+        aqueous = (lab == 1) | (lab == 2) | (lab == 4)
     tip = grid.index_to_world(centre[::-1])
 
     # ---- truth: Pennes heating of homogeneous liver (air and fat treated as liver: the body is what heats)
     n_heated = int(round((heat_s + cool_s) / frame_period_s))
     times = frame_period_s * np.arange(1, n_heated + 1)
-    kk, jj, ii = np.meshgrid(*(np.arange(n, dtype=float) for n in shape), indexing="ij")
-    r2 = (((kk - centre[0]) * spacing_mm[2]) ** 2 + ((jj - centre[1]) * spacing_mm[1]) ** 2
-          + ((ii - centre[2]) * spacing_mm[0]) ** 2)
-    pattern = np.exp(-0.5 * r2 / source_sigma_mm**2)
-    pattern *= 1.0 / (pattern.sum() * grid.voxel_volume_mm3 * 1e-9)  # W/m^3 per W absorbed
-    medium = homogeneous_medium(grid, "liver")
+    # a given anatomy is a thin slab: solve on it extended by a few slices each side, so the solver's
+    # fixed-temperature boundary does not cool the outer imaged slices
+    pad = 3 if anatomy is not None else 0
+    hshape = (shape[0] + 2 * pad, shape[1], shape[2])
+    haff = grid.affine.copy()
+    haff[:3, 3] = grid.index_to_world([0, 0, -pad])
+    hgrid = Grid(hshape, haff)
+    kk, jj, ii = np.meshgrid(*(np.arange(n, dtype=float) for n in hshape), indexing="ij")
+    pattern = np.zeros(hshape)
+    for c in centres:
+        r2 = (((kk - c[0] - pad) * spacing_mm[2]) ** 2 + ((jj - c[1]) * spacing_mm[1]) ** 2
+              + ((ii - c[2]) * spacing_mm[0]) ** 2)
+        pattern += np.exp(-0.5 * r2 / source_sigma_mm**2)
+    pattern *= 1.0 / (pattern.sum() * hgrid.voxel_volume_mm3 * 1e-9)  # W/m^3 per W absorbed
+    medium = homogeneous_medium(hgrid, "liver")
     sol = solve_pennes(medium, float(times[-1]), sources=[HeatSource(pattern, [(0.0, heat_s, power_w)], name="tip")],
                        snapshot_times_s=[float(t) for t in times])
-    true_t = np.stack(sol.temperature_c).astype(np.float32)
+    true_t = np.stack(sol.temperature_c).astype(np.float32)[:, pad:pad + shape[0]]
     body_c = float(medium.initial_temperature_c) if np.ndim(medium.initial_temperature_c) == 0 else 37.0
 
     # ---- MR images
     nb = n_baselines if n_baselines is not None else max(4, int(math.ceil(2 * breathing_period_s / frame_period_s)))
     all_times = np.concatenate([frame_period_s * np.arange(-nb, 0), times])
     k_rad = 2 * math.pi * GAMMA_MHZ_T * ALPHA_PPM_C * b0_t * te_ms * 1e-3  # rad per °C
-    sig = np.vectorize(_SIGNAL.get)(lab).astype(np.float32)
-    aqueous = (lab == 1) | (lab == 2) | (lab == 4)
     background = _smooth_field(shape, rng, 1.0)
     breath_pattern = _smooth_field(shape, rng, 1.0)
     breath_pattern *= breathing_field_rad / max(float(np.abs(breath_pattern).max()), 1e-9)

@@ -14,6 +14,8 @@ from .models import (
     HeatSinkReport,
     HeatSinkVessel,
     ModalityRecommendation,
+    PhysicsSummary,
+    PhysicsZoneRecord,
     Plan,
     PlannedProbe,
     Probe,
@@ -24,6 +26,7 @@ from .models import (
     TrajectoryResult,
     TumourFeatures,
 )
+from .physics_zone import PhysicsZone, calibrated_devices, physics_zone
 from .planner import plan_ablation
 from .policy import StructureRule, TrajectoryPolicy, load_policy
 from .trajectories import (
@@ -36,6 +39,11 @@ from .trajectories import (
 from .zones import heat_sink_check, predict_zone, rasterise_zones, zone_dimensions, zone_mesh
 
 __all__ = [
+    "PhysicsSummary",
+    "PhysicsZone",
+    "PhysicsZoneRecord",
+    "calibrated_devices",
+    "physics_zone",
     "ModalityRecommendation",
     "Plan",
     "PlannedProbe",

@@ -113,6 +113,11 @@ def plan(
     names: Path | None = typer.Option(None, "--names", help="label names JSON for NIfTI/NRRD label maps"),
     plan_voxel_mm: float = typer.Option(2.0, "--plan-voxel", help="planning grid voxel size, mm"),
     dicom_ct: Path | None = typer.Option(None, "--dicom-ct", help="DICOM CT series folder, to write a DICOM SEG"),
+    zone_model: str = typer.Option(
+        "table", "--zone-model",
+        help="table: catalogue zones; both: also simulate each probe (bioheat, vessels as heat sinks) and "
+             "report both; physics: coverage and margin from the simulated zones (placement uses the table)"),
+    physics_spacing_mm: float = typer.Option(2.0, "--physics-spacing", help="simulation voxel for physics zones, mm"),
     out: Path = typer.Option(Path("plan"), "--out", "-o", help="output folder"),
 ) -> None:
     """Plan an ablation: modality, target, probes; write plan.json, markups, segmentation, report."""
@@ -131,15 +136,22 @@ def plan(
         raise InputError(f"label map grid {lm.shape} differs from the CT grid {image.shape}", source=labels)
     for t in tumor:
         lm.value_of(t)  # UnknownLabelError names the available labels
+    from .planner import ZONE_MODELS
+
+    if zone_model not in ZONE_MODELS:
+        raise InputError(f"must be one of {', '.join(ZONE_MODELS)}, got {zone_model!r}", field="--zone-model")
     targets: dict = {}
-    with console.status("planning (modality, target, trajectories, placement)"):
+    status = "planning (modality, target, trajectories, placement" + (
+        ", physics zones)" if zone_model != "table" else ")")
+    with console.status(status):
         body = _body_from_ct(image, lm)
         result = plan_ablation(lm, tumor, modality=modality, devices=device or None, tumour_type=tumour_type,
                                margin_mm=margin_mm, clip_to_organ=clip, uncertainty_mm=uncertainty_mm,
                                needle_length_mm=needle_mm, keep_away=_parse_pairs(keep_away, "--keep-away") or None,
                                body_mask=body, plan_voxel_mm=plan_voxel_mm, tip_offset_mm=tip_offset_mm,
                                case=CaseRef(case_id=ct.name, ct=str(ct), labels=str(labels), grid=lm.grid.describe()),
-                               targets_out=targets)
+                               targets_out=targets, zone_model=zone_model,  # type: ignore[arg-type]
+                               physics_spacing_mm=physics_spacing_mm)
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(result.model_dump_json(indent=2))
     pts, lines = plan_markups(result)
@@ -154,6 +166,10 @@ def plan(
         console.print(f"[{colour}]{t.tumour}[/{colour}]: {t.modality}, {t.n_probes} probe(s), tumour + margin "
                       f"covered {t.target_coverage_pct:.1f}%, min margin {t.min_margin_mm:.1f} mm, "
                       f"healthy ablated {t.ablated_healthy_ml:.1f} mL")
+    for o in (result.physics.targets if result.physics else []):
+        console.print(f"  physics zones ({result.physics.criterion}): {o.tumour} tumour + margin covered "  # type: ignore[union-attr]
+                      f"{o.target_coverage_pct:.1f}% (table {o.table_target_coverage_pct:.1f}%), min margin "
+                      f"{o.min_margin_mm:.1f} mm (table {o.table_min_margin_mm:.1f} mm)")
     for w in result.warnings:
         console.print(f"  [yellow]warning[/yellow]: {w}")
     console.print(f"written to {out}")

@@ -262,6 +262,71 @@ class Provenance(BaseModel):
     parameters: dict[str, object] = Field(default_factory=dict)
 
 
+class PhysicsZoneRecord(BaseModel):
+    """One probe's lethal zone from the bioheat simulation (physics_zone.py), beside its table zone.
+
+    The mask travels with the JSON (zlib-compressed packed bits on its own simulation grid) so that a
+    reloaded plan can still draw or rasterise it (``Plan.physics_zone_mask``).
+    """
+
+    probe_order: int = Field(0, description="PlannedProbe.order (0 = not from a plan)")
+    tumour: str = ""
+    device: str
+    power_w: float
+    time_s: float
+    criterion: str = Field(..., description="lethal criterion, e.g. cem43")
+    threshold: float = Field(..., description="e.g. 240 (CEM43 minutes)")
+    threshold_source: str = ""
+    spacing_mm: float
+    tissue_model: str = Field(..., description="'labels' (case label map) or 'homogeneous liver'")
+    alignment: str = Field(..., description="'zone_centre' or 'tip': how the antenna was placed")
+    simulated_tip_lps: Vec3
+    direction_lps: Vec3
+    centre_lps: Vec3 = Field(..., description="centre of the lethal zone along the shaft")
+    model_tip_to_centre_mm: float = Field(..., description="the physics model's tip-to-zone-centre offset")
+    length_mm: float
+    width_mm: float
+    volume_ml: float
+    radii_mm: list[float] = Field(default_factory=list, description="extent in 8 directions at the widest section")
+    homogeneous_length_mm: float
+    homogeneous_width_mm: float
+    homogeneous_volume_ml: float
+    volume_shrinkage_pct: float = Field(..., description="vs the same antenna in homogeneous liver")
+    table_length_mm: float | None = None
+    table_width_mm: float | None = None
+    table_volume_ml: float | None = None
+    vessels: list[str] = Field(default_factory=list, description="heat-sink vessels in the simulated region")
+    notes: list[str] = Field(default_factory=list)
+    grid_shape_kji: tuple[int, int, int]
+    grid_affine: list[list[float]]
+    mask_zlib_b64: str = Field(..., description="np.packbits(mask.ravel()) zlib-compressed, base64")
+
+
+class PhysicsTargetOutcome(BaseModel):
+    """Coverage of one tumour by the union of its probes' physics zones, beside the table's."""
+
+    tumour: str
+    tumour_coverage_pct: float
+    target_coverage_pct: float
+    min_margin_mm: float
+    zone_volume_ml: float
+    table_tumour_coverage_pct: float
+    table_target_coverage_pct: float
+    table_min_margin_mm: float
+    full_coverage: bool
+
+
+class PhysicsSummary(BaseModel):
+    """What ``zone_model='both'|'physics'`` adds to a plan: per-probe physics zones and coverage."""
+
+    zone_model: str
+    criterion: str
+    spacing_mm: float
+    zones: list[PhysicsZoneRecord] = Field(default_factory=list)
+    targets: list[PhysicsTargetOutcome] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
 class Plan(BaseModel):
     """A complete ablation plan for one procedure (one or several tumours): the JSON the CLI writes."""
 
@@ -273,6 +338,8 @@ class Plan(BaseModel):
     zone_tumour: list[str] = Field(default_factory=list, description="tumour of each zone")
     provenance: Provenance
     warnings: list[str] = Field(default_factory=list)
+    zone_model: str = Field("table", description="table, physics or both (see plan/physics_zone.py)")
+    physics: PhysicsSummary | None = None
 
     @property
     def feasible(self) -> bool:
@@ -284,3 +351,10 @@ class Plan(BaseModel):
 
         zones = [z for z, t in zip(self.zones, self.zone_tumour, strict=False) if tumour is None or t == tumour]
         return rasterise_zones(zones, grid)
+
+    def physics_zone_mask(self, grid, tumour: str | None = None) -> np.ndarray:
+        """Boolean mask (k, j, i) of the union of the physics lethal zones on ``grid`` (empty if none)."""
+        from .physics_zone import records_mask
+
+        recs = [r for r in (self.physics.zones if self.physics else []) if tumour is None or r.tumour == tumour]
+        return records_mask(recs, grid)

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Literal
 
 import numpy as np
 from scipy import ndimage
@@ -22,7 +23,15 @@ from openir.core.errors import InputError, OpenIRError
 
 from .devices import DeviceCatalogue, load_catalogue
 from .modality import describe_tumour, recommend_modality
-from .models import CaseRef, Plan, PlannedProbe, Provenance, TargetPlan
+from .models import (
+    CaseRef,
+    PhysicsSummary,
+    PhysicsTargetOutcome,
+    Plan,
+    PlannedProbe,
+    Provenance,
+    TargetPlan,
+)
 from .placement import Placement, place_probes, zone_options
 from .policy import TrajectoryPolicy, is_target_label, load_policy
 from .rules import MarginTable, load_margins, load_modality_rules, matches
@@ -59,10 +68,12 @@ def _min_margin_mm(zone: np.ndarray, tumour: np.ndarray, sp: np.ndarray) -> floa
     return float(inside[tumour].min()) - half
 
 
-def _evaluate(labels: LabelMap, pt: PlanningTarget, zones, margins: MarginTable, tumour: str):
+def _evaluate(labels: LabelMap, pt: PlanningTarget, zones, margins: MarginTable, tumour: str,
+              zone: np.ndarray | None = None):
     nat = pt.native
     g = pt.native_grid
-    zone = rasterise_zones(zones, g) if zones else np.zeros(nat["target"].shape, bool)
+    if zone is None:
+        zone = rasterise_zones(zones, g) if zones else np.zeros(nat["target"].shape, bool)
     vv = g.voxel_volume_mm3 / 1000.0
     tm, tg = nat["tumour"], nat["target"]
     cov_t = 100.0 * float((zone & tm).sum()) / max(int(tm.sum()), 1)
@@ -111,6 +122,66 @@ def _place_one(labels, name, mod, feats, cat, margins, pol, *, devices, tissue, 
     return pl, pt, notes
 
 
+ZoneModel = Literal["table", "physics", "both"]
+ZONE_MODELS = ("table", "physics", "both")
+PHYSICS_PLACEMENT_NOTE = ("probes were placed with the catalogue's table zones; the physics zones (bioheat "
+                          "simulation in this case's tissues, large vessels as heat sinks) are computed for the "
+                          "placed probes afterwards, one probe at a time (union, no thermal synergy)")
+
+
+def _physics_outcome(plan: Plan, labels: LabelMap, pt: PlanningTarget, tp: TargetPlan, margins: MarginTable,
+                     zone_model: str, spacing_mm: float) -> None:
+    """Simulate the tumour's probes, record their zones and the coverage by their union in ``plan.physics``;
+    with ``zone_model='physics'`` the target's headline metrics become the physics ones."""
+    from .physics_zone import physics_zone
+
+    assert plan.physics is not None
+    name = tp.tumour
+    masks: list[np.ndarray] = []
+    failed: dict[str, str] = {}  # device -> error, once per device
+    for p in [p for p in plan.probes if p.tumour == name]:
+        if p.device in failed:
+            continue
+        try:
+            z = physics_zone(p, labels, spacing_mm=spacing_mm, table_zone=plan.zones[p.zone_index],
+                             probe_order=p.order, tumour=name)
+        except OpenIRError as exc:  # uncalibrated device, probe outside the image, ...
+            if zone_model == "physics":
+                raise
+            failed[p.device] = str(exc)
+            continue
+        plan.physics.zones.append(z.record)
+        masks.append(z.on_grid(pt.native_grid))
+        r = z.record
+        if r.vessels and r.volume_shrinkage_pct > 5.0:
+            plan.warnings.append(f"{name}: physics - probe {r.probe_order} "
+                                 f"lethal zone {r.volume_shrinkage_pct:.0f}% smaller than in homogeneous liver "
+                                 f"(heat sink: {', '.join(r.vessels)})")
+    if failed or not masks:
+        why = "; ".join(failed.values()) or "no probes"
+        plan.physics.notes.append(f"{name}: no physics coverage ({why})")
+        if failed:
+            plan.warnings.append(f"{name}: physics zones not computed for every probe - {why}")
+        return
+    union = np.logical_or.reduce(masks)
+    _, cov_t, cov_g, healthy, outside, touched, spare, margin = _evaluate(labels, pt, [], margins, name, zone=union)
+    req = float(plan.provenance.parameters.get("required_coverage", 0.99))  # type: ignore[arg-type]
+    vv = pt.native_grid.voxel_volume_mm3 / 1000.0
+    out = PhysicsTargetOutcome(
+        tumour=name, tumour_coverage_pct=round(cov_t, 3), target_coverage_pct=round(cov_g, 3),
+        min_margin_mm=round(margin, 2) if math.isfinite(margin) else -1.0, zone_volume_ml=round(float(union.sum() * vv), 3),
+        table_tumour_coverage_pct=tp.tumour_coverage_pct, table_target_coverage_pct=tp.target_coverage_pct,
+        table_min_margin_mm=tp.min_margin_mm, full_coverage=cov_g >= 100.0 * req - 1e-9 and not spare)
+    plan.physics.targets.append(out)
+    if zone_model == "physics":
+        tp.tumour_coverage_pct, tp.target_coverage_pct, tp.min_margin_mm = (
+            out.tumour_coverage_pct, out.target_coverage_pct, out.min_margin_mm)
+        tp.ablated_healthy_ml, tp.ablated_outside_target_ml = round(healthy, 3), round(outside, 3)
+        tp.structures_touched_ml, tp.must_spare_touched_ml = touched, spare
+        tp.full_coverage = out.full_coverage
+        tp.notes.append("coverage, margin and healthy volume are from the physics zones; " + PHYSICS_PLACEMENT_NOTE)
+
+
 def plan_ablation(labels: LabelMap, tumours: Sequence[str], *, modality: str | None = None,
                   devices: Sequence[str] | None = None, tumour_type: str = "unknown",
                   margin_mm: float | None = None, clip_to_organ: bool | None = None,
@@ -121,13 +192,21 @@ def plan_ablation(labels: LabelMap, tumours: Sequence[str], *, modality: str | N
                   tip_offset_mm: float = 0.0, tissue: str = "prefer", max_probes: int = 16,
                   lattice_fraction: float = 0.5, catalogue: DeviceCatalogue | None = None,
                   margins: MarginTable | None = None, case: CaseRef | None = None,
-                  targets_out: dict[str, np.ndarray] | None = None) -> Plan:
+                  targets_out: dict[str, np.ndarray] | None = None, zone_model: ZoneModel = "table",
+                  physics_spacing_mm: float = 2.0) -> Plan:
     """Plan the ablation of every tumour label in ``tumours`` (one procedure).
 
     ``targets_out``, when given, receives each tumour's target (tumour + margin) mask on the full grid.
+    ``zone_model``: "table" (catalogue ellipsoids), "both" (placement and headline metrics from the
+    table; each probe also simulated with the bioheat model in the case's tissues, recorded in
+    ``plan.physics`` with the coverage by the physics zones) or "physics" (placement still from the
+    table, but coverage, margin and healthy volume from the physics zones). ``physics_spacing_mm``:
+    the simulation voxel (mm). Physics zones need a device with a calibrated physics source.
     """
     if not tumours:
         raise InputError("no tumour given", field="tumor")
+    if zone_model not in ZONE_MODELS:
+        raise InputError(f"zone model must be one of {', '.join(ZONE_MODELS)}, got {zone_model!r}", field="zone_model")
     cat = catalogue or load_catalogue()
     margins = margins or load_margins()
     rules = load_modality_rules()
@@ -137,7 +216,8 @@ def plan_ablation(labels: LabelMap, tumours: Sequence[str], *, modality: str | N
                   clip_to_organ=clip_to_organ, uncertainty_mm=uncertainty_mm, needle_length_mm=needle_length_mm,
                   n_directions=n_directions, n_paths=n_paths, plan_voxel_mm=plan_voxel_mm, required_coverage=req,
                   tip_offset_mm=tip_offset_mm, tissue=tissue, max_probes=max_probes,
-                  lattice_fraction=lattice_fraction, keep_away=dict(keep_away or {}))
+                  lattice_fraction=lattice_fraction, keep_away=dict(keep_away or {}), zone_model=zone_model,
+                  physics_spacing_mm=physics_spacing_mm)
     from openir import __version__ as oir_version
 
     plan = Plan(case=case or CaseRef(grid=labels.grid.describe()),
@@ -146,6 +226,10 @@ def plan_ablation(labels: LabelMap, tumours: Sequence[str], *, modality: str | N
                                       openir_version=str(oir_version),
                                       created=datetime.now(UTC).isoformat(timespec="seconds"),
                                       parameters=params))
+    plan.zone_model = zone_model
+    if zone_model != "table":
+        plan.physics = PhysicsSummary(zone_model=zone_model, criterion="cem43", spacing_mm=physics_spacing_mm,
+                                      notes=[PHYSICS_PLACEMENT_NOTE])
     vessel_labels = [n for n in labels.names if matches(n, margins.vessels)]
     label_names = dict(labels.labels)
     order = 0
@@ -223,6 +307,9 @@ def plan_ablation(labels: LabelMap, tumours: Sequence[str], *, modality: str | N
                     sources=list(opt.sources)))
                 tp.n_probes += 1
         tp.n_tracks = len(tracks)
+        if zone_model != "table":
+            _physics_outcome(plan, labels, pt, tp, margins, zone_model, physics_spacing_mm)
+            full, cov_g = tp.full_coverage, tp.target_coverage_pct
         if len({p.track for p in plan.probes if p.tumour == name}) < sum(1 for c in chosen):
             tp.notes.append("pull-back: several zones share one track (deepest first)")
         if rec.flags:
@@ -233,7 +320,8 @@ def plan_ablation(labels: LabelMap, tumours: Sequence[str], *, modality: str | N
                                      f"{'touches' if v.touching_only else 'runs through'} a {h.zone_device} zone")
         if not full:
             why = "; ".join(f"{k}: {v:.2f} mL" for k, v in sorted(tp.blocked_ml.items(), key=lambda kv: -kv[1])[:4])
-            plan.warnings.append(f"{name}: full coverage not reached ({cov_g:.1f}% of tumour + margin)"
+            by = " by the physics zones" if zone_model == "physics" else ""
+            plan.warnings.append(f"{name}: full coverage{by} not reached ({cov_g:.1f}% of tumour + margin)"
                                  + (f"; blocked by {why}" if why else ""))
         tp.seconds = round(time.perf_counter() - t0, 3)
         plan.targets.append(tp)

@@ -32,7 +32,10 @@ def _slices(ct: Volume | None, labels: LabelMap, plan: Plan, tumour: str, target
     tm = labels.mask(tumour)
     c = np.argwhere(tm).mean(axis=0).round().astype(int)
     zone = plan.zone_mask(g, tumour=tumour)
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    phys = plan.physics_zone_mask(g, tumour=tumour) if plan.physics and plan.physics.zones else None
+    sinks = sorted({v for z in (plan.physics.zones if plan.physics else []) if z.tumour == tumour for v in z.vessels})
+    vessel = labels.mask(*sinks) if sinks else None
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.4))
     for ax, (title, sl) in zip(axes, (("axial", (c[0], slice(None), slice(None))),
                                        ("coronal", (slice(None), c[1], slice(None))),
                                        ("sagittal", (slice(None), slice(None), c[2]))), strict=True):
@@ -40,12 +43,25 @@ def _slices(ct: Volume | None, labels: LabelMap, plan: Plan, tumour: str, target
         ax.imshow(bg, cmap="gray", vmin=-200 if ct is not None else 0, vmax=300 if ct is not None else 2,
                   origin="lower" if title != "axial" else "upper")
         org = "lower" if title != "axial" else "upper"
-        for m, col, lw in ((tm[sl], "red", 1.5), (target[sl] if target is not None else None, "orange", 1.0),
-                           (zone[sl], "lime", 1.5)):
+        for m, col, lw, ls in ((tm[sl], "red", 1.5, "solid"),
+                               (target[sl] if target is not None else None, "orange", 1.0, "solid"),
+                               (zone[sl], "lime", 1.5, "solid"),
+                               (phys[sl] if phys is not None else None, "cyan", 1.5, "dashed"),
+                               (vessel[sl] if vessel is not None else None, "magenta", 1.0, "solid")):
             if m is not None and m.any():
-                ax.contour(m, levels=[0.5], colors=[col], linewidths=lw, origin=org)
-        ax.set_title(f"{title}: tumour (red), target (orange), zones (green)", fontsize=8)
+                ax.contour(m, levels=[0.5], colors=[col], linewidths=lw, linestyles=ls, origin=org)
+        ax.set_title(title, fontsize=8)
         ax.axis("off")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color="red", lw=1.5, label="tumour"), Line2D([], [], color="orange", label="target"),
+               Line2D([], [], color="lime", lw=1.5, label="table zone (catalogue)")]
+    if phys is not None:
+        crit = plan.physics.criterion.upper() if plan.physics else ""
+        handles.append(Line2D([], [], color="cyan", lw=1.5, ls="--", label=f"physics lethal zone ({crit})"))
+    if vessel is not None:
+        handles.append(Line2D([], [], color="magenta", label="heat-sink vessel (" + ", ".join(sinks) + ")"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     return _png(fig)
 
 
@@ -90,6 +106,36 @@ def _coverage_plot(plan: Plan) -> str:
     return _png(fig)
 
 
+def plan_physics_table(plan: Plan) -> str:
+    """Table zone vs physics lethal zone, per probe and per tumour (zone_model 'both' or 'physics')."""
+    ph = plan.physics
+    assert ph is not None
+    crit = f"{ph.criterion.upper()} >= {ph.zones[0].threshold:g}" if ph.zones else ph.criterion
+    rows = [(z.probe_order, z.tumour, z.device, f"{z.power_w:g} W / {z.time_s:g} s",
+             f"{z.table_length_mm:.0f} x {z.table_width_mm:.0f}" if z.table_length_mm is not None else "-",
+             f"{z.length_mm:.1f} x {z.width_mm:.1f}",
+             f"{z.table_volume_ml:.1f}" if z.table_volume_ml is not None else "-", f"{z.volume_ml:.1f}",
+             f"{z.homogeneous_volume_ml:.1f}", f"{z.volume_shrinkage_pct:.0f}",
+             f"{min(z.radii_mm, default=0):.1f} / {max(z.radii_mm, default=0):.1f}", ", ".join(z.vessels) or "-")
+            for z in ph.zones]
+    out = [f"<h3>Table zone vs physics zone (zone model: {html.escape(ph.zone_model)}; {html.escape(crit)}, "
+           f"{ph.spacing_mm:g} mm simulation)</h3>",
+           table(["probe", "tumour", "device", "setting", "table L x W mm", "physics L x W mm", "table mL",
+                  "physics mL", "physics, homogeneous liver mL", "shrinkage %", "radius min / max mm",
+                  "heat-sink vessels"], rows)]
+    out.append(table(["tumour", "tumour cov. % (table)", "tumour cov. % (physics)", "target cov. % (table)",
+                      "target cov. % (physics)", "min margin mm (table)", "min margin mm (physics)",
+                      "full coverage (physics)"],
+                     [(o.tumour, f"{o.table_tumour_coverage_pct:.1f}", f"{o.tumour_coverage_pct:.1f}",
+                       f"{o.table_target_coverage_pct:.1f}", f"{o.target_coverage_pct:.1f}",
+                       f"{o.table_min_margin_mm:.1f}", f"{o.min_margin_mm:.1f}", "yes" if o.full_coverage else "NO")
+                      for o in ph.targets]))
+    notes = list(ph.notes) + sorted({n for z in ph.zones for n in z.notes if "heat sink" in n or "shifted" in n
+                                     or "edge" in n or "nearest calibrated" in n})
+    out.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+    return "".join(out)
+
+
 _IMG = '<img alt="{a}" style="max-width:100%" src="data:image/png;base64,{b}">'
 
 
@@ -119,6 +165,8 @@ def plan_report_html(plan: Plan, labels: LabelMap, ct: Volume | None = None,
                         [(p.order, p.group, p.track, p.tumour, p.device, p.setting,
                           ", ".join(f"{v:.0f}" for v in p.entry_lps), ", ".join(f"{v:.0f}" for v in p.tip_lps),
                           f"{p.path_length_mm:.0f}") for p in plan.probes]))
+    if plan.physics is not None:
+        parts.append(plan_physics_table(plan))
     if plan.warnings:
         parts.append("<h3>Warnings</h3><ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in plan.warnings) + "</ul>")
     for t in plan.targets:
@@ -137,7 +185,8 @@ def plan_report_html(plan: Plan, labels: LabelMap, ct: Volume | None = None,
     pv = plan.provenance
     parts.append(f"<p style='font-size:80%'>Catalogue {pv.catalogue_version}, rules {pv.rules_version}, margins "
                  f"{pv.margins_version}, trajectory policy {pv.policy_version}, OpenIR {pv.openir_version}, "
-                 f"{pv.created}. Zone sizes are the catalogue's published values; synergy between probes is not "
+                 f"{pv.created}. Zone sizes are the catalogue's published values"
+                 f"{' (physics zones: bioheat simulation, see the table above)' if plan.physics else ''}; synergy between probes is not "
                  "modelled (union = conservative). Not for clinical use without review.</p>")
     return page("Ablation plan", f"{plan.case.case_id} · {plan.case.grid}", [("Plan", "".join(parts))],
                 footer="OpenIR · synthetic or research use; not for clinical use without review")
