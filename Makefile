@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   create .venv, install OpenIR, run the end-to-end demo on a synthetic patient
-#   make test   create .venv, install OpenIR with test extras, run ruff and the test suite
+#   make test   create .venv, install OpenIR with test extras (and Chromium for the browser
+#               tests when run as root on Debian), run ruff and the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -18,6 +19,7 @@ demo: $(STAMP)
 	$(BIN)/openir demo --out openir-demo
 
 test: $(STAMP)
+	sh scripts/ensure-browser.sh
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q
 

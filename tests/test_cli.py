@@ -62,3 +62,23 @@ def test_quick_demo_end_to_end(tmp_path):
     assert (out / "patient" / "ct.nii.gz").stat().st_size > 10_000
     labels = json.loads((out / "patient" / "labels.json").read_text())["labels"]
     assert {"liver", "tumour_1", "tumour_2", "skin"} <= set(labels.values())
+
+
+def test_cli_imports_no_domain_package_until_a_command_runs():
+    code = ("import sys, openir.cli; heavy = [m for m in ('numba', 'sqlalchemy', 'scipy', 'SimpleITK', 'pydicom') "
+            "if m in sys.modules]; print(','.join(heavy))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "", r.stdout + r.stderr
+
+
+def test_every_registered_command_loads_and_shows_help():
+    from typer.testing import CliRunner
+
+    from openir.cli import LAZY_COMMANDS, app
+
+    top = CliRunner().invoke(app, ["--help"])
+    for name in LAZY_COMMANDS:
+        assert name in top.output
+        r = CliRunner().invoke(app, [name, "--help"])
+        assert r.exit_code == 0, (name, r.output)
+        assert "Usage" in r.output and "--install-completion" not in r.output

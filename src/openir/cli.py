@@ -6,23 +6,74 @@ and turns OpenIR errors into one red line and a non-zero exit instead of a trace
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 
 from openir import __version__
 from openir.core.errors import OpenIRError
 
+err_console = Console(stderr=True)
+
+# ---- commands from the domain packages -----------------------------------------------------------
+# Each is imported only when it runs, so `openir --help` and `openir version` start in a fraction
+# of a second instead of loading numba, scipy and SQLAlchemy for every call.
+# name: (module, attribute (a Typer app or a command function), one-line help for `openir --help`)
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "plan": ("openir.plan.cli", "plan", "Plan an ablation: modality, target with margin, probe placement, plan report."),
+    "trajectories": ("openir.plan.cli", "trajectories", "Find every safe straight needle path to a target; JSON, Slicer markups, PNG."),
+    "simulate": ("openir.physics.cli", "simulate", "Bioheat simulation of a plan's probes: temperature and thermal-dose maps."),
+    "thermo": ("openir.monitor.cli", "app", "MR thermometry: live temperature, thermal dose and safety alerts."),
+    "verify": ("openir.verify.cli", "app", "Ablation verification: registration, minimal ablative margin, verdict."),
+    "dose": ("openir.dose.cli", "app", "Radiation dose monitoring: RDSR import, DICOM receiver, alerts, reference levels."),
+    "registry": ("openir.registry.cli", "app", "Multi-centre procedure registry: create, import, export, record."),
+    "qc": ("openir.registry.cli", "qc_app", "Quality control over the registry: indicators, funnel plots, ratings."),
+    "serve": ("openir.web.cli", "serve", "Start the web application (registry entry, dashboards, case viewer)."),
+}
+
+
+class _LazyGroup(TyperGroup):
+    """A Typer group that lists the domain commands from `LAZY_COMMANDS` and imports one on use."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, (_, _, short_help) in LAZY_COMMANDS.items():
+            self.commands.setdefault(name, TyperCommand(name=name, help=short_help, short_help=short_help))
+
+    def _load(self, name: str) -> None:
+        module, attribute, _ = LAZY_COMMANDS[name]
+        obj = getattr(importlib.import_module(module), attribute)
+        if isinstance(obj, typer.Typer):
+            obj._add_completion = False  # a sub-command, not a root: no shell-completion options
+            command = typer.main.get_command(obj)
+        else:  # a plain function: wrap it in a one-command Typer, which Typer turns into the command
+            single = typer.Typer(pretty_exceptions_show_locals=False, add_completion=False)
+            single.command(name)(obj)
+            command = typer.main.get_command(single)
+        command.name = name
+        self.commands[name] = command
+
+    def resolve_command(self, ctx: Any, args: list[str]):  # type: ignore[override]
+        if args and args[0] in LAZY_COMMANDS and not getattr(self.commands[args[0]], "_loaded", False):
+            self._load(args[0])
+            self.commands[args[0]]._loaded = True  # type: ignore[attr-defined]
+        return super().resolve_command(ctx, args)
+
+
+# --------------------------------------------------------------------------------------------------
 app = typer.Typer(
     name="openir",
     help="OpenIR: plan, monitor, verify and record image-guided interventional procedures.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    cls=_LazyGroup,
 )
-err_console = Console(stderr=True)
 
 
 @app.command()
@@ -58,34 +109,6 @@ def demo(
 
     index = run_demo(out, seed=seed, quick=quick, only=[s for s in stages.split(",") if s])
     Console().print(f"[green]Demo written:[/green] {index}")
-
-
-# ---- commands from the domain packages (one line each) ---------------------------------------
-# e.g. app.add_typer(dose_cli.app, name="dose") or app.command("trajectories")(plan_cli.trajectories)
-from openir.verify.cli import app as _verify_app  # noqa: E402
-
-app.add_typer(_verify_app, name="verify")
-from openir.registry.cli import app as _registry_app  # noqa: E402
-from openir.registry.cli import qc_app as _qc_app  # noqa: E402
-
-app.add_typer(_registry_app, name="registry")
-app.add_typer(_qc_app, name="qc")
-from openir.dose.cli import app as dose_app  # noqa: E402
-
-app.add_typer(dose_app, name="dose")
-from openir.plan.cli import trajectories as _plan_trajectories  # noqa: E402
-
-app.command("trajectories")(_plan_trajectories)
-from openir.plan.cli import plan as _plan_plan  # noqa: E402
-
-app.command("plan")(_plan_plan)
-from openir.physics.cli import simulate as _physics_simulate  # noqa: E402
-
-app.command("simulate")(_physics_simulate)
-from openir.monitor.cli import app as _thermo_app  # noqa: E402
-
-app.add_typer(_thermo_app, name="thermo")
-# --------------------------------------------------------------------------------------------------
 
 
 def main() -> None:

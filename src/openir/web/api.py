@@ -1,0 +1,260 @@
+"""The JSON API (``/api``): everything the pages show, for browsers and machines alike."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from sqlalchemy import select
+
+from openir.registry import ProcedureIn, load_catalogue, session_scope
+
+from . import cases, consult, dose_view, quality_view
+from .access import audit
+from .context import Ctx
+from .deps import admin, api_user, api_writer, ctx_of
+from .imaging import load_case_volume, render_slice, surface_points
+from .models import User
+from .procedures import check_draft, create_procedure, get_procedure, list_procedures
+from .schemas import (
+    AckIn,
+    CaseOut,
+    CheckIn,
+    CheckOut,
+    CommentIn,
+    ConsultIn,
+    ConsultOut,
+    CumulativeOut,
+    CurveOut,
+    DoseAlertOut,
+    DrlOut,
+    IndicatorRow,
+    LangIn,
+    LoginIn,
+    Me,
+    NotificationOut,
+    ProcedureOut,
+    ProcedurePage,
+    RatingOut,
+    RecordOut,
+    TokenIn,
+    TokenOut,
+    TransitionIn,
+    UserIn,
+)
+from .security import SESSION_COOKIE, Principal, hash_password, new_token
+from .session_ops import login_user, logout_user
+
+router = APIRouter(prefix="/api")
+PNG = {200: {"content": {"image/png": {}}}}
+SVG = {200: {"content": {"image/svg+xml": {}}}}
+
+
+# ---- accounts -----------------------------------------------------------------------------------
+@router.post("/login", response_model=Me, tags=["accounts"], responses={401: {}, 429: {}})
+def login(body: LoginIn, request: Request, response: Response, ctx: Ctx = Depends(ctx_of)) -> Me:
+    p, secret = login_user(ctx, body.username, body.password, request.client.host if request.client else "?")
+    response.set_cookie(SESSION_COOKIE, secret, httponly=True, samesite="lax", secure=request.url.scheme == "https")
+    return Me(username=p.username, role=p.role, hospital_code=p.hospital_code, operator_code=p.operator_code,
+              lang=p.lang, csrf_token=p.csrf)
+
+
+@router.post("/logout", status_code=204, tags=["accounts"])
+def logout(request: Request, response: Response, p: Principal = Depends(api_writer), ctx: Ctx = Depends(ctx_of)) -> None:
+    logout_user(ctx, request.cookies.get(SESSION_COOKIE))
+    response.delete_cookie(SESSION_COOKIE)
+
+
+@router.get("/me", response_model=Me, tags=["accounts"])
+def me(p: Principal = Depends(api_user)) -> Me:
+    return Me(username=p.username, role=p.role, hospital_code=p.hospital_code, operator_code=p.operator_code,
+              lang=p.lang, csrf_token=p.csrf)
+
+
+@router.put("/me/lang", response_model=Me, tags=["accounts"])
+def set_lang(body: LangIn, p: Principal = Depends(api_writer), ctx: Ctx = Depends(ctx_of)) -> Me:
+    with session_scope(ctx.engine, p.username) as s:
+        u = s.get(User, p.user_id)
+        u.lang = body.lang
+        audit(s, p, "update", "web_users", p.user_id, {"lang": body.lang})
+    return Me(username=p.username, role=p.role, hospital_code=p.hospital_code, operator_code=p.operator_code,
+              lang=body.lang, csrf_token=p.csrf)
+
+
+@router.post("/tokens", response_model=TokenOut, tags=["accounts"])
+def make_token(body: TokenIn, p: Principal = Depends(api_writer), ctx: Ctx = Depends(ctx_of)) -> TokenOut:
+    """An API token for a machine acting as this user (shown once; stored hashed)."""
+    with session_scope(ctx.engine, p.username) as s:
+        token = new_token(s, s.get(User, p.user_id), body.name)
+        audit(s, p, "insert", "web_api_tokens", p.user_id, {"name": body.name})
+    return TokenOut(token=token, name=body.name)
+
+
+@router.post("/users", response_model=Me, tags=["accounts"])
+def add_user(body: UserIn, p: Principal = Depends(admin), ctx: Ctx = Depends(ctx_of)) -> Me:
+    if (body.role in ("operator", "quality_officer")) != (body.hospital_code is not None):
+        raise HTTPException(422, "hospital roles need a hospital_code; centre and admin have none")
+    with session_scope(ctx.engine, p.username) as s:
+        if s.scalar(select(User.id).where(User.username == body.username)) is not None:
+            raise HTTPException(409, "user exists")
+        s.add(User(username=body.username, password_hash=hash_password(body.password), role=body.role,
+                   hospital_code=body.hospital_code, operator_code=body.operator_code, lang=body.lang))
+        audit(s, p, "insert", "web_users", body.username, {"role": body.role, "hospital": body.hospital_code})
+    return Me(username=body.username, role=body.role, hospital_code=body.hospital_code,
+              operator_code=body.operator_code, lang=body.lang)
+
+
+# ---- procedures ---------------------------------------------------------------------------------
+@router.get("/catalogue", tags=["procedures"])
+def catalogue(p: Principal = Depends(api_user)) -> list[dict]:
+    """Coded techniques with tier, category, organ, indications (for the technique picker)."""
+    cat = load_catalogue()
+    return [{"code": t.code, "name": t.name, "name_zh": t.name_zh, "category": t.category, "tier": t.tier,
+             "organ": t.organ, "indications": t.indications} for t in cat.techniques.values()]
+
+
+@router.post("/procedures/check", response_model=CheckOut, tags=["procedures"])
+def check(body: CheckIn, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> CheckOut:
+    """Live check of a draft against the tier catalogue, the operator's credential, indications."""
+    return check_draft(ctx, p, body)
+
+
+@router.get("/procedures", response_model=ProcedurePage, tags=["procedures"])
+def procedures(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10_000_000),
+               flagged: bool = False, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> ProcedurePage:
+    total, items = list_procedures(ctx, p, limit=limit, offset=offset, flagged=flagged)
+    return ProcedurePage(total=total, items=items)
+
+
+@router.post("/procedures", response_model=RecordOut, status_code=201, tags=["procedures"])
+def record(body: ProcedureIn, p: Principal = Depends(api_writer), ctx: Ctx = Depends(ctx_of)) -> RecordOut:
+    return RecordOut(**create_procedure(ctx, p, body))
+
+
+@router.get("/procedures/{pid}", response_model=ProcedureOut, tags=["procedures"])
+def procedure(pid: int, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> ProcedureOut:
+    return get_procedure(ctx, p, pid)
+
+
+# ---- cases and images ---------------------------------------------------------------------------
+@router.get("/cases/{pid}", response_model=CaseOut, tags=["cases"])
+def case(pid: int, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> CaseOut:
+    return cases.case_view(ctx, p, pid)
+
+
+@router.get("/cases/{pid}/slice.png", response_class=Response, responses=PNG, tags=["cases"])
+def slice_png(pid: int, axis: Literal["axial", "coronal", "sagittal"] = "axial", index: int = Query(0, ge=0, le=100_000),
+              centre: float = Query(40.0, ge=-1e5, le=1e5), width: float = Query(400.0, gt=0, le=1e5),
+              overlay: bool = True, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> Response:
+    img, lab, sp = load_case_volume(*cases.require_images(ctx, p, pid))
+    png = render_slice(img, lab, sp, axis=axis, index=index, centre=centre, width=width, overlay=overlay)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.get("/cases/{pid}/points3d", tags=["cases"])
+def points3d(pid: int, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> dict:
+    """Surface points of each label (zones, tumour) and plan trajectories, in mm, for the 3D view."""
+    img, lab, sp = load_case_volume(*cases.require_images(ctx, p, pid))
+    view = cases.case_view(ctx, p, pid)
+    lines = []
+    for t in (view.plan or {}).get("trajectories", []) or []:
+        if isinstance(t, dict) and isinstance(t.get("entry_mm"), list) and isinstance(t.get("target_mm"), list):
+            lines.append({"from": t["entry_mm"], "to": t["target_mm"]})
+    return {"labels": surface_points(lab, sp), "lines": lines,
+            "extent_mm": [img.shape[2] * sp[2], img.shape[1] * sp[1], img.shape[0] * sp[0]]}
+
+
+# ---- dose ---------------------------------------------------------------------------------------
+@router.get("/dose/alerts", response_model=list[DoseAlertOut], tags=["dose"])
+def alerts(only_open: bool = False, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> list[DoseAlertOut]:
+    return dose_view.list_alerts(ctx, p, only_open=only_open)
+
+
+@router.post("/dose/alerts/{aid}/ack", response_model=DoseAlertOut, tags=["dose"])
+def ack(aid: int, body: AckIn, p: Principal = Depends(api_writer), ctx: Ctx = Depends(ctx_of)) -> DoseAlertOut:
+    return dose_view.acknowledge(ctx, p, aid, body.note)
+
+
+@router.get("/dose/patients/{patient_id}/cumulative", response_model=CumulativeOut, tags=["dose"])
+def patient_dose(patient_id: str, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> CumulativeOut:
+    return dose_view.cumulative(ctx, p, patient_id)
+
+
+@router.get("/dose/drl", response_model=DrlOut, tags=["dose"])
+def drl(metric: Literal["kap_total_gy_cm2", "dose_rp_total_gy", "fluoro_time_s", "dlp_total_mgy_cm"] = "kap_total_gy_cm2",
+        p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> DrlOut:
+    return dose_view.drl(ctx, p, metric)
+
+
+@router.get("/dose/drl.png", response_class=Response, responses=PNG, tags=["dose"])
+def drl_chart(metric: Literal["kap_total_gy_cm2", "dose_rp_total_gy", "fluoro_time_s", "dlp_total_mgy_cm"] = "kap_total_gy_cm2",
+              p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> Response:
+    return Response(dose_view.drl_png(ctx, p, metric), media_type="image/png")
+
+
+# ---- quality ------------------------------------------------------------------------------------
+@router.get("/quality/indicators", response_model=list[IndicatorRow], tags=["quality"])
+def indicator_table(level: Literal["hospital", "operator", "region"] = "hospital", p: Principal = Depends(api_user),
+                    ctx: Ctx = Depends(ctx_of)) -> list[IndicatorRow]:
+    return quality_view.indicators(ctx, p, level)
+
+
+@router.get("/quality/ratings", response_model=list[RatingOut], tags=["quality"])
+def rating_table(p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> list[RatingOut]:
+    return quality_view.ratings(ctx, p)
+
+
+@router.get("/quality/curves", response_model=list[CurveOut], tags=["quality"])
+def learning(p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> list[CurveOut]:
+    return quality_view.curves(ctx, p)
+
+
+@router.get("/quality/funnel/{code}.svg", response_class=Response, responses=SVG, tags=["quality"])
+def funnel_svg(code: str, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> Response:
+    return Response(quality_view.funnel_svg(ctx, p, code), media_type="image/svg+xml")
+
+
+@router.get("/quality/funnel/{code}.png", response_class=Response, responses=PNG, tags=["quality"])
+def funnel_png(code: str, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> Response:
+    return Response(quality_view.funnel_png(ctx, p, code), media_type="image/png")
+
+
+@router.get("/quality/cusum.svg", response_class=Response, responses=SVG, tags=["quality"])
+def cusum_svg(p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> Response:
+    return Response(quality_view.cusum_svg(ctx, p), media_type="image/svg+xml")
+
+
+# ---- consultations ------------------------------------------------------------------------------
+@router.get("/consultations", response_model=list[ConsultOut], tags=["consultations"])
+def consultations(p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> list[ConsultOut]:
+    return consult.list_for(ctx, p)
+
+
+@router.post("/consultations", response_model=ConsultOut, status_code=201, tags=["consultations"])
+def ask(body: ConsultIn, p: Principal = Depends(api_writer), ctx: Ctx = Depends(ctx_of)) -> ConsultOut:
+    return consult.create(ctx, p, body)
+
+
+@router.get("/consultations/{cid}", response_model=ConsultOut, tags=["consultations"])
+def consultation(cid: int, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> ConsultOut:
+    return consult.detail(ctx, p, cid)
+
+
+@router.post("/consultations/{cid}/messages", response_model=ConsultOut, tags=["consultations"])
+def message(cid: int, body: CommentIn, p: Principal = Depends(api_writer), ctx: Ctx = Depends(ctx_of)) -> ConsultOut:
+    return consult.comment(ctx, p, cid, body.body, body.plan)
+
+
+@router.post("/consultations/{cid}/transition", response_model=ConsultOut, tags=["consultations"])
+def move(cid: int, body: TransitionIn, p: Principal = Depends(api_writer), ctx: Ctx = Depends(ctx_of)) -> ConsultOut:
+    return consult.transition(ctx, p, cid, body.state)
+
+
+@router.get("/notifications", response_model=list[NotificationOut], tags=["consultations"])
+def notes(p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> list[NotificationOut]:
+    return [NotificationOut(id=n.id, text=n.text, link=n.link, read=n.read, at=n.at) for n in consult.notifications(ctx, p)]
+
+
+@router.post("/notifications/{nid}/read", status_code=204, tags=["consultations"])
+def read_note(nid: int, p: Principal = Depends(api_writer), ctx: Ctx = Depends(ctx_of)) -> None:
+    consult.mark_read(ctx, p, nid)

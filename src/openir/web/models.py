@@ -1,0 +1,109 @@
+"""The web application's own tables (users, sessions, API tokens, dose acknowledgements,
+consultations, notifications), in their own metadata so that the registry's Alembic history stays
+untouched; ``create_web_tables`` creates them (idempotent) beside the registry's tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Engine, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ROLES = ("operator", "quality_officer", "centre", "admin")
+HOSPITAL_ROLES = ("operator", "quality_officer")
+CONSULT_STATES = ("requested", "accepted", "declined", "answered", "closed")
+# allowed transitions: state -> {new state: which side may move it}
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "requested": {"accepted": "expert", "declined": "expert", "closed": "requester"},
+    "accepted": {"answered": "expert", "closed": "requester"},
+    "answered": {"accepted": "requester", "closed": "requester"},
+    "declined": {},
+    "closed": {},
+}
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class WebBase(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON}
+
+
+class User(WebBase):
+    __tablename__ = "web_users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(24))  # one of ROLES
+    hospital_code: Mapped[str | None] = mapped_column(String(32))  # hospital roles only
+    operator_code: Mapped[str | None] = mapped_column(String(32))  # the operator an operator-user is
+    lang: Mapped[str] = mapped_column(String(8), default="en")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
+class WebSession(WebBase):
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie value
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class ApiToken(WebBase):
+    __tablename__ = "web_api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DoseAck(WebBase):
+    __tablename__ = "web_dose_acks"
+    alert_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # dose_alerts.id
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
+class Consultation(WebBase):
+    __tablename__ = "web_consultations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    procedure_id: Mapped[int] = mapped_column(Integer, index=True)
+    from_hospital: Mapped[str] = mapped_column(String(32), index=True)
+    to_hospital: Mapped[str] = mapped_column(String(32), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="requested")
+    created_by: Mapped[int] = mapped_column(ForeignKey("web_users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
+class ConsultMessage(WebBase):
+    __tablename__ = "web_consult_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("web_consultations.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("web_users.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # comment | plan | state
+    body: Mapped[str] = mapped_column(Text)
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
+class Notification(WebBase):
+    __tablename__ = "web_notifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hospital_code: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(200))
+    read: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+    __table_args__ = (Index("ix_web_notifications_hospital", "hospital_code", "read"),)
+
+
+def create_web_tables(engine: Engine) -> None:
+    WebBase.metadata.create_all(engine)

@@ -1,0 +1,171 @@
+"""Server-rendered pages (Jinja2); each shows what the matching ``/api`` route serves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from openir.registry import load_catalogue, session_scope
+from openir.registry.models import Hospital, Operator
+
+from . import cases, consult, dose_view, quality_view
+from .context import Ctx
+from .deps import ctx_of, page_user, page_writer, who
+from .i18n import pick, translator
+from .models import User
+from .procedures import list_procedures
+from .schemas import ConsultIn
+from .security import SESSION_COOKIE, Principal
+from .session_ops import login_user, logout_user
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+
+
+def render(request: Request, name: str, p: Principal | None, status: int = 200, **kw) -> HTMLResponse:
+    lang = p.lang if p else pick(request.cookies.get("openir_lang"), request.headers.get("accept-language"))
+    return templates.TemplateResponse(request, name, {"p": p, "t": translator(lang), "lang": lang, **kw},
+                                      status_code=status)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(p: Principal = Depends(page_user)) -> RedirectResponse:
+    return RedirectResponse("/quality" if p.sees_all else "/procedures", 303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return render(request, "login.html", None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_post(request: Request, username: str = Form(..., max_length=64), password: str = Form(..., max_length=256),
+               ctx: Ctx = Depends(ctx_of)):
+    try:
+        _, secret = login_user(ctx, username, password, request.client.host if request.client else "?")
+    except HTTPException as exc:
+        key = "too_many" if exc.status_code == 429 else "login_failed"
+        return render(request, "login.html", None, status=exc.status_code, error=key)
+    r = RedirectResponse("/", 303)
+    r.set_cookie(SESSION_COOKIE, secret, httponly=True, samesite="lax", secure=request.url.scheme == "https")
+    return r
+
+
+@router.post("/logout")
+def logout_post(request: Request, p: Principal = Depends(page_writer), ctx: Ctx = Depends(ctx_of)) -> RedirectResponse:
+    logout_user(ctx, request.cookies.get(SESSION_COOKIE))
+    r = RedirectResponse("/login", 303)
+    r.delete_cookie(SESSION_COOKIE)
+    return r
+
+
+@router.post("/lang")
+async def set_lang(request: Request, p: Principal = Depends(page_writer), ctx: Ctx = Depends(ctx_of)) -> RedirectResponse:
+    lang = pick(str((await request.form()).get("lang")))
+    with session_scope(ctx.engine, p.username) as s:
+        s.get(User, p.user_id).lang = lang
+    return RedirectResponse(request.headers.get("referer") or "/", 303)
+
+
+@router.get("/procedures", response_class=HTMLResponse)
+def procedures_page(request: Request, offset: int = 0, p: Principal = Depends(page_user), ctx: Ctx = Depends(ctx_of)):
+    total, items = list_procedures(ctx, p, limit=50, offset=max(0, offset))
+    return render(request, "procedures.html", p, total=total, items=items, offset=max(0, offset))
+
+
+@router.get("/procedures/new", response_class=HTMLResponse)
+def entry_page(request: Request, p: Principal = Depends(page_user), ctx: Ctx = Depends(ctx_of)):
+    cat = load_catalogue()
+    with session_scope(ctx.engine, p.username) as s:
+        ops = [(o.code, o.credential) for o in s.scalars(
+            select(Operator).join(Hospital, Hospital.id == Operator.hospital_id)
+            .where(Hospital.code == (p.hospital_code or "")).order_by(Operator.code))]
+    groups: dict[str, list] = {}
+    for t in cat.techniques.values():
+        groups.setdefault(t.category, []).append(t)
+    return render(request, "entry.html", p, groups=groups, operators=ops)
+
+
+@router.get("/cases/{pid}", response_class=HTMLResponse)
+def case_page(pid: int, request: Request, p: Principal = Depends(page_user), ctx: Ctx = Depends(ctx_of)):
+    view = cases.case_view(ctx, p, pid)
+    with session_scope(ctx.engine, p.username) as s:
+        others = [c for c in s.scalars(select(Hospital.code).order_by(Hospital.code)) if c != p.hospital_code]
+    return render(request, "case.html", p, v=view, pid=pid, others=others,
+                  plan_json=json.dumps(view.plan, indent=1, default=str) if view.plan else None)
+
+
+@router.get("/dose", response_class=HTMLResponse)
+def dose_page(request: Request, patient: str | None = None, p: Principal = Depends(page_user), ctx: Ctx = Depends(ctx_of)):
+    alerts = dose_view.list_alerts(ctx, p)
+    cum = None
+    if patient:
+        try:
+            cum = dose_view.cumulative(ctx, p, patient)
+        except HTTPException:
+            cum = None
+    return render(request, "dose.html", p, alerts=alerts, drl=dose_view.drl(ctx, p), cum=cum, patient=patient)
+
+
+@router.post("/dose/alerts/{aid}/ack")
+def ack_page(aid: int, p: Principal = Depends(page_writer), ctx: Ctx = Depends(ctx_of)) -> RedirectResponse:
+    dose_view.acknowledge(ctx, p, aid, None)
+    return RedirectResponse("/dose", 303)
+
+
+@router.get("/quality", response_class=HTMLResponse)
+def quality_page(request: Request, indicator: str | None = None, p: Principal = Depends(page_user),
+                 ctx: Ctx = Depends(ctx_of)):
+    rows = quality_view.indicators(ctx, p, "hospital")
+    codes = sorted({r.indicator for r in rows})
+    chosen = indicator if indicator in codes else (codes[0] if codes else None)
+    return render(request, "quality.html", p, rows=[r for r in rows if r.indicator == chosen], codes=codes,
+                  chosen=chosen, ratings=quality_view.ratings(ctx, p), curves=quality_view.curves(ctx, p))
+
+
+@router.get("/consultations", response_class=HTMLResponse)
+def consults_page(request: Request, p: Principal = Depends(page_user), ctx: Ctx = Depends(ctx_of)):
+    return render(request, "consults.html", p, items=consult.list_for(ctx, p), notes=consult.notifications(ctx, p))
+
+
+@router.post("/consultations")
+def consult_post(procedure_id: int = Form(..., ge=1), to_hospital: str = Form(..., max_length=32),
+                 question: str = Form(..., min_length=1, max_length=4000), p: Principal = Depends(page_writer),
+                 ctx: Ctx = Depends(ctx_of)) -> RedirectResponse:
+    c = consult.create(ctx, p, ConsultIn(procedure_id=procedure_id, to_hospital=to_hospital, question=question))
+    return RedirectResponse(f"/consultations/{c.id}", 303)
+
+
+@router.get("/consultations/{cid}", response_class=HTMLResponse)
+def consult_page(cid: int, request: Request, p: Principal = Depends(page_user), ctx: Ctx = Depends(ctx_of)):
+    return render(request, "consult.html", p, c=consult.detail(ctx, p, cid))
+
+
+@router.post("/consultations/{cid}/messages")
+def consult_msg(cid: int, body: str = Form(..., min_length=1, max_length=4000), plan: str = Form("", max_length=100_000),
+                p: Principal = Depends(page_writer), ctx: Ctx = Depends(ctx_of)) -> RedirectResponse:
+    try:
+        plan_obj = json.loads(plan) if plan.strip() else None
+    except json.JSONDecodeError as exc:
+        raise HTTPException(422, f"proposed plan is not JSON: {exc}") from exc
+    if plan_obj is not None and not isinstance(plan_obj, dict):
+        raise HTTPException(422, "proposed plan must be a JSON object")
+    consult.comment(ctx, p, cid, body, plan_obj)
+    return RedirectResponse(f"/consultations/{cid}", 303)
+
+
+@router.post("/consultations/{cid}/transition")
+def consult_move(cid: int, state: str = Form(..., max_length=16), p: Principal = Depends(page_writer),
+                 ctx: Ctx = Depends(ctx_of)) -> RedirectResponse:
+    consult.transition(ctx, p, cid, state)
+    return RedirectResponse(f"/consultations/{cid}", 303)
+
+
+@router.get("/healthz")
+def healthz(_: Principal | None = Depends(who)) -> dict:
+    return {"ok": True}

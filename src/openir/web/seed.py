@@ -1,0 +1,97 @@
+"""Demo content for the web application: a synthetic registry, one user per role and hospital,
+dose reports (some above alert thresholds) and small synthetic case volumes to view."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from openir.registry import load_dataset, session_scope
+from openir.registry.models import Hospital, Patient, Procedure
+
+from .context import Ctx
+from .models import User
+from .security import hash_password
+
+
+def add_user(ctx: Ctx, username: str, password: str, role: str, hospital_code: str | None = None,
+             operator_code: str | None = None, lang: str = "en") -> None:
+    with session_scope(ctx.engine, "seed") as s:
+        if s.scalar(sa.select(User.id).where(User.username == username)) is None:
+            s.add(User(username=username, password_hash=hash_password(password), role=role,
+                       hospital_code=hospital_code, operator_code=operator_code, lang=lang))
+
+
+def case_volume(seed: int, shape: tuple[int, int, int] = (40, 96, 96)) -> dict[str, np.ndarray]:
+    """A small synthetic abdomen-like volume (HU) with a tumour (1) and an ablation zone (2)."""
+    rng = np.random.default_rng(seed)
+    k, j, i = np.indices(shape, dtype=np.float32)
+    c = np.array(shape, np.float32) / 2
+    body = ((j - c[1]) / (0.45 * shape[1])) ** 2 + ((i - c[2]) / (0.48 * shape[2])) ** 2 < 1
+    img = np.where(body, 40.0, -1000.0).astype(np.float32) + rng.normal(0, 12, shape).astype(np.float32)
+    t = c + rng.uniform(-6, 6, 3)
+    d = np.sqrt(((k - t[0]) * 2.5) ** 2 + (j - t[1]) ** 2 + (i - t[2]) ** 2)  # mm, 2.5 mm slices
+    img[d < 10] += 25
+    lab = np.zeros(shape, np.int16)
+    lab[d < 16] = 2
+    lab[d < 10] = 1
+    return {"image": img, "labels": lab, "spacing": np.array([2.5, 1.0, 1.0])}
+
+
+def seed_demo(ctx: Ctx, *, procedures: int = 400, hospitals: int = 4, seed: int = 0, password: str = "openir-demo-pass",
+              cases: int = 3, dose_reports: int = 24) -> dict[str, Any]:
+    """Fill an empty application database; returns the user names (all share ``password``)."""
+    from openir.dose import DoseStore  # noqa: F401  (the store's tables are created on ctx.dose)
+    from openir.phantom.registry_data import generate_registry
+
+    ds = generate_registry(procedures, hospitals, seed=seed)
+    load_dataset(ctx.engine, ds)
+    users: dict[str, str] = {"admin": "admin", "centre": "centre"}
+    add_user(ctx, "admin", password, "admin")
+    add_user(ctx, "centre", password, "centre", lang="zh-CN")
+    for code in ds.hospitals["code"]:
+        op = ds.operators.loc[ds.operators["hospital_code"] == code, "code"]
+        add_user(ctx, f"qo-{code.lower()}", password, "quality_officer", code)
+        add_user(ctx, f"op-{code.lower()}", password, "operator", code, str(op.iloc[0]) if len(op) else None)
+    (ctx.home / "cases").mkdir(parents=True, exist_ok=True)
+    with session_scope(ctx.engine, "seed") as s:
+        hosp = {h.id: h for h in s.scalars(sa.select(Hospital))}
+        for hid in sorted(hosp)[:hospitals]:
+            rows = s.scalars(sa.select(Procedure).where(Procedure.hospital_id == hid).order_by(Procedure.id).limit(cases)).all()
+            for n, proc in enumerate(rows):
+                name = f"cases/{proc.uid}.npz"
+                np.savez_compressed(ctx.home / name, **case_volume(seed * 1000 + proc.id))
+                proc.links = {**(proc.links or {}), "image": name,
+                              "plan": {"modality": "microwave", "device": "demo", "trajectories": [
+                                  {"entry_mm": [10.0, 48.0, 50.0], "target_mm": [48.0, 48.0, 50.0]}], "n_probes": 1},
+                              "verification": {"min_margin_mm": round(2.0 + n, 1), "verdict": "complete" if n else "incomplete"},
+                              "thermometry": [{"t_s": t, "max_c": 37 + 2.5 * t / 10} for t in range(0, 60, 20)],
+                              "follow_up": {"months": 3, "ltp": False}}
+        # dose reports: each hospital's first patients, a few above the alert levels
+        from pydicom import dcmwrite
+
+        from openir.phantom.dose_reports import synthetic_xray_rdsr
+
+        pats = s.execute(sa.select(Patient.pseudo_key, Procedure.hospital_id, Procedure.uid)
+                         .join(Procedure, Procedure.patient_id == Patient.id).order_by(Procedure.id)).all()
+    per_h: dict[int, list[tuple[str, str]]] = {}
+    for key, hid, uid in pats:
+        per_h.setdefault(hid, []).append((key, uid))
+    n = 0
+    for hid in sorted(per_h):
+        h = hosp[hid]
+        for m, (key, _uid) in enumerate(per_h[hid][: max(1, dose_reports // max(1, len(per_h)))]):
+            ds_ = synthetic_xray_rdsr(n_events=6, seed=seed * 7919 + n, patient_id=key, institution=h.code,
+                                     station=f"{h.code}-ROOM-{1 + m % 2}", procedure=["Hepatic chemoembolisation", "Liver ablation"][m % 2],
+                                     dose_scale=150.0 if m % 3 == 0 else 1.0, start=datetime(2024, 3, 4, 9) + timedelta(days=n))
+            buf = io.BytesIO()
+            dcmwrite(buf, ds_, enforce_file_format=True)
+            ctx.dose.import_bytes(buf.getvalue(), name=f"seed-{n}.dcm")
+            n += 1
+    ctx.bump()
+    return {"password": password, "users": sorted(users) + [f"{r}-{c.lower()}" for c in ds.hospitals["code"] for r in ("qo", "op")],
+            "hospitals": list(ds.hospitals["code"]), "dose_reports": n}

@@ -1,0 +1,53 @@
+// Procedure entry: live rule checks while typing, validation messages next to each field.
+(function () {
+  const form = document.getElementById("entry");
+  if (!form) return;
+  const out = document.getElementById("checks");
+  const val = (n) => { const v = form.elements[n].value.trim(); return v === "" ? null : v; };
+  const num = (n) => { const v = val(n); return v === null ? null : Number(v); };
+  function clear() {
+    form.querySelectorAll(".msg").forEach((m) => { m.textContent = ""; });
+    form.querySelectorAll(".invalid").forEach((m) => m.classList.remove("invalid"));
+  }
+  function mark(field, text) {
+    const m = form.querySelector('.msg[data-for="' + field + '"]');
+    if (m) { m.textContent = text; }
+    if (form.elements[field]) form.elements[field].classList.add("invalid");
+  }
+  function show(flags, head) {
+    out.innerHTML = "";
+    if (head) { const p = document.createElement("p"); p.textContent = head; out.appendChild(p); }
+    if (!flags.length) { const p = document.createElement("p"); p.className = "ok"; p.textContent = out.dataset.ok; out.appendChild(p); return; }
+    flags.forEach((f) => { const p = document.createElement("p"); p.className = "flag warn";
+      p.textContent = out.dataset.warning + " [" + f.rule + "]: " + f.message; out.appendChild(p); });
+  }
+  let timer = null;
+  async function check() {
+    if (!val("technique")) return;
+    const lesion = num("lesion_mm");
+    const r = await openir.api("POST", "/api/procedures/check", {technique: val("technique"), operator_code: val("operator_code"),
+      disease: val("disease"), child_pugh: val("child_pugh"), asa_class: num("asa_class"), age_years: num("age_years"),
+      max_lesion_mm: lesion, n_lesions: lesion ? 1 : null});
+    clear();
+    if (r.status !== 200) { (r.data && r.data.detail || []).forEach && (r.data.detail || []).forEach((e) => mark(e.loc[e.loc.length - 1], e.msg)); return; }
+    Object.entries(r.data.errors).forEach(([k, v]) => { if (k !== "operator_code" || val("operator_code")) mark(k, v); });
+    show(r.data.flags);
+  }
+  form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 250); });
+  form.addEventListener("change", check);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    clear();
+    const lesion = num("lesion_mm");
+    const body = {uid: val("uid") || "", patient_key: val("patient_key") || "", hospital_code: form.dataset.hospital,
+      operator_code: val("operator_code") || "", date: val("date"), technique: val("technique") || "", disease: val("disease"),
+      child_pugh: val("child_pugh"), asa_class: num("asa_class"), age_years: num("age_years"),
+      lesions: lesion ? [{size_mm: lesion}] : []};
+    const r = await openir.api("POST", "/api/procedures", body);
+    if (r.status === 201) { show(r.data.flags, out.dataset.recorded + ": #" + r.data.procedure_id);
+      const a = document.createElement("a"); a.href = "/cases/" + r.data.procedure_id; a.textContent = "→ #" + r.data.procedure_id; out.appendChild(a); return; }
+    const det = (r.data && r.data.detail) || [];
+    out.textContent = out.dataset.invalid;
+    (Array.isArray(det) ? det : [{loc: ["body", ""], msg: String(det)}]).forEach((e) => mark(String(e.loc[1] || ""), e.msg));
+  });
+})();
