@@ -82,3 +82,21 @@ def test_every_registered_command_loads_and_shows_help():
         r = CliRunner().invoke(app, [name, "--help"])
         assert r.exit_code == 0, (name, r.output)
         assert "Usage" in r.output and "--install-completion" not in r.output
+
+
+def test_every_subcommand_of_every_group_is_reachable():
+    """Groups stay groups through lazy loading, even with one sub-command (`openir qc report`)."""
+    import importlib
+
+    import typer
+    from typer.testing import CliRunner
+
+    from openir.cli import LAZY_COMMANDS, app
+
+    for name, (module, attribute, _) in LAZY_COMMANDS.items():
+        obj = getattr(importlib.import_module(module), attribute)
+        if not isinstance(obj, typer.Typer):
+            continue
+        for sub in typer.main.get_group(obj).commands:
+            r = CliRunner().invoke(app, [name, sub, "--help"])
+            assert r.exit_code == 0, (name, sub, r.output)

@@ -50,7 +50,7 @@ class _LazyGroup(TyperGroup):
         obj = getattr(importlib.import_module(module), attribute)
         if isinstance(obj, typer.Typer):
             obj._add_completion = False  # a sub-command, not a root: no shell-completion options
-            command = typer.main.get_command(obj)
+            command = typer.main.get_group(obj)  # a group even with one sub-command (qc report)
         else:  # a plain function: wrap it in a one-command Typer, which Typer turns into the command
             single = typer.Typer(pretty_exceptions_show_locals=False, add_completion=False)
             single.command(name)(obj)

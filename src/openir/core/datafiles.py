@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import DataFileError
 
@@ -43,3 +43,11 @@ def validate_data(model: type[M], data: Any, source: str | Path) -> M:
 def load_yaml_model(model: type[M], path: str | Path) -> M:
     """Read ``path`` and validate it as ``model``."""
     return validate_data(model, read_yaml(path), path)
+
+
+class Sourced(BaseModel):
+    """A clinical or physical number with the publication (or stated modelling choice) it comes from."""
+
+    model_config = ConfigDict(extra="forbid")
+    value: float
+    source: str = Field(min_length=3)

@@ -11,16 +11,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from openir.core.datafiles import load_yaml_model
+from openir.core.datafiles import Sourced, load_yaml_model
 from openir.core.errors import DataFileError
 
 THERMOMETRY_YAML = Path(__file__).with_name("data") / "thermometry.yaml"
-
-
-class Sourced(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    value: float
-    source: str = Field(min_length=3)
 
 
 class TissueNote(BaseModel):

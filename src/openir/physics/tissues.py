@@ -13,20 +13,12 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from openir.core.datafiles import load_yaml_model
+from openir.core.datafiles import Sourced, load_yaml_model
 from openir.core.errors import DataFileError
 from openir.core.labels import LabelMap, normalise_label_name
 
 DATA_DIR = Path(__file__).with_name("data")
 TISSUES_YAML = DATA_DIR / "tissues.yaml"
-
-
-class Sourced(BaseModel):
-    """A number with the publication (or the stated modelling choice) it comes from."""
-
-    model_config = ConfigDict(extra="forbid")
-    value: float
-    source: str = Field(min_length=3)
 
 
 class SourcedName(BaseModel):

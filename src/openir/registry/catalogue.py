@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from openir.core.datafiles import load_yaml_model
+from openir.core.datafiles import Sourced, load_yaml_model
 from openir.core.errors import DataFileError, InputError
 
 DATA = Path(__file__).with_name("data")
@@ -116,11 +116,6 @@ class Allowed(_Strict):
     allowed: list[Tier]
     source: str
     title: str | None = None
-
-
-class Sourced(_Strict):
-    value: float
-    source: str
 
 
 class TierFile(_Strict):
