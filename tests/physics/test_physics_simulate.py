@@ -108,3 +108,22 @@ def test_cli_simulate_reads_a_label_map_with_a_vessel(tmp_path: Path) -> None:
     homogeneous = json.loads((tmp_path / "p" / "simulation.json").read_text())["final_volume_ml"]
     assert with_vessel < homogeneous
     assert nib.load(str(tmp_path / "v" / "temperature_c.nii.gz")).shape[-1] == 1
+
+
+def test_cli_simulate_takes_the_label_map_named_by_a_plan(tmp_path: Path) -> None:
+    """A plan from `openir plan` records its label map under case.labels; simulate uses its vessels."""
+    from openir.io import write_nifti
+
+    grid = cube_grid(np.array(PROBE["tip_lps"]), 50, 2.0)
+    arr = np.ones(grid.shape, np.uint8)
+    d = np.linalg.norm((grid.voxel_centres() - (np.array(PROBE["tip_lps"]) + [8.0, 0, 0]))[..., :2], axis=-1)
+    arr[d <= 3.0] = 2
+    write_nifti(LabelMap(arr, grid.affine, {}, {1: "liver", 2: "portal_vein"}), tmp_path / "labels.nii.gz")
+    (tmp_path / "labels.json").write_text(json.dumps({"labels": {"1": "liver", "2": "portal_vein"}}))
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"case": {"case_id": "x", "labels": str(tmp_path / "labels.nii.gz")}, "probes": [PROBE],
+                                "spacing_mm": 2.0, "box_mm": 50, "output_times_s": [120]}))
+    res = CliRunner().invoke(app, ["simulate", str(plan), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    notes = json.loads((tmp_path / "o" / "simulation.json").read_text())["notes"]
+    assert any("portal_vein" in n for n in notes), notes

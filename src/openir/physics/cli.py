@@ -123,6 +123,11 @@ def simulate(
         err = exc.errors()[0]
         raise InputError(err["msg"], source=plan, field=".".join(str(p) for p in err["loc"])) from None
     base = plan.parent
+    if request.labels is None:
+        # a plan written by `openir plan` names the label map it was made on: use its tissues and vessels
+        case = json.loads(plan.read_text(encoding="utf-8")).get("case") or {}
+        if isinstance(case, dict) and case.get("labels"):
+            request.labels = str(case["labels"])
     if request.calibration:
         request.calibration = str(base / request.calibration)
     labels = None
