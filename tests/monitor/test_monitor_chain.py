@@ -74,3 +74,12 @@ def test_without_drift_correction_error_grows():
     _, _, rmse_raw = _run(s, far_mm=18.0, drift_order=None)
     assert rmse_corrected < 1.0
     assert rmse_raw > 3.0  # 20 Hz/min of drift over ~50 s is several °C of false heating
+
+
+def test_no_drift_correction_on_a_drift_free_series_is_accurate():
+    """drift_order=None must not read drift tables at all (regression: out-of-bounds reads gave garbage)."""
+    s = make_heating_series(shape=(4, 40, 40), drift_hz_per_min=0.0, breathing_amplitude_mm=0.0, heat_s=40, cool_s=0,
+                            seed=2)
+    _, results, rmse = _run(s, far_mm=18.0, drift_order=None)
+    assert all(np.isfinite(r.temperature_c[r.valid]).all() for r in results)
+    assert rmse < 1.0

@@ -95,16 +95,17 @@ def test_fused_dose_kernel_matches_physics():
     dmg = np.zeros(n)
     temp, sig = np.empty(n, np.float32), np.empty(n, np.float32)
     lethal, valid = np.zeros(n, bool), np.zeros(n, bool)
-    p = np.zeros((3, 1))
+    # drift-polynomial bases per axis, (order + 1, axis length) as the pipeline passes them: the kernel
+    # reads px[1, i] for every i, so a too-small array would be read out of bounds (numba does not check)
+    px, py, pz = (np.zeros((3, n_axis)) for n_axis in shape[::-1])
     _kernels.temperature_dose_step(
-        unwrapped, np.ones(n, np.float32), np.ones(n, bool), p, p, p, np.zeros((0, 3), np.int64), np.zeros(0),
+        unwrapped, np.ones(n, np.float32), np.ones(n, bool), px, py, pz, np.zeros((0, 3), np.int64), np.zeros(0),
         np.array(shape, np.int64), 1.0 / k, 37.0, 0.1, 1.0, prev, 2.0,
         math.log(tab.thermal_dose.r_above_43.value), math.log(tab.thermal_dose.r_below_43.value),
         math.log(tab.arrhenius.liver.frequency_factor_1_s.value),
         tab.arrhenius.liver.activation_energy_j_mol.value / 8.314462618, tab.arrhenius.integration_floor_c.value,
         240.0, 1.0, True, temp, sig, cem, dmg, lethal, valid)
-    # temperatures pass through float32: one ulp at 100 C (~8e-6 C) moves CEM43 by ~5e-6 relative
     t1_used = 37.0 + unwrapped.astype(np.float64) * (1.0 / k)  # what the kernel integrates to
     pair = np.stack([t0, t1_used])
-    assert np.allclose(cem, cem43(pair, 2.0), rtol=1e-4, atol=1e-12)
-    assert np.allclose(dmg, arrhenius_damage(pair, 2.0), rtol=1e-4, atol=1e-12)
+    assert np.allclose(cem, cem43(pair, 2.0), rtol=1e-9, atol=1e-12)
+    assert np.allclose(dmg, arrhenius_damage(pair, 2.0), rtol=1e-9, atol=1e-12)

@@ -97,8 +97,10 @@ def temperature_dose_step(unwrapped, mag, valid, px, py, pz, exps, coeffs, shape
                 ok = valid[v] and mag[v] >= mag_min
                 valid_out[v] = ok
                 if ok:
-                    xi = px[1, i]
-                    drift = c0 + xi * (c1 + xi * c2)
+                    drift = 0.0
+                    if nt > 0:
+                        xi = px[1, i]
+                        drift = c0 + xi * (c1 + xi * c2)
                     tn = body_c + (unwrapped[v] - drift) * inv_k
                     temp_out[v] = tn
                     sigma_out[v] = sig_factor / mag[v]

@@ -173,7 +173,9 @@ class MonitorSession:
         if self.drift is not None:
             self._px, self._py, self._pz, self._exps = self.drift.tables()
         else:
-            self._px = self._py = self._pz = np.zeros((3, 1))
+            # no drift terms: zero bases of the full axis lengths (the kernel indexes them per voxel)
+            nk, nj, ni = shape
+            self._px, self._py, self._pz = np.zeros((3, ni)), np.zeros((3, nj)), np.zeros((3, nk))
             self._exps = np.zeros((0, 3), np.int64)
         tg = self.structures.target
         self._target_idx = np.flatnonzero(tg) if tg is not None else None
