@@ -1,10 +1,8 @@
 """Fused per-frame kernels (numba, parallel) so one 256x256x8 frame stays well under 50 ms.
 
-Private helper: physics exposes CEM43/Arrhenius over whole histories (`physics.cem43`), not a
-per-frame in-place increment over a voxel subset, so the exact linear-interval formulas are
-restated here (same closed form: Sapareto-Dewey R^(43-T) integrated exactly for T linear in time,
-split at 43 °C; Arrhenius by 3-point Gauss-Legendre) and tested against `physics.cem43` /
-`physics.arrhenius_damage`.
+The dose increments call the physics package's scalar numba kernels (`cem43_interval`,
+`arrhenius_interval`: exact for temperature linear between frames), fused here with drift removal,
+temperature, uncertainty and the lethal flag in one pass over the voxels.
 """
 
 from __future__ import annotations
@@ -14,48 +12,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from openir.physics.dose import arrhenius_interval, cem43_interval
+
 _TWO_PI = 2.0 * math.pi
-
-
-@njit(cache=True, inline="always")
-def _cem_piece(t0, t1, dt, ln_r):
-    a = ln_r * (43.0 - t0)
-    x = -ln_r * (t1 - t0)
-    if abs(x) < 1e-3:
-        g = 1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0)))
-    else:
-        g = math.expm1(x) / x
-    return dt * math.exp(a) * g
-
-
-@njit(cache=True, inline="always")
-def _cem_interval(t0, t1, dt, ln_hi, ln_lo):
-    if t0 >= 43.0 and t1 >= 43.0:
-        return _cem_piece(t0, t1, dt, ln_hi) / 60.0
-    if t0 <= 43.0 and t1 <= 43.0:
-        return _cem_piece(t0, t1, dt, ln_lo) / 60.0
-    f = (43.0 - t0) / (t1 - t0)
-    if t0 < 43.0:
-        return (_cem_piece(t0, 43.0, f * dt, ln_lo) + _cem_piece(43.0, t1, (1 - f) * dt, ln_hi)) / 60.0
-    return (_cem_piece(t0, 43.0, f * dt, ln_hi) + _cem_piece(43.0, t1, (1 - f) * dt, ln_lo)) / 60.0
-
-
-@njit(cache=True, inline="always")
-def _arr_interval(t0, t1, dt, ln_a, ea_over_r, floor_c):
-    if t0 <= floor_c and t1 <= floor_c:
-        return 0.0
-    s = 0.0
-    for q in range(3):
-        if q == 0:
-            xq, wq = -0.7745966692414834, 0.5555555555555556
-        elif q == 1:
-            xq, wq = 0.0, 0.8888888888888888
-        else:
-            xq, wq = 0.7745966692414834, 0.5555555555555556
-        tq = 0.5 * (t0 + t1) + 0.5 * (t1 - t0) * xq
-        if tq > floor_c:
-            s += wq * math.exp(ln_a - ea_over_r / (tq + 273.15))
-    return 0.5 * dt * s
 
 
 @njit(parallel=True, cache=True)
@@ -109,7 +68,7 @@ def temperature_dose_step(unwrapped, mag, valid, px, py, pz, exps, coeffs, shape
                     temp_out[v] = np.nan
                     sigma_out[v] = np.nan
                 t0 = prev_t[v]
-                cem[v] += _cem_interval(t0, tn, dt, ln_hi, ln_lo)
-                dmg[v] += _arr_interval(t0, tn, dt, ln_a, ea_over_r, floor_c)
+                cem[v] += cem43_interval(t0, tn, dt, ln_hi, ln_lo)
+                dmg[v] += arrhenius_interval(t0, tn, dt, ln_a, ea_over_r, floor_c)
                 prev_t[v] = tn
                 lethal[v] = cem[v] >= lethal_cem if use_cem else dmg[v] >= lethal_dmg
