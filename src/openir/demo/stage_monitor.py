@@ -37,12 +37,40 @@ def _mr_grid(centre_lps, *, n_inplane: int, inplane_mm: float, n_slices: int, sl
     return Grid((n_slices, n_inplane, n_inplane), make_affine(sp, tuple(origin)))
 
 
+def _monitor_and_score(ctx: DemoContext, s, structures, points: dict) -> tuple:
+    """Run the monitoring session over the synthetic series and compare it with the true temperatures.
+
+    Returns the session, the temperature RMSE in the heated region (> 40 °C), the number of lethal-zone
+    voxels more than one voxel from the true zone, and the median processing time per frame (ms).
+    """
+    from openir.monitor import MRFrame, run_monitoring
+    from openir.physics import cem43
+
+    frames = (MRFrame(s.magnitude[f], s.phase[f], s.grid, s.te_ms, s.b0_t, float(s.times_s[f]), f)
+              for f in range(len(s.times_s)))
+    sq, n = [0.0], [0]
+
+    def score(res) -> None:
+        i = res.summary.frame
+        hot = (s.true_temperature_c[i] > 40.0) & res.valid
+        sq[0] += float(np.sum((res.temperature_c[hot] - s.true_temperature_c[i][hot]) ** 2))
+        n[0] += int(hot.sum())
+
+    sess = run_monitoring(frames, n_baselines=s.n_baselines, out=ctx.out / "monitor", structures=structures,
+                          live_every=0, on_frame=score, points=points)
+    rmse = (sq[0] / max(n[0], 1)) ** 0.5
+    hist = np.concatenate([np.full((1, *s.grid.shape), 37.0), s.true_temperature_c])
+    true_lethal = cem43(hist, s.meta["frame_period_s"]) >= 240.0
+    est = sess.lethal
+    outside = int((est & ~ndimage.binary_dilation(true_lethal)).sum() + (true_lethal & ~ndimage.binary_dilation(est)).sum())
+    ms = float(np.median([x.processing_ms for x in sess.summaries]))
+    return sess, rmse, outside, ms
+
+
 def _run_planned(ctx: DemoContext, patient, plan) -> None:
     from openir.core.resample import resample
-    from openir.monitor import MRFrame, run_monitoring
     from openir.monitor.plan_input import AblationPlanFile, structures_from_ablation_plan
     from openir.monitor.synthetic_series import make_heating_series
-    from openir.physics import cem43
 
     pf = AblationPlanFile.model_validate(plan.model_dump(mode="json"))
     tumour = pf.targets[0].tumour
@@ -57,25 +85,9 @@ def _run_planned(ctx: DemoContext, patient, plan) -> None:
     s = make_heating_series(anatomy=anatomy, source_lps=sources, seed=ctx.seed, frame_period_s=3.0,
                             heat_s=360.0, cool_s=30.0, power_w=POWER_W, source_sigma_mm=SOURCE_SIGMA_MM)
     ps = structures_from_ablation_plan(pf, patient.labels, grid, tumours=[tumour])
-    frames = (MRFrame(s.magnitude[f], s.phase[f], s.grid, s.te_ms, s.b0_t, float(s.times_s[f]), f)
-              for f in range(len(s.times_s)))
-    sq, n = [0.0], [0]
-
-    def score(res) -> None:
-        i = res.summary.frame
-        hot = (s.true_temperature_c[i] > 40.0) & res.valid
-        sq[0] += float(np.sum((res.temperature_c[hot] - s.true_temperature_c[i][hot]) ** 2))
-        n[0] += int(hot.sum())
-
     out = ctx.out / "monitor"
-    sess = run_monitoring(frames, n_baselines=s.n_baselines, out=out, structures=ps.structures, live_every=0,
-                          on_frame=score, points=dict(list(ps.points.items())[:4]))  # a readable plot
-    rmse = (sq[0] / max(n[0], 1)) ** 0.5
-    hist = np.concatenate([np.full((1, *s.grid.shape), 37.0), s.true_temperature_c])
-    true_lethal = cem43(hist, s.meta["frame_period_s"]) >= 240.0
-    est = sess.lethal
-    outside = int((est & ~ndimage.binary_dilation(true_lethal)).sum() + (true_lethal & ~ndimage.binary_dilation(est)).sum())
-    ms = float(np.median([x.processing_ms for x in sess.summaries]))
+    points = dict(list(ps.points.items())[:4])  # a readable plot
+    sess, rmse, outside, ms = _monitor_and_score(ctx, s, ps.structures, points)
     stop = next((e for e in sess.events if e.kind == "target_covered"), None)
     alerts = [e for e in sess.events if e.kind == "limit_exceeded"]
     times = [x.time_s for x in sess.summaries]
@@ -152,14 +164,11 @@ def run(ctx: DemoContext) -> None:
 def _run_standalone(ctx: DemoContext) -> None:
     from openir.monitor import (
         MonitorStructures,
-        MRFrame,
         OrganLimit,
         add_margin,
         load_thermometry,
-        run_monitoring,
     )
     from openir.monitor.synthetic_series import make_heating_series
-    from openir.physics import cem43
 
     s = make_heating_series(seed=ctx.seed)
     sp = s.grid.spacing
@@ -169,25 +178,8 @@ def _run_standalone(ctx: DemoContext) -> None:
     st = MonitorStructures(target=add_margin(s.mask("tumour"), s.target_margin_mm, skji),
                            organs=[OrganLimit("organ_at_risk", s.mask("organ_at_risk"), nerve.max_c, nerve.source)],
                            reference=s.mask("liver") & far, fat=s.mask("fat"))
-    frames = (MRFrame(s.magnitude[f], s.phase[f], s.grid, s.te_ms, s.b0_t, float(s.times_s[f]), f)
-              for f in range(len(s.times_s)))
-    sq, n = [0.0], [0]
-
-    def score(res) -> None:
-        i = res.summary.frame
-        hot = (s.true_temperature_c[i] > 40.0) & res.valid
-        sq[0] += float(np.sum((res.temperature_c[hot] - s.true_temperature_c[i][hot]) ** 2))
-        n[0] += int(hot.sum())
-
     out = ctx.out / "monitor"
-    sess = run_monitoring(frames, n_baselines=s.n_baselines, out=out, structures=st, live_every=0, on_frame=score,
-                          points={"tumour centre": s.tip_lps})
-    rmse = (sq[0] / max(n[0], 1)) ** 0.5
-    hist = np.concatenate([np.full((1, *s.grid.shape), 37.0), s.true_temperature_c])
-    true_lethal = cem43(hist, s.meta["frame_period_s"]) >= 240.0
-    est = sess.lethal
-    outside = int((est & ~ndimage.binary_dilation(true_lethal)).sum() + (true_lethal & ~ndimage.binary_dilation(est)).sum())
-    ms = np.median([x.processing_ms for x in sess.summaries])
+    sess, rmse, outside, ms = _monitor_and_score(ctx, s, st, {"tumour centre": s.tip_lps})
     ctx.results["monitor"] = {"rmse_c": rmse, "lethal_voxels_beyond_1_voxel": outside, "events": sess.events,
                               "median_ms_per_frame": float(ms)}
     png = (out / "live.png").read_bytes()
