@@ -83,8 +83,11 @@ def test_dose_cli_import_and_report(tmp_path):
     db = ["--db", f"sqlite:///{tmp_path / 'd.db'}", "--root", str(tmp_path / "root")]
     runner = CliRunner()
     res = runner.invoke(app, ["dose", "import", str(folder), *db])
-    assert res.exit_code == 0, res.output
-    assert "quarantined: 1" in res.output and "stored: 2" in res.output
+    assert res.exit_code == 2, res.output  # the good files are stored; the bad one is kept aside and named
+    assert "quarantined: 1" in res.output and "stored: 2" in res.output and "junk.dcm" in res.output
+    (folder / "junk.dcm").unlink()
+    res = runner.invoke(app, ["dose", "import", str(folder), *db])
+    assert res.exit_code == 0 and "duplicate: 2" in res.output, res.output
     res = runner.invoke(app, ["dose", "report", *db, "--json", "--out", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
     assert '"reports": 2' in res.output and (tmp_path / "out" / "dose_distribution.png").exists()

@@ -52,6 +52,10 @@ def import_(
                 console.print(f"[bold red]ALERT[/bold red] {a.patient_id}: {a.message}", highlight=False)
             progress.advance(task)
     console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "nothing to import")
+    if counts.get("quarantined"):
+        # the rest is stored; a non-zero exit tells scripts that some input needs a look
+        console.print(f"{counts['quarantined']} file(s) quarantined under {store.root / 'quarantine'}", highlight=False)
+        raise typer.Exit(code=2)
 
 
 @app.command()

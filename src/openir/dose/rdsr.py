@@ -316,7 +316,7 @@ def parse_rdsr(obj: str | Path | bytes | Dataset, source: str | None = None, *, 
     if isinstance(obj, Dataset):
         src = str(source or getattr(obj, "filename", None) or "<dataset>")
     else:
-        read_src = "<bytes>" if isinstance(obj, bytes) else str(obj)
+        read_src = (str(source) if source else "<bytes>") if isinstance(obj, bytes) else str(obj)
         buf = _read_bytes(obj)
         src = str(source or read_src)
     try:
