@@ -171,7 +171,7 @@ class Catalogue:
             raise InputError(f"unknown credential {credential!r}; one of {', '.join(CREDENTIALS)}", field="credential")
         if t.tier not in cred.allowed:
             flags.append({"rule": "operator_tier",
-                          "message": f"{t.code} is a technique of tier {t.tier}; a {credential} operator may perform {', '.join(cred.allowed)}"})
+                          "message": f"{t.code} is a technique of tier {t.tier}; {'an' if credential[:1] in 'aeiou' else 'a'} {credential} operator may perform {', '.join(cred.allowed)}"})
         record = record or {}
         for c in t.contraindications:
             if c.holds(record):
