@@ -33,6 +33,18 @@ def _body_from_ct(ct, labels) -> np.ndarray:
     return body
 
 
+def _read_case(ct: Path, labels: Path, names: Path | None, console: Console):
+    """The CT and its label map (on the same grid, else a clear error), as both commands need them."""
+    from openir import io
+
+    with console.status("reading images"):
+        image = io.read_image(ct)
+        lm = io.read_labels(labels, names, reference=image) if names else io.read_labels(labels, reference=image)
+    if lm.shape != image.shape:
+        raise InputError(f"label map grid {lm.shape} differs from the CT grid {image.shape}", source=labels)
+    return image, lm
+
+
 def trajectories(
     ct: Path = typer.Argument(..., help="CT image (DICOM folder, NIfTI, NRRD)"),
     labels: Path = typer.Argument(..., help="label map on the CT grid (NIfTI/NRRD/SEG)"),
@@ -56,11 +68,7 @@ def trajectories(
     from .trajectories import find_trajectories, target_from_label
 
     console = Console()
-    with console.status("reading images"):
-        image = io.read_image(ct)
-        lm = io.read_labels(labels, names, reference=image) if names else io.read_labels(labels, reference=image)
-    if lm.shape != image.shape:
-        raise InputError(f"label map grid {lm.shape} differs from the CT grid {image.shape}", source=labels)
+    image, lm = _read_case(ct, labels, names, console)
     parts = target.replace(" ", "").split(",")
     if len(parts) == 3:
         try:
@@ -129,11 +137,7 @@ def plan(
     from .planner import plan_ablation
 
     console = Console()
-    with console.status("reading images"):
-        image = io.read_image(ct)
-        lm = io.read_labels(labels, names, reference=image) if names else io.read_labels(labels, reference=image)
-    if lm.shape != image.shape:
-        raise InputError(f"label map grid {lm.shape} differs from the CT grid {image.shape}", source=labels)
+    image, lm = _read_case(ct, labels, names, console)
     for t in tumor:
         lm.value_of(t)  # UnknownLabelError names the available labels
     from .planner import ZONE_MODELS
