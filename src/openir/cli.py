@@ -26,6 +26,7 @@ err_console = Console(stderr=True)
 # name: (module, attribute (a Typer app or a command function), one-line help for `openir --help`)
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("openir.plan.cli", "plan", "Plan an ablation: modality, target with margin, probe placement, plan report."),
+    "devices": ("openir.plan.devices_cli", "app", "Ablation device catalogue: list devices, show zone tables and sources, zone lookup, chart."),
     "trajectories": ("openir.plan.cli", "trajectories", "Find every safe straight needle path to a target; JSON, Slicer markups, PNG."),
     "simulate": ("openir.physics.cli", "simulate", "Bioheat simulation of a plan's probes: temperature and thermal-dose maps."),
     "thermo": ("openir.monitor.cli", "app", "MR thermometry: live temperature, thermal dose and safety alerts."),

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from openir.core import Grid, InputError, LabelMap, make_affine
+from openir.plan import load_catalogue
 from openir.plan.modality import describe_tumour, recommend_modality
 from openir.plan.rules import load_margins, load_modality_rules
 
@@ -81,8 +82,13 @@ def test_override_is_kept_with_the_ranking_visible():
         recommend_modality(f, override="laser")
 
 
-def test_rf_is_never_chosen_without_sourced_rows():
-    rec = recommend_modality(describe_tumour(_case(None, organ="thyroid"), "tumour_1"))
+def test_a_modality_without_sourced_rows_is_never_chosen():
+    packaged = load_catalogue()
+    no_rf = packaged.model_copy(update={"devices": [d for d in packaged.devices if d.modality != "radiofrequency"]})
+    feats = describe_tumour(_case(None, organ="thyroid"), "tumour_1")
+    rec = recommend_modality(feats, catalogue=no_rf)
     assert rec.ranking[0].modality == "radiofrequency"
     assert not rec.ranking[0].plannable and rec.chosen != "radiofrequency" and "no sourced" in rec.note
     assert np.isfinite(rec.ranking[0].score)
+    rec = recommend_modality(feats, catalogue=packaged)  # the packaged catalogue has sourced RF rows
+    assert rec.ranking[0].plannable and rec.chosen == "radiofrequency"

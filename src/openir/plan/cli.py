@@ -126,6 +126,10 @@ def plan(
         help="table: catalogue zones; both: also simulate each probe (bioheat, vessels as heat sinks) and "
              "report both; physics: coverage and margin from the simulated zones (placement uses the table)"),
     physics_spacing_mm: float = typer.Option(2.0, "--physics-spacing", help="simulation voxel for physics zones, mm"),
+    evidence: str | None = typer.Option(
+        None, "--evidence",
+        help="zone table to plan with: manufacturer, clinical, in vivo animal, ex vivo, phantom "
+             "(default: each device's preferred; see `openir devices show`)"),
     out: Path = typer.Option(Path("plan"), "--out", "-o", help="output folder"),
 ) -> None:
     """Plan an ablation: modality, target, probes; write plan.json, markups, segmentation, report."""
@@ -144,6 +148,11 @@ def plan(
 
     if zone_model not in ZONE_MODELS:
         raise InputError(f"must be one of {', '.join(ZONE_MODELS)}, got {zone_model!r}", field="--zone-model")
+    from .devices import EVIDENCE_PREFERENCE
+
+    kinds = [e for e in EVIDENCE_PREFERENCE if e]
+    if evidence is not None and evidence not in kinds:
+        raise InputError(f"must be one of {', '.join(kinds)}, got {evidence!r}", field="--evidence")
     targets: dict = {}
     status = "planning (modality, target, trajectories, placement" + (
         ", physics zones)" if zone_model != "table" else ")")
@@ -155,7 +164,7 @@ def plan(
                                body_mask=body, plan_voxel_mm=plan_voxel_mm, tip_offset_mm=tip_offset_mm,
                                case=CaseRef(case_id=ct.name, ct=str(ct), labels=str(labels), grid=lm.grid.describe()),
                                targets_out=targets, zone_model=zone_model,  # type: ignore[arg-type]
-                               physics_spacing_mm=physics_spacing_mm)
+                               physics_spacing_mm=physics_spacing_mm, evidence=evidence)
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(result.model_dump_json(indent=2))
     pts, lines = plan_markups(result)

@@ -20,8 +20,27 @@ from openir.core.datafiles import read_yaml, validate_data
 from openir.core.errors import DataFileError
 
 Modality = Literal["microwave", "radiofrequency", "cryo", "ire", "chemical"]
+Evidence = Literal["manufacturer", "clinical", "in vivo animal", "ex vivo", "phantom"]
 THERMAL: frozenset[str] = frozenset({"microwave", "radiofrequency"})
 VOLUME_TOLERANCE = 0.10  # stated volume vs pi/6*L*D1*D2 (published volumes are rounded/measured)
+
+# Which table a device's zone comes from when the caller does not name one. The manufacturer's
+# chart first (what vendor planning software uses and what users check a plan against), then
+# measurements in patients, in living animals, ex vivo and in phantoms. Ex vivo zones run larger
+# than in vivo ones (no perfusion), so they rank below them. `zone_dimensions(evidence=...)` and
+# `openir plan --evidence` pick another table explicitly.
+EVIDENCE_PREFERENCE: tuple[str | None, ...] = (
+    "manufacturer", "clinical", "in vivo animal", "ex vivo", "phantom", None)
+
+# The settings that select a row, per modality, in interpolation order: discrete keys must match a
+# row exactly; continuous ones are interpolated between rows (never extrapolated).
+SETTING_AXES: dict[str, tuple[tuple[str, bool], ...]] = {
+    "microwave": (("power_w", True), ("time_s", True)),
+    "radiofrequency": (("exposure_mm", False), ("power_w", True), ("time_s", True)),
+    "cryo": (("isotherm_c", False), ("time_s", True)),
+    "ire": (("exposure_mm", False), ("spacing_mm", True)),
+    "chemical": (("injected_ml", True),),
+}
 
 
 class ZoneRow(BaseModel):
@@ -31,15 +50,22 @@ class ZoneRow(BaseModel):
 
     power_w: float | None = None
     time_s: float | None = None
+    control: Literal["power", "impedance", "temperature"] | None = Field(
+        None, description="RF generator mode; impedance/temperature-controlled rows need no fixed power")
     isotherm_c: float | None = None
     spacing_mm: float | None = None
     exposure_mm: float | None = None
     injected_ml: float | None = None
+    probes: int = Field(1, ge=1, description="probes that made the zone together (IRE pairs: 2)")
     length_mm: float | None = Field(None, description="extent along the shaft")
     diameter_mm: float | None = Field(None, description="extent across the shaft")
     diameter2_mm: float | None = Field(None, description="second transverse extent (default = diameter)")
     volume_ml: float | None = None
     tip_to_centre_mm: float | None = Field(None, description="tip back along the shaft to zone centre")
+    beyond_tip_mm: float | None = Field(None, description="how far the zone reaches past the tip")
+    evidence: Evidence | None = Field(None, description="what the numbers are: manufacturer chart, "
+                                      "clinical series, in vivo animal, ex vivo, phantom")
+    n: int | None = Field(None, description="number of ablations measured, where stated")
     tissue: str | None = None
     source: str
     verified: bool = False
@@ -48,6 +74,15 @@ class ZoneRow(BaseModel):
     @property
     def usable(self) -> bool:
         return self.source.strip().lower() != "unsourced"
+
+    @property
+    def centre_offset_mm(self) -> float | None:
+        """Tip-to-zone-centre distance: stated, or half the length minus the reach past the tip."""
+        if self.tip_to_centre_mm is not None:
+            return self.tip_to_centre_mm
+        if self.beyond_tip_mm is not None and self.length_mm is not None:
+            return self.length_mm / 2 - self.beyond_tip_mm
+        return None
 
     @property
     def semi_axes_mm(self) -> tuple[float, float, float]:
@@ -62,12 +97,14 @@ class ZoneRow(BaseModel):
 
     def label(self) -> str:
         parts = []
-        for name, unit in (("power_w", "W"), ("time_s", "s"), ("isotherm_c", "C"),
-                           ("spacing_mm", "mm spacing"), ("exposure_mm", "mm exposure"),
-                           ("injected_ml", "mL")):
+        for name, unit in (("power_w", " W"), ("time_s", " s"), ("isotherm_c", " C"),
+                           ("spacing_mm", " mm spacing"), ("exposure_mm", " mm exposure"),
+                           ("injected_ml", " mL")):
             v = getattr(self, name)
             if v is not None:
-                parts.append(f"{v:g} {unit}")
+                parts.append(f"{v:g}{unit}")
+        if self.control and self.control != "power":
+            parts.append(f"{self.control}-controlled")
         return ", ".join(parts) or "no setting"
 
 
@@ -89,6 +126,29 @@ class Device(BaseModel):
 
     def usable_rows(self) -> list[ZoneRow]:
         return [r for r in self.zones if r.usable]
+
+    @property
+    def evidence_kinds(self) -> list[str | None]:
+        """The evidence tables this device has sourced rows for, in preference order."""
+        have = {r.evidence for r in self.usable_rows()}
+        return [e for e in EVIDENCE_PREFERENCE if e in have]
+
+    def table(self, evidence: str | None = None) -> list[ZoneRow]:
+        """The sourced rows of one evidence table: ``evidence``, else the preferred one present.
+
+        Rows of different evidence (a manufacturer chart and a clinical series of the same setting)
+        are never mixed in one interpolation.
+        """
+        kinds = self.evidence_kinds
+        if evidence is None:
+            return [r for r in self.usable_rows() if r.evidence == kinds[0]] if kinds else []
+        if evidence not in kinds:
+            from openir.core.errors import InputError
+
+            have = ", ".join(str(k) for k in kinds) or "none"
+            raise InputError(f"device {self.id!r} has no sourced {evidence!r} rows; it has: {have}",
+                             field="evidence")
+        return [r for r in self.usable_rows() if r.evidence == evidence]
 
 
 class DeviceCatalogue(BaseModel):
@@ -118,15 +178,18 @@ def _row_problems(dev: Device, i: int, row: ZoneRow) -> list[str]:
     out: list[str] = []
     if not row.usable:
         return out
-    need = ["length_mm", "diameter_mm"]
-    if dev.modality in THERMAL:
-        need += ["power_w", "time_s"]
+    need = ["length_mm", "diameter_mm", *(name for name, _ in SETTING_AXES[dev.modality])]
+    if dev.modality == "radiofrequency":
+        # An RF row is set by power x time, or by the exposed tip x time: under impedance or
+        # temperature control the power is not a setting, and many papers do not state it.
+        need.remove("power_w")
+        need.remove("exposure_mm")
+        if row.control in ("impedance", "temperature"):
+            need.append("exposure_mm")
+        elif row.power_w is None and row.exposure_mm is None:
+            out.append(f"{where}: an RF row needs power_w or exposure_mm (mark the row 'unsourced' instead)")
     elif dev.modality == "cryo":
-        need += ["time_s"]
-    elif dev.modality == "ire":
-        need += ["spacing_mm", "exposure_mm"]
-    elif dev.modality == "chemical":
-        need += ["injected_ml"]
+        need.remove("isotherm_c")  # null = histological zone, not an isotherm
     for f in need:
         if getattr(row, f) is None:
             out.append(f"{where}: {f} is missing on a sourced row (mark the row 'unsourced' instead)")
@@ -137,6 +200,12 @@ def _row_problems(dev: Device, i: int, row: ZoneRow) -> list[str]:
             out.append(f"{where}: {f} must be positive, got {v}")
     if row.tip_to_centre_mm is not None and row.tip_to_centre_mm < 0:
         out.append(f"{where}: tip_to_centre_mm must be >= 0, got {row.tip_to_centre_mm}")
+    if row.beyond_tip_mm is not None:
+        if row.beyond_tip_mm < 0:
+            out.append(f"{where}: beyond_tip_mm must be >= 0, got {row.beyond_tip_mm}")
+        elif row.length_mm is not None and row.beyond_tip_mm > row.length_mm / 2:
+            out.append(f"{where}: beyond_tip_mm {row.beyond_tip_mm} puts the zone centre ahead of the "
+                       f"tip (more than half the length {row.length_mm})")
     if not out and row.volume_ml is not None:
         calc = row.ellipsoid_volume_ml
         if abs(calc - row.volume_ml) > VOLUME_TOLERANCE * row.volume_ml:
@@ -145,40 +214,45 @@ def _row_problems(dev: Device, i: int, row: ZoneRow) -> list[str]:
     return out
 
 
+_GROWTH_WORDS: dict = {"time_s": "time", "power_w": "power", ("cryo", "time_s"): "freeze time",
+                       "isotherm_c": "isotherm temperature", "spacing_mm": "spacing",
+                       "injected_ml": "injected volume"}
+
+
 def _monotone_problems(dev: Device) -> list[str]:
-    """Zones must not shrink with more time (same power/isotherm) or more power (same time)."""
+    """Within one table (evidence x tissue), zones must not shrink with a larger setting.
+
+    More time at the same power, more power at the same time, a warmer isotherm (colder isotherms
+    lie inside warmer ones), wider IRE spacing, more ethanol. Two rows with the same setting in one
+    table are a duplicate.
+    """
+    axes = SETTING_AXES[dev.modality]
     rows = [(i, r) for i, r in enumerate(dev.zones) if r.usable and r.length_mm and r.diameter_mm]
     out = []
-
-    def check(group_key, order_key, what):
+    growing = [name for name, cont in axes if cont] + (["isotherm_c"] if dev.modality == "cryo" else [])
+    names = [name for name, _ in axes]
+    for order in growing:
         groups: dict = {}
         for i, r in rows:
-            k = group_key(r)
-            if k is None or order_key(r) is None:
+            if getattr(r, order) is None:
                 continue
-            groups.setdefault(k, []).append((order_key(r), i, r))
+            key = (r.evidence, r.tissue, r.control, *(getattr(r, n) for n in names if n != order))
+            groups.setdefault(key, []).append((getattr(r, order), i, r))
         for items in groups.values():
             items.sort(key=lambda t: t[0])
             for (x0, i0, r0), (x1, i1, r1) in zip(items, items[1:], strict=False):
                 if x1 == x0:
-                    out.append(f"devices[{dev.id}].zones[{i1}] ({r1.label()}): duplicates the setting "
-                               f"of zones[{i0}]")
+                    msg = (f"devices[{dev.id}].zones[{i1}] ({r1.label()}): duplicates the setting "
+                           f"of zones[{i0}]")
+                    if msg not in out:
+                        out.append(msg)
                     continue
+                what = _GROWTH_WORDS.get((dev.modality, order)) or _GROWTH_WORDS.get(order, order)
                 for ax in ("length_mm", "diameter_mm"):
                     if getattr(r1, ax) < getattr(r0, ax):
                         out.append(f"devices[{dev.id}].zones[{i1}] ({r1.label()}): {ax} "
                                    f"{getattr(r1, ax)} shrinks with more {what} "
                                    f"(zones[{i0}] has {getattr(r0, ax)})")
-
-    if dev.modality in THERMAL:
-        check(lambda r: r.power_w, lambda r: r.time_s, "time")
-        check(lambda r: r.time_s, lambda r: r.power_w, "power")
-    elif dev.modality == "cryo":
-        check(lambda r: ("iso", r.isotherm_c), lambda r: r.time_s, "freeze time")
-        # colder isotherms lie inside warmer ones: extent must grow with the isotherm temperature
-        check(lambda r: ("t", r.time_s), lambda r: r.isotherm_c, "isotherm temperature")
-    elif dev.modality == "chemical":
-        check(lambda r: 0, lambda r: r.injected_ml, "injected volume")
     return out
 
 

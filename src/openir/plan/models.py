@@ -29,11 +29,17 @@ class Probe(BaseModel):
 
     device: str = Field(..., description="catalogue id, e.g. 'emprint'")
     power_w: float | None = None
-    time_s: float = Field(..., gt=0)
-    tip_lps: Vec3
+    time_s: float | None = Field(None, gt=0, description="ablation or freeze time (thermal, cryo)")
+    tip_lps: Vec3 = Field(..., description="needle tip; for an IRE pair the midpoint of the two tips")
     direction_lps: Vec3 = Field(..., description="unit insertion direction, entry toward tip")
     entry_lps: Vec3 | None = None
     isotherm_c: float | None = Field(None, description="cryo: which isotherm (e.g. -20)")
+    exposure_mm: float | None = Field(None, description="RF/IRE: exposed (active) tip length")
+    spacing_mm: float | None = Field(None, description="IRE: distance between the two electrodes")
+    injected_ml: float | None = Field(None, gt=0, description="chemical ablation: injected volume")
+    plane_lps: Vec3 | None = Field(None, description="IRE: unit vector from one electrode to the other")
+    evidence: str | None = Field(None, description="catalogue table: manufacturer, clinical, ... (default: preferred)")
+    tissue: str | None = Field(None, description="catalogue rows measured in this tissue, e.g. 'liver'")
     centre_offset_mm: float | None = Field(
         None, description="tip-to-zone-centre distance when the catalogue has no sourced value")
 

@@ -48,9 +48,10 @@ class ZoneOption:
 
 
 def zone_options(catalogue: DeviceCatalogue, modality: str, organ: str, *, devices: Sequence[str] | None = None,
-                 tissue: str = "prefer") -> tuple[list[ZoneOption], list[str]]:
+                 tissue: str = "prefer", evidence: str | None = None) -> tuple[list[ZoneOption], list[str]]:
     """Usable settings of ``modality`` (rows with a source), preferring rows measured in ``organ``.
 
+    Each device contributes the rows of one evidence table (``evidence``, else its preferred one).
     ``tissue``: 'prefer' uses other-tissue rows only when no row matches the organ (with a note);
     'require' never does; 'any' ignores the tissue.
     """
@@ -59,12 +60,19 @@ def zone_options(catalogue: DeviceCatalogue, modality: str, organ: str, *, devic
     for dev in catalogue.devices:
         if dev.modality != modality or (devices and dev.id not in devices):
             continue
-        for r in dev.usable_rows():
+        if evidence is not None and evidence not in dev.evidence_kinds:
+            continue
+        for r in dev.table(evidence):
             if r.length_mm is None or r.diameter_mm is None:
+                continue
+            if r.probes > 1 and (modality != "ire" or r.spacing_mm is None):
+                notes.append(f"{dev.id} ({r.label()}): a {r.probes}-probe zone without a placement model "
+                             "is for look-up only, not planned with")
                 continue
             d2 = r.diameter2_mm if r.diameter2_mm is not None else r.diameter_mm
             match = organ in (r.tissue or "").lower()
-            opts.append(ZoneOption(dev.id, modality, r, (r.length_mm / 2, r.diameter_mm / 2, d2 / 2), r.label(),
+            setting = r.label() + (f" [{r.evidence}]" if r.evidence else "")
+            opts.append(ZoneOption(dev.id, modality, r, (r.length_mm / 2, r.diameter_mm / 2, d2 / 2), setting,
                                    (r.source.strip(),), match,
                                    r.spacing_mm if modality == "ire" else None))
     if tissue != "any" and opts:
@@ -238,7 +246,7 @@ def _build_candidates(pt: PlanningTarget, options: list[ZoneOption], directions:
     label_names = label_names or {}
     for o_i, opt in enumerate(options):
         a, b, c = opt.semi_mm
-        off = opt.row.tip_to_centre_mm if opt.row.tip_to_centre_mm is not None else tip_offset_mm
+        off = opt.row.centre_offset_mm if opt.row.centre_offset_mm is not None else tip_offset_mm
         rolls = [0.0, 60.0, 120.0] if opt.pair_spacing_mm else [0.0]
         for d_i, d in enumerate(directions):
             d = np.asarray(d, float) / np.linalg.norm(d)

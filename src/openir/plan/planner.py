@@ -97,9 +97,9 @@ def _evaluate(labels: LabelMap, pt: PlanningTarget, zones, margins: MarginTable,
 
 def _place_one(labels, name, mod, feats, cat, margins, pol, *, devices, tissue, margin_mm, clip_to_organ,
                uncertainty_mm, plan_voxel_mm, body_mask, needle_length_mm, n_directions, n_paths, keep_away,
-               req, max_probes, lattice_fraction, tip_offset_mm, label_names):
+               req, max_probes, lattice_fraction, tip_offset_mm, label_names, evidence=None):
     notes: list[str] = []
-    opts, onotes = zone_options(cat, mod, feats.organ, devices=devices, tissue=tissue)
+    opts, onotes = zone_options(cat, mod, feats.organ, devices=devices, tissue=tissue, evidence=evidence)
     notes += onotes
     pad = 2 * max((max(o.semi_mm) + (o.pair_spacing_mm or 0) / 2 for o in opts), default=10.0)
     pt = build_target(labels, name, organ=feats.organ, organ_label=feats.organ_label, margin_mm=margin_mm,
@@ -193,7 +193,7 @@ def plan_ablation(labels: LabelMap, tumours: Sequence[str], *, modality: str | N
                   lattice_fraction: float = 0.5, catalogue: DeviceCatalogue | None = None,
                   margins: MarginTable | None = None, case: CaseRef | None = None,
                   targets_out: dict[str, np.ndarray] | None = None, zone_model: ZoneModel = "table",
-                  physics_spacing_mm: float = 2.0) -> Plan:
+                  physics_spacing_mm: float = 2.0, evidence: str | None = None) -> Plan:
     """Plan the ablation of every tumour label in ``tumours`` (one procedure).
 
     ``targets_out``, when given, receives each tumour's target (tumour + margin) mask on the full grid.
@@ -202,6 +202,8 @@ def plan_ablation(labels: LabelMap, tumours: Sequence[str], *, modality: str | N
     ``plan.physics`` with the coverage by the physics zones) or "physics" (placement still from the
     table, but coverage, margin and healthy volume from the physics zones). ``physics_spacing_mm``:
     the simulation voxel (mm). Physics zones need a device with a calibrated physics source.
+    ``evidence``: which table of each device to plan with (manufacturer, clinical, in vivo animal,
+    ex vivo, phantom); default: each device's preferred table (``devices.EVIDENCE_PREFERENCE``).
     """
     if not tumours:
         raise InputError("no tumour given", field="tumor")
@@ -217,7 +219,7 @@ def plan_ablation(labels: LabelMap, tumours: Sequence[str], *, modality: str | N
                   n_directions=n_directions, n_paths=n_paths, plan_voxel_mm=plan_voxel_mm, required_coverage=req,
                   tip_offset_mm=tip_offset_mm, tissue=tissue, max_probes=max_probes,
                   lattice_fraction=lattice_fraction, keep_away=dict(keep_away or {}), zone_model=zone_model,
-                  physics_spacing_mm=physics_spacing_mm)
+                  physics_spacing_mm=physics_spacing_mm, evidence=evidence)
     from openir import __version__ as oir_version
 
     plan = Plan(case=case or CaseRef(grid=labels.grid.describe()),
@@ -247,7 +249,7 @@ def plan_ablation(labels: LabelMap, tumours: Sequence[str], *, modality: str | N
                            plan_voxel_mm=plan_voxel_mm, body_mask=body_mask, needle_length_mm=needle_length_mm,
                            n_directions=n_directions, n_paths=n_paths, keep_away=keep_away, req=req,
                            max_probes=max_probes, lattice_fraction=lattice_fraction, tip_offset_mm=tip_offset_mm,
-                           label_names=label_names)
+                           label_names=label_names, evidence=evidence)
             pl_ = r[0]
             score = (pl_.covered >= pl_.required and pl_.coverable >= math.ceil(req * pl_.n_target - 1e-9),
                      pl_.covered / max(pl_.n_target, 1))
@@ -290,9 +292,9 @@ def plan_ablation(labels: LabelMap, tumours: Sequence[str], *, modality: str | N
             zi = len(plan.zones)
             plan.zones.append(c.ellipsoid)
             plan.zone_tumour.append(name)
-            off_src = (opt.row.source if opt.row.tip_to_centre_mm is not None
+            off_src = (opt.row.source if opt.row.centre_offset_mm is not None
                        else TIP_OFFSET_UNSOURCED.format(off=tip_offset_mm))
-            off = opt.row.tip_to_centre_mm if opt.row.tip_to_centre_mm is not None else tip_offset_mm
+            off = opt.row.centre_offset_mm if opt.row.centre_offset_mm is not None else tip_offset_mm
             cluster = opt.modality in ("cryo", "ire")
             for tip, entry, length in zip(c.tips, c.entries, c.path_mm, strict=True):
                 order += 1

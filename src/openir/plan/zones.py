@@ -19,7 +19,7 @@ from openir.core import Grid, LabelMap
 from openir.core.crop import world_box
 from openir.core.errors import InputError
 
-from .devices import Device, DeviceCatalogue, ZoneRow, load_catalogue
+from .devices import SETTING_AXES, Device, DeviceCatalogue, ZoneRow, load_catalogue
 from .models import Ellipsoid, HeatSinkReport, HeatSinkVessel, Probe
 
 _FIELDS = ("length_mm", "diameter_mm", "diameter2_mm", "tip_to_centre_mm")
@@ -28,71 +28,105 @@ _FIELDS = ("length_mm", "diameter_mm", "diameter2_mm", "tip_to_centre_mm")
 def _vals(r: ZoneRow) -> dict[str, float | None]:
     d2 = r.diameter2_mm if r.diameter2_mm is not None else r.diameter_mm
     return {"length_mm": r.length_mm, "diameter_mm": r.diameter_mm, "diameter2_mm": d2,
-            "tip_to_centre_mm": r.tip_to_centre_mm}
+            "tip_to_centre_mm": r.centre_offset_mm}
 
 
 def _lerp(a: dict, b: dict, w: float) -> dict:
+    """Linear blend of two rows' extents; an offset known on only one side stays unknown."""
     out = {}
     for f in _FIELDS:
         if a[f] is None or b[f] is None:
-            out[f] = None if (a[f] is None or b[f] is None) and w not in (0.0, 1.0) else (a[f] if w == 0.0 else b[f])
+            out[f] = None
         else:
             out[f] = (1 - w) * a[f] + w * b[f]
     return out
 
 
-def _interp_1d(rows: list[tuple[float, ZoneRow]], x: float, what: str, dev: Device) -> tuple[dict, list[ZoneRow]]:
-    rows = sorted(rows, key=lambda t: t[0])
-    xs = [t[0] for t in rows]
-    if not rows:
-        raise InputError(f"device {dev.id!r} has no sourced zone row for this setting", field=what)
-    if x < xs[0] - 1e-9 or x > xs[-1] + 1e-9:
-        raise InputError(f"{what} {x:g} is outside the sourced table of {dev.id!r} "
-                         f"({xs[0]:g}..{xs[-1]:g}); the zone model does not extrapolate", field=what)
-    for k, xk in enumerate(xs):
-        if abs(xk - x) < 1e-9:
-            return _vals(rows[k][1]), [rows[k][1]]
-    k = int(np.searchsorted(xs, x))
-    w = (x - xs[k - 1]) / (xs[k] - xs[k - 1])
-    return _lerp(_vals(rows[k - 1][1]), _vals(rows[k][1]), w), [rows[k - 1][1], rows[k][1]]
+_UNITS = {"power_w": " W", "time_s": " s", "isotherm_c": " C", "spacing_mm": " mm", "exposure_mm": " mm",
+          "injected_ml": " mL"}
+
+
+def _fmt(name: str, x: float | None) -> str:
+    return "none" if x is None else f"{x:g}{_UNITS.get(name, '')}"
+
+
+def _interp(rows: list[ZoneRow], axes: Sequence[tuple[str, bool]], req: dict, dev: Device) -> tuple[dict, list[ZoneRow]]:
+    """Select rows axis by axis: discrete keys must match, continuous ones interpolate linearly."""
+    if not axes:
+        return _vals(rows[0]), [rows[0]]
+    (name, continuous), rest = axes[0], axes[1:]
+    x = req.get(name)
+    values = sorted({getattr(r, name) for r in rows}, key=lambda v: (v is None, v))
+    if values == [None]:
+        if x is not None:
+            why = (f"its rows are {rows[0].control}-controlled" if name == "power_w" and rows[0].control
+                   else "its table has no such setting")
+            raise InputError(f"{dev.id}: {name} {x:g} cannot be set ({why}); leave it out", field=name)
+        return _interp(rows, rest, req, dev)
+    if x is None:
+        if len(values) == 1:
+            return _interp([r for r in rows if getattr(r, name) == values[0]], rest, req, dev)
+        raise InputError(f"{dev.id}: {name} is needed; the sourced table has "
+                         f"{', '.join(_fmt(name, v) for v in values)}", field=name)
+    nums = [v for v in values if v is not None]
+    exact = [v for v in nums if abs(v - x) < 1e-9]
+    if exact:
+        return _interp([r for r in rows if getattr(r, name) == exact[0]], rest, req, dev)
+    if not continuous:
+        raise InputError(f"{dev.id}: no sourced rows for {name} {_fmt(name, x)}; the table has "
+                         f"{', '.join(_fmt(name, v) for v in values)}", field=name)
+    if not nums or x < nums[0] or x > nums[-1]:
+        span = f"{_fmt(name, nums[0])}..{_fmt(name, nums[-1])}" if nums else "none"
+        raise InputError(f"{name} {_fmt(name, x)} is outside the sourced table of {dev.id!r} ({span}); "
+                         "the zone model does not extrapolate", field=name)
+    k = int(np.searchsorted(nums, x))
+    lo, used_lo = _interp([r for r in rows if getattr(r, name) == nums[k - 1]], rest, req, dev)
+    hi, used_hi = _interp([r for r in rows if getattr(r, name) == nums[k]], rest, req, dev)
+    w = (x - nums[k - 1]) / (nums[k] - nums[k - 1])
+    return _lerp(lo, hi, w), used_lo + used_hi
 
 
 def zone_dimensions(device: Device, *, power_w: float | None = None, time_s: float | None = None,
-                    isotherm_c: float | None = None) -> tuple[dict, list[ZoneRow]]:
-    """Interpolated full extents (and tip-to-centre offset) for a setting, plus the rows used."""
-    rows = device.usable_rows()
+                    isotherm_c: float | None = None, exposure_mm: float | None = None,
+                    spacing_mm: float | None = None, injected_ml: float | None = None,
+                    evidence: str | None = None, tissue: str | None = None) -> tuple[dict, list[ZoneRow]]:
+    """Interpolated full extents (and tip-to-centre offset) for a setting, plus the rows used.
+
+    The rows come from one evidence table of the device (``evidence``, else the preferred one, see
+    ``devices.EVIDENCE_PREFERENCE``). Settings per modality are ``devices.SETTING_AXES``: e.g.
+    microwave power x time, RF exposure x (power) x time, cryo isotherm x freeze time, IRE exposure
+    x spacing, ethanol injected volume. A setting the table has only one value for may be left out.
+    ``tissue`` (a substring, e.g. "liver") picks rows measured in that tissue; it is needed when
+    the table holds rows of several tissues.
+    """
+    rows = device.table(evidence)
     if not rows:
         raise InputError(f"device {device.id!r} has no sourced zone rows in the catalogue "
                          "(all marked unsourced); it cannot be used for zone prediction", field="device")
-    if device.thermal:
-        if power_w is None or time_s is None:
-            raise InputError(f"{device.id}: a thermal device needs power_w and time_s", field="power_w")
-        by_power: dict[float, list[tuple[float, ZoneRow]]] = {}
-        for r in rows:
-            by_power.setdefault(float(r.power_w), []).append((float(r.time_s), r))  # type: ignore[arg-type]
-        powers = sorted(by_power)
-        if power_w < powers[0] - 1e-9 or power_w > powers[-1] + 1e-9:
-            raise InputError(f"power {power_w:g} W is outside the sourced table of {device.id!r} "
-                             f"({powers[0]:g}..{powers[-1]:g} W)", field="power_w")
-        exact = [p for p in powers if abs(p - power_w) < 1e-9]
-        if exact:
-            return _interp_1d(by_power[exact[0]], time_s, "time_s", device)
-        k = int(np.searchsorted(powers, power_w))
-        lo, used_lo = _interp_1d(by_power[powers[k - 1]], time_s, "time_s", device)
-        hi, used_hi = _interp_1d(by_power[powers[k]], time_s, "time_s", device)
-        w = (power_w - powers[k - 1]) / (powers[k] - powers[k - 1])
-        return _lerp(lo, hi, w), used_lo + used_hi
+    tissues = sorted({r.tissue or "unstated" for r in rows})
+    if tissue is not None:
+        rows = [r for r in rows if tissue.lower() in (r.tissue or "").lower()]
+        if not rows:
+            raise InputError(f"{device.id}: no sourced rows measured in {tissue!r}; the table has "
+                             f"{'; '.join(tissues)}", field="tissue")
+    elif len(tissues) > 1:
+        raise InputError(f"{device.id}: the table holds rows of several tissues ({'; '.join(tissues)}); "
+                         "name one (tissue=...)", field="tissue")
+    req = {"power_w": power_w, "time_s": time_s, "isotherm_c": isotherm_c, "exposure_mm": exposure_mm,
+           "spacing_mm": spacing_mm, "injected_ml": injected_ml}
+    axes = SETTING_AXES[device.modality]
     if device.modality == "cryo":
-        if time_s is None:
-            raise InputError(f"{device.id}: a cryo device needs time_s (freeze time)", field="time_s")
-        same = [(float(r.time_s), r) for r in rows if r.isotherm_c == isotherm_c]  # type: ignore[arg-type]
-        if not same:
-            have = sorted({str(r.isotherm_c) for r in rows})
-            raise InputError(f"{device.id}: no sourced rows for isotherm {isotherm_c}; have {have}",
+        # the isotherm is a discrete key where None (a histological zone) is a value of its own
+        have = {r.isotherm_c for r in rows}
+        if isotherm_c not in have:
+            shown = ", ".join("histological" if v is None else f"{v:g} C" for v in
+                              sorted(have, key=lambda v: (v is None, v or 0)))
+            raise InputError(f"{device.id}: no sourced rows for isotherm "
+                             f"{'histological' if isotherm_c is None else f'{isotherm_c:g} C'}; have {shown}",
                              field="isotherm_c")
-        return _interp_1d(same, time_s, "time_s", device)
-    raise InputError(f"{device.id}: zone prediction for modality {device.modality!r} needs a sourced "
-                     "table, which the catalogue does not hold", field="device")
+        rows = [r for r in rows if r.isotherm_c == isotherm_c]
+        axes = axes[1:]
+    return _interp(rows, axes, req, device)
 
 
 def _frame(direction: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -112,11 +146,17 @@ def ellipsoid_from(centre, direction, semi_axes, **meta) -> Ellipsoid:
 
 
 def predict_zone(probe: Probe, catalogue: DeviceCatalogue | None = None) -> Ellipsoid:
-    """The predicted zone of one probe, as an oriented ellipsoid in LPS mm."""
+    """The predicted zone of one probe (or IRE pair), as an oriented ellipsoid in LPS mm.
+
+    The zone's long axis lies along the shaft with its centre ``tip_to_centre`` back from the tip.
+    For an IRE pair, ``tip_lps`` is the midpoint of the two tips and the second axis (the width in
+    the electrode plane) follows ``plane_lps``.
+    """
     cat = catalogue or load_catalogue()
     dev = cat.get(probe.device)
-    dims, used = zone_dimensions(dev, power_w=probe.power_w, time_s=probe.time_s,
-                                 isotherm_c=probe.isotherm_c)
+    dims, used = zone_dimensions(dev, power_w=probe.power_w, time_s=probe.time_s, isotherm_c=probe.isotherm_c,
+                                 exposure_mm=probe.exposure_mm, spacing_mm=probe.spacing_mm,
+                                 injected_ml=probe.injected_ml, evidence=probe.evidence, tissue=probe.tissue)
     offset = probe.centre_offset_mm if probe.centre_offset_mm is not None else dims["tip_to_centre_mm"]
     if offset is None:
         raise InputError(f"{dev.id}: the catalogue has no sourced tip-to-zone-centre offset for this "
@@ -124,10 +164,22 @@ def predict_zone(probe: Probe, catalogue: DeviceCatalogue | None = None) -> Elli
     d = np.asarray(probe.direction_lps, dtype=float)
     centre = np.asarray(probe.tip_lps, dtype=float) - d * float(offset)  # back toward the handle
     semi = (dims["length_mm"] / 2, dims["diameter_mm"] / 2, dims["diameter2_mm"] / 2)
-    return ellipsoid_from(centre, d, semi, device=dev.id, setting=used[0].label() if len(used) == 1
-                          else f"interpolated ({probe.power_w} W, {probe.time_s} s)",
-                          thermal=dev.thermal, modality=dev.modality,
-                          sources=sorted({r.source for r in used}))
+    setting = used[0].label() if len(used) == 1 else "interpolated (" + ", ".join(
+        f"{k} {v:g}" for k, v in (("power_w", probe.power_w), ("time_s", probe.time_s),
+                                 ("spacing_mm", probe.spacing_mm), ("injected_ml", probe.injected_ml))
+        if v is not None) + ")"
+    meta = dict(device=dev.id, setting=setting, thermal=dev.thermal, modality=dev.modality,
+                sources=sorted({r.source.strip() for r in used}))
+    if probe.plane_lps is not None:
+        u = np.asarray(probe.plane_lps, dtype=float)
+        u = u - d * float(u @ d)
+        if np.linalg.norm(u) < 1e-6:
+            raise InputError("plane_lps must not be parallel to the shaft", field="plane_lps")
+        u /= np.linalg.norm(u)
+        v = np.cross(d, u)
+        return Ellipsoid(centre_lps=tuple(map(float, centre)), axes_lps=(tuple(d), tuple(u), tuple(v)),
+                         semi_axes_mm=semi, **meta)
+    return ellipsoid_from(centre, d, semi, **meta)
 
 
 # ---- rasterisation and meshes -------------------------------------------------------------------
