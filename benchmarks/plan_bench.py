@@ -52,7 +52,7 @@ def exhaustive_check(p, name, modality):
     req = min(math.ceil(0.99 * n_t), int(ok.sum()))
     t0 = time.perf_counter()
     ex = min_probes_exhaustive([trows.get(i) for i in range(len(cands))], n_t, req, max_k=3,
-                               max_combinations=3_000_000)
+                               max_combinations=8_000_000)
     t_ex = time.perf_counter() - t0
     return len(pl.chosen), (ex[0] if ex else None), len(cands), t_pl, t_ex
 

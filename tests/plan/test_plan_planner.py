@@ -80,3 +80,23 @@ def test_cli_plan_writes_every_output(tmp_path):
     bad = CliRunner().invoke(app, ["plan", str(tmp_path / "ct.nii.gz"), str(tmp_path / "labels.nii.gz"),
                                    "--names", str(tmp_path / "names.json"), "--tumor", "tumour_9", "-o", str(out)])
     assert bad.exit_code != 0
+
+
+def test_one_device_per_tumour_and_the_others_are_reported():
+    """Two microwave systems in the catalogue: a tumour's probes all come from one of them."""
+    p = phantom.make_abdomen(seed=11, tumours=(phantom.TumourSpec(diameter_mm=30.0),), spacing_mm=(2.0, 2.0, 2.0))
+    plan = plan_ablation(p.labels, [t.name for t in p.tumours], modality="microwave", n_directions=2000)
+    t = plan.targets[0]
+    assert t.full_coverage and t.n_probes >= 2
+    assert len({pr.device for pr in plan.probes}) == 1
+    assert any("one device per tumour" in n and "also tried" in n for n in t.notes)
+    only = plan_ablation(p.labels, [t.name for t in p.tumours], modality="microwave", devices=["neuwave_pr"],
+                         n_directions=2000)
+    assert {pr.device for pr in only.probes} == {"neuwave_pr"}
+    assert all("[manufacturer]" in pr.setting for pr in only.probes)
+    clinical = plan_ablation(p.labels, [t.name for t in p.tumours], modality="microwave", devices=["neuwave_pr"],
+                             n_directions=2000, evidence="clinical")
+    # the clinical zone (36 x 27 mm) is smaller than the manufacturer's (47 x 35 mm): more probes
+    assert clinical.targets[0].n_probes > only.targets[0].n_probes
+    assert all("[clinical]" in pr.setting for pr in clinical.probes)
+    assert clinical.provenance.parameters["evidence"] == "clinical"

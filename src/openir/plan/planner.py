@@ -110,9 +110,26 @@ def _place_one(labels, name, mod, feats, cat, margins, pol, *, devices, tissue, 
     notes += dnotes
     strided = pt.stride != (1, 1, 1)
     if opts and dirs:
-        pl = place_probes(pt, opts, dirs, prep, required_coverage=min(1.0, req + (0.005 if strided else 0.0)),
-                          max_probes=max_probes, lattice_fraction=lattice_fraction,
-                          tip_offset_mm=tip_offset_mm, label_names=label_names)
+        # One device per tumour: antennas of different systems need different generators, so the
+        # devices are planned separately and the best plan kept (full coverage, fewest probes, most
+        # coverage), never a mix.
+        by_device: dict[str, list] = {}
+        for o in opts:
+            by_device.setdefault(o.device, []).append(o)
+        tried = []
+        for dev_id, dev_opts in by_device.items():
+            pl_d = place_probes(pt, dev_opts, dirs, prep,
+                                required_coverage=min(1.0, req + (0.005 if strided else 0.0)),
+                                max_probes=max_probes, lattice_fraction=lattice_fraction,
+                                tip_offset_mm=tip_offset_mm, label_names=label_names)
+            score = (pl_d.covered >= pl_d.required, -len(pl_d.chosen), pl_d.covered)
+            tried.append((score, dev_id, pl_d))
+        tried.sort(key=lambda t: t[0], reverse=True)
+        pl = tried[0][2]
+        if len(tried) > 1:
+            others = "; ".join(f"{d}: {len(x.chosen)} probe(s), {'full' if sc[0] else 'partial'} coverage"
+                               for sc, d, x in tried[1:])
+            notes.append(f"planned with {tried[0][1]} (one device per tumour); also tried {others}")
         if len(pl.chosen) >= max_probes and pl.covered < pl.required:
             notes.append(f"probe limit ({max_probes}) reached before full coverage")
     else:
