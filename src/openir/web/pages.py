@@ -96,8 +96,36 @@ def case_page(pid: int, request: Request, p: Principal = Depends(page_user), ctx
     view = cases.case_view(ctx, p, pid)
     with session_scope(ctx.engine, p.username) as s:
         others = [c for c in s.scalars(select(Hospital.code).order_by(Hospital.code)) if c != p.hospital_code]
-    return render(request, "case.html", p, v=view, pid=pid, others=others,
+    return render(request, "case.html", p, v=view, pid=pid, others=others, plan_view=plan_summary(view.plan),
                   plan_json=json.dumps(view.plan, indent=1, default=str) if view.plan else None)
+
+
+def plan_summary(plan: dict | None) -> dict | None:
+    """The plan as a reader wants it: per tumour coverage/margin and per probe device/setting/path.
+
+    A stored plan that is an OpenIR ``Plan`` is summarised; anything else (an older or external
+    plan record) gets no summary and the page shows its raw JSON only.
+    """
+    if not plan:
+        return None
+    from pydantic import ValidationError
+
+    from openir.plan.models import Plan
+
+    try:
+        pl = Plan.model_validate(plan)
+    except ValidationError:
+        return None
+    targets = [{"tumour": t.tumour, "modality": t.modality, "probes": t.n_probes,
+                "tumour_cov": f"{t.tumour_coverage_pct:.1f}", "target_cov": f"{t.target_coverage_pct:.1f}",
+                "margin": f"{t.min_margin_mm:.1f}", "healthy": f"{t.ablated_healthy_ml:.1f}",
+                "full": t.full_coverage, "heat_sink": ", ".join(v.label for h in t.heat_sink for v in h.vessels)}
+               for t in pl.targets]
+    probes = [{"order": pr.order, "tumour": pr.tumour, "device": pr.device, "setting": pr.setting,
+               "path": f"{pr.path_length_mm:.0f}", "group": pr.group, "track": pr.track,
+               "sources": "; ".join(pr.sources)} for pr in pl.probes]
+    return {"targets": targets, "probes": probes, "warnings": pl.warnings,
+            "catalogue": pl.provenance.catalogue_version, "zone_model": pl.zone_model}
 
 
 @router.get("/dose", response_class=HTMLResponse)
