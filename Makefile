@@ -1,7 +1,8 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   create .venv, install OpenIR, run the end-to-end demo on a synthetic patient
 #   make test   create .venv, install OpenIR with test extras (and Chromium for the browser
-#               tests when run as root on Debian), run ruff and the test suite
+#               tests when run as root on Debian), run ruff, the import contract (the layers of
+#               the design) and the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -21,6 +22,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	sh scripts/ensure-browser.sh
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

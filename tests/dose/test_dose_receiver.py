@@ -23,7 +23,7 @@ def _free_port() -> int:
 
 def _start(tmp_path, port: int, delay: float = 0.0) -> subprocess.Popen:
     env = {**os.environ, "OPENIR_DOSE_IMPORT_DELAY_S": str(delay), "OPENIR_HOME": str(tmp_path / "home")}
-    cmd = [sys.executable, "-m", "openir.dose.cli", "listen", "--port", str(port),
+    cmd = [sys.executable, "-m", "openir.cli.dose", "listen", "--port", str(port),
            "--db", f"sqlite:///{tmp_path / 'dose.db'}", "--root", str(tmp_path / "root")]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 30

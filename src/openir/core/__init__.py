@@ -1,5 +1,6 @@
 """Value types shared by every OpenIR package: volumes, label maps, geometry, units, errors."""
 
+from .body import body_mask_from_ct
 from .crop import Box, bounding_box, crop, crop_to_mask, pad_box, paste, world_box
 from .errors import DataFileError, GeometryError, InputError, OpenIRError, UnknownLabelError
 from .labels import LabelMap, normalise_label_name
@@ -19,6 +20,7 @@ __all__ = [
     "Settings",
     "UnknownLabelError",
     "Volume",
+    "body_mask_from_ct",
     "bounding_box",
     "crop",
     "crop_to_mask",

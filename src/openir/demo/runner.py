@@ -59,4 +59,5 @@ def run_demo(out: Path, seed: int = 7, quick: bool = False, only: list[str] | No
             ctx.timings_s[stage.name] = time.perf_counter() - t0
             progress.console.print(f"[green]✓[/green] {stage.title} ({ctx.timings_s[stage.name]:.1f} s)")
             progress.advance(task)
-    return write_summary(ctx)
+    subtitle = f"Synthetic patient, seed {seed}{' (quick, 2 mm voxels)' if quick else ''}"
+    return write_summary(out, ctx.sections, ctx.timings_s, subtitle=subtitle)

@@ -21,8 +21,8 @@ def run(ctx: DemoContext) -> None:
     from openir.core import LabelMap, Volume, crop, resample, world_box
     from openir.io import write_nifti
     from openir.physics import SimulationRequest, simulate
-    from openir.physics.cli import plot_zone_growth
     from openir.report import img_tag, overlay_slices_png, table
+    from openir.report.physics_figures import plot_zone_growth
 
     patient = ctx.results["patient"]
     tum = patient.tumours[0]

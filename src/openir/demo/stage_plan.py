@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 
 def run(ctx: DemoContext) -> None:
+    from openir.core import body_mask_from_ct
     from openir.io import write_markups, write_nifti
-    from openir.plan.cli import _body_from_ct
     from openir.plan.export import plan_labelmap, plan_markups
     from openir.plan.models import CaseRef
     from openir.plan.planner import plan_ablation
@@ -24,7 +24,7 @@ def run(ctx: DemoContext) -> None:
     patient = ctx.results["patient"]
     labels, ct = patient.labels, patient.ct
     targets: dict[str, np.ndarray] = {}
-    plan = plan_ablation(labels, [t.name for t in patient.tumours], body_mask=_body_from_ct(ct, labels),
+    plan = plan_ablation(labels, [t.name for t in patient.tumours], body_mask=body_mask_from_ct(ct, labels),
                          case=CaseRef(case_id=f"demo seed {ctx.seed}", grid=labels.grid.describe()),
                          targets_out=targets)
     ctx.results["plan"] = plan

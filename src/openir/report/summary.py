@@ -3,32 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from openir import __version__
 
 from .html import page, table
 
-if TYPE_CHECKING:
-    from openir.demo.runner import DemoContext
 
-
-def write_summary(ctx: DemoContext) -> Path:
-    """Write ``index.html`` into the demo folder and return its path."""
-    timing = table(
-        ["stage", "seconds"],
-        [(name, f"{sec:.1f}") for name, sec in ctx.timings_s.items()],
-        numeric=(1,),
-    )
-    sections = [*ctx.sections, ("Run", timing)]
+def write_summary(out: Path, sections: Sequence[tuple[str, str]], timings_s: Mapping[str, float],
+                  *, subtitle: str) -> Path:
+    """Write ``index.html`` (the stages' ``(title, html)`` sections, then their run times) into ``out``."""
+    timing = table(["stage", "seconds"], [(name, f"{sec:.1f}") for name, sec in timings_s.items()], numeric=(1,))
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     html = page(
         "OpenIR demo",
-        f"Synthetic patient, seed {ctx.seed}{' (quick, 2 mm voxels)' if ctx.quick else ''}",
-        sections,
+        subtitle,
+        [*sections, ("Run", timing)],
         footer=f"OpenIR {__version__} · generated {stamp} · synthetic data, not for clinical use",
     )
-    path = ctx.out / "index.html"
+    path = Path(out) / "index.html"
     path.write_text(html, encoding="utf-8")
     return path

@@ -48,8 +48,7 @@ def run(
 ) -> None:
     """Verify one ablation: margins, coverage and verdict; writes JSON, HTML, NIfTI and mesh."""
     from openir.io import read_image, read_labels
-
-    from .pipeline import verify
+    from openir.verify.pipeline import verify
 
     lm = _landmarks(landmarks)
     console = Console()
@@ -82,8 +81,7 @@ def batch(
 ) -> None:
     """Verify every case in a CSV, in parallel with Dask; one result row per case."""
     from openir.core.settings import get_settings
-
-    from .batch import run_batch
+    from openir.verify.batch import run_batch
 
     rows = run_batch(cases, results, out_dir=out, scheduler=scheduler or get_settings().dask_scheduler,
                      workers=workers)

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .devices import EVIDENCE_PREFERENCE, load_catalogue
+from openir.plan.devices import EVIDENCE_PREFERENCE, load_catalogue
 
 app = typer.Typer(help="Ablation device catalogue: list, show, zone lookup, growth chart.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -104,7 +104,7 @@ def zone(device: str = typer.Argument(..., help="device id"),
     """The predicted zone for one setting (interpolated between sourced rows, never extrapolated)."""
     import math
 
-    from .zones import zone_dimensions
+    from openir.plan.zones import zone_dimensions
 
     if minutes is not None:
         time_s = minutes * 60.0
@@ -136,7 +136,7 @@ def chart(device: str = typer.Argument(..., help="device id"),
           out: Path = typer.Option(Path("zone_chart.png"), "--out", "-o", help="PNG to write"),
           catalogue: Path | None = _CATALOGUE_OPT) -> None:
     """Plot a device's sourced rows: zone length and diameter against the main setting, per table."""
-    from .figures import device_chart
+    from openir.plan.figures import device_chart
 
     d = load_catalogue(catalogue).get(device)
     if not d.usable_rows():

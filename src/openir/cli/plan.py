@@ -8,6 +8,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
+from openir.core import body_mask_from_ct
 from openir.core.errors import InputError
 
 
@@ -22,15 +23,6 @@ def _parse_pairs(items: list[str], what: str) -> dict[str, float]:
         if not sep:
             raise InputError(f"expected NAME=MM, got {it!r}", field=what)
     return out
-
-
-def _body_from_ct(ct, labels) -> np.ndarray:
-    from scipy import ndimage
-
-    body = (ct.array > -500) | (labels.array > 0)
-    for k in range(body.shape[0]):  # fill air pockets (bowel gas, lungs) slice by slice
-        body[k] = ndimage.binary_fill_holes(body[k])
-    return body
 
 
 def _read_case(ct: Path, labels: Path, names: Path | None, console: Console):
@@ -62,10 +54,9 @@ def trajectories(
     """Find every feasible straight needle path to the target; write JSON, Slicer markups and a PNG."""
     from openir import io
     from openir.core import normalise_label_name
-
-    from .figures import plot_trajectories
-    from .policy import load_policy
-    from .trajectories import find_trajectories, target_from_label
+    from openir.plan.figures import plot_trajectories
+    from openir.plan.policy import load_policy
+    from openir.plan.trajectories import find_trajectories, target_from_label
 
     console = Console()
     image, lm = _read_case(ct, labels, names, console)
@@ -88,7 +79,7 @@ def trajectories(
     if allow:
         pol = pol.with_rules(**{n: "allow" for n in allow})
     with console.status("body mask, distance maps and search"):
-        body = _body_from_ct(image, lm)
+        body = body_mask_from_ct(image, lm)
         res = find_trajectories(lm, tgt, pol, needle_mm, directions, body_mask=body,
                                 keep_away=_parse_pairs(keep_away, "--keep-away") or None,
                                 shortlist_size=shortlist)
@@ -134,21 +125,20 @@ def plan(
 ) -> None:
     """Plan an ablation: modality, target, probes; write plan.json, markups, segmentation, report."""
     from openir import io
+    from openir.plan.export import plan_labelmap, plan_markups, zone_only_labelmap
+    from openir.plan.models import CaseRef
+    from openir.plan.planner import plan_ablation
     from openir.report.plan_report import write_plan_report
-
-    from .export import plan_labelmap, plan_markups, zone_only_labelmap
-    from .models import CaseRef
-    from .planner import plan_ablation
 
     console = Console()
     image, lm = _read_case(ct, labels, names, console)
     for t in tumor:
         lm.value_of(t)  # UnknownLabelError names the available labels
-    from .planner import ZONE_MODELS
+    from openir.plan.planner import ZONE_MODELS
 
     if zone_model not in ZONE_MODELS:
         raise InputError(f"must be one of {', '.join(ZONE_MODELS)}, got {zone_model!r}", field="--zone-model")
-    from .devices import EVIDENCE_PREFERENCE
+    from openir.plan.devices import EVIDENCE_PREFERENCE
 
     kinds = [e for e in EVIDENCE_PREFERENCE if e]
     if evidence is not None and evidence not in kinds:
@@ -157,7 +147,7 @@ def plan(
     status = "planning (modality, target, trajectories, placement" + (
         ", physics zones)" if zone_model != "table" else ")")
     with console.status(status):
-        body = _body_from_ct(image, lm)
+        body = body_mask_from_ct(image, lm)
         result = plan_ablation(lm, tumor, modality=modality, devices=device or None, tumour_type=tumour_type,
                                margin_mm=margin_mm, clip_to_organ=clip, uncertainty_mm=uncertainty_mm,
                                needle_length_mm=needle_mm, keep_away=_parse_pairs(keep_away, "--keep-away") or None,

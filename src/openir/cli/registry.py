@@ -18,7 +18,7 @@ URL = typer.Option(None, "--db", help="database URL (default: OPENIR_DATABASE_UR
 @app.command("init")
 def init(db: str | None = URL) -> None:
     """Create or upgrade the registry schema (Alembic migrations)."""
-    from .db import database_url, init_db, schema_revision
+    from openir.registry.db import database_url, init_db, schema_revision
 
     engine = init_db(db)
     Console().print(f"[green]registry ready[/green] at {database_url(db)} (schema {schema_revision(engine)})")
@@ -33,9 +33,8 @@ def seed(
 ) -> None:
     """Fill the registry with synthetic multi-centre data (with planted outliers)."""
     from openir.phantom.registry_data import generate_registry
-
-    from .bulk import load_dataset
-    from .db import init_db
+    from openir.registry.bulk import load_dataset
+    from openir.registry.db import init_db
 
     engine = init_db(db)
     ds = generate_registry(procedures, hospitals, seed=seed_)
@@ -47,8 +46,8 @@ def seed(
 def import_(path: Path = typer.Argument(..., help="CSV or Excel file of procedures"), db: str | None = URL,
             actor: str = typer.Option("import", help="who is importing (audit log)")) -> None:
     """Import procedures; the whole file is validated first and nothing is stored if any row is bad."""
-    from .db import init_db
-    from .importer import ImportValidationError, import_procedures
+    from openir.registry.db import init_db
+    from openir.registry.importer import ImportValidationError, import_procedures
 
     engine = init_db(db)
     try:
@@ -63,8 +62,8 @@ def import_(path: Path = typer.Argument(..., help="CSV or Excel file of procedur
 def export(out: Path = typer.Argument(..., help=".csv / .parquet (de-identified table) or .json (FHIR R4 Bundle)"),
            db: str | None = URL, salt: str | None = typer.Option(None, help="pseudonym salt (default: random)")) -> None:
     """De-identified export for multi-centre research."""
-    from .db import init_db
-    from .export import export_fhir, export_research
+    from openir.registry.db import init_db
+    from openir.registry.export import export_fhir, export_research
 
     engine = init_db(db)
     s = salt.encode() if salt else None
@@ -78,9 +77,9 @@ def add(record: Path = typer.Argument(..., help="JSON file: a procedure, or {hos
     """Record hospitals, operators and procedures from JSON (rule violations are flagged)."""
     from pydantic import ValidationError
 
-    from .db import init_db, session_scope
-    from .schemas import HospitalIn, OperatorIn, ProcedureIn
-    from .store import add_hospital, add_operator, record_procedure
+    from openir.registry.db import init_db, session_scope
+    from openir.registry.schemas import HospitalIn, OperatorIn, ProcedureIn
+    from openir.registry.store import add_hospital, add_operator, record_procedure
 
     try:
         data = json.loads(Path(record).read_text(encoding="utf-8"))
@@ -108,8 +107,8 @@ def add(record: Path = typer.Argument(..., help="JSON file: a procedure, or {hos
 def report(out: Path = typer.Option(Path("qc-report.html"), "--out", "-o", help="HTML file to write"),
            db: str | None = URL, csv: Path | None = typer.Option(None, help="also write the indicator table as CSV")) -> None:
     """HTML quality report: funnel plots, hospital ratings with reasons, operator learning curves."""
-    from .db import init_db
-    from .report import build_qc, render_html
+    from openir.registry.db import init_db
+    from openir.registry.report import build_qc, render_html
 
     engine = init_db(db)
     qc = build_qc(engine)

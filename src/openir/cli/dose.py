@@ -18,8 +18,8 @@ ROOT = typer.Option(None, "--root", help="folder for original and quarantined fi
 
 
 def _store(db: str | None, root: Path | None, alert_log: Path | None = None):
-    from .alerts import jsonl_hook
-    from .store import DoseStore
+    from openir.dose.alerts import jsonl_hook
+    from openir.dose.store import DoseStore
 
     hooks = [jsonl_hook(alert_log)] if alert_log else []
     return DoseStore(db, root, hooks=hooks)
@@ -70,7 +70,7 @@ def listen(
     """Run a DICOM C-STORE receiver for dose reports until interrupted."""
     import logging
 
-    from .receiver import DoseReceiver
+    from openir.dose.receiver import DoseReceiver
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
@@ -89,8 +89,8 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
 ) -> None:
     """Summarise stored doses: per procedure, alerts, reference levels and room comparison."""
-    from .charts import distribution_chart, trend_chart
-    from .reference_levels import compare, reference_levels
+    from openir.dose.charts import distribution_chart, trend_chart
+    from openir.dose.reference_levels import compare, reference_levels
 
     store = _store(db, root)
     df = store.summary_frame()

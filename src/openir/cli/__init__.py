@@ -1,6 +1,7 @@
 """The ``openir`` command: one sub-command per stage of a procedure.
 
-Each domain package keeps its own commands in ``<package>/cli.py``; this module only assembles them,
+Each stage keeps its commands in a module of this package (``openir.cli.plan``, ``openir.cli.verify``...), the only
+place that wires io, domain packages and report together; this module only assembles them,
 and turns OpenIR errors into one red line and a non-zero exit instead of a traceback.
 """
 
@@ -25,16 +26,16 @@ err_console = Console(stderr=True)
 # of a second instead of loading numba, scipy and SQLAlchemy for every call.
 # name: (module, attribute (a Typer app or a command function), one-line help for `openir --help`)
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
-    "plan": ("openir.plan.cli", "plan", "Plan an ablation: modality, target with margin, probe placement, plan report."),
-    "devices": ("openir.plan.devices_cli", "app", "Ablation device catalogue: list devices, show zone tables and sources, zone lookup, chart."),
-    "trajectories": ("openir.plan.cli", "trajectories", "Find every safe straight needle path to a target; JSON, Slicer markups, PNG."),
-    "simulate": ("openir.physics.cli", "simulate", "Bioheat simulation of a plan's probes: temperature and thermal-dose maps."),
-    "thermo": ("openir.monitor.cli", "app", "MR thermometry: live temperature, thermal dose and safety alerts."),
-    "verify": ("openir.verify.cli", "app", "Ablation verification: registration, minimal ablative margin, verdict."),
-    "dose": ("openir.dose.cli", "app", "Radiation dose monitoring: RDSR import, DICOM receiver, alerts, reference levels."),
-    "registry": ("openir.registry.cli", "app", "Multi-centre procedure registry: create, import, export, record."),
-    "qc": ("openir.registry.cli", "qc_app", "Quality control over the registry: indicators, funnel plots, ratings."),
-    "serve": ("openir.web.cli", "serve", "Start the web application (registry entry, dashboards, case viewer)."),
+    "plan": ("openir.cli.plan", "plan", "Plan an ablation: modality, target with margin, probe placement, plan report."),
+    "devices": ("openir.cli.devices", "app", "Ablation device catalogue: list devices, show zone tables and sources, zone lookup, chart."),
+    "trajectories": ("openir.cli.plan", "trajectories", "Find every safe straight needle path to a target; JSON, Slicer markups, PNG."),
+    "simulate": ("openir.cli.simulate", "simulate", "Bioheat simulation of a plan's probes: temperature and thermal-dose maps."),
+    "thermo": ("openir.cli.thermo", "app", "MR thermometry: live temperature, thermal dose and safety alerts."),
+    "verify": ("openir.cli.verify", "app", "Ablation verification: registration, minimal ablative margin, verdict."),
+    "dose": ("openir.cli.dose", "app", "Radiation dose monitoring: RDSR import, DICOM receiver, alerts, reference levels."),
+    "registry": ("openir.cli.registry", "app", "Multi-centre procedure registry: create, import, export, record."),
+    "qc": ("openir.cli.registry", "qc_app", "Quality control over the registry: indicators, funnel plots, ratings."),
+    "serve": ("openir.cli.web", "serve", "Start the web application (registry entry, dashboards, case viewer)."),
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from .models import FrameResult
+from openir.monitor.models import FrameResult
 
 app = typer.Typer(help="MR thermometry: live temperature, thermal dose and safety alerts.", no_args_is_help=True)
 console = Console()
@@ -28,8 +28,7 @@ def _inputs(plan: Path | None, labels: Path | None, names: Path | None, mr_from_
     """Keyword arguments of `run_monitoring` for ``--plan``: a monitoring plan (labels + roles) or an
     ablation plan from `openir plan` (targets, organs at risk and probe tips rebuilt on the MR grid)."""
     from openir.core.errors import InputError
-
-    from .plan_input import (
+    from openir.monitor.plan_input import (
         AblationPlanFile,
         find_case_labels,
         load_plan_input,
@@ -48,8 +47,7 @@ def _inputs(plan: Path | None, labels: Path | None, names: Path | None, mr_from_
             p = p.model_copy(update={"mr_from_plan": m.tolist()})
         return {"plan": p, "plan_dir": plan.parent}
     from openir.io import read_labels
-
-    from .plan_input import structures_from_ablation_plan
+    from openir.monitor.plan_input import structures_from_ablation_plan
 
     lp = find_case_labels(p, plan, labels)
     lm = read_labels(lp, names) if names else read_labels(lp)
@@ -94,8 +92,8 @@ def watch(
     idle_timeout: float = typer.Option(60.0, help="stop after this many seconds without a new frame"),
 ) -> None:
     """Watch a folder and monitor each new frame as it completes; open OUT/live.html in a browser."""
-    from .pipeline import run_monitoring
-    from .watch import FolderWatcher
+    from openir.monitor.pipeline import run_monitoring
+    from openir.monitor.watch import FolderWatcher
 
     kw = _inputs(plan, labels, names, mr_from_plan, tumour, out)
     w = FolderWatcher(folder, n_slices=slices, echo=echo)
@@ -118,8 +116,8 @@ def replay(
     echo: int | None = typer.Option(None, help="echo number to use (multi-echo series)"),
 ) -> None:
     """Process a recorded series frame by frame, as if it were arriving live."""
-    from .pipeline import run_monitoring
-    from .watch import read_series_frames
+    from openir.monitor.pipeline import run_monitoring
+    from openir.monitor.watch import read_series_frames
 
     kw = _inputs(plan, labels, names, mr_from_plan, tumour, out)
     frames = read_series_frames(series, echo=echo)

@@ -21,9 +21,8 @@ def serve(
     from sqlalchemy import func, select
 
     from openir.registry.models import Procedure
-
-    from .app import create_app
-    from .seed import seed_demo
+    from openir.web.app import create_app
+    from openir.web.seed import seed_demo
 
     app = create_app(db, home=home)
     ctx = app.state.ctx
