@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openir.core.datafiles import Sourced, load_yaml_model
 from openir.core.errors import DataFileError, InputError
 
+from .enums import CREDENTIALS, LEVELS, Credential, HospitalLevel, Tier
+
 DATA = Path(__file__).with_name("data")
-Tier = Literal["basic", "intermediate", "complex"]
-LEVELS = ("tertiary", "secondary", "county")
-CREDENTIALS = ("junior", "intermediate", "senior")
 
 
 class _Strict(BaseModel):
@@ -121,8 +120,8 @@ class Allowed(_Strict):
 class TierFile(_Strict):
     version: int
     tiers: list[Tier]
-    hospital_levels: dict[Literal["tertiary", "secondary", "county"], Allowed]
-    credentials: dict[Literal["junior", "intermediate", "senior"], Allowed]
+    hospital_levels: dict[HospitalLevel, Allowed]
+    credentials: dict[Credential, Allowed]
     min_yearly_volume: dict[Tier, Sourced]
     equipment_kinds: list[str]
 

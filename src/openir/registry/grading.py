@@ -31,12 +31,11 @@ of 0 < h <= 48 without therapy is CIRSE 2 / SIR B; severe sequelae count as "dis
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from openir.core.errors import InputError
 
-Therapy = Literal["none", "nominal", "additional", "major"]
-Sequelae = Literal["none", "mild", "severe"]
+from .enums import Sequelae, Therapy
+
 THERAPIES = ("none", "nominal", "additional", "major")
 SEQUELAE = ("none", "mild", "severe")
 

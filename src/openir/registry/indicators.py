@@ -18,7 +18,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ from sqlalchemy.sql import ColumnElement
 from openir.core.errors import InputError
 
 from .catalogue import Condition, Sourced, load_yaml
+from .enums import Direction, Period
 from .funnel import classify, exact_ci
 from .models import AdverseEvent, Hospital, Operator, Outcome, Procedure
 
@@ -59,7 +60,7 @@ class IndicatorDef(BaseModel):
     denominator: list[Condition] = []
     exclusions: list[Condition] = []
     risk_factors: list[RiskFactor] = []
-    direction: Literal["higher_better", "lower_better"]
+    direction: Direction
     scale: float = 1.0
     min_cases: int = Field(default=20, ge=1)
     target: Sourced
@@ -157,7 +158,7 @@ def risk_factor_names(defs: tuple[IndicatorDef, ...]) -> list[str]:
 
 
 def query_cells(engine: Engine, defs: tuple[IndicatorDef, ...] | None = None, *,
-                period: Literal["all", "year", "quarter"] = "year", workers: int | None = None) -> pd.DataFrame:
+                period: Period = "year", workers: int | None = None) -> pd.DataFrame:
     """One row per (hospital_id, operator_id, period, risk-factor cell) with ``n_<code>``, ``x_<code>``."""
     defs = defs or load_indicators()
     A = AdverseEvent
@@ -323,7 +324,7 @@ def _finish(t: dict[str, Any], d: IndicatorDef, by: str, method: str) -> pd.Data
 
 
 def compute_indicators(engine: Engine, *, by: tuple[str, ...] = ("hospital", "operator", "region"),
-                       period: Literal["all", "year", "quarter"] = "all", defs: tuple[IndicatorDef, ...] | None = None,
+                       period: Period = "all", defs: tuple[IndicatorDef, ...] | None = None,
                        method: str = "additive", cells: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every indicator for every unit level in ``by`` (and per period), in one long table.
 

@@ -9,13 +9,13 @@ every requirement that kept it from a better grade, so a grade can always be exp
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, extract, func, select
 
 from .catalogue import load_yaml
+from .enums import Grade
 from .models import Equipment, Hospital, Procedure, Room
 
 
@@ -30,7 +30,7 @@ class Require(BaseModel):
 
 class GradeRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    grade: Literal["A", "B", "C"]
+    grade: Grade
     require: Require
 
 

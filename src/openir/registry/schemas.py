@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .enums import (
+    Anaesthesia,
+    ChildPugh,
+    Credential,
+    HospitalLevel,
+    Response,
+    Sequelae,
+    Sex,
+    Therapy,
+)
 from .grading import AEFacts
 
 
@@ -29,7 +39,7 @@ class RoomIn(_In):
 class HospitalIn(_In):
     code: str = Field(min_length=1, max_length=32)
     name: str
-    level: Literal["tertiary", "secondary", "county"]
+    level: HospitalLevel
     region: str
     rooms: list[RoomIn] = []
 
@@ -44,7 +54,7 @@ class TrainingIn(_In):
 class OperatorIn(_In):
     code: str = Field(min_length=1, max_length=32)
     hospital_code: str
-    credential: Literal["junior", "intermediate", "senior"]
+    credential: Credential
     first_year: int | None = Field(default=None, ge=1950, le=2100)
     training: list[TrainingIn] = []
 
@@ -55,11 +65,11 @@ class AdverseEventIn(_In):
     what: str = Field(min_length=1)
     onset_days: float | None = Field(default=None, ge=0)
     resolved_in_session: bool = False
-    therapy: Literal["none", "nominal", "additional", "major"] = "none"
+    therapy: Therapy = "none"
     extra_stay_h: float = Field(default=0.0, ge=0)
     icu: bool = False
     life_threatening: bool = False
-    sequelae: Literal["none", "mild", "severe"] = "none"
+    sequelae: Sequelae = "none"
     death: bool = False
     outcome_text: str | None = None
 
@@ -72,8 +82,8 @@ class OutcomeIn(_In):
     technical_success: bool | None = None
     complete_ablation: bool | None = None
     min_margin_mm: float | None = None
-    mrecist: Literal["CR", "PR", "SD", "PD"] | None = None
-    easl: Literal["CR", "PR", "SD", "PD"] | None = None
+    mrecist: Response | None = None
+    easl: Response | None = None
     necrosis_pct: float | None = Field(default=None, ge=0, le=100)
     ltp: bool | None = None
     followup_months: float | None = Field(default=None, ge=0)
@@ -104,15 +114,15 @@ class ProcedureIn(_In):
     imaging_guidance: str | None = None
     devices: list[str] = []
     consumables: list[str] = []
-    anaesthesia: Literal["local", "sedation", "general", "none"] | None = None
+    anaesthesia: Anaesthesia | None = None
     duration_min: float | None = Field(default=None, gt=0, le=1440)
     cost_cny: float | None = Field(default=None, ge=0)
     drg_group: str | None = None
-    sex: Literal["M", "F", "O"] | None = None
+    sex: Sex | None = None
     birth_year: int | None = Field(default=None, ge=1900, le=2100)
     age_years: int | None = Field(default=None, ge=0, le=120)
     asa_class: int | None = Field(default=None, ge=1, le=6)
-    child_pugh: Literal["A", "B", "C"] | None = None
+    child_pugh: ChildPugh | None = None
     emergency: bool = False
     outcome: OutcomeIn = Field(default_factory=OutcomeIn)
     adverse_events: list[AdverseEventIn] = []
