@@ -7,12 +7,10 @@ spelling the vendor used in the report.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Plane = Literal["A", "B", "single"]
-ReportKind = Literal["projection", "ct"]
+from .enums import AlertScope, Grouping, Plane, ReferenceLevelKind, ReportKind
 
 
 class XRayFilter(BaseModel):
@@ -145,7 +143,7 @@ class DoseReport(BaseModel):
 class DoseAlert(BaseModel):
     """A substantial-dose alert for one procedure or for a patient over a time window."""
 
-    scope: Literal["procedure", "patient"]
+    scope: AlertScope
     metric: str = Field(description="kap_gy_cm2 | dose_rp_gy | fluoro_time_s | peak_skin_dose_gy")
     value: float
     threshold: float
@@ -165,7 +163,7 @@ class ReferenceLevel(BaseModel):
     procedure: str
     metric: str
     unit: str
-    level: Literal["national", "local"]
+    level: ReferenceLevelKind
     drl: float = Field(description="75th percentile of the group medians")
     typical_value: float = Field(description="median of the group medians")
     n_groups: int
@@ -177,7 +175,7 @@ class ReferenceComparison(BaseModel):
 
     procedure: str
     metric: str
-    by: Literal["room", "operator", "facility"]
+    by: Grouping
     name: str
     median: float
     n_procedures: int
