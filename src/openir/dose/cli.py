@@ -89,7 +89,8 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
 ) -> None:
     """Summarise stored doses: per procedure, alerts, reference levels and room comparison."""
-    from .charts import distribution_chart, trend_chart
+    from openir.report import distribution_chart, trend_chart
+
     from .reference_levels import compare, reference_levels
 
     store = _store(db, root)
