@@ -5,17 +5,15 @@ scripts), so that it opens offline on any hospital workstation."""
 from __future__ import annotations
 
 import html
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
 
-from openir.registry import QCResult, build_qc
+from openir.registry import QCResult
 
 from .registry_figures import cusum_figure, funnel_figure
 
-__all__ = ["qc_page_html", "render_qc_html", "write_qc_report"]
+__all__ = ["qc_page_html", "render_qc_html"]
 
 
 def _e(x: Any) -> str:
@@ -93,12 +91,3 @@ def qc_page_html(body: str, title: str = "OpenIR registry: quality control") -> 
              "flex-wrap:wrap}.fig{margin:4px}")
     return f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title><style>{style}</style></head>" \
            f"<body><h1>{_e(title)}</h1>{body}</body></html>"
-
-
-def write_qc_report(engine: Engine, path: str | Path, **kw: Any) -> Path:
-    """Compute the QC on ``engine`` and write the standalone report page to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    qc = build_qc(engine)
-    path.write_text(render_qc_html(qc, **kw), encoding="utf-8")
-    return path
