@@ -64,7 +64,7 @@ def test_dose_skin_dose_known_answer():
 
 
 def test_dose_charts(tmp_path):
-    from openir.dose.charts import distribution_chart, trend_chart
+    from openir.report import distribution_chart, trend_chart
 
     df = synthetic_dose_survey(n_facilities=4, per_operator=3)
     a = distribution_chart(df, reference_levels(df), tmp_path / "d.png")

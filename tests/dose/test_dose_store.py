@@ -107,3 +107,35 @@ def test_dose_thresholds_file_errors(tmp_path):
     th = load_thresholds()
     assert th.thresholds["dose_rp_gy"].value == 5.0 and th.thresholds["kap_gy_cm2"].value == 500.0
     assert th.thresholds["fluoro_time_s"].value == 3600.0 and th.thresholds["peak_skin_dose_gy"].value == 3.0
+
+
+def test_dose_alert_and_report_filters_match_a_python_filter(store):
+    """The SQL filters of ``alerts`` and ``report_entries`` against filtering the full lists by hand."""
+    t0 = datetime(2024, 5, 1, 8)
+    plan = [("H1", "H1-ROOM-1", "P1", 150.0), ("H1", "H1-ROOM-2", "P2", 150.0), ("H2", "H2-ROOM-1", "P3", 150.0),
+            ("H2", "H2-ROOM-1", "P1", 1.0), ("", "X-ROOM", "P4", 150.0)]
+    for n, (inst, station, pat, scale) in enumerate(plan):
+        ds = synthetic_xray_rdsr(6, seed=40 + n, patient_id=pat, institution=inst, station=station,
+                                 dose_scale=scale, start=t0 + timedelta(days=n))
+        assert store.import_bytes(_bytes(ds), f"r{n}").status == "stored"
+    every = store.alerts()
+    assert len({a.facility for a in every}) >= 3 and [a.id for a in every] == sorted(a.id for a in every)
+    cases = [dict(facilities=["H1"]), dict(facilities=["H2", "nowhere"]), dict(facilities=[]),
+             dict(room="H2-ROOM-1"), dict(scope="patient"), dict(patient_id="P1"),
+             dict(exclude_ids=[every[0].id, every[-1].id]), dict(since=max(a.created_at for a in every))]
+    for kw in cases:
+        def keep(a, kw=kw):
+            return ((kw.get("facilities") is None or a.facility in kw["facilities"])
+                    and (kw.get("room") is None or a.room == kw["room"])
+                    and (kw.get("scope") is None or a.scope == kw["scope"])
+                    and (kw.get("patient_id") is None or a.patient_id == kw["patient_id"])
+                    and a.id not in kw.get("exclude_ids", ())
+                    and (kw.get("since") is None or a.created_at >= kw["since"]))
+        assert [a.id for a in store.alerts(**kw)] == [a.id for a in every if keep(a)], kw
+    newest = store.alerts(newest_first=True, limit=2)
+    assert [a.id for a in newest] == [a.id for a in sorted(every, key=lambda a: (a.created_at, a.id), reverse=True)[:2]]
+    assert all(a.message and a.unit for a in every)  # the stored alert itself comes back whole
+    mine = store.report_entries(patient_id="P1")
+    assert [e.facility for e in mine] == ["H1", "H2"] and [e.performed_at for e in mine] == sorted(e.performed_at for e in mine)
+    assert [e.facility for e in store.report_entries(patient_id="P1", facilities=["H2"])] == ["H2"]
+    assert len(store.report_entries()) == len(plan) and store.report_entries(facilities=[]) == []

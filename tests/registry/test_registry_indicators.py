@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from openir.registry import learning_curves
 from openir.registry.indicators import compute_indicators, load_indicators
 from openir.registry.ratings import rate_hospitals
-from openir.registry.report import learning_curves
 
 
 def test_counts_match_the_source_frames(seeded):

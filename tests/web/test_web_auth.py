@@ -80,3 +80,24 @@ def test_reads_and_changes_are_audited(client_for, web_app):
         rows = conn.execute(sa.select(AuditLog.action, AuditLog.table_name).where(
             AuditLog.actor == "qo-h002", AuditLog.row_key == str(pid))).all()
     assert ("read", "procedures") in rows
+
+
+def test_case_image_reads_are_audited(client_for, web_app):
+    """Every route that serves a case's pixels writes an audit row; a refused read writes none."""
+    c = client_for("op-h003")
+    pid = min(i["id"] for i in c.get("/api/procedures?limit=500").json()["items"])  # seeded cases carry images
+
+    def image_reads(actor: str) -> int:
+        with web_app.state.ctx.engine.connect() as conn:
+            return conn.scalar(sa.select(sa.func.count()).select_from(AuditLog).where(
+                AuditLog.actor == actor, AuditLog.action == "read", AuditLog.table_name == "case_images",
+                AuditLog.row_key == str(pid)))
+
+    before = image_reads("op-h003")
+    assert c.get(f"/api/cases/{pid}/slice.png?axis=coronal&index=3").status_code == 200
+    assert image_reads("op-h003") == before + 1
+    assert c.get(f"/api/cases/{pid}/points3d").status_code == 200
+    assert image_reads("op-h003") == before + 2
+    other = client_for("op-h004")
+    assert other.get(f"/api/cases/{pid}/slice.png").status_code == 404
+    assert image_reads("op-h004") == 0

@@ -89,8 +89,8 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
 ) -> None:
     """Summarise stored doses: per procedure, alerts, reference levels and room comparison."""
-    from openir.dose.charts import distribution_chart, trend_chart
     from openir.dose.reference_levels import compare, reference_levels
+    from openir.report import distribution_chart, trend_chart
 
     store = _store(db, root)
     df = store.summary_frame()

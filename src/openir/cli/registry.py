@@ -107,8 +107,9 @@ def add(record: Path = typer.Argument(..., help="JSON file: a procedure, or {hos
 def report(out: Path = typer.Option(Path("qc-report.html"), "--out", "-o", help="HTML file to write"),
            db: str | None = URL, csv: Path | None = typer.Option(None, help="also write the indicator table as CSV")) -> None:
     """HTML quality report: funnel plots, hospital ratings with reasons, operator learning curves."""
+    from openir.registry import build_qc
     from openir.registry.db import init_db
-    from openir.registry.report import build_qc, render_html
+    from openir.report import render_qc_html as render_html
 
     engine = init_db(db)
     qc = build_qc(engine)

@@ -18,17 +18,16 @@ def serve(
 ) -> None:
     """Serve the web pages and the JSON API (OpenAPI description at /openapi.json)."""
     import uvicorn
-    from sqlalchemy import func, select
 
-    from openir.registry.models import Procedure
+    from openir.registry import count_procedures, session_scope
     from openir.web.app import create_app
     from openir.web.seed import seed_demo
 
     app = create_app(db, home=home)
     ctx = app.state.ctx
     if demo:
-        with ctx.engine.connect() as c:
-            empty = not c.scalar(select(func.count()).select_from(Procedure))
+        with session_scope(ctx.engine) as s:
+            empty = not count_procedures(s)
         if empty:
             info = seed_demo(ctx)
             Console().print(f"[green]demo data[/green]: users {', '.join(info['users'])}; password {info['password']}")

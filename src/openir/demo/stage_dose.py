@@ -11,7 +11,7 @@ import io
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from openir.report import esc, img_tag, table
+from openir.report import distribution_chart, esc, img_tag, table, trend_chart
 
 if TYPE_CHECKING:
     from .runner import DemoContext
@@ -25,7 +25,6 @@ def _bytes(ds) -> bytes:
 
 def run(ctx: DemoContext) -> None:
     from openir.dose import DoseStore, DoseSummary, compare, peak_skin_dose, reference_levels
-    from openir.dose.charts import distribution_chart, trend_chart
     from openir.phantom.dose_reports import (
         synthetic_ct_rdsr,
         synthetic_dose_survey,

@@ -41,11 +41,17 @@ def _find(d: Any, *names: str) -> Any:
 
 def run(ctx: DemoContext) -> None:
     from openir.phantom.registry_data import generate_registry
-    from openir.registry.bulk import load_dataset
-    from openir.registry.db import init_db, session_scope
-    from openir.registry.report import build_qc, page_html, render_html
-    from openir.registry.schemas import OutcomeIn, ProcedureIn
-    from openir.registry.store import record_procedure
+    from openir.registry import (
+        OutcomeIn,
+        ProcedureIn,
+        build_qc,
+        init_db,
+        load_dataset,
+        record_procedure,
+        session_scope,
+    )
+    from openir.report import qc_page_html as page_html
+    from openir.report import render_qc_html as render_html
 
     folder = ctx.out / "registry"
     folder.mkdir(parents=True, exist_ok=True)

@@ -14,11 +14,12 @@ from .models import (
     XRayFilter,
 )
 from .rdsr import RDSRError, parse_rdsr
-from .reference_levels import compare, reference_levels
+from .reference_levels import METRIC_UNITS, compare, reference_levels
 from .skin_dose import peak_skin_dose, skin_dose_maps
-from .store import DoseStore, ImportResult
+from .store import DoseStore, ImportResult, ReportEntry, StoredAlert
 
 __all__ = [
+    "METRIC_UNITS",
     "AccumulatedDose",
     "AlertThresholds",
     "CTAcquisition",
@@ -29,9 +30,11 @@ __all__ = [
     "ImportResult",
     "IrradiationEvent",
     "RDSRError",
+    "ReportEntry",
     "ReferenceComparison",
     "ReferenceLevel",
     "SkinDoseResult",
+    "StoredAlert",
     "XRayFilter",
     "compare",
     "jsonl_hook",

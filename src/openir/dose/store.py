@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from openir.core import get_settings
-from openir.core.errors import InputError
 
 from .alerts import AlertHook, AlertThresholds, load_thresholds, patient_alerts, procedure_alerts
 from .models import DoseAlert, DoseReport
@@ -109,6 +108,30 @@ class ImportResult:
     alerts: list[DoseAlert] = field(default_factory=list)
 
 
+class StoredAlert(DoseAlert):
+    """A stored alert: the alert itself plus its row id (to acknowledge it), when it was raised,
+    and the facility and room of the report that raised it (to route it to its hospital)."""
+
+    id: int
+    created_at: datetime
+    facility: str | None = None
+    room: str | None = None
+
+
+class ReportEntry(BaseModel):
+    """One stored dose report's totals, as a patient's dose history lists them."""
+
+    sop_instance_uid: str
+    performed_at: datetime | None
+    procedure: str | None
+    facility: str | None
+    room: str | None
+    kap_total_gy_cm2: float | None
+    dose_rp_total_gy: float | None
+    fluoro_time_s: float | None
+    dlp_total_mgy_cm: float | None
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -155,14 +178,6 @@ class DoseStore:
         self.hook_errors: list[str] = []
 
     # ---- import ----------------------------------------------------------------------------
-    def import_path(self, path: str | Path) -> list[ImportResult]:
-        """Import a file or every file under a folder (sorted, recursive)."""
-        p = Path(path)
-        if not p.exists():
-            raise InputError("no such file or folder", source=p)
-        files = sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")) if p.is_dir() else [p]
-        return [self.import_file(f) for f in files]
-
     def import_file(self, path: str | Path) -> ImportResult:
         p = Path(path)
         return self.import_bytes(p.read_bytes(), name=str(p))
@@ -297,9 +312,52 @@ class DoseStore:
                     "dlp_total_mgy_cm", "peak_skin_dose_gy", "superseded_by"]
             return pd.DataFrame([{c: getattr(r, c) for c in cols} for r in rows], columns=cols)
 
-    def alerts(self) -> list[DoseAlert]:
+    def alerts(self, *, facilities: Collection[str] | None = None, since: datetime | None = None,
+               room: str | None = None, scope: str | None = None, patient_id: str | None = None,
+               exclude_ids: Collection[int] = (), newest_first: bool = False, limit: int | None = None) -> list[StoredAlert]:
+        """Stored alerts, filtered in SQL so that a dashboard never loads another hospital's alerts.
+
+        ``facilities``: institution names of the reports (None: all; an alert whose report names
+        no facility matches only None). ``since``: raised at or after. ``scope``: procedure |
+        patient. ``exclude_ids``: e.g. the alerts already acknowledged. Oldest first unless
+        ``newest_first``.
+        """
+        q = sa.select(AlertRow, ReportRow.facility, ReportRow.room).join(
+            ReportRow, ReportRow.id == AlertRow.report_id, isouter=True)
+        if facilities is not None:
+            q = q.where(ReportRow.facility.in_(list(facilities)))
+        if since is not None:
+            q = q.where(AlertRow.created_at >= since)
+        if room is not None:
+            q = q.where(ReportRow.room == room)
+        if scope is not None:
+            q = q.where(AlertRow.scope == scope)
+        if patient_id is not None:
+            q = q.where(AlertRow.patient_id == patient_id)
+        if exclude_ids:
+            q = q.where(AlertRow.id.not_in(list(exclude_ids)))
+        q = q.order_by(AlertRow.created_at.desc(), AlertRow.id.desc()) if newest_first else q.order_by(AlertRow.id)
+        if limit is not None:
+            q = q.limit(limit)
         with Session(self.engine) as s:
-            return [DoseAlert.model_validate_json(j) for j in s.scalars(sa.select(AlertRow.alert_json).order_by(AlertRow.id))]
+            rows = s.execute(q).all()
+        return [StoredAlert(**DoseAlert.model_validate_json(a.alert_json).model_dump(), id=a.id, created_at=a.created_at,
+                            facility=facility, room=rm) for a, facility, rm in rows]
+
+    def report_entries(self, *, patient_id: str | None = None, facilities: Collection[str] | None = None,
+                       include_superseded: bool = False) -> list[ReportEntry]:
+        """Totals of stored reports in time order (current ones unless ``include_superseded``), of
+        one patient and/or some facilities: a patient's cumulative dose without double counting."""
+        q = sa.select(*(getattr(ReportRow, f) for f in ReportEntry.model_fields))
+        if not include_superseded:
+            q = q.where(ReportRow.superseded_by.is_(None))
+        if patient_id is not None:
+            q = q.where(ReportRow.patient_id == patient_id)
+        if facilities is not None:
+            q = q.where(ReportRow.facility.in_(list(facilities)))
+        with Session(self.engine) as s:
+            rows = s.execute(q.order_by(ReportRow.performed_at, ReportRow.id)).mappings().all()
+        return [ReportEntry.model_validate(dict(r)) for r in rows]
 
     def quarantined(self) -> list[dict]:
         with Session(self.engine) as s:
@@ -324,11 +382,3 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def copy_out(store: DoseStore, sop_instance_uid: str, dest: str | Path) -> Path:
-    """Copy a stored original file out of the content-addressed folder."""
-    with Session(store.engine) as s:
-        sha = s.scalar(sa.select(ReportRow.file_sha256).where(ReportRow.sop_instance_uid == sop_instance_uid))
-    if sha is None:
-        raise InputError(f"no stored report with SOP instance UID {sop_instance_uid}")
-    src = store.root / "files" / sha[:2] / f"{sha}.dcm"
-    return Path(shutil.copy2(src, dest))

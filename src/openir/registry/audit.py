@@ -84,3 +84,11 @@ def audit_bulk(conn: Any, *, actor: str, table_name: str, summary: dict[str, Any
     """One audit row for a batch written with Core inserts (imports, synthetic seeding)."""
     conn.execute(insert(AuditLog), [dict(at=_now(), actor=actor, action="bulk_import", table_name=table_name,
                                          row_key=None, before=None, after=summary)])
+
+
+def audit_event(session: Session, *, actor: str, action: str, table: str, key: Any = None,
+                after: dict[str, Any] | None = None) -> None:
+    """Append one audit row for what the flush hook cannot see: a read of patient data, or a
+    change to a table outside the registry (web accounts, consultations)."""
+    session.execute(insert(AuditLog), [dict(at=_now(), actor=actor, action=action, table_name=table,
+                                            row_key=None if key is None else str(key), before=None, after=after)])

@@ -55,8 +55,6 @@ OUTCOME_FIELDS = [
     "technical_success", "complete_ablation", "min_margin_mm", "mrecist", "easl", "necrosis_pct", "ltp",
     "followup_months", "puncture_bleeding", "died", "death_days",
 ]
-AE_FIELDS = ["what", "onset_days", "resolved_in_session", "therapy", "extra_stay_h", "icu", "life_threatening",
-             "sequelae", "death", "outcome_text"]
 _CHUNK = 5000
 
 

@@ -148,12 +148,6 @@ class Catalogue:
             raise InputError(f"unknown technique {code!r}; known: {', '.join(sorted(self.techniques))}",
                              field="technique") from None
 
-    def categories(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for t in self.techniques.values():
-            out.setdefault(t.category, []).append(t.code)
-        return out
-
     def check_procedure(self, *, technique: str, hospital_level: str, credential: str,
                         record: dict[str, Any] | None = None) -> list[dict[str, str]]:
         """Rule violations of one procedure as ``[{"rule", "message"}]`` (empty = within the rules)."""

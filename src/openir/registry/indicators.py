@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -151,10 +150,6 @@ def _date_part(engine: Engine, part: str) -> ColumnElement:
         start, length = (1, 4) if part == "year" else (6, 2)
         return cast(func.substr(Procedure.date, start, length), Integer)
     return extract(part, Procedure.date)
-
-
-def risk_factor_names(defs: tuple[IndicatorDef, ...]) -> list[str]:
-    return sorted({r.name for d in defs for r in d.risk_factors})
 
 
 def query_cells(engine: Engine, defs: tuple[IndicatorDef, ...] | None = None, *,
@@ -368,7 +363,3 @@ def compute_indicators(engine: Engine, *, by: tuple[str, ...] = ("hospital", "op
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def write_indicator_file(path: Path, table: pd.DataFrame) -> Path:
-    """CSV of an indicator table (what the CLI and report link to)."""
-    table.to_csv(path, index=False)
-    return path

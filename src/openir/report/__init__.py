@@ -1,6 +1,15 @@
-"""HTML reports and figures for every stage: self-contained pages, slices with overlays."""
+"""HTML reports and figures for every stage: self-contained pages, slices with overlays, the
+registry's QC report (funnel plots, CUSUM curves) and dose charts. Domain packages compute; this
+package draws."""
 
+from .dose_figures import distribution_chart, drl_boxplot_png, trend_chart
 from .figures import figure_png, label_colours, overlay_slices_png
 from .html import esc, img_tag, page, table
+from .qc_report import qc_page_html, render_qc_html
+from .registry_figures import cusum_figure, cusum_svg, funnel_figure, funnel_png, funnel_svg
 
-__all__ = ["esc", "figure_png", "img_tag", "label_colours", "overlay_slices_png", "page", "table"]
+__all__ = [
+    "cusum_figure", "cusum_svg", "distribution_chart", "drl_boxplot_png", "esc", "figure_png", "funnel_figure",
+    "funnel_png", "funnel_svg", "img_tag", "label_colours", "overlay_slices_png", "page", "qc_page_html",
+    "render_qc_html", "table", "trend_chart",
+]

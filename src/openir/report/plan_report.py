@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from openir.core import LabelMap, Volume
-from openir.plan.models import Plan
-from openir.plan.zones import zone_mesh
+from openir.plan import Plan, zone_mesh
 
 from .figures import figure_png
 from .html import page, table

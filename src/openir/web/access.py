@@ -8,15 +8,11 @@ import hashlib
 import hmac
 from typing import Any
 
-from fastapi import HTTPException
-from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from openir.registry.models import AuditLog, Hospital, Procedure, _now
+from openir.registry import audit_event
 
 from .security import Principal
-
-IDENTIFYING = ("patient_key", "uid", "birth_year", "plan_uid", "verify_uid", "dose_uid")
 
 
 def pseudonym(secret: bytes, value: str | None, prefix: str = "anon") -> str | None:
@@ -37,29 +33,19 @@ def deidentify(record: dict[str, Any], secret: bytes) -> dict[str, Any]:
     return out
 
 
-def hospital_id(s: Session, code: str | None) -> int | None:
-    if code is None:
-        return None
-    return s.scalar(select(Hospital.id).where(Hospital.code == code))
-
-
-def scope_procedures(stmt: Any, s: Session, p: Principal) -> Any:
-    """Restrict a select over ``Procedure`` to what ``p`` may list."""
+def hospitals_of(p: Principal) -> tuple[str, ...] | None:
+    """The hospitals whose records ``p`` may list (None: all); a hospital role without a hospital
+    code gets none rather than all."""
     if p.sees_all:
-        return stmt
-    return stmt.where(Procedure.hospital_id == (hospital_id(s, p.hospital_code) or -1))
-
-
-def require_own(p: Principal, hospital_code: str | None) -> None:
-    """Changes are made only by the hospital that owns the record (404: do not reveal existence)."""
-    if not p.is_hospital or hospital_code != p.hospital_code:
-        raise HTTPException(404, "not found")
+        return None
+    return (p.hospital_code,) if p.hospital_code else ()
 
 
 def may_identify(p: Principal, hospital_code: str | None) -> bool:
+    """Only the hospital that owns a record sees it with its identifiers."""
     return p.is_hospital and hospital_code == p.hospital_code
 
 
 def audit(s: Session, p: Principal, action: str, table: str, key: Any, after: dict[str, Any] | None = None) -> None:
-    s.execute(insert(AuditLog), [dict(at=_now(), actor=p.username, action=action, table_name=table,
-                                      row_key=None if key is None else str(key), before=None, after=after)])
+    """Record in the registry's audit log that ``p`` read or changed ``table``/``key``."""
+    audit_event(s, actor=p.username, action=action, table=table, key=key, after=after)

@@ -10,8 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import event
 
 from openir import __version__
-from openir.core import get_settings
-from openir.core.errors import OpenIRError
+from openir.core import OpenIRError, get_settings
 from openir.registry import init_db, make_engine
 
 from .context import Ctx

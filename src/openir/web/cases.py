@@ -1,21 +1,19 @@
 """The case view: a procedure with its plan, verification, thermometry, dose, adverse events and
-follow-up (stage results are optional JSON in ``Procedure.links``), and its images."""
+follow-up (stage results are optional JSON in the procedure's links), and its images."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import HTTPException
 
-from openir.registry import session_scope
-from openir.registry.models import Patient
+from openir.registry import find_case, session_scope
 
-from .access import audit, deidentify, may_identify, pseudonym
+from .access import audit, deidentify, hospitals_of, may_identify, pseudonym
 from .context import Ctx
 from .imaging import load_case_volume
-from .procedures import get_procedure, procedure_row
+from .procedures import get_procedure
 from .schemas import CaseOut
 from .security import Principal
 
@@ -23,16 +21,7 @@ from .security import Principal
 def _dose_rows(ctx: Ctx, patient_key: str | None, identify: bool) -> list[dict[str, Any]]:
     if not patient_key:
         return []
-    from openir.dose.store import ReportRow
-
-    store = ctx.dose
-    with store.engine.connect() as c:
-        rows = c.execute(sa.select(ReportRow.sop_instance_uid, ReportRow.performed_at, ReportRow.procedure,
-                                   ReportRow.room, ReportRow.kap_total_gy_cm2, ReportRow.dose_rp_total_gy,
-                                   ReportRow.fluoro_time_s, ReportRow.dlp_total_mgy_cm)
-                         .where(ReportRow.patient_id == patient_key, ReportRow.superseded_by.is_(None))
-                         .order_by(ReportRow.performed_at)).mappings().all()
-    out = [dict(r) for r in rows]
+    out = [e.model_dump(exclude={"facility"}) for e in ctx.dose.report_entries(patient_id=patient_key)]
     if not identify:
         for r in out:
             r["sop_instance_uid"] = pseudonym(ctx.secret, r["sop_instance_uid"], "sr")
@@ -57,24 +46,16 @@ def _image_paths(ctx: Ctx, links: dict[str, Any]) -> tuple[str, str | None] | No
     return paths[0], paths[1]
 
 
-def case_files(ctx: Ctx, p: Principal, pid: int) -> tuple[str, str | None] | None:
-    with session_scope(ctx.engine, p.username) as s:
-        proc = procedure_row(s, p, pid)
-        return _image_paths(ctx, proc.links or {})
-
-
 def case_view(ctx: Ctx, p: Principal, pid: int) -> CaseOut:
+    """Everything recorded about one case, identifiable only for its own hospital; the read is
+    audited (through ``get_procedure``) and a missing or foreign case is a 404."""
     head = get_procedure(ctx, p, pid)  # audits the read and applies the access rule
     with session_scope(ctx.engine, p.username) as s:
-        proc = procedure_row(s, p, pid)
-        links = dict(proc.links or {})
-        outcome = None
-        if proc.outcome is not None:
-            outcome = {c.key: getattr(proc.outcome, c.key) for c in proc.outcome.__table__.columns if c.key != "procedure_id"}
-        aes = [{k: getattr(a, k) for k in ("what", "onset_days", "therapy", "extra_stay_h", "cirse_grade",
-                                          "sir_2017", "major", "outcome_text")} for a in proc.adverse_events]
-        key = s.scalar(sa.select(Patient.pseudo_key).where(Patient.id == proc.patient_id))
-        identify = may_identify(p, head.hospital_code)
+        rec = find_case(s, pid, hospitals=hospitals_of(p))
+    if rec is None:
+        raise HTTPException(404, "not found")
+    links = rec.links
+    identify = may_identify(p, head.hospital_code)
     files = _image_paths(ctx, links)
     volume = None
     if files is not None:
@@ -84,21 +65,24 @@ def case_view(ctx: Ctx, p: Principal, pid: int) -> CaseOut:
     plan = links.get("plan")
     if isinstance(plan, dict) and not identify:
         plan = deidentify(plan, ctx.secret) if "patient_key" in plan else plan
-    return CaseOut(procedure=head, outcome=outcome, adverse_events=aes,
+    return CaseOut(procedure=head, outcome=rec.outcome, adverse_events=rec.adverse_events,
                    plan=plan if isinstance(plan, dict) else None,
                    verification=links.get("verification") if isinstance(links.get("verification"), dict) else None,
                    thermometry=[r for r in links.get("thermometry") or [] if isinstance(r, dict)],
-                   dose=_dose_rows(ctx, key, identify), follow_up=links.get("follow_up") if isinstance(links.get("follow_up"), dict) else None,
+                   dose=_dose_rows(ctx, rec.procedure.patient_key, identify),
+                   follow_up=links.get("follow_up") if isinstance(links.get("follow_up"), dict) else None,
                    has_images=files is not None, volume=volume)
 
 
-def require_images(ctx: Ctx, p: Principal, pid: int) -> tuple[str, str | None]:
-    files = case_files(ctx, p, pid)
-    if files is None:
-        raise HTTPException(404, "this case has no images")
-    return files
-
-
-def audit_image_read(ctx: Ctx, p: Principal, pid: int) -> None:
+def read_images(ctx: Ctx, p: Principal, pid: int) -> tuple[str, str | None]:
+    """The image (and labels) files of a case ``p`` may see, 404 otherwise; like every other read
+    of patient data, the read is written to the audit log (table ``case_images``)."""
     with session_scope(ctx.engine, p.username) as s:
+        rec = find_case(s, pid, hospitals=hospitals_of(p))
+        if rec is None:
+            raise HTTPException(404, "not found")
+        files = _image_paths(ctx, rec.links)
+        if files is None:
+            raise HTTPException(404, "this case has no images")
         audit(s, p, "read", "case_images", pid)
+    return files

@@ -11,8 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import HTTPException
 
-from openir.registry import session_scope
-from openir.registry.models import Hospital
+from openir.registry import get_hospital, session_scope
 
 from .access import audit
 from .cases import case_view
@@ -50,13 +49,14 @@ def _notify(s: Any, hospital: str, text: str, cid: int) -> None:
 
 
 def create(ctx: Ctx, p: Principal, body: ConsultIn) -> ConsultOut:
+    """Open a consultation on one of the caller's own cases with another known hospital; notifies it."""
     from .procedures import procedure_row
 
     if not p.is_hospital:
         raise HTTPException(403, "only a hospital may ask for a consultation")
     with session_scope(ctx.engine, p.username) as s:
         proc = procedure_row(s, p, body.procedure_id)  # 404 unless the case is the caller's own
-        if s.scalar(sa.select(Hospital.id).where(Hospital.code == body.to_hospital)) is None or body.to_hospital == p.hospital_code:
+        if get_hospital(s, body.to_hospital) is None or body.to_hospital == p.hospital_code:
             raise HTTPException(422, [{"loc": ["body", "to_hospital"], "msg": "choose another known hospital", "type": "value_error"}])
         c = Consultation(procedure_id=proc.id, from_hospital=p.hospital_code or "", to_hospital=body.to_hospital,
                          question=body.question, created_by=p.user_id)
@@ -68,6 +68,7 @@ def create(ctx: Ctx, p: Principal, body: ConsultIn) -> ConsultOut:
 
 
 def list_for(ctx: Ctx, p: Principal) -> list[ConsultOut]:
+    """Consultations where the caller's hospital is requester or expert (none for centre users)."""
     if not p.is_hospital:
         return []
     with session_scope(ctx.engine, p.username) as s:
@@ -99,6 +100,8 @@ def _as_reader(p: Principal, c: Consultation, side: str) -> Principal:
 
 
 def comment(ctx: Ctx, p: Principal, cid: int, body: str, plan: dict[str, Any] | None) -> ConsultOut:
+    """Add a comment or plan proposal while the consultation is open; an expert's first answer moves it to
+    answered."""
     with session_scope(ctx.engine, p.username) as s:
         c, side = _load(s, p, cid)
         if c.state in ("declined", "closed") or (side == "expert" and c.state == "requested"):
@@ -116,6 +119,7 @@ def comment(ctx: Ctx, p: Principal, cid: int, body: str, plan: dict[str, Any] | 
 
 
 def transition(ctx: Ctx, p: Principal, cid: int, state: str) -> ConsultOut:
+    """Apply a state change that ``TRANSITIONS`` allows the caller's side; logged as a message and audited."""
     with session_scope(ctx.engine, p.username) as s:
         c, side = _load(s, p, cid)
         who = TRANSITIONS.get(c.state, {}).get(state)
@@ -129,6 +133,7 @@ def transition(ctx: Ctx, p: Principal, cid: int, state: str) -> ConsultOut:
 
 
 def notifications(ctx: Ctx, p: Principal) -> list[Notification]:
+    """The 50 newest notifications of the caller's hospital."""
     if not p.is_hospital:
         return []
     with session_scope(ctx.engine, p.username) as s:
@@ -137,6 +142,7 @@ def notifications(ctx: Ctx, p: Principal) -> list[Notification]:
 
 
 def mark_read(ctx: Ctx, p: Principal, nid: int) -> None:
+    """Mark a notification read; another hospital's is a 404."""
     with session_scope(ctx.engine, p.username) as s:
         n = s.get(Notification, nid)
         if n is None or not p.is_hospital or n.hospital_code != p.hospital_code:

@@ -17,6 +17,8 @@ from .security import RateLimiter
 
 @dataclass
 class Ctx:
+    """Per-application state shared by all requests: database engine, data folder, pseudonym key, caches."""
+
     engine: Engine
     home: Path
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))

@@ -18,10 +18,13 @@ class LoginRequired(Exception):
 
 
 def ctx_of(request: Request) -> Ctx:
+    """The application's shared context, for route dependencies."""
     return request.app.state.ctx
 
 
 def who(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal | None:
+    """The caller from a bearer token or the session cookie (None if neither is valid), resolved once per
+    request."""
     if hasattr(request.state, "principal"):
         return request.state.principal
     ctx = ctx_of(request)
@@ -37,6 +40,7 @@ def who(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(b
 
 
 def api_user(p: Principal | None = Depends(who)) -> Principal:
+    """API routes need a caller: 401 with a Bearer challenge otherwise."""
     if p is None:
         raise HTTPException(401, "log in or send a bearer token", headers={"WWW-Authenticate": "Bearer"})
     return p
@@ -50,12 +54,14 @@ def api_writer(request: Request, p: Principal = Depends(api_user)) -> Principal:
 
 
 def page_user(p: Principal | None = Depends(who)) -> Principal:
+    """Pages need a caller: otherwise redirect to the login page."""
     if p is None:
         raise LoginRequired()
     return p
 
 
 async def page_writer(request: Request, p: Principal = Depends(page_user)) -> Principal:
+    """Form posts must carry the session's CSRF token (form field or header)."""
     form = await request.form()
     if not csrf_ok(p, str(form.get("csrf_token") or request.headers.get("x-csrf-token") or "")):
         raise HTTPException(403, "missing or wrong CSRF token")
@@ -63,6 +69,7 @@ async def page_writer(request: Request, p: Principal = Depends(page_user)) -> Pr
 
 
 def admin(p: Principal = Depends(api_writer)) -> Principal:
+    """Administrator-only routes (user management); implies a CSRF-checked writer."""
     if p.role != "admin":
         raise HTTPException(403, "administrators only")
     return p

@@ -3,15 +3,13 @@ acknowledgement, a patient's cumulative dose, reference levels by procedure and 
 
 from __future__ import annotations
 
-import io
-from typing import Any
-
 import pandas as pd
 import sqlalchemy as sa
 from fastapi import HTTPException
 
-from openir.registry import session_scope
-from openir.registry.models import Hospital
+from openir.dose import compare, reference_levels
+from openir.registry import list_hospitals, session_scope
+from openir.report import drl_boxplot_png
 
 from .access import audit, pseudonym
 from .context import Ctx
@@ -26,37 +24,34 @@ def _facility_map(ctx: Ctx) -> dict[str, str]:
 
 
 def _facilities(ctx: Ctx) -> dict[str, str]:
-    with ctx.engine.connect() as c:
-        rows = c.execute(sa.select(Hospital.code, Hospital.name)).all()
+    with session_scope(ctx.engine) as s:
+        hospitals = list_hospitals(s)
     out = {}
-    for code, name in rows:
-        out[code] = code
-        out[name] = code
+    for h in sorted(hospitals, key=lambda h: h.id):
+        out[h.code] = h.code
+        out[h.name] = h.code
     return out
 
 
+def _own_facilities(ctx: Ctx, p: Principal) -> list[str] | None:
+    """The facility names whose reports belong to ``p``'s hospital (None: every facility)."""
+    if p.sees_all:
+        return None
+    return [f for f, code in _facility_map(ctx).items() if code == p.hospital_code]
+
+
 def list_alerts(ctx: Ctx, p: Principal, *, only_open: bool = False) -> list[DoseAlertOut]:
-    from openir.dose.store import AlertRow, ReportRow
-
+    """Dose alerts of the caller's hospital (all for the centre), newest first; patient ids and
+    messages are pseudonymised unless the caller's own hospital produced the alert."""
     fac = _facility_map(ctx)
-    from sqlalchemy.orm import Session
-
-    with Session(ctx.dose.engine) as c:
-        rows = c.execute(sa.select(AlertRow, ReportRow.facility).join(ReportRow, ReportRow.id == AlertRow.report_id, isouter=True)
-                         .order_by(AlertRow.created_at.desc(), AlertRow.id.desc())).all()
     with session_scope(ctx.engine, p.username) as s:
         acks = {a.alert_id: u for a, u in s.execute(sa.select(DoseAck, User.username).join(User, User.id == DoseAck.user_id)).all()}
+    rows = ctx.dose.alerts(facilities=_own_facilities(ctx, p), exclude_ids=acks if only_open else (), newest_first=True)
     out = []
-    import json
-
-    for a, facility in rows:
-        hosp = fac.get(facility or "")
-        if not p.sees_all and hosp != p.hospital_code:
-            continue
-        if only_open and a.id in acks:
-            continue
+    for a in rows:
+        hosp = fac.get(a.facility or "")
         ident = p.is_hospital and hosp == p.hospital_code
-        msg = json.loads(a.alert_json).get("message", "") if a.alert_json else ""
+        msg = a.message
         pid = a.patient_id if ident else pseudonym(ctx.secret, a.patient_id)
         if not ident and a.patient_id:
             msg = msg.replace(a.patient_id, pid or "")
@@ -67,6 +62,7 @@ def list_alerts(ctx: Ctx, p: Principal, *, only_open: bool = False) -> list[Dose
 
 
 def acknowledge(ctx: Ctx, p: Principal, alert_id: int, note: str | None) -> DoseAlertOut:
+    """Mark one of the caller's hospital's alerts as seen (once; audited); others' are a 404."""
     mine = {a.id: a for a in list_alerts(ctx, p)}
     if alert_id not in mine or not p.is_hospital:
         raise HTTPException(404, "not found")
@@ -78,19 +74,10 @@ def acknowledge(ctx: Ctx, p: Principal, alert_id: int, note: str | None) -> Dose
 
 
 def cumulative(ctx: Ctx, p: Principal, patient_id: str) -> CumulativeOut:
-    """Sum over non-superseded reports of one patient, from the caller's hospital only."""
-    from openir.dose.store import ReportRow
-
+    """Sum over non-superseded reports of one patient, from the caller's hospital only (audited)."""
     if not p.is_hospital:
         raise HTTPException(404, "not found")
-    fac = _facility_map(ctx)
-    with ctx.dose.engine.connect() as c:
-        rows = c.execute(sa.select(ReportRow.sop_instance_uid, ReportRow.performed_at, ReportRow.procedure,
-                                   ReportRow.facility, ReportRow.room, ReportRow.kap_total_gy_cm2,
-                                   ReportRow.dose_rp_total_gy, ReportRow.fluoro_time_s, ReportRow.dlp_total_mgy_cm)
-                         .where(ReportRow.patient_id == patient_id, ReportRow.superseded_by.is_(None))
-                         .order_by(ReportRow.performed_at)).mappings().all()
-    items = [dict(r) for r in rows if fac.get(r["facility"] or "") == p.hospital_code]
+    items = [e.model_dump() for e in ctx.dose.report_entries(patient_id=patient_id, facilities=_own_facilities(ctx, p))]
     if not items:
         raise HTTPException(404, "not found")
     with session_scope(ctx.engine, p.username) as s:
@@ -110,8 +97,6 @@ def _frame(ctx: Ctx) -> pd.DataFrame:
 
 def drl(ctx: Ctx, p: Principal, metric: str = "kap_total_gy_cm2") -> DrlOut:
     """National DRLs (all facilities, no patient data) and per-room comparison (own rooms for a hospital)."""
-    from openir.dose import compare, reference_levels
-
     df = _frame(ctx)
     if df.empty or metric not in df:
         return DrlOut(levels=[], rooms=[])
@@ -126,35 +111,11 @@ def drl(ctx: Ctx, p: Principal, metric: str = "kap_total_gy_cm2") -> DrlOut:
 
 
 def drl_png(ctx: Ctx, p: Principal, metric: str = "kap_total_gy_cm2") -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from openir.dose import reference_levels
+    """Box plot of ``metric`` per procedure type against its DRL (all facilities: no patient data)."""
 
     def make() -> bytes:
         df = _frame(ctx)
-        fig, ax = plt.subplots(figsize=(7, 3.6), dpi=90)
-        if not df.empty and metric in df:
-            levels = {lv.procedure: lv for lv in reference_levels(df, metric)}
-            procs = sorted(levels)
-            ax.boxplot([df.loc[df["procedure"] == pr, metric].dropna().to_numpy() for pr in procs])
-            for i, pr in enumerate(procs, start=1):
-                ax.hlines(levels[pr].drl, i - 0.4, i + 0.4, colors="red", label="DRL (P75)" if i == 1 else None)
-            ax.set_xticks(range(1, len(procs) + 1), [x[:18] for x in procs], fontsize=7)
-            ax.set_yscale("log")
-            if procs:
-                ax.legend(fontsize=7)
-        ax.set_ylabel(metric)
-        buf = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        return buf.getvalue()
+        levels = reference_levels(df, metric) if not df.empty and metric in df else []
+        return drl_boxplot_png(df, levels, metric)
 
     return ctx.cached(f"drl_png:{metric}", make)
-
-
-def alert_summary(alerts: list[DoseAlertOut]) -> dict[str, Any]:
-    return {"open": sum(not a.acknowledged for a in alerts), "total": len(alerts)}

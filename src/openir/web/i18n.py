@@ -12,10 +12,12 @@ HERE = Path(__file__).with_name("i18n")
 
 @lru_cache(maxsize=4)
 def catalogue(lang: str) -> dict[str, str]:
+    """The message catalogue of one language (read once)."""
     return json.loads((HERE / f"{lang}.json").read_text(encoding="utf-8"))
 
 
 def pick(lang: str | None, accept: str | None = None) -> str:
+    """The interface language: the user's own if supported, else from Accept-Language, else English."""
     if lang in LANGS:
         return lang  # type: ignore[return-value]
     if accept and accept.lower().startswith("zh"):

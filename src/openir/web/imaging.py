@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from openir.core.errors import InputError
+from openir.core import InputError
 
 AXES = ("axial", "coronal", "sagittal")
 # label colours (RGB 0..255), cycled; 0 is background
@@ -61,6 +61,7 @@ def take(arr: np.ndarray, axis: str, index: int) -> np.ndarray:
 
 
 def n_slices(shape: tuple[int, ...], axis: str) -> int:
+    """How many slices a volume has along ``axis`` (the viewer's slider range)."""
     return shape[{"axial": 0, "coronal": 1, "sagittal": 2}[axis]]
 
 

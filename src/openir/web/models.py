@@ -10,9 +10,6 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Engine, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-ROLES = ("operator", "quality_officer", "centre", "admin")
-HOSPITAL_ROLES = ("operator", "quality_officer")
-CONSULT_STATES = ("requested", "accepted", "declined", "answered", "closed")
 # allowed transitions: state -> {new state: which side may move it}
 TRANSITIONS: dict[str, dict[str, str]] = {
     "requested": {"accepted": "expert", "declined": "expert", "closed": "requester"},
@@ -24,19 +21,24 @@ TRANSITIONS: dict[str, dict[str, str]] = {
 
 
 def now() -> dt.datetime:
+    """Naive UTC now, as the web tables store times."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class WebBase(DeclarativeBase):
+    """Metadata of the web's own tables, kept apart from the registry's migrated schema."""
+
     type_annotation_map = {dict[str, Any]: JSON}
 
 
 class User(WebBase):
+    """A web account: role, hospital (hospital roles only), operator, language; password Argon2-hashed."""
+
     __tablename__ = "web_users"
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(24))  # one of ROLES
+    role: Mapped[str] = mapped_column(String(24))  # operator | quality_officer (hospital roles) | centre | admin
     hospital_code: Mapped[str | None] = mapped_column(String(32))  # hospital roles only
     operator_code: Mapped[str | None] = mapped_column(String(32))  # the operator an operator-user is
     lang: Mapped[str] = mapped_column(String(8), default="en")
@@ -45,6 +47,8 @@ class User(WebBase):
 
 
 class WebSession(WebBase):
+    """A browser session: only the SHA-256 of the cookie secret is stored, with its CSRF token."""
+
     __tablename__ = "web_sessions"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie value
     user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id"), index=True)
@@ -53,6 +57,8 @@ class WebSession(WebBase):
 
 
 class ApiToken(WebBase):
+    """A machine's bearer token for a user, stored hashed, revocable."""
+
     __tablename__ = "web_api_tokens"
     id: Mapped[int] = mapped_column(primary_key=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
@@ -63,6 +69,8 @@ class ApiToken(WebBase):
 
 
 class DoseAck(WebBase):
+    """Who acknowledged which dose alert, when, with what note."""
+
     __tablename__ = "web_dose_acks"
     alert_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # dose_alerts.id
     user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id"))
@@ -71,6 +79,8 @@ class DoseAck(WebBase):
 
 
 class Consultation(WebBase):
+    """A request from one hospital to another to review a case."""
+
     __tablename__ = "web_consultations"
     id: Mapped[int] = mapped_column(primary_key=True)
     procedure_id: Mapped[int] = mapped_column(Integer, index=True)
@@ -84,6 +94,8 @@ class Consultation(WebBase):
 
 
 class ConsultMessage(WebBase):
+    """A comment, plan proposal or state change within a consultation."""
+
     __tablename__ = "web_consult_messages"
     id: Mapped[int] = mapped_column(primary_key=True)
     consultation_id: Mapped[int] = mapped_column(ForeignKey("web_consultations.id"), index=True)
@@ -95,6 +107,8 @@ class ConsultMessage(WebBase):
 
 
 class Notification(WebBase):
+    """A message to a hospital about a consultation, read or not."""
+
     __tablename__ = "web_notifications"
     id: Mapped[int] = mapped_column(primary_key=True)
     hospital_code: Mapped[str] = mapped_column(String(32))
@@ -106,4 +120,5 @@ class Notification(WebBase):
 
 
 def create_web_tables(engine: Engine) -> None:
+    """Create the web's own tables beside the registry's (idempotent)."""
     WebBase.metadata.create_all(engine)

@@ -8,10 +8,8 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 
-from openir.registry import load_catalogue, session_scope
-from openir.registry.models import Hospital, Operator
+from openir.registry import list_hospitals, list_operators, load_catalogue, session_scope
 
 from . import cases, consult, dose_view, quality_view
 from .context import Ctx
@@ -28,6 +26,7 @@ templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates"))
 
 
 def render(request: Request, name: str, p: Principal | None, status: int = 200, **kw) -> HTMLResponse:
+    """Render a template with the caller, the translator and the language chosen for this request."""
     lang = p.lang if p else pick(request.cookies.get("openir_lang"), request.headers.get("accept-language"))
     return templates.TemplateResponse(request, name, {"p": p, "t": translator(lang), "lang": lang, **kw},
                                       status_code=status)
@@ -35,17 +34,20 @@ def render(request: Request, name: str, p: Principal | None, status: int = 200, 
 
 @router.get("/", response_class=HTMLResponse)
 def home(p: Principal = Depends(page_user)) -> RedirectResponse:
+    """Start page by role: the centre goes to quality, hospitals to their procedures."""
     return RedirectResponse("/quality" if p.sees_all else "/procedures", 303)
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> HTMLResponse:
+    """The login form."""
     return render(request, "login.html", None)
 
 
 @router.post("/login", response_class=HTMLResponse)
 def login_post(request: Request, username: str = Form(..., max_length=64), password: str = Form(..., max_length=256),
                ctx: Ctx = Depends(ctx_of)):
+    """Log in from the form; failures re-render the form with the reason (401, or 429 when rate-limited)."""
     try:
         _, secret = login_user(ctx, username, password, request.client.host if request.client else "?")
     except HTTPException as exc:
@@ -58,6 +60,7 @@ def login_post(request: Request, username: str = Form(..., max_length=64), passw
 
 @router.post("/logout")
 def logout_post(request: Request, p: Principal = Depends(page_writer), ctx: Ctx = Depends(ctx_of)) -> RedirectResponse:
+    """Log out and return to the login page."""
     logout_user(ctx, request.cookies.get(SESSION_COOKIE))
     r = RedirectResponse("/login", 303)
     r.delete_cookie(SESSION_COOKIE)
@@ -66,6 +69,7 @@ def logout_post(request: Request, p: Principal = Depends(page_writer), ctx: Ctx 
 
 @router.post("/lang")
 async def set_lang(request: Request, p: Principal = Depends(page_writer), ctx: Ctx = Depends(ctx_of)) -> RedirectResponse:
+    """Switch the interface language and come back to the page the user was on."""
     lang = pick(str((await request.form()).get("lang")))
     with session_scope(ctx.engine, p.username) as s:
         s.get(User, p.user_id).lang = lang
@@ -74,17 +78,17 @@ async def set_lang(request: Request, p: Principal = Depends(page_writer), ctx: C
 
 @router.get("/procedures", response_class=HTMLResponse)
 def procedures_page(request: Request, offset: int = 0, p: Principal = Depends(page_user), ctx: Ctx = Depends(ctx_of)):
+    """The procedure list (50 per page)."""
     total, items = list_procedures(ctx, p, limit=50, offset=max(0, offset))
     return render(request, "procedures.html", p, total=total, items=items, offset=max(0, offset))
 
 
 @router.get("/procedures/new", response_class=HTMLResponse)
 def entry_page(request: Request, p: Principal = Depends(page_user), ctx: Ctx = Depends(ctx_of)):
+    """The entry form: techniques grouped by category and the operators of the caller's hospital."""
     cat = load_catalogue()
     with session_scope(ctx.engine, p.username) as s:
-        ops = [(o.code, o.credential) for o in s.scalars(
-            select(Operator).join(Hospital, Hospital.id == Operator.hospital_id)
-            .where(Hospital.code == (p.hospital_code or "")).order_by(Operator.code))]
+        ops = [(o.code, o.credential) for o in list_operators(s, p.hospital_code or "")]
     groups: dict[str, list] = {}
     for t in cat.techniques.values():
         groups.setdefault(t.category, []).append(t)
@@ -93,9 +97,10 @@ def entry_page(request: Request, p: Principal = Depends(page_user), ctx: Ctx = D
 
 @router.get("/cases/{pid}", response_class=HTMLResponse)
 def case_page(pid: int, request: Request, p: Principal = Depends(page_user), ctx: Ctx = Depends(ctx_of)):
+    """The case page with viewer, plan tables and the consultation form (hospitals to ask)."""
     view = cases.case_view(ctx, p, pid)
     with session_scope(ctx.engine, p.username) as s:
-        others = [c for c in s.scalars(select(Hospital.code).order_by(Hospital.code)) if c != p.hospital_code]
+        others = [h.code for h in list_hospitals(s) if h.code != p.hospital_code]
     return render(request, "case.html", p, v=view, pid=pid, others=others, plan_view=plan_summary(view.plan),
                   plan_json=json.dumps(view.plan, indent=1, default=str) if view.plan else None)
 
@@ -110,7 +115,7 @@ def plan_summary(plan: dict | None) -> dict | None:
         return None
     from pydantic import ValidationError
 
-    from openir.plan.models import Plan
+    from openir.plan import Plan
 
     try:
         pl = Plan.model_validate(plan)
@@ -130,6 +135,7 @@ def plan_summary(plan: dict | None) -> dict | None:
 
 @router.get("/dose", response_class=HTMLResponse)
 def dose_page(request: Request, patient: str | None = None, p: Principal = Depends(page_user), ctx: Ctx = Depends(ctx_of)):
+    """The dose dashboard: alerts, reference levels and, on request, a patient's cumulative dose."""
     alerts = dose_view.list_alerts(ctx, p)
     cum = None
     if patient:
@@ -142,6 +148,7 @@ def dose_page(request: Request, patient: str | None = None, p: Principal = Depen
 
 @router.post("/dose/alerts/{aid}/ack")
 def ack_page(aid: int, p: Principal = Depends(page_writer), ctx: Ctx = Depends(ctx_of)) -> RedirectResponse:
+    """Acknowledge a dose alert from the dashboard."""
     dose_view.acknowledge(ctx, p, aid, None)
     return RedirectResponse("/dose", 303)
 
@@ -149,6 +156,7 @@ def ack_page(aid: int, p: Principal = Depends(page_writer), ctx: Ctx = Depends(c
 @router.get("/quality", response_class=HTMLResponse)
 def quality_page(request: Request, indicator: str | None = None, p: Principal = Depends(page_user),
                  ctx: Ctx = Depends(ctx_of)):
+    """The quality dashboard: one indicator's table and funnel, ratings and learning curves."""
     rows = quality_view.indicators(ctx, p, "hospital")
     codes = sorted({r.indicator for r in rows})
     chosen = indicator if indicator in codes else (codes[0] if codes else None)
@@ -158,6 +166,7 @@ def quality_page(request: Request, indicator: str | None = None, p: Principal = 
 
 @router.get("/consultations", response_class=HTMLResponse)
 def consults_page(request: Request, p: Principal = Depends(page_user), ctx: Ctx = Depends(ctx_of)):
+    """Consultations and notifications of the caller's hospital."""
     return render(request, "consults.html", p, items=consult.list_for(ctx, p), notes=consult.notifications(ctx, p))
 
 
@@ -165,18 +174,21 @@ def consults_page(request: Request, p: Principal = Depends(page_user), ctx: Ctx 
 def consult_post(procedure_id: int = Form(..., ge=1), to_hospital: str = Form(..., max_length=32),
                  question: str = Form(..., min_length=1, max_length=4000), p: Principal = Depends(page_writer),
                  ctx: Ctx = Depends(ctx_of)) -> RedirectResponse:
+    """Ask for a consultation from the case page."""
     c = consult.create(ctx, p, ConsultIn(procedure_id=procedure_id, to_hospital=to_hospital, question=question))
     return RedirectResponse(f"/consultations/{c.id}", 303)
 
 
 @router.get("/consultations/{cid}", response_class=HTMLResponse)
 def consult_page(cid: int, request: Request, p: Principal = Depends(page_user), ctx: Ctx = Depends(ctx_of)):
+    """One consultation with its messages and the case."""
     return render(request, "consult.html", p, c=consult.detail(ctx, p, cid))
 
 
 @router.post("/consultations/{cid}/messages")
 def consult_msg(cid: int, body: str = Form(..., min_length=1, max_length=4000), plan: str = Form("", max_length=100_000),
                 p: Principal = Depends(page_writer), ctx: Ctx = Depends(ctx_of)) -> RedirectResponse:
+    """Post a comment or a plan proposal (JSON object) from the consultation page."""
     try:
         plan_obj = json.loads(plan) if plan.strip() else None
     except json.JSONDecodeError as exc:
@@ -190,10 +202,12 @@ def consult_msg(cid: int, body: str = Form(..., min_length=1, max_length=4000), 
 @router.post("/consultations/{cid}/transition")
 def consult_move(cid: int, state: str = Form(..., max_length=16), p: Principal = Depends(page_writer),
                  ctx: Ctx = Depends(ctx_of)) -> RedirectResponse:
+    """Change a consultation's state from its page."""
     consult.transition(ctx, p, cid, state)
     return RedirectResponse(f"/consultations/{cid}", 303)
 
 
 @router.get("/healthz")
 def healthz(_: Principal | None = Depends(who)) -> dict:
+    """Liveness probe for load balancers (no login needed)."""
     return {"ok": True}

@@ -13,20 +13,28 @@ class _In(BaseModel):
 
 
 class LoginIn(_In):
+    """Credentials for ``POST /api/login``."""
+
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
 
 
 class TokenIn(_In):
+    """A name for a new API token (to tell tokens apart)."""
+
     name: str = Field(min_length=1, max_length=100)
 
 
 class TokenOut(BaseModel):
+    """The new API token, shown once."""
+
     token: str
     name: str
 
 
 class UserIn(_In):
+    """A new account (administrators only)."""
+
     username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     password: str = Field(min_length=10, max_length=256)
     role: Literal["operator", "quality_officer", "centre", "admin"]
@@ -36,6 +44,8 @@ class UserIn(_In):
 
 
 class Me(BaseModel):
+    """The caller's identity and the CSRF token to send with writes."""
+
     username: str
     role: str
     hospital_code: str | None
@@ -45,6 +55,8 @@ class Me(BaseModel):
 
 
 class LangIn(_In):
+    """The interface language to switch to."""
+
     lang: Literal["en", "zh-CN"]
 
 
@@ -63,6 +75,8 @@ class CheckIn(_In):
 
 
 class CheckOut(BaseModel):
+    """Result of the live check: rule flags, validation errors, and the tier facts behind them."""
+
     ok: bool
     tier: str | None
     flags: list[dict[str, str]]
@@ -72,6 +86,8 @@ class CheckOut(BaseModel):
 
 
 class ProcedureOut(BaseModel):
+    """A procedure's list row; ``deidentified`` rows carry pseudonyms instead of keys."""
+
     id: int
     uid: str | None
     patient_key: str | None
@@ -95,11 +111,15 @@ class ProcedureOut(BaseModel):
 
 
 class ProcedurePage(BaseModel):
+    """One page of procedures and the total the caller may see."""
+
     total: int
     items: list[ProcedureOut]
 
 
 class RecordOut(BaseModel):
+    """What recording did: new id, rule flags and derived adverse-event grades."""
+
     procedure_id: int
     uid: str
     flags: list[dict[str, str]]
@@ -107,6 +127,8 @@ class RecordOut(BaseModel):
 
 
 class CaseOut(BaseModel):
+    """The case view: the procedure and every stage result linked to it."""
+
     procedure: ProcedureOut
     outcome: dict[str, Any] | None
     adverse_events: list[dict[str, Any]]
@@ -120,6 +142,8 @@ class CaseOut(BaseModel):
 
 
 class DoseAlertOut(BaseModel):
+    """A dose alert as the dashboard lists it, with its acknowledgement."""
+
     id: int
     hospital_code: str | None
     patient_id: str | None
@@ -134,10 +158,14 @@ class DoseAlertOut(BaseModel):
 
 
 class AckIn(_In):
+    """An optional note with an acknowledgement."""
+
     note: str | None = Field(default=None, max_length=1000)
 
 
 class CumulativeOut(BaseModel):
+    """A patient's summed dose over current reports, with the reports summed."""
+
     patient_id: str
     reports: int
     kap_total_gy_cm2: float
@@ -148,11 +176,15 @@ class CumulativeOut(BaseModel):
 
 
 class DrlOut(BaseModel):
+    """Reference levels and the room comparison against them."""
+
     levels: list[dict[str, Any]]
     rooms: list[dict[str, Any]]
 
 
 class IndicatorRow(BaseModel):
+    """One indicator for one unit (hospital, operator or region) with its exact CI and status."""
+
     indicator: str
     title: str
     level_by: str
@@ -168,6 +200,8 @@ class IndicatorRow(BaseModel):
 
 
 class RatingOut(BaseModel):
+    """A hospital's grade with reasons."""
+
     hospital: str
     level: str
     region: str
@@ -176,6 +210,8 @@ class RatingOut(BaseModel):
 
 
 class CurveOut(BaseModel):
+    """An operator's CUSUM learning curve for one technique."""
+
     operator: str
     technique: str
     n: int
@@ -186,21 +222,29 @@ class CurveOut(BaseModel):
 
 
 class ConsultIn(_In):
+    """A consultation request: which case, which hospital, what question."""
+
     procedure_id: int = Field(ge=1)
     to_hospital: str = Field(min_length=1, max_length=32)
     question: str = Field(min_length=1, max_length=4000)
 
 
 class CommentIn(_In):
+    """A consultation message, optionally with a proposed plan."""
+
     body: str = Field(min_length=1, max_length=4000)
     plan: dict[str, Any] | None = Field(default=None, description="a proposed plan (optional plan JSON)")
 
 
 class TransitionIn(_In):
+    """The state a consultation should move to."""
+
     state: Literal["accepted", "declined", "answered", "closed"]
 
 
 class ConsultOut(BaseModel):
+    """A consultation as one side sees it, with the moves that side may make."""
+
     id: int
     procedure_id: int
     from_hospital: str
@@ -215,6 +259,8 @@ class ConsultOut(BaseModel):
 
 
 class NotificationOut(BaseModel):
+    """A notification for the caller's hospital."""
+
     id: int
     text: str
     link: str | None

@@ -28,10 +28,12 @@ _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory pr
 
 
 def hash_password(password: str) -> str:
+    """Argon2id hash of a password, for storage."""
     return _hasher.hash(password)
 
 
 def verify_password(stored: str, password: str) -> bool:
+    """Whether ``password`` matches the stored hash (False for a malformed hash, never an error)."""
     try:
         return _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
@@ -57,10 +59,12 @@ class Principal:
 
     @property
     def is_hospital(self) -> bool:
+        """A hospital role: sees and changes its own hospital's identifiable records."""
         return self.role in ("operator", "quality_officer")
 
     @property
     def sees_all(self) -> bool:
+        """Centre or administrator: sees every hospital, de-identified."""
         return self.role in ("centre", "admin")
 
 
@@ -77,12 +81,14 @@ def open_session(s: Session, user: User) -> tuple[str, str]:
 
 
 def close_session(s: Session, secret: str) -> None:
+    """Delete the session of a cookie secret (logout); unknown secrets are ignored."""
     row = s.get(WebSession, _sha(secret))
     if row is not None:
         s.delete(row)
 
 
 def session_principal(s: Session, secret: str) -> Principal | None:
+    """The caller of a live session cookie, or None (unknown, expired or inactive user)."""
     row = s.get(WebSession, _sha(secret))
     if row is None or row.expires_at < now():
         return None
@@ -93,12 +99,14 @@ def session_principal(s: Session, secret: str) -> Principal | None:
 
 
 def new_token(s: Session, user: User, name: str) -> str:
+    """Issue an API token for ``user``; only its hash is stored, so it is returned once."""
     token = "oir_" + secrets.token_urlsafe(32)
     s.add(ApiToken(token_sha256=_sha(token), user_id=user.id, name=name))
     return token
 
 
 def token_principal(s: Session, token: str) -> Principal | None:
+    """The caller of a bearer token, or None (unknown, revoked or inactive user)."""
     row = s.scalar(select(ApiToken).where(ApiToken.token_sha256 == _sha(token), ApiToken.revoked.is_(False)))
     if row is None:
         return None
@@ -130,17 +138,20 @@ class RateLimiter:
         return q
 
     def blocked(self, *keys: str) -> bool:
+        """Whether any of ``keys`` has used up its failed attempts in the window."""
         t = time.monotonic()
         with self._lock:
             return any(len(self._recent(k, t)) >= self.limit for k in keys)
 
     def fail(self, *keys: str) -> None:
+        """Count one failed attempt against each key."""
         t = time.monotonic()
         with self._lock:
             for k in keys:
                 self._recent(k, t).append(t)
 
     def reset(self, *keys: str) -> None:
+        """Forget the failures of ``keys`` (after a successful login)."""
         with self._lock:
             for k in keys:
                 self._hits.pop(k, None)

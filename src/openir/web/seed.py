@@ -10,8 +10,13 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from openir.registry import load_dataset, session_scope
-from openir.registry.models import Hospital, Patient, Procedure
+from openir.registry import (
+    list_hospitals,
+    list_procedures,
+    load_dataset,
+    merge_procedure_links,
+    session_scope,
+)
 
 from .context import Ctx
 from .models import User
@@ -20,6 +25,7 @@ from .security import hash_password
 
 def add_user(ctx: Ctx, username: str, password: str, role: str, hospital_code: str | None = None,
              operator_code: str | None = None, lang: str = "en") -> None:
+    """Create an account unless the user name exists (seeding is re-runnable)."""
     with session_scope(ctx.engine, "seed") as s:
         if s.scalar(sa.select(User.id).where(User.username == username)) is None:
             s.add(User(username=username, password_hash=hash_password(password), role=role,
@@ -45,7 +51,9 @@ def case_volume(seed: int, shape: tuple[int, int, int] = (40, 96, 96)) -> dict[s
 def seed_demo(ctx: Ctx, *, procedures: int = 400, hospitals: int = 4, seed: int = 0, password: str = "openir-demo-pass",
               cases: int = 3, dose_reports: int = 24) -> dict[str, Any]:
     """Fill an empty application database; returns the user names (all share ``password``)."""
-    from openir.dose import DoseStore  # noqa: F401  (the store's tables are created on ctx.dose)
+    from pydicom import dcmwrite
+
+    from openir.phantom.dose_reports import synthetic_xray_rdsr
     from openir.phantom.registry_data import generate_registry
 
     ds = generate_registry(procedures, hospitals, seed=seed)
@@ -59,34 +67,29 @@ def seed_demo(ctx: Ctx, *, procedures: int = 400, hospitals: int = 4, seed: int 
         add_user(ctx, f"op-{code.lower()}", password, "operator", code, str(op.iloc[0]) if len(op) else None)
     (ctx.home / "cases").mkdir(parents=True, exist_ok=True)
     with session_scope(ctx.engine, "seed") as s:
-        hosp = {h.id: h for h in s.scalars(sa.select(Hospital))}
-        for hid in sorted(hosp)[:hospitals]:
-            rows = s.scalars(sa.select(Procedure).where(Procedure.hospital_id == hid).order_by(Procedure.id).limit(cases)).all()
-            for n, proc in enumerate(rows):
+        hosp = sorted(list_hospitals(s), key=lambda h: h.id)  # registry order, as loaded
+        for h in hosp[:hospitals]:
+            for n, proc in enumerate(list_procedures(s, hospitals=[h.code], limit=cases, order="entry")):
                 name = f"cases/{proc.uid}.npz"
                 np.savez_compressed(ctx.home / name, **case_volume(seed * 1000 + proc.id))
-                proc.links = {**(proc.links or {}), "image": name,
-                              "plan": {"modality": "microwave", "device": "demo", "trajectories": [
-                                  {"entry_mm": [10.0, 48.0, 50.0], "target_mm": [48.0, 48.0, 50.0]}], "n_probes": 1},
-                              "verification": {"min_margin_mm": round(2.0 + n, 1), "verdict": "complete" if n else "incomplete"},
-                              "thermometry": [{"t_s": t, "max_c": 37 + 2.5 * t / 10} for t in range(0, 60, 20)],
-                              "follow_up": {"months": 3, "ltp": False}}
+                merge_procedure_links(s, proc.id, {
+                    "image": name,
+                    "plan": {"modality": "microwave", "device": "demo", "trajectories": [
+                        {"entry_mm": [10.0, 48.0, 50.0], "target_mm": [48.0, 48.0, 50.0]}], "n_probes": 1},
+                    "verification": {"min_margin_mm": round(2.0 + n, 1), "verdict": "complete" if n else "incomplete"},
+                    "thermometry": [{"t_s": t, "max_c": 37 + 2.5 * t / 10} for t in range(0, 60, 20)],
+                    "follow_up": {"months": 3, "ltp": False}})
         # dose reports: each hospital's first patients, a few above the alert levels
-        from pydicom import dcmwrite
-
-        from openir.phantom.dose_reports import synthetic_xray_rdsr
-
-        pats = s.execute(sa.select(Patient.pseudo_key, Procedure.hospital_id, Procedure.uid)
-                         .join(Procedure, Procedure.patient_id == Patient.id).order_by(Procedure.id)).all()
-    per_h: dict[int, list[tuple[str, str]]] = {}
-    for key, hid, uid in pats:
-        per_h.setdefault(hid, []).append((key, uid))
+        procs = list_procedures(s, limit=None, order="entry")
+    per_h: dict[str, list[tuple[str, str]]] = {h.code: [] for h in hosp}
+    for proc in procs:
+        per_h[proc.hospital_code].append((proc.patient_key, proc.uid))
+    per_h = {code: rows for code, rows in per_h.items() if rows}
     n = 0
-    for hid in sorted(per_h):
-        h = hosp[hid]
-        for m, (key, _uid) in enumerate(per_h[hid][: max(1, dose_reports // max(1, len(per_h)))]):
-            ds_ = synthetic_xray_rdsr(n_events=6, seed=seed * 7919 + n, patient_id=key, institution=h.code,
-                                     station=f"{h.code}-ROOM-{1 + m % 2}", procedure=["Hepatic chemoembolisation", "Liver ablation"][m % 2],
+    for code, rows in per_h.items():
+        for m, (key, _uid) in enumerate(rows[: max(1, dose_reports // max(1, len(per_h)))]):
+            ds_ = synthetic_xray_rdsr(n_events=6, seed=seed * 7919 + n, patient_id=key, institution=code,
+                                     station=f"{code}-ROOM-{1 + m % 2}", procedure=["Hepatic chemoembolisation", "Liver ablation"][m % 2],
                                      dose_scale=150.0 if m % 3 == 0 else 1.0, start=datetime(2024, 3, 4, 9) + timedelta(days=n))
             buf = io.BytesIO()
             dcmwrite(buf, ds_, enforce_file_format=True)

@@ -14,6 +14,7 @@ from .security import Principal, close_session, open_session, session_principal,
 
 
 def login_user(ctx: Ctx, username: str, password: str, address: str) -> tuple[Principal, str]:
+    """Check the password (rate-limited per user and address), open a session and audit the login."""
     keys = (f"user:{username.lower()}", f"ip:{address}")
     if ctx.limiter.blocked(*keys):
         raise HTTPException(429, "too many failed logins; wait a few minutes")
@@ -31,6 +32,7 @@ def login_user(ctx: Ctx, username: str, password: str, address: str) -> tuple[Pr
 
 
 def logout_user(ctx: Ctx, secret: str | None) -> None:
+    """Close the session of a cookie secret, if any."""
     if secret:
         with session_scope(ctx.engine) as s:
             close_session(s, secret)

@@ -1,7 +1,9 @@
-"""Dose charts (matplotlib PNG): distribution per procedure type against its DRL; monthly trend."""
+"""Dose charts (matplotlib PNG): distribution per procedure type against its DRL; monthly trend;
+the dashboard's compact DRL box plot. :mod:`openir.dose` computes the levels; this module draws."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -10,8 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .models import ReferenceLevel  # noqa: E402
-from .reference_levels import METRIC_UNITS  # noqa: E402
+from openir.dose import METRIC_UNITS, ReferenceLevel  # noqa: E402
 
 
 def distribution_chart(df: pd.DataFrame, levels: list[ReferenceLevel], path: str | Path,
@@ -64,4 +65,26 @@ def trend_chart(df: pd.DataFrame, path: str | Path, metric: str = "kap_total_gy_
     return p
 
 
-__all__ = ["distribution_chart", "trend_chart"]
+def drl_boxplot_png(df: pd.DataFrame, levels: list[ReferenceLevel], metric: str = "kap_total_gy_cm2") -> bytes:
+    """Compact box plot (PNG bytes) of ``metric`` per procedure type with each type's DRL in red,
+    for the dose dashboard; an empty frame gives an empty, labelled chart."""
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=90)
+    if not df.empty and metric in df:
+        by_proc = {lv.procedure: lv for lv in levels}
+        procs = sorted(by_proc)
+        ax.boxplot([df.loc[df["procedure"] == pr, metric].dropna().to_numpy() for pr in procs])
+        for i, pr in enumerate(procs, start=1):
+            ax.hlines(by_proc[pr].drl, i - 0.4, i + 0.4, colors="red", label="DRL (P75)" if i == 1 else None)
+        ax.set_xticks(range(1, len(procs) + 1), [x[:18] for x in procs], fontsize=7)
+        ax.set_yscale("log")
+        if procs:
+            ax.legend(fontsize=7)
+    ax.set_ylabel(metric)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+__all__ = ["distribution_chart", "drl_boxplot_png", "trend_chart"]
