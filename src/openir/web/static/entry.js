@@ -22,12 +22,15 @@
       p.textContent = out.dataset.warning + " [" + f.rule + "]: " + f.message; out.appendChild(p); });
   }
   let timer = null;
+  let seq = 0;  // a check answered after a later check or a save must not wipe their messages
   async function check() {
     if (!val("technique")) return;
+    const mine = ++seq;
     const lesion = num("lesion_mm");
     const r = await openir.api("POST", "/api/procedures/check", {technique: val("technique"), operator_code: val("operator_code"),
       disease: val("disease"), child_pugh: val("child_pugh"), asa_class: num("asa_class"), age_years: num("age_years"),
       max_lesion_mm: lesion, n_lesions: lesion ? 1 : null});
+    if (mine !== seq) return;
     clear();
     if (r.status !== 200) { (r.data && r.data.detail || []).forEach && (r.data.detail || []).forEach((e) => mark(e.loc[e.loc.length - 1], e.msg)); return; }
     Object.entries(r.data.errors).forEach(([k, v]) => { if (k !== "operator_code" || val("operator_code")) mark(k, v); });
@@ -37,6 +40,8 @@
   form.addEventListener("change", check);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    clearTimeout(timer);
+    seq++;
     clear();
     const lesion = num("lesion_mm");
     const body = {uid: val("uid") || "", patient_key: val("patient_key") || "", hospital_code: form.dataset.hospital,
