@@ -17,7 +17,7 @@ from openir.core import (
 
 from .models import Phantom, TumourInfo, TumourSpec
 from .tissues import hu
-from .tumours import DepthMap, make_shape, paint_tumour
+from .tumours import DepthMap, TumourTone, make_shape, paint_tumour
 
 _VESSEL_WORDS = ("vein", "vena", "portal", "hepatic_vessel", "aorta", "ivc", "artery")
 
@@ -68,8 +68,8 @@ def implant_tumour(ct: Volume, labels: LabelMap, spec: TumourSpec, seed: int = 0
         lab = lab.astype(np.uint16)
     lab = lab.copy()
     arr = ct.array.copy()
-    count = paint_tumour(lab, arr, ct.grid, shp, value, np.array([v_org]), float(target), rng,
-                         texture_hu=5.0, reference_hu=ref)
+    count = paint_tumour(lab, arr, ct.grid, shp, value, np.array([v_org]),
+                         TumourTone(float(target), texture_hu=5.0, reference_hu=ref), rng)
     out_labels = labels.with_array(lab)
     out_labels.labels[value] = name
     info = TumourInfo(name=name, label=value, centre_lps=tuple(float(c) for c in shp.centre),

@@ -74,7 +74,7 @@ def seed_demo(ctx: Ctx, *, procedures: int = 400, hospitals: int = 4, seed: int 
         # dose reports: each hospital's first patients, a few above the alert levels
         from pydicom import dcmwrite
 
-        from openir.phantom.dose_reports import synthetic_xray_rdsr
+        from openir.phantom import XrayRdsrSpec, synthetic_xray_rdsr
 
         pats = s.execute(sa.select(Patient.pseudo_key, Procedure.hospital_id, Procedure.uid)
                          .join(Procedure, Procedure.patient_id == Patient.id).order_by(Procedure.id)).all()
@@ -85,8 +85,9 @@ def seed_demo(ctx: Ctx, *, procedures: int = 400, hospitals: int = 4, seed: int 
     for hid in sorted(per_h):
         h = hosp[hid]
         for m, (key, _uid) in enumerate(per_h[hid][: max(1, dose_reports // max(1, len(per_h)))]):
-            ds_ = synthetic_xray_rdsr(n_events=6, seed=seed * 7919 + n, patient_id=key, institution=h.code,
-                                     station=f"{h.code}-ROOM-{1 + m % 2}", procedure=["Hepatic chemoembolisation", "Liver ablation"][m % 2],
+            site = XrayRdsrSpec(institution=h.code, station=f"{h.code}-ROOM-{1 + m % 2}",
+                                procedure=["Hepatic chemoembolisation", "Liver ablation"][m % 2])
+            ds_ = synthetic_xray_rdsr(n_events=6, seed=seed * 7919 + n, patient_id=key, spec=site,
                                      dose_scale=150.0 if m % 3 == 0 else 1.0, start=datetime(2024, 3, 4, 9) + timedelta(days=n))
             buf = io.BytesIO()
             dcmwrite(buf, ds_, enforce_file_format=True)
