@@ -110,20 +110,6 @@ class LabelMap(Volume):
             raise GeometryError(f"array shape {array.shape} does not match grid shape {self.shape}")
         return LabelMap(array, self.affine.copy(), {**self.meta, **meta}, dict(self.labels))
 
-    def add_label(self, name: str, mask: np.ndarray, value: int | None = None) -> LabelMap:
-        """A copy with ``mask`` painted as a new label (overwrites what was there)."""
-        if self.has(name):
-            raise GeometryError(f"label {name!r} already exists")
-        v = value if value is not None else max(self.labels, default=0) + 1
-        arr = self.array
-        if v > np.iinfo(arr.dtype).max:
-            arr = arr.astype(np.uint16)
-        arr = arr.copy()
-        arr[mask.astype(bool)] = v
-        out = self.with_array(arr)
-        out.labels[v] = name
-        return out
-
     def subset(self, names: Iterable[str | int]) -> LabelMap:
         """Only the given labels, others set to background (values kept)."""
         keep = [self.value_of(n) for n in names]

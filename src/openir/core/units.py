@@ -47,6 +47,3 @@ def to_canonical(value: float, unit: str, quantity: str) -> float:
         raise InputError(f"unknown unit {unit!r} for {quantity}; expected one of {sorted(table)}")
     return float(value) * factor
 
-
-def known_spellings(quantity: str) -> list[str]:
-    return sorted(_SPELLINGS.get(quantity, {}))
