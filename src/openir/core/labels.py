@@ -24,7 +24,13 @@ def normalise_label_name(name: str) -> str:
 
 @dataclass
 class LabelMap(Volume):
-    """Integer label volume plus ``labels``: value -> name (names unique, normalised on lookup)."""
+    """Integer label volume plus ``labels``: value -> name (names unique, normalised on lookup).
+
+    >>> arr = np.zeros((2, 3, 4), np.uint8); arr[0, :, :2] = 5; arr[1, 1, 1] = 7
+    >>> lm = LabelMap(arr, np.eye(4), labels={5: "Liver", 7: "portal vein"})
+    >>> lm.value_of("Portal-Vein"), int(lm.mask("liver").sum()), lm.find("portal")
+    (7, 6, ['portal vein'])
+    """
 
     labels: dict[int, str] = field(default_factory=dict)
 

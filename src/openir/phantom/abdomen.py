@@ -70,6 +70,13 @@ def make_abdomen(
     FOV spans the lung bases (top) to the upper pelvis. Tumours go into the organ named in each
     spec (``liver`` is supported here); see `TumourSpec` for placement rules.
     ``_full_boxes`` disables per-structure cropping (benchmark baseline only).
+
+    >>> p = make_abdomen(seed=0, tumours=(TumourSpec(30),), spacing_mm=(6, 6, 6))
+    >>> p.ct.shape, p.ct.array.dtype.name, p.labels.names[:4]
+    ((50, 68, 68), 'int16', ['skin', 'muscle', 'fat', 'liver'])
+    >>> t = p.tumours[0]
+    >>> t.name, t.organ, bool(p.labels.mask(t.name).any()), p.labels.value_of(t.name) == t.label
+    ('tumour_1', 'liver', True, True)
     """
     seed = int(seed)
     specs = [s if isinstance(s, TumourSpec) else TumourSpec(**s) for s in tumours]

@@ -33,6 +33,10 @@ def make_chest(
     The frame's z = 0 is near the carina level minus 40 mm; the default FOV spans apex to base.
     Nodule labels are ``nodule_1``, ``nodule_2``, ...; nodules sit >= 3 mm inside the pleura
     (``central``) or touching it (``subcapsular``).
+
+    >>> p = make_chest(seed=0, nodules=1, spacing_mm=(6, 6, 6))
+    >>> [t.name for t in p.tumours], p.labels.has("lung_left"), p.tumours[0].hu < -250
+    (['nodule_1'], True, True)
     """
     seed = int(seed)
     r_anat, r_tree, r_nod, r_noise = (np.random.default_rng(s) for s in np.random.SeedSequence(seed + 7919).spawn(4))

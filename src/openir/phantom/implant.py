@@ -31,6 +31,15 @@ def implant_tumour(ct: Volume, labels: LabelMap, spec: TumourSpec, seed: int = 0
     (touching a labelled vessel whose name contains vein/vena/portal/aorta/artery), or an LPS
     point. The tumour's contrast (spec.hu, default a hypodense lesion at ~45 HU, at least 30 HU
     below the organ's median) is added over a 1.5 mm soft edge, so the scan's own noise is kept.
+
+    >>> from openir.core import make_affine
+    >>> k, j, i = np.mgrid[:40, :40, :40]
+    >>> organ = (i - 20) ** 2 + (j - 20) ** 2 + (k - 20) ** 2 < 15**2  # a 30 mm organ, 1 mm voxels
+    >>> ct = Volume(np.where(organ, 100, -1000).astype(np.int16), make_affine((1.0, 1.0, 1.0)))
+    >>> p = implant_tumour(ct, LabelMap(organ.astype(np.uint8), ct.affine, labels={1: "liver"}), TumourSpec(10))
+    >>> t = p.tumours[0]
+    >>> t.name, p.labels.names, round(t.volume_ml, 1)  # a 10 mm sphere holds pi/6 ml
+    ('tumour_1', ['liver', 'tumour_1'], 0.5)
     """
     if not ct.grid.same_as(labels.grid, tol_mm=1e-2):
         raise GeometryError("CT and label map are not on the same grid")
