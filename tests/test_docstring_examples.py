@@ -17,6 +17,7 @@ MODULES = [
     "openir.core.datafiles",
     "openir.core.labels",
     "openir.core.resample",
+    "openir.core.units",
     "openir.core.volume",
     "openir.io.dispatch",
     "openir.io.info",
@@ -35,3 +36,19 @@ def test_docstring_examples_run(name: str) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
     assert result.attempted > 0, f"{name} is listed but has no docstring example"
     assert result.failed == 0, f"{result.failed} docstring example(s) of {name} failed (see the output above)"
+
+
+def test_a_wrong_example_is_caught() -> None:
+    """The runner above really compares outputs: a module whose example lies fails."""
+    import sys
+    import types
+
+    module = types.ModuleType("openir_wrong_example")
+    exec('def add(a, b):\n    """>>> add(1, 2)\n    4\n    """\n    return a + b\n', module.__dict__)
+    sys.modules[module.__name__] = module
+    try:
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+                                 report=False)
+    finally:
+        del sys.modules[module.__name__]
+    assert (result.attempted, result.failed) == (1, 1)

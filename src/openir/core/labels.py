@@ -18,7 +18,11 @@ from .volume import Grid, Volume
 
 
 def normalise_label_name(name: str) -> str:
-    """Lower-case, spaces and hyphens to underscores: 'Portal Vein' -> 'portal_vein'."""
+    """Lower-case, spaces and hyphens to underscores, so 'Portal Vein' and 'portal-vein' match.
+
+    >>> normalise_label_name("  Portal Vein "), normalise_label_name("Hepatic-Veins/Right")
+    ('portal_vein', 'hepatic_veins_right')
+    """
     return "_".join(name.strip().lower().replace("-", " ").replace("/", " ").split())
 
 
