@@ -43,7 +43,13 @@ def pad_box(box: Box, grid: Grid, pad_mm: float | Sequence[float]) -> Box:
 
 
 def world_box(grid: Grid, centre_lps: Sequence[float], size_mm: float | Sequence[float]) -> Box:
-    """Array-index box covering an axis-aligned LPS box of ``size_mm`` around ``centre_lps``."""
+    """Array-index box covering an axis-aligned LPS box of ``size_mm`` around ``centre_lps``.
+
+    >>> from openir.core import make_affine
+    >>> grid = Grid((4, 6, 8), make_affine((2.0, 2.0, 5.0)))
+    >>> world_box(grid, centre_lps=(8.0, 4.0, 10.0), size_mm=6.0)  # (k, j, i) slices
+    (slice(1, 4, None), slice(1, 4, None), slice(3, 6, None))
+    """
     c = np.asarray(centre_lps, dtype=float)
     half = np.broadcast_to(np.asarray(size_mm, dtype=float), (3,)) / 2
     corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * half + c
@@ -58,7 +64,18 @@ def world_box(grid: Grid, centre_lps: Sequence[float], size_mm: float | Sequence
 
 
 def crop(volume: Volume, box: Box) -> Volume:
-    """The part of ``volume`` inside ``box`` (a view, not a copy), with the affine moved to match."""
+    """The part of ``volume`` inside ``box`` (a view, not a copy), with the affine moved to match.
+
+    >>> from openir.core import make_affine
+    >>> vol = Volume(np.arange(4 * 6 * 8).reshape(4, 6, 8), make_affine((2.0, 2.0, 5.0)))
+    >>> box = (slice(1, 3), slice(2, 4), slice(0, 8))
+    >>> part = crop(vol, box)
+    >>> part.shape, part.origin.tolist()  # the crop's first voxel keeps its place in the patient
+    ((2, 2, 8), [0.0, 4.0, 5.0])
+    >>> back = paste(vol.shape, box, part.array, fill=-1)
+    >>> bool((back[box] == vol.array[box]).all()), int(back[0, 0, 0])
+    (True, -1)
+    """
     start = [s.start or 0 for s in box]
     arr = volume.array[box]
     sub = volume.grid.subgrid(start, arr.shape)

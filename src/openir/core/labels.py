@@ -18,13 +18,23 @@ from .volume import Grid, Volume
 
 
 def normalise_label_name(name: str) -> str:
-    """Lower-case, spaces and hyphens to underscores: 'Portal Vein' -> 'portal_vein'."""
+    """Lower-case, spaces and hyphens to underscores, so 'Portal Vein' and 'portal-vein' match.
+
+    >>> normalise_label_name("  Portal Vein "), normalise_label_name("Hepatic-Veins/Right")
+    ('portal_vein', 'hepatic_veins_right')
+    """
     return "_".join(name.strip().lower().replace("-", " ").replace("/", " ").split())
 
 
 @dataclass
 class LabelMap(Volume):
-    """Integer label volume plus ``labels``: value -> name (names unique, normalised on lookup)."""
+    """Integer label volume plus ``labels``: value -> name (names unique, normalised on lookup).
+
+    >>> arr = np.zeros((2, 3, 4), np.uint8); arr[0, :, :2] = 5; arr[1, 1, 1] = 7
+    >>> lm = LabelMap(arr, np.eye(4), labels={5: "Liver", 7: "portal vein"})
+    >>> lm.value_of("Portal-Vein"), int(lm.mask("liver").sum()), lm.find("portal")
+    (7, 6, ['portal vein'])
+    """
 
     labels: dict[int, str] = field(default_factory=dict)
 
@@ -109,20 +119,6 @@ class LabelMap(Volume):
         if tuple(array.shape) != self.shape:
             raise GeometryError(f"array shape {array.shape} does not match grid shape {self.shape}")
         return LabelMap(array, self.affine.copy(), {**self.meta, **meta}, dict(self.labels))
-
-    def add_label(self, name: str, mask: np.ndarray, value: int | None = None) -> LabelMap:
-        """A copy with ``mask`` painted as a new label (overwrites what was there)."""
-        if self.has(name):
-            raise GeometryError(f"label {name!r} already exists")
-        v = value if value is not None else max(self.labels, default=0) + 1
-        arr = self.array
-        if v > np.iinfo(arr.dtype).max:
-            arr = arr.astype(np.uint16)
-        arr = arr.copy()
-        arr[mask.astype(bool)] = v
-        out = self.with_array(arr)
-        out.labels[v] = name
-        return out
 
     def subset(self, names: Iterable[str | int]) -> LabelMap:
         """Only the given labels, others set to background (values kept)."""

@@ -36,6 +36,13 @@ def resample(
     Label maps default to nearest neighbour (values are never blended) and keep their labels;
     other volumes default to linear. Points outside the source get ``fill_value`` (0 for labels,
     the source minimum otherwise, e.g. air for CT).
+
+    >>> from openir.core import make_affine
+    >>> ramp = np.tile(np.arange(6) * 2.0, (3, 4, 1))  # value = x in mm on a 2 mm grid
+    >>> src = Volume(ramp, make_affine((2.0, 2.0, 2.0)))
+    >>> fine = resample(src, isotropic_grid(src.grid, 1.0))
+    >>> fine.shape, float(fine.index_to_world([5, 0, 0])[0]), float(fine.array[1, 2, 5])
+    ((6, 8, 12), 4.5, 4.5)
     """
     grid = target.grid if isinstance(target, Volume) else target
     is_labels = isinstance(volume, LabelMap)

@@ -38,6 +38,13 @@ def to_canonical(value: float, unit: str, quantity: str) -> float:
 
     Raises InputError naming the unit when it is not a known spelling of that quantity, rather than
     guessing: a dose off by 10^4 is worse than an import that stops.
+
+    >>> to_canonical(2.5e-4, "Gym2", "Gy·cm²"), to_canonical(1500, "mGy", "Gy")
+    (2.5, 1.5)
+    >>> to_canonical(1.0, "Gy/min", "Gy")
+    Traceback (most recent call last):
+    ...
+    openir.core.errors.InputError: unknown unit 'Gy/min' for Gy; expected one of [...]
     """
     table = _SPELLINGS.get(quantity)
     if table is None:
@@ -47,6 +54,3 @@ def to_canonical(value: float, unit: str, quantity: str) -> float:
         raise InputError(f"unknown unit {unit!r} for {quantity}; expected one of {sorted(table)}")
     return float(value) * factor
 
-
-def known_spellings(quantity: str) -> list[str]:
-    return sorted(_SPELLINGS.get(quantity, {}))

@@ -26,6 +26,10 @@ def make_affine(
     """Build a 4x4 index-to-LPS affine from spacing ``(si, sj, sk)``, origin and a 3x3 direction.
 
     The direction's columns are the unit vectors of the i, j and k axes in LPS (as in SimpleITK).
+
+    >>> a = make_affine((0.8, 0.8, 2.0), origin=(-100.0, -120.0, 50.0))
+    >>> a[:3, 3].tolist(), np.diag(a)[:3].tolist()
+    ([-100.0, -120.0, 50.0], [0.8, 0.8, 2.0])
     """
     sp = np.asarray(spacing, dtype=float)
     if sp.shape != (3,) or np.any(sp <= 0) or not np.all(np.isfinite(sp)):
@@ -39,7 +43,16 @@ def make_affine(
 
 @dataclass(frozen=True)
 class Grid:
-    """A voxel grid: its shape ``(nk, nj, ni)`` (array order) and its index-to-LPS affine."""
+    """A voxel grid: its shape ``(nk, nj, ni)`` (array order) and its index-to-LPS affine.
+
+    >>> g = Grid((10, 20, 30), make_affine((1.0, 1.0, 2.5), origin=(-15.0, 0.0, 0.0)))
+    >>> g.shape_ijk, g.voxel_volume_mm3
+    ((30, 20, 10), 2.5)
+    >>> g.index_to_world([2, 0, 4]).tolist()  # voxel (i, j, k) -> LPS mm
+    [-13.0, 0.0, 10.0]
+    >>> g.world_to_index([-13.0, 0.0, 10.0]).round(6).tolist()
+    [2.0, 0.0, 4.0]
+    """
 
     shape: tuple[int, int, int]
     affine: np.ndarray
@@ -135,6 +148,13 @@ class Volume:
 
     Metadata holds what readers know (modality, series UID, units, source path); it is carried
     along by geometric operations.
+
+    >>> ct = Volume(np.zeros((4, 5, 6), np.int16), make_affine((0.5, 0.5, 1.0)), {"modality": "CT"})
+    >>> ct
+    Volume(6 x 5 x 4 voxels, spacing (0.5, 0.5, 1) mm, origin (0.0, 0.0, 0.0) mm LPS, dtype=int16)
+    >>> ct.array[2, 1, 3] = 60  # arrays are [k, j, i]: voxel i=3, j=1, k=2 is at (1.5, 0.5, 2) mm
+    >>> ct.value_at([[1.5, 0.5, 2.0], [99.0, 0.0, 0.0]]).tolist()  # NaN outside the grid
+    [60.0, nan]
     """
 
     array: np.ndarray

@@ -25,7 +25,8 @@ def _bytes(ds) -> bytes:
 
 def run(ctx: DemoContext) -> None:
     from openir.dose import DoseStore, DoseSummary, compare, peak_skin_dose, reference_levels
-    from openir.phantom.dose_reports import (
+    from openir.phantom import (
+        XrayRdsrSpec,
         synthetic_ct_rdsr,
         synthetic_dose_survey,
         synthetic_xray_rdsr,
@@ -42,13 +43,13 @@ def run(ctx: DemoContext) -> None:
         "partial.dcm": synthetic_xray_rdsr(24, seed=seed, include_events=10, patient_id="DEMO-1", start=t0),
         "cumulative.dcm": synthetic_xray_rdsr(24, seed=seed, patient_id="DEMO-1", start=t0, kap_unit="Gym2"),
         "high_dose.dcm": synthetic_xray_rdsr(60, seed=seed + 1, patient_id="DEMO-2", start=t0, dose_scale=12.0,
-                                             procedure="TIPS creation", station="IR-ROOM-2"),
+                                             spec=XrayRdsrSpec(procedure="TIPS creation", station="IR-ROOM-2")),
         "repeat_procedure.dcm": synthetic_xray_rdsr(40, seed=seed + 2, patient_id="DEMO-2", dose_scale=8.0,
-                                                    start=t0 + timedelta(days=20), procedure="TIPS revision",
-                                                    station="IR-ROOM-2"),
+                                                    start=t0 + timedelta(days=20),
+                                                    spec=XrayRdsrSpec(procedure="TIPS revision", station="IR-ROOM-2")),
         "biplane.dcm": synthetic_xray_rdsr(30, seed=seed + 3, biplane=True, patient_id="DEMO-3", start=t0,
-                                           procedure="Cerebral embolisation", station="NEURO-BIPLANE",
-                                           kap_unit="dGy.cm2"),
+                                           kap_unit="dGy.cm2",
+                                           spec=XrayRdsrSpec(procedure="Cerebral embolisation", station="NEURO-BIPLANE")),
         "ct.dcm": synthetic_ct_rdsr(3, seed=seed, patient_id="DEMO-1", start=t0 - timedelta(days=1)),
     }
     data = {name: _bytes(ds) for name, ds in inputs.items()}

@@ -38,7 +38,18 @@ def detect(path: str | Path) -> Kind:
 
 
 def read_image(path: str | Path, series_uid: str | None = None) -> Volume:
-    """Read an image volume: DICOM folder or file, NIfTI or NRRD (LPS, [k, j, i])."""
+    """Read an image volume: DICOM folder or file, NIfTI or NRRD (LPS, [k, j, i]).
+
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from openir.core import Volume, make_affine
+    >>> from openir.io import write_nrrd
+    >>> ct = Volume(np.full((3, 4, 5), -1000, np.int16), make_affine((0.8, 0.8, 2.0)))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     img = read_image(write_nrrd(ct, Path(d) / "ct.nrrd"))
+    >>> img.shape, img.spacing.tolist()
+    ((3, 4, 5), [0.8, 0.8, 2.0])
+    """
     from .dicom_series import read_dicom_series
     from .nifti import read_nifti
     from .nrrd_io import read_nrrd
@@ -66,7 +77,20 @@ def read_labels(
     reference: Volume | Grid | str | Path | None = None,
 ) -> LabelMap:
     """Read a label map: NIfTI/NRRD (names from ``names``, a sidecar JSON or the header), DICOM SEG
-    (on ``reference``'s grid when given), or RTSTRUCT (needs ``reference``)."""
+    (on ``reference``'s grid when given), or RTSTRUCT (needs ``reference``).
+
+    >>> import json, tempfile
+    >>> import numpy as np
+    >>> from openir.core import Volume, make_affine
+    >>> from openir.io import write_nifti
+    >>> seg = np.zeros((3, 4, 5), np.uint8); seg[1, 1:3, 1:4] = 1; seg[1, 2, 2] = 2
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = write_nifti(Volume(seg, make_affine((1.0, 1.0, 2.0))), Path(d) / "seg.nii.gz")
+    ...     _ = (Path(d) / "seg.labels.json").write_text(json.dumps({"labels": {"1": "liver", "2": "tumour_1"}}))
+    ...     labels = read_labels(path)  # names from the sidecar next to the image
+    >>> labels.labels, int(labels.mask("liver").sum())
+    ({1: 'liver', 2: 'tumour_1'}, 5)
+    """
     from .dicom_seg import read_dicom_seg
     from .nifti import read_nifti_labels
     from .nrrd_io import read_nrrd_labels

@@ -54,7 +54,17 @@ def _looks_like_labels(vol: Volume) -> bool:
 
 
 def describe(path: str | Path) -> FileInfo:
-    """Describe an image, label map, DICOM object or folder, or markups file."""
+    """Describe an image, label map, DICOM object or folder, or markups file.
+
+    >>> import tempfile
+    >>> from openir.core import make_affine
+    >>> from openir.io import write_nifti
+    >>> ct = Volume(np.full((2, 3, 4), -1000, np.int16), make_affine((0.7, 0.7, 2.5)))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     info = describe(write_nifti(ct, Path(d) / "ct.nii.gz"))
+    >>> info.kind, info.shape_ijk, info.spacing_mm, info.value_range
+    ('nifti', (4, 3, 2), (0.7, 0.7, 2.5), (-1000.0, -1000.0))
+    """
     from .dicom_series import group_series, read_dicom_series
     from .markups import read_markups
     from .nifti import read_nifti

@@ -86,7 +86,16 @@ def read_nifti_labels(path: str | Path, names: str | Path | LabelNames | None = 
 
 
 def write_nifti(volume: Volume, path: str | Path) -> Path:
-    """Write ``volume`` as NIfTI-1 (RAS affine in both sform and qform; code 1 = scanner)."""
+    """Write ``volume`` as NIfTI-1 (RAS affine in both sform and qform; code 1 = scanner).
+
+    >>> import tempfile
+    >>> from openir.core import Volume, make_affine
+    >>> ct = Volume(np.arange(24, dtype=np.int16).reshape(2, 3, 4), make_affine((0.7, 0.7, 2.5), (-10.0, 5.0, 0.0)))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     back = read_nifti(write_nifti(ct, Path(d) / "ct.nii.gz"))
+    >>> back.grid.same_as(ct.grid), bool((back.array == ct.array).all())  # LPS in, LPS out
+    (True, True)
+    """
     p = Path(path)
     _check_suffix(p)
     arr = volume.array

@@ -2,11 +2,18 @@
 
 `make_abdomen` builds a portal-venous abdominal CT with liver vessel trees and liver tumours,
 `make_chest` a chest CT with ground-glass nodules, and `implant_tumour` paints a synthetic
-tumour into a real CT and label map.
+tumour into a real CT and label map. `synthetic_xray_rdsr`, `synthetic_ct_rdsr` and
+`synthetic_dose_survey` give seeded radiation dose reports and surveys.
 """
 
 from .abdomen import make_abdomen
 from .chest import make_chest
+from .dose_reports import (
+    XrayRdsrSpec,
+    synthetic_ct_rdsr,
+    synthetic_dose_survey,
+    synthetic_xray_rdsr,
+)
 from .implant import implant_tumour
 from .models import BONE_LABELS, VESSEL_LABELS, Phantom, TumourInfo, TumourSpec
 
@@ -16,7 +23,11 @@ __all__ = [
     "Phantom",
     "TumourInfo",
     "TumourSpec",
+    "XrayRdsrSpec",
     "implant_tumour",
     "make_abdomen",
     "make_chest",
+    "synthetic_ct_rdsr",
+    "synthetic_dose_survey",
+    "synthetic_xray_rdsr",
 ]

@@ -14,11 +14,19 @@ import numpy as np
 from openir.core import Grid
 
 from . import kernels
-from .canvas import Canvas, NoiseField, ellipsoid, lobe_extent, polyline_segments, rotation
+from .canvas import (
+    BlobStyle,
+    Canvas,
+    NoiseField,
+    ellipsoid,
+    lobe_extent,
+    polyline_segments,
+    rotation,
+)
 from .common import body_wall, finish, jitter, make_canvas, ribs, spine
 from .models import Phantom, TumourInfo, TumourSpec
 from .tissues import hu, texture
-from .tumours import DepthMap, TumourShape, make_shape, paint_tumour, place
+from .tumours import DepthMap, TumourShape, TumourTone, make_shape, paint_tumour, place
 from .vessels import Tree
 
 
@@ -62,6 +70,13 @@ def make_abdomen(
     FOV spans the lung bases (top) to the upper pelvis. Tumours go into the organ named in each
     spec (``liver`` is supported here); see `TumourSpec` for placement rules.
     ``_full_boxes`` disables per-structure cropping (benchmark baseline only).
+
+    >>> p = make_abdomen(seed=0, tumours=(TumourSpec(30),), spacing_mm=(6, 6, 6))
+    >>> p.ct.shape, p.ct.array.dtype.name, p.labels.names[:4]
+    ((50, 68, 68), 'int16', ['skin', 'muscle', 'fat', 'liver'])
+    >>> t = p.tumours[0]
+    >>> t.name, t.organ, bool(p.labels.mask(t.name).any()), p.labels.value_of(t.name) == t.label
+    ('tumour_1', 'liver', True, True)
     """
     seed = int(seed)
     specs = [s if isinstance(s, TumourSpec) else TumourSpec(**s) for s in tumours]
@@ -86,7 +101,7 @@ def make_abdomen(
     _z_lo, _z_hi = cv.lo[2] - 20, cv.hi[2] + 20
     for s in (-1, 1):  # paraspinal (erector spinae) and psoas
         cv.blob("muscle", [ellipsoid((s * 38, y_body + 45, 0), (26, 20, 600))], hu=hu("muscle"), allow=fat,
-                noise=shape_noise, noise_mm=2.0)
+                style=BlobStyle(noise=shape_noise, noise_mm=2.0))
         psoas = polyline_segments(np.array([[s * 28, y_body - 5, 40], [s * 40, y_body - 12, -40],
                                             [s * 60, y_body - 25, -160]]), np.array([6.0, 16.0, 24.0]), step_mm=10)
         cv.tubes("muscle", psoas, hu=hu("muscle"), allow=fat)
@@ -100,29 +115,31 @@ def make_abdomen(
         ellipsoid(jitter(rn, (-100, 10, 10), 5), jitter(rn, (40, 55, 45), 5)),
     ])
     liver_noise_mm = rn.uniform(3, 6)
-    cv.blob("liver", liver_lobes, hu=hu("liver"), allow=fat, smooth_mm=25, noise=shape_noise, noise_mm=liver_noise_mm)
+    cv.blob("liver", liver_lobes, hu=hu("liver"), allow=fat,
+            style=BlobStyle(smooth_mm=25, noise=shape_noise, noise_mm=liver_noise_mm))
     kid = {}
     for name, s, zc in (("kidney_right", -1, jitter(rn, -35, 8)), ("kidney_left", 1, jitter(rn, -20, 8))):
         c = np.array([s * jitter(rn, 70, 5), y_body + 8, zc])
         rot = rotation(s * jitter(rn, 30, 8), s * jitter(rn, 10, 5), jitter(rn, -12, 4))
         lob = ellipsoid(c, jitter(rn, (27, 24, 55), 3), rot)
-        cv.blob(name, [lob], hu=hu("kidney"), allow=cv.allow("fat", "liver", "muscle"), noise=shape_noise,
-                noise_mm=1.5)
+        cv.blob(name, [lob], hu=hu("kidney"), allow=cv.allow("fat", "liver", "muscle"),
+                style=BlobStyle(noise=shape_noise, noise_mm=1.5))
         hilum = c + rot @ np.array([0, 0, 0]) + np.array([-s * 16, -10, 0])
         cv.blob("fat", [ellipsoid(hilum, (11, 9, 22), rot)], hu=hu("fat"), allow=cv.allow(name))
         kid[name] = (c, lob, hilum)
     cv.blob("spleen", [ellipsoid(jitter(rn, (88, 45, 55), 5), jitter(rn, (24, 58, 48), 5), rotation(-35, 0, 10))],
-            hu=hu("spleen"), allow=fat, noise=shape_noise, noise_mm=3)
+            hu=hu("spleen"), allow=fat, style=BlobStyle(noise=shape_noise, noise_mm=3))
     gb_c = jitter(rn, (-48, -48, 8), 5)
     gb_rot = rotation(0, 0, jitter(rn, 35, 10))
     cv.blob("gallbladder", [ellipsoid(gb_c, jitter(rn, (15, 16, 38), 3), gb_rot)], hu=hu("gallbladder"),
-            allow=cv.allow("liver", "fat"), shell_mm=1.5, shell_hu=hu("bowel_wall"))
+            allow=cv.allow("liver", "fat"), style=BlobStyle(shell_mm=1.5, shell_hu=hu("bowel_wall")))
     st_lobes = [ellipsoid(jitter(rn, (55, 5, 88), 5), (36, 34, 34)),
                 ellipsoid(jitter(rn, (35, -45, 50), 5), (38, 26, 42), rotation(20, 0, -25))]
-    cv.blob("stomach", st_lobes, hu=hu("stomach"), allow=fat, smooth_mm=20, shell_mm=4, shell_hu=hu("bowel_wall"))
+    cv.blob("stomach", st_lobes, hu=hu("stomach"), allow=fat,
+            style=BlobStyle(smooth_mm=20, shell_mm=4, shell_hu=hu("bowel_wall")))
     y_gas = min(lb[1] for lb in st_lobes) - rn.uniform(10, 25)
-    cv.blob("stomach", st_lobes, hu=hu("bowel_gas"), allow=cv.allow("stomach"), smooth_mm=20,
-            planes=[(0, 1, 0, y_gas)], edge_mm=1.0)
+    cv.blob("stomach", st_lobes, hu=hu("bowel_gas"), allow=cv.allow("stomach"),
+            planes=[(0, 1, 0, y_gas)], style=BlobStyle(smooth_mm=20, edge_mm=1.0))
     cv.blob("heart", [ellipsoid(jitter(rn, (15, -35, 170), 6), (70, 55, 50), rotation(-30, 0, 0))], hu=hu("heart"),
             allow=cv.allow("fat", "liver", "stomach"))
     _bowel(cv, r_bowel, wall)
@@ -229,7 +246,7 @@ def _paint_tumours(cv: Canvas, specs: Sequence[TumourSpec], shapes: Sequence[Tum
         name = f"tumour_{n}"
         v = cv.value(name)
         target = hu("tumour_liver") if spec.hu is None else spec.hu
-        count = paint_tumour(cv.labels, cv.hu, grid, shp, v, allowed, target, rng, texture_hu=0.0)
+        count = paint_tumour(cv.labels, cv.hu, grid, shp, v, allowed, TumourTone(target, texture_hu=0.0), rng)
         infos.append(TumourInfo(name=name, label=v, centre_lps=tuple(float(c) for c in shp.centre),
                                 diameter_mm=float(spec.diameter_mm), shape=spec.shape, location=spec.location_name,
                                 volume_ml=count * grid.voxel_volume_mm3 / 1000.0, organ=spec.organ, hu=float(target)))

@@ -9,6 +9,7 @@ set (used by the benchmark as the naive baseline).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -53,6 +54,23 @@ class NoiseField:
         self.grid = (g / (g.std() + 1e-12)).astype(np.float64)
         self.origin = np.asarray(lo, float) - spacing_mm
         self.spacing = np.full(3, float(spacing_mm))
+
+
+@dataclass(frozen=True)
+class BlobStyle:
+    """How a blob's surface looks: rounded joins, noisy outline, a wall of another HU, soft edge.
+
+    ``smooth_mm`` blends the lobes (smooth union); ``noise`` displaces the surface by up to about
+    ``noise_mm`` along a smooth random field; ``shell_mm`` > 0 paints a wall of ``shell_hu`` inside
+    the surface; ``edge_mm`` is the partial-volume width of the HU edge.
+    """
+
+    smooth_mm: float = 0.0
+    noise: NoiseField | None = None
+    noise_mm: float = 0.0
+    shell_mm: float = 0.0
+    shell_hu: float = 0.0
+    edge_mm: float = _EDGE_MM
 
 
 class Canvas:
@@ -110,38 +128,52 @@ class Canvas:
 
     # ---- painters ---------------------------------------------------------------------------
     def blob(self, name: str, lobes: Sequence[np.ndarray], *, hu: float, allow: np.ndarray,
-             planes: Sequence[Sequence[float]] = (), smooth_mm: float = 0.0, noise: NoiseField | None = None,
-             noise_mm: float = 0.0, shell_mm: float = 0.0, shell_hu: float = 0.0,
-             edge_mm: float = _EDGE_MM) -> None:
+             planes: Sequence[Sequence[float]] = (), style: BlobStyle | None = None) -> None:
+        """Paint the smooth union of ellipsoid ``lobes``, cut by ``planes`` (n.x <= d), as ``name``."""
+        st = style or BlobStyle()
         lobes_a = np.ascontiguousarray(np.array(lobes, float).reshape(-1, 13))
         ext = [lobe_extent(lb) for lb in lobes_a]
-        pad = smooth_mm + 3 * abs(noise_mm) + edge_mm
+        pad = st.smooth_mm + 3 * abs(st.noise_mm) + st.edge_mm
         lo = np.min([e[0] for e in ext], axis=0) - pad
         hi = np.max([e[1] for e in ext], axis=0) + pad
         box = self.box(lo, hi)
         if np.any(box[1::2] <= box[0::2]):
             return
         pl = np.ascontiguousarray(np.array(planes, float).reshape(-1, 4))
-        nf = noise if noise is not None else _ZERO_NOISE
-        kernels.paint_blob(self.labels, self.hu, box, self.origin, self.spacing, lobes_a, float(smooth_mm), pl,
-                           nf.grid, nf.origin, nf.spacing, float(noise_mm if noise is not None else 0.0),
-                           np.uint8(self.value(name)), float(hu), float(edge_mm), allow,
-                           float(shell_mm), float(shell_hu))
+        nf = st.noise if st.noise is not None else _ZERO_NOISE
+        kernels.paint_blob(self.labels, self.hu, box, self.origin, self.spacing, lobes_a, float(st.smooth_mm), pl,
+                           nf.grid, nf.origin, nf.spacing, float(st.noise_mm if st.noise is not None else 0.0),
+                           np.uint8(self.value(name)), float(hu), float(st.edge_mm), allow,
+                           float(st.shell_mm), float(st.shell_hu))
 
     def tubes(self, name: str, segs: np.ndarray, *, hu: float | Sequence[float], allow: np.ndarray,
               mode: int = 0, shell_mm: float = 0.0, edge_mm: float = _EDGE_MM) -> None:
+        """Paint tapered capsules ``segs[s] = (p0, p1, r0, r1[, aux])`` as ``name``, one box each.
+
+        Segments run one after another (so overlapping joints blend deterministically); each
+        box is split over threads by slice when it is large.
+        """
         segs = np.asarray(segs, float)
         if segs.size == 0:
             return
         if segs.shape[1] == 8:
             segs = np.concatenate([segs, np.zeros((len(segs), 1))], axis=1)
-        value = self.value(name)
+        value = np.uint8(self.value(name))
         allow = allow.copy()
         allow[value] = True  # a tube's own joints: the kernel keeps interiors already painted
         hus = np.atleast_1d(np.asarray(hu, float))
         hus = np.concatenate([hus, np.zeros(3 - len(hus))])
-        kernels.paint_segments(self.labels, self.hu, self.origin, self.spacing, segs, np.uint8(value),
-                               hus, float(edge_mm), allow, float(shell_mm), int(mode), self.full_boxes)
+        segs = np.ascontiguousarray(segs, dtype=np.float64)
+        boxes = kernels.segment_boxes(segs, self.origin, self.spacing, self.labels.shape, float(edge_mm) + 1.0,
+                                      self.full_boxes)
+        for s in range(segs.shape[0]):
+            b = boxes[s]
+            if b[1] <= b[0] or b[3] <= b[2] or b[5] <= b[4]:
+                continue
+            n_vox = (b[1] - b[0]) * (b[3] - b[2]) * (b[5] - b[4])
+            run = kernels.segment_parallel if n_vox >= kernels.PARALLEL_MIN_VOXELS else kernels.segment_serial
+            run(self.labels, self.hu, b, self.origin, self.spacing, segs[s], value, hus, float(edge_mm), allow,
+                float(shell_mm), int(mode))
 
 
 class _Zero:

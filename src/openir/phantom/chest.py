@@ -9,11 +9,11 @@ import numpy as np
 from openir.core import InputError
 
 from . import kernels
-from .canvas import NoiseField, ellipsoid, lobe_extent, polyline_segments, rotation
+from .canvas import BlobStyle, NoiseField, ellipsoid, lobe_extent, polyline_segments, rotation
 from .common import body_wall, finish, jitter, make_canvas, ribs, spine
 from .models import Phantom, TumourInfo, TumourSpec
 from .tissues import hu, texture
-from .tumours import DepthMap, make_shape, paint_tumour, place
+from .tumours import DepthMap, TumourTone, make_shape, paint_tumour, place
 from .vessels import Tree
 
 _GGO_HU = (-600.0, -300.0)
@@ -33,6 +33,10 @@ def make_chest(
     The frame's z = 0 is near the carina level minus 40 mm; the default FOV spans apex to base.
     Nodule labels are ``nodule_1``, ``nodule_2``, ...; nodules sit >= 3 mm inside the pleura
     (``central``) or touching it (``subcapsular``).
+
+    >>> p = make_chest(seed=0, nodules=1, spacing_mm=(6, 6, 6))
+    >>> [t.name for t in p.tumours], p.labels.has("lung_left"), p.tumours[0].hu < -250
+    (['nodule_1'], True, True)
     """
     seed = int(seed)
     r_anat, r_tree, r_nod, r_noise = (np.random.default_rng(s) for s in np.random.SeedSequence(seed + 7919).spawn(4))
@@ -64,7 +68,8 @@ def make_chest(
         lob = ellipsoid((s * jitter(rn, 72, 5), jitter(rn, 8, 4), jitter(rn, 10, 8)),
                         (wall["a_in"] * 0.5, wall["b_ant_in"] * 0.9, 175), rotation(0, 0, 0))
         planes = [(-s, 0, 0, -12.0)]  # keep medial edge off the midline
-        cv.blob(name, [lob], hu=hu("lung"), allow=fat, planes=planes, noise=shape_noise, noise_mm=6)
+        cv.blob(name, [lob], hu=hu("lung"), allow=fat, planes=planes,
+                style=BlobStyle(noise=shape_noise, noise_mm=6))
         lungs[name] = (np.array([lob]), np.array(planes, float))
     cv.blob("heart", [ellipsoid(jitter(rn, (12, -28, -45), 5), (62, 52, 60), rotation(-35, 0, 15))], hu=hu("heart"),
             allow=cv.allow("fat", "lung_left", "lung_right"))
@@ -100,8 +105,8 @@ def make_chest(
              mode=1, shell_mm=1.2)
     spine(cv, rn, y_body, cv.lo[2], cv.hi[2], pitch=rn.uniform(25, 28), lumbar_below_z=-1e9)
     cv.blob("sternum", [ellipsoid((0, -wall["b_ant_in"] + 6, 30), (16, 7, 95))], hu=hu("bone_cancellous"),
-            allow=cv.allow("fat", "muscle", "fat_subcutaneous", "heart", "lung_left", "lung_right"), shell_mm=1.5,
-            shell_hu=hu("bone_cortical"))
+            allow=cv.allow("fat", "muscle", "fat_subcutaneous", "heart", "lung_left", "lung_right"),
+            style=BlobStyle(shell_mm=1.5, shell_hu=hu("bone_cortical")))
     n_ribs = 12
     z_heads = 190 - 26.0 * np.arange(n_ribs) + rn.uniform(-5, 5)
     rib_segs = ribs(cv, rn, wall, y_body, z_heads, theta_end_deg=[160] * 7 + [150, 140, 130, 100, 75],
@@ -126,8 +131,8 @@ def make_chest(
         placed.append(shp)
         name = f"nodule_{n}"
         target = float(spec.hu) if spec.hu is not None else float(np.round(r_nod.uniform(*_GGO_HU)))
-        count = paint_tumour(cv.labels, cv.hu, cv.grid, shp, cv.value(name), np.array([cv.value(organ)]), target,
-                             r_nod, texture_hu=0.0)
+        count = paint_tumour(cv.labels, cv.hu, cv.grid, shp, cv.value(name), np.array([cv.value(organ)]),
+                             TumourTone(target, texture_hu=0.0), r_nod)
         infos.append(TumourInfo(name=name, label=cv.value(name), centre_lps=tuple(float(c) for c in shp.centre),
                                 diameter_mm=float(spec.diameter_mm), shape=spec.shape, location=spec.location_name,
                                 volume_ml=count * cv.grid.voxel_volume_mm3 / 1000.0, organ=organ, hu=target))

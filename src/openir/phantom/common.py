@@ -9,7 +9,7 @@ import numpy as np
 from openir.core import InputError, LabelMap, Volume
 
 from . import kernels
-from .canvas import Canvas, NoiseField, ellipsoid, polyline_segments
+from .canvas import BlobStyle, Canvas, NoiseField, ellipsoid, polyline_segments
 from .tissues import hu, load_tissues
 
 
@@ -82,7 +82,7 @@ def spine(cv: Canvas, rng: np.random.Generator, y_body: float, z_lo: float, z_hi
         cv.blob("disc", [ellipsoid((0, y_body, z - pitch / 2), (w - 1, dpt - 1, 200))], hu=hu("disc"), allow=allow,
                 planes=[(0, 0, 1, z - pitch / 2 + pitch * 0.15), (0, 0, -1, -(z - pitch / 2 - pitch * 0.15))])
         cv.blob("spine", [ellipsoid((0, y_body, z), (w, dpt, 200))], hu=cancellous, allow=allow,
-                planes=[(0, 0, 1, z + h / 2), (0, 0, -1, -(z - h / 2))], shell_mm=1.5, shell_hu=cortical)
+                planes=[(0, 0, 1, z + h / 2), (0, 0, -1, -(z - h / 2))], style=BlobStyle(shell_mm=1.5, shell_hu=cortical))
         yc = y_body + dpt + 11.0  # canal centre
         zc = z + 2.0
         for s in (-1, 1):

@@ -10,6 +10,7 @@ facilities for reference-level work. All numbers are synthetic, not clinical ref
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -80,35 +81,67 @@ def D(code: str, meaning: str) -> tuple[str, str, str]:  # noqa: N802 - reads li
 PLANE_CODES = {"A": D("113620", "Plane A"), "B": D("113621", "Plane B"), "single": D("113622", "Single Plane")}
 
 
-def _header(ds: Dataset, *, sop_uid: str, study_uid: str, patient_id: str, when: datetime, manufacturer: str,
-            model: str, station: str, institution: str, operator: str | None, procedure: str, template: str,
-            complete: bool) -> None:
+@dataclass(frozen=True)
+class _Header:
+    """The identifying fields of an RDSR (one value each, shared by the X-ray and CT reports)."""
+
+    sop_uid: str
+    study_uid: str
+    patient_id: str
+    when: datetime
+    manufacturer: str
+    model: str
+    station: str
+    institution: str
+    operator: str | None
+    procedure: str
+    template: str
+    complete: bool
+
+
+def _header(ds: Dataset, h: _Header) -> None:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = XRAY_DOSE_SR
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPInstanceUID = h.sop_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = XRAY_DOSE_SR, sop_uid
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, _uid("series", sop_uid)
+    ds.SOPClassUID, ds.SOPInstanceUID = XRAY_DOSE_SR, h.sop_uid
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = h.study_uid, _uid("series", h.sop_uid)
     ds.Modality = "SR"
-    ds.PatientID, ds.PatientName, ds.PatientSex = patient_id, f"SYNTHETIC^{patient_id}", "O"
-    ds.StudyDate = ds.ContentDate = when.strftime("%Y%m%d")
-    ds.StudyTime = when.strftime("%H%M%S")
-    ds.ContentTime = (when + timedelta(hours=1)).strftime("%H%M%S")
-    ds.Manufacturer, ds.ManufacturerModelName = manufacturer, model
-    ds.StationName, ds.InstitutionName = station, institution
-    if operator:
-        ds.PerformingPhysicianName = operator
-    ds.StudyDescription = procedure
+    ds.PatientID, ds.PatientName, ds.PatientSex = h.patient_id, f"SYNTHETIC^{h.patient_id}", "O"
+    ds.StudyDate = ds.ContentDate = h.when.strftime("%Y%m%d")
+    ds.StudyTime = h.when.strftime("%H%M%S")
+    ds.ContentTime = (h.when + timedelta(hours=1)).strftime("%H%M%S")
+    ds.Manufacturer, ds.ManufacturerModelName = h.manufacturer, h.model
+    ds.StationName, ds.InstitutionName = h.station, h.institution
+    if h.operator:
+        ds.PerformingPhysicianName = h.operator
+    ds.StudyDescription = h.procedure
     ds.SeriesNumber, ds.InstanceNumber = 999, 1
-    ds.CompletionFlag = "COMPLETE" if complete else "PARTIAL"
+    ds.CompletionFlag = "COMPLETE" if h.complete else "PARTIAL"
     ds.VerificationFlag = "UNVERIFIED"
     ds.ValueType = "CONTAINER"
     ds.ContinuityOfContent = "SEPARATE"
     ds.ConceptNameCodeSequence = Sequence([_code("113701", "DCM", "X-Ray Radiation Dose Report")])
     tmpl = Dataset()
-    tmpl.MappingResource, tmpl.TemplateIdentifier = "DCMR", template
+    tmpl.MappingResource, tmpl.TemplateIdentifier = "DCMR", h.template
     ds.ContentTemplateSequence = Sequence([tmpl])
+
+
+@dataclass(frozen=True)
+class XrayRdsrSpec:
+    """Who and where a synthetic X-ray RDSR says it comes from; none of it changes a dose.
+
+    >>> XrayRdsrSpec(procedure="TIPS creation", station="IR-ROOM-2").institution
+    'Synthetic Hospital'
+    """
+
+    procedure: str = "Hepatic chemoembolisation"
+    station: str = "IR-ROOM-1"
+    institution: str = "Synthetic Hospital"
+    operator: str | None = "Operator^A"
+    manufacturer: str = "OpenIR Synthetic"
+    sop_uid: str | None = None  # default: derived from the study and the number of events included
 
 
 def synthetic_xray_rdsr(
@@ -118,32 +151,38 @@ def synthetic_xray_rdsr(
     include_events: int | None = None,
     biplane: bool = False,
     kap_unit: str = "Gy.m2",
-    patient_id: str = "SYN-0001",
-    study_uid: str | None = None,
-    sop_uid: str | None = None,
-    start: datetime = datetime(2024, 3, 4, 9, 0, 0),
     dose_scale: float = 1.0,
-    procedure: str = "Hepatic chemoembolisation",
-    station: str = "IR-ROOM-1",
-    institution: str = "Synthetic Hospital",
-    operator: str | None = "Operator^A",
-    manufacturer: str = "OpenIR Synthetic",
+    patient_id: str = "SYN-0001",
+    start: datetime = datetime(2024, 3, 4, 9, 0, 0),
+    study_uid: str | None = None,
+    spec: XrayRdsrSpec | None = None,
 ) -> Dataset:
     """A projection X-ray RDSR with ``n_events`` events (or its first ``include_events``, a partial report).
 
     Events and their UIDs depend only on ``seed`` and the study, so a partial and a cumulative
-    report of the same study share event UIDs. ``dose_scale`` multiplies every dose.
+    report of the same study share event UIDs. ``dose_scale`` multiplies every dose; ``spec``
+    holds the descriptive fields (procedure, room, institution, operator, vendor).
+
+    >>> full = synthetic_xray_rdsr(6, seed=1, patient_id="P1")
+    >>> part = synthetic_xray_rdsr(6, seed=1, patient_id="P1", include_events=2,
+    ...                            spec=XrayRdsrSpec(station="IR-ROOM-2"))
+    >>> full.CompletionFlag, part.CompletionFlag, part.StationName
+    ('COMPLETE', 'PARTIAL', 'IR-ROOM-2')
+    >>> full.StudyInstanceUID == part.StudyInstanceUID
+    True
     """
     if kap_unit not in KAP_UNITS:
         raise ValueError(f"kap_unit must be one of {sorted(KAP_UNITS)}")
+    spec = spec or XrayRdsrSpec()
     rng = np.random.default_rng(seed)
     study_uid = study_uid or _uid("study", seed, patient_id)
     k = n_events if include_events is None else int(include_events)
-    sop_uid = sop_uid or _uid("sop", study_uid, k)
+    sop_uid = spec.sop_uid or _uid("sop", study_uid, k)
     ds = Dataset()
-    _header(ds, sop_uid=sop_uid, study_uid=study_uid, patient_id=patient_id, when=start, manufacturer=manufacturer,
-            model="SynthAngio", station=station, institution=institution, operator=operator, procedure=procedure,
-            template="10001", complete=k >= n_events)
+    _header(ds, _Header(sop_uid=sop_uid, study_uid=study_uid, patient_id=patient_id, when=start,
+                        manufacturer=spec.manufacturer, model="SynthAngio", station=spec.station,
+                        institution=spec.institution, operator=spec.operator, procedure=spec.procedure,
+                        template="10001", complete=k >= n_events))
     # draw every event, then keep the first k (so partial reports are prefixes)
     fluoro = rng.random(n_events) < 0.6
     kar = np.where(fluoro, rng.lognormal(np.log(3e-3), 0.8, n_events), rng.lognormal(np.log(2e-2), 0.6, n_events))
@@ -220,8 +259,8 @@ def synthetic_xray_rdsr(
     ds.ContentSequence = Sequence([
         _codeitem(D("121058", "Procedure reported"), D("113704", "Projection X-Ray"), rel="HAS CONCEPT MOD"),
         _codeitem(D("121005", "Observer Type"), D("121007", "Device"), rel="HAS OBS CONTEXT"),
-        _text(D("121012", "Device Observer UID"), _uid("device", station), rel="HAS OBS CONTEXT", vt="UIDREF"),
-        _text(D("121013", "Device Observer Name"), station, rel="HAS OBS CONTEXT"),
+        _text(D("121012", "Device Observer UID"), _uid("device", spec.station), rel="HAS OBS CONTEXT", vt="UIDREF"),
+        _text(D("121013", "Device Observer Name"), spec.station, rel="HAS OBS CONTEXT"),
         _codeitem(D("113705", "Scope of Accumulation"), D("113014", "Study"), rel="HAS OBS CONTEXT"),
         *accumulated,
         *events,
@@ -236,9 +275,10 @@ def synthetic_ct_rdsr(n_acquisitions: int = 3, *, seed: int = 0, patient_id: str
     rng = np.random.default_rng(seed)
     study_uid = _uid("ct-study", seed, patient_id)
     ds = Dataset()
-    _header(ds, sop_uid=_uid("ct-sop", study_uid), study_uid=study_uid, patient_id=patient_id, when=start,
-            manufacturer="OpenIR Synthetic", model="SynthCT", station="CT-1", institution="Synthetic Hospital",
-            operator=None, procedure="CT-guided ablation", template="10011", complete=True)
+    _header(ds, _Header(sop_uid=_uid("ct-sop", study_uid), study_uid=study_uid, patient_id=patient_id, when=start,
+                        manufacturer="OpenIR Synthetic", model="SynthCT", station="CT-1",
+                        institution="Synthetic Hospital", operator=None, procedure="CT-guided ablation",
+                        template="10011", complete=True))
     ctdi = np.round(rng.uniform(5, 15, n_acquisitions), 2)
     length = np.round(rng.uniform(100, 400, n_acquisitions), 1)
     dlp = np.round(ctdi * length / 10, 2)

@@ -17,7 +17,7 @@ from openir.core import (
 
 from .models import Phantom, TumourInfo, TumourSpec
 from .tissues import hu
-from .tumours import DepthMap, make_shape, paint_tumour
+from .tumours import DepthMap, TumourTone, make_shape, paint_tumour
 
 _VESSEL_WORDS = ("vein", "vena", "portal", "hepatic_vessel", "aorta", "ivc", "artery")
 
@@ -31,6 +31,15 @@ def implant_tumour(ct: Volume, labels: LabelMap, spec: TumourSpec, seed: int = 0
     (touching a labelled vessel whose name contains vein/vena/portal/aorta/artery), or an LPS
     point. The tumour's contrast (spec.hu, default a hypodense lesion at ~45 HU, at least 30 HU
     below the organ's median) is added over a 1.5 mm soft edge, so the scan's own noise is kept.
+
+    >>> from openir.core import make_affine
+    >>> k, j, i = np.mgrid[:40, :40, :40]
+    >>> organ = (i - 20) ** 2 + (j - 20) ** 2 + (k - 20) ** 2 < 15**2  # a 30 mm organ, 1 mm voxels
+    >>> ct = Volume(np.where(organ, 100, -1000).astype(np.int16), make_affine((1.0, 1.0, 1.0)))
+    >>> p = implant_tumour(ct, LabelMap(organ.astype(np.uint8), ct.affine, labels={1: "liver"}), TumourSpec(10))
+    >>> t = p.tumours[0]
+    >>> t.name, p.labels.names, round(t.volume_ml, 1)  # a 10 mm sphere holds pi/6 ml
+    ('tumour_1', ['liver', 'tumour_1'], 0.5)
     """
     if not ct.grid.same_as(labels.grid, tol_mm=1e-2):
         raise GeometryError("CT and label map are not on the same grid")
@@ -68,8 +77,8 @@ def implant_tumour(ct: Volume, labels: LabelMap, spec: TumourSpec, seed: int = 0
         lab = lab.astype(np.uint16)
     lab = lab.copy()
     arr = ct.array.copy()
-    count = paint_tumour(lab, arr, ct.grid, shp, value, np.array([v_org]), float(target), rng,
-                         texture_hu=5.0, reference_hu=ref)
+    count = paint_tumour(lab, arr, ct.grid, shp, value, np.array([v_org]),
+                         TumourTone(float(target), texture_hu=5.0, reference_hu=ref), rng)
     out_labels = labels.with_array(lab)
     out_labels.labels[value] = name
     info = TumourInfo(name=name, label=value, centre_lps=tuple(float(c) for c in shp.centre),

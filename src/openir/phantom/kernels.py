@@ -188,18 +188,18 @@ def _segment_slice(labels, hu, k, box, origin, spacing, seg, value, hus, edge_mm
 
 
 @njit(cache=_CACHE, parallel=True)
-def _segment_parallel(labels, hu, box, origin, spacing, seg, value, hus, edge_mm, allow, shell_mm, mode):
+def segment_parallel(labels, hu, box, origin, spacing, seg, value, hus, edge_mm, allow, shell_mm, mode):
     for k in prange(box[0], box[1]):
         _segment_slice(labels, hu, k, box, origin, spacing, seg, value, hus, edge_mm, allow, shell_mm, mode)
 
 
 @njit(cache=_CACHE)
-def _segment_serial(labels, hu, box, origin, spacing, seg, value, hus, edge_mm, allow, shell_mm, mode):
+def segment_serial(labels, hu, box, origin, spacing, seg, value, hus, edge_mm, allow, shell_mm, mode):
     for k in range(box[0], box[1]):
         _segment_slice(labels, hu, k, box, origin, spacing, seg, value, hus, edge_mm, allow, shell_mm, mode)
 
 
-_PARALLEL_MIN_VOXELS = 200_000  # below this, starting threads costs more than it saves
+PARALLEL_MIN_VOXELS = 200_000  # below this, starting threads costs more than it saves
 
 
 def segment_boxes(segs, origin, spacing, shape, pad_mm, full=False):
@@ -216,25 +216,6 @@ def segment_boxes(segs, origin, spacing, shape, pad_mm, full=False):
         out[:, 2 * ax] = np.clip(np.floor((lo - origin[col]) / spacing[col]), 0, shape[ax])
         out[:, 2 * ax + 1] = np.clip(np.ceil((hi - origin[col]) / spacing[col]) + 1, 0, shape[ax])
     return out
-
-
-def paint_segments(labels, hu, origin, spacing, segs, value, hus, edge_mm, allow, shell_mm=0.0, mode=0,
-                   full=False):
-    """Paint tapered capsules ``segs[s] = (p0, p1, r0, r1, aux)``, each only inside its own box.
-
-    Segments run one after another (so overlapping joints blend deterministically); each box
-    is split over threads by slice.
-    """
-    segs = np.ascontiguousarray(segs, dtype=np.float64)
-    boxes = segment_boxes(segs, origin, spacing, labels.shape, edge_mm + 1.0, full)
-    hus = np.asarray(hus, dtype=np.float64)
-    for s in range(segs.shape[0]):
-        b = boxes[s]
-        if b[1] <= b[0] or b[3] <= b[2] or b[5] <= b[4]:
-            continue
-        n_vox = (b[1] - b[0]) * (b[3] - b[2]) * (b[5] - b[4])
-        run = _segment_parallel if n_vox >= _PARALLEL_MIN_VOXELS else _segment_serial
-        run(labels, hu, b, origin, spacing, segs[s], value, hus, edge_mm, allow, shell_mm, mode)
 
 
 @njit(cache=_CACHE, parallel=True)

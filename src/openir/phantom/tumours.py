@@ -91,14 +91,26 @@ def make_shape(rng: np.random.Generator, diameter_mm: float, kind: str) -> Tumou
     return TumourShape(kind, rot, np.ones(3), cen * s, rad * s, 0.25 * s, unit.bound_mm * s, r_eq)
 
 
+@dataclass(frozen=True)
+class TumourTone:
+    """The CT numbers a painted tumour gets.
+
+    ``hu`` is the target HU; ``texture_hu`` the SD of a smooth texture added on top. With
+    ``reference_hu`` (a real CT) the contrast ``hu - reference_hu`` is added to the scan, which
+    keeps its own noise; otherwise voxels are blended towards ``hu``.
+    """
+
+    hu: float
+    texture_hu: float = 8.0
+    reference_hu: float | None = None
+
+
 def paint_tumour(labels: np.ndarray, hu: np.ndarray, grid: Grid, shape: TumourShape, value: int,
-                 allowed_values: np.ndarray, hu_target: float, rng: np.random.Generator,
-                 texture_hu: float = 8.0, reference_hu: float | None = None, edge_mm: float = _EDGE_MM) -> int:
+                 allowed_values: np.ndarray, tone: TumourTone, rng: np.random.Generator,
+                 edge_mm: float = _EDGE_MM) -> int:
     """Paint ``shape`` into ``labels``/``hu`` (in place) where the current label is allowed.
 
-    HU changes over a soft edge of ``edge_mm``. With ``reference_hu`` (a real CT) the tumour's
-    contrast ``hu_target - reference_hu`` is added, which keeps the scan's own noise; otherwise
-    voxels are blended towards ``hu_target``. Returns the number of labelled voxels.
+    HU changes over a soft edge of ``edge_mm`` as ``tone`` says. Returns the number of labelled voxels.
     """
     half = shape.bound_mm + edge_mm + 2 * float(grid.spacing.max())
     corners = shape.centre + half * np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
@@ -115,12 +127,12 @@ def paint_tumour(labels: np.ndarray, hu: np.ndarray, grid: Grid, shape: TumourSh
     inside = (f < 0) & ok
     alpha = np.clip(0.5 - f / edge_mm, 0.0, 1.0) * ok
     tex = ndimage.gaussian_filter(rng.standard_normal(f.shape), 2.0 / float(grid.spacing.mean()) + 0.5)
-    tex *= texture_hu / (tex.std() + 1e-9)
+    tex *= tone.texture_hu / (tex.std() + 1e-9)
     old = hu[box].astype(np.float32)
-    if reference_hu is None:
-        new = old + (hu_target + tex - old) * alpha
+    if tone.reference_hu is None:
+        new = old + (tone.hu + tex - old) * alpha
     else:
-        new = old + (hu_target - reference_hu + tex) * alpha
+        new = old + (tone.hu - tone.reference_hu + tex) * alpha
     info = np.iinfo(hu.dtype) if np.issubdtype(hu.dtype, np.integer) else None
     if info is not None:
         new = np.clip(np.rint(new), info.min, info.max)

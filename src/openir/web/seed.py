@@ -53,7 +53,7 @@ def seed_demo(ctx: Ctx, *, procedures: int = 400, hospitals: int = 4, seed: int 
     """Fill an empty application database; returns the user names (all share ``password``)."""
     from pydicom import dcmwrite
 
-    from openir.phantom.dose_reports import synthetic_xray_rdsr
+    from openir.phantom import XrayRdsrSpec, synthetic_xray_rdsr
     from openir.phantom.registry_data import generate_registry
 
     ds = generate_registry(procedures, hospitals, seed=seed)
@@ -88,8 +88,9 @@ def seed_demo(ctx: Ctx, *, procedures: int = 400, hospitals: int = 4, seed: int 
     n = 0
     for code, rows in per_h.items():
         for m, (key, _uid) in enumerate(rows[: max(1, dose_reports // max(1, len(per_h)))]):
-            ds_ = synthetic_xray_rdsr(n_events=6, seed=seed * 7919 + n, patient_id=key, institution=code,
-                                     station=f"{code}-ROOM-{1 + m % 2}", procedure=["Hepatic chemoembolisation", "Liver ablation"][m % 2],
+            site = XrayRdsrSpec(institution=code, station=f"{code}-ROOM-{1 + m % 2}",
+                                procedure=["Hepatic chemoembolisation", "Liver ablation"][m % 2])
+            ds_ = synthetic_xray_rdsr(n_events=6, seed=seed * 7919 + n, patient_id=key, spec=site,
                                      dose_scale=150.0 if m % 3 == 0 else 1.0, start=datetime(2024, 3, 4, 9) + timedelta(days=n))
             buf = io.BytesIO()
             dcmwrite(buf, ds_, enforce_file_format=True)
