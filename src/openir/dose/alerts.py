@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from openir.core.datafiles import load_yaml_model
+from openir.core.datafiles import load_packaged, load_yaml_model
 from openir.core.errors import DataFileError
 
 from .models import DoseAlert, DoseReport
@@ -56,7 +56,7 @@ class AlertThresholds(BaseModel):
 def load_thresholds(path: str | Path | None = None) -> AlertThresholds:
     """Read and validate a thresholds YAML (the packaged SRDL file by default)."""
     p = Path(path) if path else DEFAULT_THRESHOLDS
-    th = load_yaml_model(AlertThresholds, p)
+    th = load_yaml_model(AlertThresholds, p) if path else load_packaged(AlertThresholds, "openir.dose", "data/alert_thresholds.yaml")
     for name, t in th.thresholds.items():
         if name not in METRICS:
             raise DataFileError(f"{p} [thresholds.{name}]: unknown metric; known: {', '.join(METRICS)}")

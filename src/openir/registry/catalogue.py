@@ -14,12 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from openir.core.datafiles import Sourced, load_yaml_model
+from openir.core.datafiles import Sourced, load_packaged, load_yaml_model
 from openir.core.errors import DataFileError, InputError
 
 from .enums import CREDENTIALS, LEVELS, Credential, HospitalLevel, Tier
-
-DATA = Path(__file__).with_name("data")
 
 
 class _Strict(BaseModel):
@@ -127,9 +125,10 @@ class TierFile(_Strict):
 
 
 def load_yaml(name: str | Path, model: type[BaseModel]) -> Any:
-    """Load and validate a YAML file; errors name the file and the field."""
-    path = Path(name) if Path(name).is_absolute() else DATA / name
-    return load_yaml_model(model, path)
+    """A packaged table by file name (read once), or a site's own file by absolute path; errors name the file and field."""
+    if Path(name).is_absolute():
+        return load_yaml_model(model, name)
+    return load_packaged(model, "openir.registry", f"data/{name}")
 
 
 class Catalogue:

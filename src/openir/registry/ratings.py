@@ -8,8 +8,6 @@ every requirement that kept it from a better grade, so a grade can always be exp
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, extract, func, select
@@ -57,8 +55,8 @@ class HospitalRating(BaseModel):
     completeness: float | None
 
 
-@lru_cache(maxsize=4)
 def load_rules(path: str | None = None) -> RatingRules:
+    """Rating rules: the packaged ``ratings.yaml`` (read once) unless ``path``."""
     return load_yaml(path or "ratings.yaml", RatingRules)
 
 
