@@ -9,7 +9,7 @@ import pytest
 
 from openir.dose import DoseStore, load_thresholds, patient_alerts, procedure_alerts
 from openir.dose.rdsr import parse_rdsr
-from openir.phantom.dose_reports import synthetic_ct_rdsr, synthetic_xray_rdsr
+from openir.phantom import XrayRdsrSpec, synthetic_ct_rdsr, synthetic_xray_rdsr
 
 
 def _bytes(ds) -> bytes:
@@ -115,7 +115,7 @@ def test_dose_alert_and_report_filters_match_a_python_filter(store):
     plan = [("H1", "H1-ROOM-1", "P1", 150.0), ("H1", "H1-ROOM-2", "P2", 150.0), ("H2", "H2-ROOM-1", "P3", 150.0),
             ("H2", "H2-ROOM-1", "P1", 1.0), ("", "X-ROOM", "P4", 150.0)]
     for n, (inst, station, pat, scale) in enumerate(plan):
-        ds = synthetic_xray_rdsr(6, seed=40 + n, patient_id=pat, institution=inst, station=station,
+        ds = synthetic_xray_rdsr(6, seed=40 + n, patient_id=pat, spec=XrayRdsrSpec(institution=inst, station=station),
                                  dose_scale=scale, start=t0 + timedelta(days=n))
         assert store.import_bytes(_bytes(ds), f"r{n}").status == "stored"
     every = store.alerts()
