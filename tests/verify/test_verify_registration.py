@@ -7,10 +7,14 @@ import pytest
 import SimpleITK as sitk
 from verify_synth import abdomen_like, ball, grid_for
 
-from openir.core import Volume
+from openir.core import InputError, Volume
 from openir.verify.margins import margin_analysis
-from openir.core import InputError
-from openir.verify.registration import RegistrationOptions, RegistrationRefused, register, warp_array
+from openir.verify.registration import (
+    RegistrationOptions,
+    RegistrationRefused,
+    register,
+    warp_array,
+)
 
 
 @pytest.fixture(scope="module")

@@ -92,6 +92,10 @@ class MarginReport(BaseModel):
     excluded_surface_pct: float = 0.0
     spacing_mm: list[float] = Field(description="voxel size i, j, k of the evaluation grid")
     smoothing_mm: list[float] = Field(description="Gaussian anti-aliasing sigma per axis i, j, k (mm)")
+    zone_restored_under_tumour: bool = Field(
+        False, description="one-label-per-voxel map: the zone hidden under the tumour label was restored"
+    )
+    layout_note: str = ""
     registration: RegistrationQuality | None = None
     verdict: Verdict
     files: dict[str, str] = Field(default_factory=dict, description="outputs written, name -> path")

@@ -14,6 +14,17 @@ def margin_class(min_margin_mm: float) -> str:
     raise AssertionError("terminology has an open-ended last class")  # validated on load
 
 
+def no_verdict(reason: str) -> Verdict:
+    """No verdict: the alignment a margin would rest on was not measured (safe side: not complete).
+
+    >>> no_verdict("quality not measured").term
+    'no verdict (registration not verified)'
+    """
+    return Verdict(complete=False, term="no verdict (registration not verified)", margin_class="not assessed",
+                   explanation=f"The margins are shown but no verdict is given: {reason}.",
+                   sources=[load_terminology().terms["indeterminate"].source])
+
+
 def classify(min_margin_mm: float, residual_ml: float = 0.0, *, resolved: bool = True,
              estimate_mm: float | None = None) -> Verdict:
     """Complete (technical success) when no tumour surface lies outside the zone.
