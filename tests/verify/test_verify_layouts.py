@@ -92,3 +92,13 @@ def test_labels_outside_the_image_are_a_clear_error(scene):
     img.affine[:3, 3] += [0.0, 0.0, 500.0]
     with pytest.raises(InputError, match="do not overlap in patient coordinates"):
         verify(LabelMap.from_masks({"ablation_zone": z, "tumour": t}, g), pre_image=img)
+
+
+def test_image_on_another_grid_is_resampled_for_the_report(scene, tmp_path):
+    g, c, t, z = scene
+    from openir.core import Grid, make_affine
+
+    coarse = Grid((20, 20, 20), make_affine((2.5, 2.5, 2.5), (0.0, 0.0, 0.0)))
+    img = Volume(np.ones(coarse.shape, np.float32), coarse.affine)
+    v = verify(LabelMap.from_masks({"ablation_zone": z, "tumour": t}, g), pre_image=img, out=tmp_path / "o")
+    assert v.image.shape == g.shape and (tmp_path / "o" / "report.html").exists()

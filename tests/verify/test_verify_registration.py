@@ -32,6 +32,15 @@ def _to_post(arr, g, tx, nearest=True):
     return out if not nearest else out > 0.5
 
 
+def _tre(case, reg_tx: sitk.Transform, truth: sitk.Transform) -> float:
+    """Mean target registration error (mm) over organ points: fitted vs known post -> pre mapping."""
+    g, organ = case[0], case[3]
+    pts = g.voxel_centres()[organ][::97]
+    err = [np.linalg.norm(np.subtract(reg_tx.TransformPoint([float(x) for x in p]),
+                                      truth.TransformPoint([float(x) for x in p]))) for p in pts]
+    return float(np.mean(err))
+
+
 def _margin_error(case, truth: sitk.Transform, stages, iterations=200):
     g, _, img, organ, tumour, zone_pre = case
     post_img = _to_post(img, g, truth, nearest=False)
@@ -41,7 +50,7 @@ def _margin_error(case, truth: sitk.Transform, stages, iterations=200):
     assert reg.quality.accepted and reg.quality.usable_for_verdict and reg.quality.organ_dice > 0.95
     m_reg = margin_analysis(_to_post(tumour, g, reg.transform), post_zone, g).report.min_margin_mm
     m_true = margin_analysis(_to_post(tumour, g, truth), post_zone, g).report.min_margin_mm
-    return m_reg, m_true
+    return m_reg, m_true, _tre(case, reg.transform, truth)
 
 
 def test_known_rigid_motion_is_recovered(case):
@@ -50,8 +59,8 @@ def test_known_rigid_motion_is_recovered(case):
     truth.SetCenter([float(x) for x in mid])
     truth.SetRotation(0.05, -0.04, 0.07)
     truth.SetTranslation((7.0, -5.0, 4.0))
-    m_reg, m_true = _margin_error(case, truth, ("rigid",))
-    assert abs(m_reg - m_true) < 1.0
+    m_reg, m_true, tre = _margin_error(case, truth, ("rigid",))
+    assert abs(m_reg - m_true) < 1.0 and tre < 1.0
     assert abs(m_reg - 2.0) < 1.0 + max(g.spacing) / 2  # analytic value, through two resamplings
 
 
@@ -64,8 +73,9 @@ def test_known_smooth_deformation_is_recovered(case):
     field.SetSpacing([float(s) for s in g.spacing])
     field.SetOrigin([float(o) for o in g.origin])
     truth = sitk.DisplacementFieldTransform(field)
-    m_reg, m_true = _margin_error(case, truth, ("rigid", "bspline"), iterations=80)
-    assert abs(m_reg - m_true) < 1.0
+    m_reg, m_true, tre = _margin_error(case, truth, ("rigid", "bspline"), iterations=80)
+    print(f"deformable stage on a known 4 mm sinusoidal deformation: TRE {tre:.2f} mm")
+    assert abs(m_reg - m_true) < 1.0 and tre < 1.5
 
 
 def test_failed_registration_is_refused(case):

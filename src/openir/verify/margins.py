@@ -86,6 +86,7 @@ class CropMargins:
     margins: np.ndarray  # sub-voxel estimate per vertex (signed, mm)
     excluded: np.ndarray  # left out by the capsule / vessel rule
     filled: np.ndarray  # fraction of a sharpness_sigma neighbourhood that is tumour, per vertex
+    filled_voxel_min: float  # the same at the tumour-surface voxels nearest the zone boundary
     conservative_min: float  # tumour at its largest sampled extent vs the zone surface
     vox: np.ndarray  # voxel-centre margins at tumour-surface voxels
     grown: np.ndarray  # tumour + shell
@@ -235,7 +236,8 @@ def margin_analysis(
     tumour = np.asarray(tumour, dtype=bool)
     zone = np.asarray(zone, dtype=bool)
     if tumour.shape != grid.shape or zone.shape != grid.shape:
-        raise GeometryError(f"masks {tumour.shape}/{zone.shape} do not match the grid {grid.shape}")
+        raise GeometryError(f"the tumour mask {tumour.shape} and the ablation-zone mask {zone.shape} must be on one "
+                            f"voxel grid {grid.shape} (k, j, i): resample one onto the other's image first")
     if not tumour.any():
         raise InputError(f"the tumour mask '{opts.tumour_label}' is empty", field=opts.tumour_label)
     if not zone.any():
@@ -249,7 +251,8 @@ def margin_analysis(
     tbox = bounding_box(tumour)
     rule_mm = max(st.caps_mm if st.capsule_rule else 0.0, st.vessel_mm if st.vessel_rule else 0.0)
     search = max(float(opts.search_mm), st.shell + 1.0, rule_mm + 1.0)
-    pad_extra = 4.0 * float(max(st.sigma_kji.max(), st.sharp_sigma)) + 2.0 * float(spacing_kji.max())
+    # the zone is smoothed up to the crop edge; the tumour (and its sharpness field) lies >= search inside
+    pad_extra = 4.0 * float(st.sigma_kji.max()) + 2.0 * float(spacing_kji.max())
     while True:
         box = pad_box(tbox, grid, search + pad_extra)
         whole = all(s.start == 0 and s.stop == n for s, n in zip(box, grid.shape, strict=True))
@@ -306,8 +309,11 @@ def _analyse_crop(t, z, organ, vessels, spacing_kji: np.ndarray, st: _Settings) 
 
     excluded = excluded_at(vt, margins)
     # how pointed the tumour is around each surface point (a smooth surface fills about half)
-    fl = _smooth(t, np.full(3, st.sharp_sigma), spacing_kji)
+    fl = ndimage.gaussian_filter(t.astype(np.float32), sigma=tuple(st.sharp_sigma / spacing_kji), mode="constant",
+                                 truncate=2.5)
     filled = ndimage.map_coordinates(fl, (vt / spacing_kji).T, order=1, mode="nearest")
+    # ... and at the sampled tumour surface itself, where smoothing has not yet blunted a spur
+    surf = t & ~ndimage.binary_erosion(t, border_value=1)
     # conservative: tumour up to the next voxel centre in every direction vs the zone surface
     vmax, _ = _surface(ndimage.binary_dilation(t, _FULL).astype(np.float32), spacing_kji, level=0.98)
     m_max = _signed_to_mesh(vmax, vz, fzt, fz, spacing_kji)
@@ -315,10 +321,14 @@ def _analyse_crop(t, z, organ, vessels, spacing_kji: np.ndarray, st: _Settings) 
     cons = float(m_max[keep].min()) if keep.any() else float(np.min(m_max, initial=np.inf))
     # voxel-level cross-check and coverage
     vox = signed_voxel_margin(t, z, spacing_kji)
+    h = float(spacing_kji.max())
+    vox_near = vox <= np.min(vox, initial=np.inf) + h
+    filled_vox_min = float(fl[surf][vox_near].min()) if vox_near.any() else 1.0
     d_t = ndimage.distance_transform_edt(~t, sampling=spacing_kji)
     grown = d_t <= st.shell
     return CropMargins(t=t, z=z, vt=vt, faces=ftri, margins=margins, excluded=excluded, filled=filled,
-                       conservative_min=cons, vox=vox, grown=grown, shell_only=grown & ~t)
+                       filled_voxel_min=filled_vox_min, conservative_min=cons, vox=vox, grown=grown,
+                       shell_only=grown & ~t)
 
 
 def _residual_pieces(vt: np.ndarray, faces: np.ndarray, margins: np.ndarray, areas: np.ndarray,
@@ -353,7 +363,7 @@ def _minimal(c: CropMargins, use: np.ndarray, st: _Settings, spacing_kji: np.nda
     h = float(spacing_kji.max())
     near = use & (c.margins <= est + h)
     coarse = h > st.sharp_sigma  # the grid cannot even show whether the tumour is pointed
-    sharp = coarse or bool(np.any(c.filled[near] < st.sharp_threshold))
+    sharp = coarse or c.filled_voxel_min < st.sharp_threshold or bool(np.any(c.filled[near] < st.sharp_threshold))
     cons = min(c.conservative_min, est)
     if not sharp:
         return _MinMargin(est, est, cons, True, "", imin)
