@@ -102,3 +102,45 @@ def test_image_on_another_grid_is_resampled_for_the_report(scene, tmp_path):
     img = Volume(np.ones(coarse.shape, np.float32), coarse.affine)
     v = verify(LabelMap.from_masks({"ablation_zone": z, "tumour": t}, g), pre_image=img, out=tmp_path / "o")
     assert v.image.shape == g.shape and (tmp_path / "o" / "report.html").exists()
+
+
+def test_rtstruct_with_overlapping_rois(tmp_path):
+    """Zone and tumour drawn as overlapping RTSTRUCT ROIs (pydicom's rtstruct.dcm, ROIs redrawn)."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from openir.core import Grid, make_affine
+
+    ds = pydicom.dcmread(get_testdata_file("rtstruct.dcm"), force=True)
+
+    def square(half, zs):
+        items = []
+        for z in zs:
+            c = Dataset()
+            c.ContourGeometricType = "CLOSED_PLANAR"
+            c.NumberOfContourPoints = 4
+            c.ContourData = [-half, -half, z, half, -half, z, half, half, z, -half, half, z]
+            items.append(c)
+        return Sequence(items)
+
+    names = {int(r.ROINumber): r for r in ds.StructureSetROISequence}
+    for rc in ds.ROIContourSequence:
+        num = int(rc.ReferencedROINumber)
+        if num == 1:
+            names[1].ROIName = "ablation_zone"
+            rc.ContourSequence = square(40.0, [-220.0 + 5 * k for k in range(13)])  # 60 mm of slices
+        elif num == 2:
+            names[2].ROIName = "tumour"
+            rc.ContourSequence = square(20.0, [-200.0 + 5 * k for k in range(5)])  # inside, overlapping
+        else:
+            names[num].ROIName = "marker"
+    ds.save_as(tmp_path / "rt.dcm")
+    ref = Grid((24, 60, 60), make_affine((2.0, 2.0, 5.0), (-59.0, -59.0, -240.0)))
+    s = read_structures(tmp_path / "rt.dcm", ref)
+    assert set(s.names) >= {"ablation_zone", "tumour"} and not s.exclusive
+    assert (s.mask("tumour") & s.mask("ablation_zone")).sum() == s.mask("tumour").sum()
+    r = verify(s).report
+    assert r.tumour_covered_pct == 100.0 and r.verdict.complete and not r.zone_restored_under_tumour
+    assert r.min_margin_mm > 5.0  # 20 mm in-plane, 15-20 mm along the slices

@@ -79,7 +79,7 @@ def read_structures(path: str | Path, reference: Volume | Grid | str | Path | No
     p = Path(path)
     if detect(p) == "dicom":
         try:
-            modality = str(pydicom.dcmread(p, stop_before_pixels=True).get("Modality", ""))
+            modality = str(pydicom.dcmread(p, stop_before_pixels=True, force=True).get("Modality", ""))
         except Exception:  # noqa: BLE001 - read_labels below names the file and the problem
             modality = ""
         if modality == "SEG":
