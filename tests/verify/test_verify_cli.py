@@ -71,6 +71,14 @@ def test_cli_run_and_batch(files):
     assert res.exit_code == 0, res.output
     assert "technical success" in res.output and (tmp / "cli" / "report.html").exists()
 
+    res = runner.invoke(app, ["verify", "run", "--pre-labels", str(tmp / "pre.nii.gz"), "--post-labels",
+                              str(tmp / "post.nii.gz"), "--organ", "livr", "--out", str(tmp / "cli2")])
+    # (the top-level `openir` entry point prints InputError's one line and exits 2)
+    assert isinstance(res.exception, InputError) and "no organ label 'livr'" in str(res.exception)
+    res = runner.invoke(app, ["verify", "run", "--pre-labels", str(tmp / "pre.nii.gz"), "--post-labels",
+                              str(tmp / "post.nii.gz"), "--out", str(tmp / "cli3")])
+    assert res.exit_code == 3 and "no verdict" in res.output  # alignment not measured
+
     (tmp / "cases.csv").write_text(
         "case_id,pre_labels,post_labels,zone,organ\n"
         "good,pre.nii.gz,post.nii.gz,,liver\n"

@@ -77,6 +77,8 @@ def run(
         if note:
             console.print(f"[yellow]{note}[/yellow]")
     console.print(f"report: {r.files.get('html')}")
+    if r.registration is not None and not r.registration.usable_for_verdict:
+        raise typer.Exit(code=3)  # margins written, but no verdict: fail on the safe side
 
 
 @app.command("batch")
