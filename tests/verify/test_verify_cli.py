@@ -57,6 +57,15 @@ def test_unmeasured_alignment_gives_no_verdict_and_unknown_organ_is_an_error(fil
         verify(pre, post, options=VerifyOptions(organ="livr"))
 
 
+def test_scanner_coordinates_are_checked_by_the_organ(files):
+    from openir.verify import RegistrationRefused
+
+    tmp, pre, post = files
+    shifted = LabelMap(np.roll(post.array, 12, axis=2), post.affine.copy(), dict(post.meta), dict(post.labels))
+    with pytest.raises(RegistrationRefused, match="do not line up in scanner coordinates: organ Dice"):
+        verify(pre, shifted, options=VerifyOptions(organ="liver"))
+
+
 def test_unknown_zone_label_is_clear(files):
     _, pre, _ = files
     with pytest.raises(InputError, match="ablation zone label 'ablation_zone'"):

@@ -15,7 +15,7 @@ from openir.core.volume import Grid, Volume
 
 from .margins import MarginAnalysis, MarginOptions, margin_analysis
 from .models import MarginReport, RegistrationQuality
-from .registration import RegistrationOptions, assess, register, warp_labels
+from .registration import RegistrationOptions, RegistrationRefused, assess, register, warp_labels
 from .structures import Structures, as_structures, zone_behind_tumour
 
 
@@ -145,7 +145,7 @@ def verify(
         moved = warp_labels(moving, post.grid, reg.transform)
     else:
         moved = resample(moving, post.grid)  # type: ignore[assignment]
-        reg_q = _unregistered_quality(pre, post, o_pre, o_post, opts)
+        reg_q = _unregistered_quality(pre, post, (o_pre, o_post), (pre_image, post_image), opts)
     moved_s = as_structures(moved)
     tmask = moved.mask(t_name)
     zmask = post.mask(z_name)
@@ -173,14 +173,20 @@ def _on_grid(s: Structures, name: str | None, grid: Grid) -> np.ndarray | None:
     return resample(lm, grid).array > 0
 
 
-def _unregistered_quality(pre: Structures, post: Structures, o_pre: str | None, o_post: str | None,
-                          opts: VerifyOptions) -> RegistrationQuality:
-    """Scanner coordinates: measured by the organ overlap when both carry it, else not measured."""
+def _unregistered_quality(pre: Structures, post: Structures, organs: tuple[str | None, str | None],
+                          images: tuple[Volume | None, Volume | None], opts: VerifyOptions) -> RegistrationQuality:
+    """Scanner coordinates: measured by the organ overlap and the images when given, else not measured."""
     import SimpleITK as sitk
 
-    q = assess(sitk.Euler3DTransform(), None, None,
+    o_pre, o_post = organs
+    pre_img, post_img = images
+    both = pre_img is not None and post_img is not None
+    q = assess(sitk.Euler3DTransform(), post_img if both else None, pre_img if both else None,
                organs=(_organ(post, o_post), _organ(pre, o_pre)),
                grids=(post.grid, pre.grid), method="identity (scanner coordinates)")
+    if q.measured_by and not q.accepted:
+        raise RegistrationRefused(f"the scans do not line up in scanner coordinates: {q.message}; "
+                                  "register them (give both images and --stages) or check the files")
     if not q.measured_by and opts.same_frame:
         q.usable_for_verdict = True
         q.message = "not measured; same frame vouched for by the user (--same-frame)"
