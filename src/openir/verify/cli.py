@@ -39,13 +39,11 @@ def run(
     tumour: str = typer.Option("tumour", help="tumour label name or prefix"),
     zone: str = typer.Option("ablation_zone", help="ablation-zone label name"),
     organ: str = typer.Option("", help="organ label on both scans, e.g. liver (quality gate, capsule rule)"),
-    vessels: str = typer.Option("", help="large-vessel label (vessel rule)"),
+    vessels: str = typer.Option("", help="large-vessel label: no margin required beyond its wall (vessel rule)"),
     stages: str = typer.Option("rigid", help="registration stages: rigid, rigid+affine, rigid+bspline, ..."),
     landmarks: Path | None = typer.Option(None, help="CSV of paired points post_xyz,pre_xyz (LPS mm)"),
     same_frame: bool = typer.Option(False, "--same-frame", help="pre and post labels share one frame (no check)"),
     capsule_rule: bool = typer.Option(False, "--capsule-rule", help="no margin required beyond the organ capsule"),
-    capsule_mm: float | None = typer.Option(None, help="capsule exclusion distance, mm (default from YAML)"),
-    vessel_rule: bool = typer.Option(False, "--vessel-rule", help="no margin required beyond a large vessel wall"),
     out: Path = typer.Option(Path("openir-verify"), "--out", "-o", help="output folder"),
     case_id: str | None = typer.Option(None, help="case name for the report"),
 ) -> None:
@@ -60,7 +58,7 @@ def run(
     post_img = read_image(post_image) if post_image else None
     opts = VerifyOptions(tumour=tumour, zone=zone, organ=organ or None, vessels=vessels or None,
                          stages=tuple(s for s in stages.split("+") if s), same_frame=same_frame,
-                         capsule_rule=capsule_rule, capsule_exclusion_mm=capsule_mm, vessel_rule=vessel_rule,
+                         capsule_rule=capsule_rule, vessel_rule=bool(vessels),
                          case_id=case_id)
     with console.status("verifying ..."):
         v = verify(
