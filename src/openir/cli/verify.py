@@ -32,43 +32,51 @@ def _landmarks(path: Path | None) -> np.ndarray | None:
 
 @app.command("run")
 def run(
-    pre_labels: Path = typer.Option(..., "--pre-labels", help="labels with the tumour (and organ)"),
+    pre_labels: Path = typer.Option(..., "--pre-labels", help="labels with the tumour (NIfTI/NRRD, SEG, RTSTRUCT)"),
     post_labels: Path | None = typer.Option(None, "--post-labels", help="labels with the ablation zone"),
-    pre_image: Path | None = typer.Option(None, "--pre-image", help="pre image (for registration)"),
-    post_image: Path | None = typer.Option(None, "--post-image", help="post image (for registration)"),
+    pre_image: Path | None = typer.Option(None, "--pre-image", help="pre image (registration; RTSTRUCT grid)"),
+    post_image: Path | None = typer.Option(None, "--post-image", help="post image (registration; RTSTRUCT grid)"),
     tumour: str = typer.Option("tumour", help="tumour label name or prefix"),
     zone: str = typer.Option("ablation_zone", help="ablation-zone label name"),
-    organ: str = typer.Option("liver", help="organ label ('' for none)"),
+    organ: str = typer.Option("", help="organ label on both scans, e.g. liver (quality gate, capsule rule)"),
+    vessels: str = typer.Option("", help="large-vessel label: no margin required beyond its wall (vessel rule)"),
     stages: str = typer.Option("rigid", help="registration stages: rigid, rigid+affine, rigid+bspline, ..."),
     landmarks: Path | None = typer.Option(None, help="CSV of paired points post_xyz,pre_xyz (LPS mm)"),
-    capsule_rule: bool = typer.Option(False, "--capsule-rule", help="exclude surface near the organ capsule"),
-    capsule_mm: float | None = typer.Option(None, help="capsule exclusion distance, mm (default from YAML)"),
+    same_frame: bool = typer.Option(False, "--same-frame", help="pre and post labels share one frame (no check)"),
+    capsule_rule: bool = typer.Option(False, "--capsule-rule", help="no margin required beyond the organ capsule"),
     out: Path = typer.Option(Path("openir-verify"), "--out", "-o", help="output folder"),
     case_id: str | None = typer.Option(None, help="case name for the report"),
 ) -> None:
     """Verify one ablation: margins, coverage and verdict; writes JSON, HTML, NIfTI and mesh."""
-    from openir.io import read_image, read_labels
-    from openir.verify.pipeline import verify
+    from openir.io import read_image
+    from openir.verify.pipeline import VerifyOptions, verify
+    from openir.verify.structures import read_structures
 
     lm = _landmarks(landmarks)
     console = Console()
+    pre_img = read_image(pre_image) if pre_image else None
+    post_img = read_image(post_image) if post_image else None
+    opts = VerifyOptions(tumour=tumour, zone=zone, organ=organ or None, vessels=vessels or None,
+                         stages=tuple(s for s in stages.split("+") if s), same_frame=same_frame,
+                         capsule_rule=capsule_rule, vessel_rule=bool(vessels),
+                         case_id=case_id)
     with console.status("verifying ..."):
         v = verify(
-            read_labels(pre_labels), read_labels(post_labels) if post_labels else None,
-            pre_image=read_image(pre_image) if pre_image else None,
-            post_image=read_image(post_image) if post_image else None,
-            tumour=tumour, zone=zone, organ=organ or None,
-            stages=tuple(s for s in stages.split("+") if s),
-            landmarks_post=lm[:, :3] if lm is not None else None,
-            landmarks_pre=lm[:, 3:] if lm is not None else None,
-            capsule_rule=capsule_rule, capsule_exclusion_mm=capsule_mm, case_id=case_id, out=out,
+            read_structures(pre_labels, pre_img), read_structures(post_labels, post_img) if post_labels else None,
+            pre_image=pre_img, post_image=post_img,
+            landmarks=(lm[:, :3], lm[:, 3:]) if lm is not None else None, options=opts, out=out,
         )
     r = v.report
     colour = "green" if r.verdict.complete else "red"
     console.print(f"[bold {colour}]{r.verdict.term}[/bold {colour}]: {r.verdict.explanation}")
     console.print(f"minimal margin {r.min_margin_mm:.2f} mm ({r.verdict.margin_class}); surface "
                   + ", ".join(f"{k}: {x:.1f} %" for k, x in r.surface_pct_by_class.items()))
+    for note in (r.resolution_note, r.layout_note):
+        if note:
+            console.print(f"[yellow]{note}[/yellow]")
     console.print(f"report: {r.files.get('html')}")
+    if r.registration is not None and not r.registration.usable_for_verdict:
+        raise typer.Exit(code=3)  # margins written, but no verdict: fail on the safe side
 
 
 @app.command("batch")
@@ -79,11 +87,19 @@ def batch(
     scheduler: str | None = typer.Option(None, help="Dask scheduler address (default: local threads)"),
     workers: int = typer.Option(2, help="local worker threads"),
 ) -> None:
-    """Verify every case in a CSV, in parallel with Dask; one result row per case."""
+    """Verify every case in a CSV, in parallel with Dask; one result row per case.
+
+    Exits 1 (after writing every row) when any case failed or got no verdict, naming them.
+    """
     from openir.core.settings import get_settings
     from openir.verify.batch import run_batch
 
     rows = run_batch(cases, results, out_dir=out, scheduler=scheduler or get_settings().dask_scheduler,
                      workers=workers)
-    ok = sum(r["status"] == "ok" for r in rows)
-    Console().print(f"{ok}/{len(rows)} cases verified; results in {results}")
+    console = Console()
+    bad = [r for r in rows if r["status"] != "ok"]
+    console.print(f"{len(rows) - len(bad)}/{len(rows)} cases verified; results in {results}")
+    if bad:
+        for r in bad:
+            console.print(f"[red]{r['case_id']}[/red] ({r['status']}): {r['message']}", soft_wrap=True)
+        raise typer.Exit(code=1)

@@ -12,13 +12,15 @@ pre_image      no        pre image (needed for registration)
 post_image     no        post image (needed for registration)
 tumour         no        tumour label name or prefix (default 'tumour')
 zone           no        ablation-zone label name (default 'ablation_zone')
-organ          no        organ label name (default 'liver'; empty = none)
+organ          no        organ label on both scans, e.g. 'liver' (quality gate, capsule rule; empty = none)
 stages         no        registration stages joined by '+', e.g. 'rigid+bspline' (default 'rigid')
-capsule_rule   no        1/true to exclude tumour surface near the organ capsule
+capsule_rule   no        1/true: no margin required beyond the organ capsule
+same_frame     no        1/true: pre and post labels share one frame (no registration check)
 =============  ========  =====================================================================
 
-A failing case writes a row with ``status`` 'refused' or 'error' and the message; it never stops
-the batch.
+A failing case writes a row with ``status`` 'refused', 'error' or 'no verdict' (alignment not
+measured) and the message; it never stops the batch, and `openir verify batch` exits non-zero
+naming those cases.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from .registration import RegistrationRefused
 
 REQUIRED = ("case_id", "pre_labels")
 OUTPUT_COLUMNS = [
-    "case_id", "status", "message", "min_margin_mm", "min_margin_voxel_mm", "margin_class", "complete",
+    "case_id", "status", "message", "min_margin_mm", "margin_resolved", "min_margin_estimate_mm",
+    "min_margin_conservative_mm", "min_margin_voxel_mm", "margin_class", "complete",
     "verdict", "pct_below_0", "pct_0_5", "pct_5_up", "tumour_covered_pct", "tumour_plus_shell_covered_pct",
     "residual_ml", "residual_direction", "registration", "organ_dice", "organ_msd_mm", "report_dir",
 ]
@@ -68,36 +71,39 @@ def _path(base: Path, value: str | None) -> Path | None:
 
 def run_case(row: dict[str, str], base: Path, out_dir: Path | None) -> dict[str, Any]:
     """Verify one CSV row; errors become a row with a status, never an exception."""
-    from openir.io import read_image, read_labels
+    from openir.io import read_image
 
-    from .pipeline import verify
+    from .pipeline import VerifyOptions, verify
+    from .structures import read_structures
 
     cid = row.get("case_id", "").strip() or "case"
     out: dict[str, Any] = dict.fromkeys(OUTPUT_COLUMNS, "")
     out["case_id"] = cid
     try:
-        pre_l = read_labels(_path(base, row["pre_labels"]))  # type: ignore[arg-type]
-        post_p = _path(base, row.get("post_labels"))
-        post_l = read_labels(post_p) if post_p else None
         pre_ip, post_ip = _path(base, row.get("pre_image")), _path(base, row.get("post_image"))
+        pre_img = read_image(pre_ip) if pre_ip else None
+        post_img = read_image(post_ip) if post_ip else None
+        pre_l = read_structures(_path(base, row["pre_labels"]), pre_img)  # type: ignore[arg-type]
+        post_p = _path(base, row.get("post_labels"))
+        post_l = read_structures(post_p, post_img) if post_p else None
         stages = tuple(s for s in (row.get("stages") or "rigid").split("+") if s.strip())
-        organ = row.get("organ", "liver")
-        v = verify(
-            pre_l, post_l,
-            pre_image=read_image(pre_ip) if pre_ip else None,
-            post_image=read_image(post_ip) if post_ip else None,
-            tumour=(row.get("tumour") or "tumour").strip(),
-            zone=(row.get("zone") or "ablation_zone").strip(),
-            organ=organ.strip() or None if organ is not None else "liver",
-            stages=stages,
-            capsule_rule=(row.get("capsule_rule") or "").strip().lower() in ("1", "true", "yes"),
-            case_id=cid,
-            out=(out_dir / cid) if out_dir else None,
+        yes = ("1", "true", "yes")
+        opts = VerifyOptions(
+            tumour=(row.get("tumour") or "tumour").strip(), zone=(row.get("zone") or "ablation_zone").strip(),
+            organ=(row.get("organ") or "").strip() or None, stages=stages,
+            same_frame=(row.get("same_frame") or "").strip().lower() in yes,
+            capsule_rule=(row.get("capsule_rule") or "").strip().lower() in yes, case_id=cid,
         )
+        v = verify(pre_l, post_l, pre_image=pre_img, post_image=post_img, options=opts,
+                   out=(out_dir / cid) if out_dir else None)
         r = v.report
         pct = list(r.surface_pct_by_class.values())
+        usable = r.registration is None or r.registration.usable_for_verdict
         out.update(
-            status="ok", min_margin_mm=r.min_margin_mm, min_margin_voxel_mm=r.min_margin_voxel_mm,
+            status="ok" if usable else "no verdict", message="" if usable else r.verdict.explanation,
+            min_margin_mm=r.min_margin_mm, margin_resolved=r.margin_resolved,
+            min_margin_estimate_mm=r.min_margin_estimate_mm, min_margin_conservative_mm=r.min_margin_conservative_mm,
+            min_margin_voxel_mm=r.min_margin_voxel_mm,
             margin_class=r.verdict.margin_class, complete=r.verdict.complete, verdict=r.verdict.term,
             pct_below_0=pct[0], pct_0_5=pct[1], pct_5_up=pct[2], tumour_covered_pct=r.tumour_covered_pct,
             tumour_plus_shell_covered_pct=r.tumour_plus_shell_covered_pct,

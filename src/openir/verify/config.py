@@ -31,13 +31,19 @@ class MarginSettings(BaseModel):
     shell_mm: Sourced
     histogram_edges_mm: Sourced
     capsule_exclusion_mm: Sourced
+    vessel_exclusion_mm: Sourced
     complete_tolerance_mm: Sourced
     smoothing_factor: Sourced
+    sharpness_sigma_mm: Sourced
+    sharpness_threshold: Sourced
 
 
 class RegistrationSettings(BaseModel):
     min_organ_dice: Sourced
     max_mean_surface_distance_mm: Sourced
+    min_image_similarity: Sourced
+    max_landmark_tre_mm: Sourced
+    min_overlap_fraction: Sourced
 
 
 class VerificationConfig(BaseModel):

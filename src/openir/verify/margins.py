@@ -6,9 +6,16 @@ Why this shape:
   than the search range, the range doubles until the answer is exact or the crop is the image.
 - Binary masks put a surface anywhere within half a voxel; taking the minimum over thousands of
   surface points turns that staircase noise into a bias of almost a voxel. Both masks are therefore
-  anti-aliased (Gaussian, sigma = factor x largest voxel size) and their 0.5 iso-surfaces extracted
-  with marching cubes; the margin at each tumour-surface vertex is its exact distance to the zone
+  anti-aliased with a Gaussian whose width follows the voxel size along each axis (a 5 mm slice
+  direction never blurs the 0.7 mm in-plane directions), their 0.5 iso-surfaces extracted with
+  marching cubes, and the margin at each tumour-surface vertex is its exact distance to the zone
   mesh, positive inside the zone and negative outside.
+- That estimate assumes a smooth tumour. A pointed spur can hide between slices, and any
+  smoothing blunts it, so the estimate would over-state the margin. Where the tumour near the
+  minimal margin is pointed at the scale of the grid (little of a 3 mm neighbourhood is tumour),
+  the margin is marked unresolved and the conservative value is reported: the tumour grown to its
+  largest extent the samples allow (up to the next voxel centre in every direction) against the
+  zone surface. The error table on analytic shapes is in benchmarks/RESULTS.md (issue 16).
 - A voxel-centre estimate (signed Euclidean distance transform of the zone at tumour-surface
   voxels) is kept as a cross-check; the benchmark compares it with the whole-volume transform.
 """
@@ -31,6 +38,59 @@ from .models import MarginHistogram, MarginReport, ResidualTumour
 from .verdict import classify
 
 _LPS_WORDS = (("left", "right"), ("posterior", "anterior"), ("superior", "inferior"))
+SMOOTH_ITER = 5  # ~2 voxels of neighbour averaging on the mesh: removes staircase noise, keeps the shape
+_FULL = np.ones((3, 3, 3), dtype=bool)
+
+
+@dataclass(frozen=True)
+class MarginOptions:
+    """How to measure; ``None`` takes the packaged default from ``data/verification.yaml``.
+
+    ``capsule_rule`` / ``vessel_rule``: no margin is required beyond the organ capsule or the wall
+    of a large vessel (Sandu et al. 2021): a tumour-surface point closer than the exclusion distance
+    to it is left out of the minimal margin where the zone reaches that boundary.
+    """
+
+    shell_mm: float | None = None
+    search_mm: float = 15.0
+    smoothing_factor: float | None = None  # x voxel size along each axis; 0 = raw masks
+    capsule_rule: bool = False
+    capsule_exclusion_mm: float | None = None
+    vessel_rule: bool = False
+    vessel_exclusion_mm: float | None = None
+    tumour_label: str = "tumour"
+    zone_label: str = "ablation_zone"
+    case_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _Settings:
+    shell: float
+    caps_mm: float
+    vessel_mm: float
+    sigma_kji: np.ndarray  # Gaussian sigma per array axis, mm
+    sharp_sigma: float
+    sharp_threshold: float
+    capsule_rule: bool
+    vessel_rule: bool
+
+
+@dataclass
+class CropMargins:
+    """Everything measured on the crop around the tumour (crop millimetres, array k, j, i order)."""
+
+    t: np.ndarray
+    z: np.ndarray
+    vt: np.ndarray  # tumour-surface vertices
+    faces: np.ndarray
+    margins: np.ndarray  # sub-voxel estimate per vertex (signed, mm)
+    excluded: np.ndarray  # left out by the capsule / vessel rule
+    filled: np.ndarray  # fraction of a sharpness_sigma neighbourhood that is tumour, per vertex
+    filled_voxel_min: float  # the same at the tumour-surface voxels nearest the zone boundary
+    conservative_min: float  # tumour at its largest sampled extent vs the zone surface
+    vox: np.ndarray  # voxel-centre margins at tumour-surface voxels
+    grown: np.ndarray  # tumour + shell
+    shell_only: np.ndarray
 
 
 @dataclass
@@ -53,22 +113,29 @@ def _check_grid(grid: Grid) -> None:
         raise GeometryError("margins need an orthogonal voxel grid; resample the masks first")
 
 
-def _smooth(mask: np.ndarray, sigma_mm: float, spacing_kji: np.ndarray) -> np.ndarray:
+def _smooth(mask: np.ndarray, sigma_kji: np.ndarray, spacing_kji: np.ndarray) -> np.ndarray:
     f = mask.astype(np.float32)
-    if sigma_mm <= 0:
+    if not np.any(sigma_kji > 0):
         return f
-    return ndimage.gaussian_filter(f, sigma=tuple(sigma_mm / spacing_kji), mode="nearest", truncate=3.0)
+    return ndimage.gaussian_filter(f, sigma=tuple(sigma_kji / spacing_kji), mode="nearest", truncate=3.0)
 
 
-def _surface(field: np.ndarray, spacing_kji: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """0.5 iso-surface in crop millimetres (k, j, i order); empty arrays when there is none."""
-    if field.min() >= 0.5 or field.max() <= 0.5:
+def _surface(field: np.ndarray, spacing_kji: np.ndarray, level: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Iso-surface in crop millimetres (k, j, i order); empty arrays when there is none."""
+    if field.min() >= level or field.max() <= level:
         return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
-    v, f, _, _ = marching_cubes(field, 0.5, spacing=tuple(float(s) for s in spacing_kji))
+    v, f, _, _ = marching_cubes(field, level, spacing=tuple(float(s) for s in spacing_kji))
     return v, f
 
 
-SMOOTH_ITER = 5  # ~2 voxels of neighbour averaging: removes staircase noise, keeps the shape
+def _adjacency(faces: np.ndarray, n: int):
+    from scipy import sparse
+
+    i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2], faces[:, 0]])
+    j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2]])
+    adj = sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
+    adj.data[:] = 1.0
+    return adj
 
 
 def _smooth_on_mesh(values: np.ndarray, faces: np.ndarray, n: int, iterations: int) -> np.ndarray:
@@ -77,11 +144,7 @@ def _smooth_on_mesh(values: np.ndarray, faces: np.ndarray, n: int, iterations: i
         return values
     from scipy import sparse
 
-    i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2], faces[:, 0]])
-    j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2]])
-    adj = sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
-    adj.data[:] = 1.0
-    adj = adj + sparse.identity(n, format="csr")
+    adj = _adjacency(faces, n) + sparse.identity(n, format="csr")
     w = np.asarray(adj.sum(axis=1)).ravel()
     out = values.astype(float)
     for _ in range(iterations):
@@ -130,103 +193,202 @@ def _direction_words(v: np.ndarray) -> str:
     return "-".join(parts)
 
 
+def _settings(opts: MarginOptions, spacing_kji: np.ndarray) -> _Settings:
+    cfg = load_config().margins
+    factor = float(cfg.smoothing_factor.value if opts.smoothing_factor is None else opts.smoothing_factor)  # type: ignore[arg-type]
+    return _Settings(
+        shell=float(cfg.shell_mm.value if opts.shell_mm is None else opts.shell_mm),  # type: ignore[arg-type]
+        caps_mm=float(cfg.capsule_exclusion_mm.value if opts.capsule_exclusion_mm is None  # type: ignore[arg-type]
+                      else opts.capsule_exclusion_mm),
+        vessel_mm=float(cfg.vessel_exclusion_mm.value if opts.vessel_exclusion_mm is None  # type: ignore[arg-type]
+                        else opts.vessel_exclusion_mm),
+        sigma_kji=factor * spacing_kji,
+        sharp_sigma=float(cfg.sharpness_sigma_mm.value),  # type: ignore[arg-type]
+        sharp_threshold=float(cfg.sharpness_threshold.value),  # type: ignore[arg-type]
+        capsule_rule=opts.capsule_rule,
+        vessel_rule=opts.vessel_rule,
+    )
+
+
 def margin_analysis(
     tumour: np.ndarray,
     zone: np.ndarray,
     grid: Grid,
     *,
     organ: np.ndarray | None = None,
-    capsule_rule: bool = False,
-    capsule_exclusion_mm: float | None = None,
-    shell_mm: float | None = None,
-    search_mm: float = 15.0,
-    smoothing_mm: float | None = None,
-    tumour_label: str = "tumour",
-    zone_label: str = "ablation_zone",
-    case_id: str | None = None,
+    vessels: np.ndarray | None = None,
+    options: MarginOptions | None = None,
 ) -> MarginAnalysis:
     """Margins of ``tumour`` inside ``zone`` (boolean ``[k, j, i]`` masks on ``grid``).
 
-    ``organ`` enables the capsule rule: tumour-surface points within ``capsule_exclusion_mm`` of
-    the organ boundary are left out of the minimal margin (coverage still counts them).
-    ``smoothing_mm`` defaults to the configured factor times the largest voxel size; 0 disables it.
+    ``organ`` / ``vessels`` are used by the capsule / vessel rules of ``options``; coverage always
+    counts every tumour voxel.
+
+    >>> import numpy as np
+    >>> from openir.core import Grid, make_affine
+    >>> g = Grid((40, 40, 40), make_affine((1.0, 1.0, 1.0)))
+    >>> d = np.linalg.norm(g.voxel_centres() - 19.6, axis=-1)
+    >>> r = margin_analysis(d <= 8.0, d <= 14.0, g).report
+    >>> abs(r.min_margin_mm - 6.0) < 0.5, r.margin_resolved, r.verdict.margin_class
+    (True, True, '>=5 mm')
     """
-    cfg = load_config().margins
+    opts = options or MarginOptions()
     tumour = np.asarray(tumour, dtype=bool)
     zone = np.asarray(zone, dtype=bool)
     if tumour.shape != grid.shape or zone.shape != grid.shape:
-        raise GeometryError(f"masks {tumour.shape}/{zone.shape} do not match the grid {grid.shape}")
+        raise GeometryError(f"the tumour mask {tumour.shape} and the ablation-zone mask {zone.shape} must be on one "
+                            f"voxel grid {grid.shape} (k, j, i): resample one onto the other's image first")
     if not tumour.any():
-        raise InputError(f"the tumour mask '{tumour_label}' is empty", field=tumour_label)
+        raise InputError(f"the tumour mask '{opts.tumour_label}' is empty", field=opts.tumour_label)
     if not zone.any():
-        raise InputError(f"the ablation-zone mask '{zone_label}' is empty", field=zone_label)
-    if organ is not None and np.asarray(organ).shape != grid.shape:
-        raise GeometryError(f"organ mask {np.asarray(organ).shape} does not match the grid {grid.shape}")
+        raise InputError(f"the ablation-zone mask '{opts.zone_label}' is empty", field=opts.zone_label)
+    for name, m in (("organ", organ), ("vessel", vessels)):
+        if m is not None and np.asarray(m).shape != grid.shape:
+            raise GeometryError(f"{name} mask {np.asarray(m).shape} does not match the grid {grid.shape}")
     _check_grid(grid)
-    shell = float(cfg.shell_mm.value if shell_mm is None else shell_mm)
-    caps_mm = float(cfg.capsule_exclusion_mm.value if capsule_exclusion_mm is None else capsule_exclusion_mm)
     spacing_kji = grid.spacing[::-1].copy()
-    sigma = float(cfg.smoothing_factor.value) * float(spacing_kji.max()) if smoothing_mm is None else float(smoothing_mm)
+    st = _settings(opts, spacing_kji)
     tbox = bounding_box(tumour)
-    search = max(float(search_mm), shell + 1.0, caps_mm + 1.0 if capsule_rule else 0.0)
+    rule_mm = max(st.caps_mm if st.capsule_rule else 0.0, st.vessel_mm if st.vessel_rule else 0.0)
+    search = max(float(opts.search_mm), st.shell + 1.0, rule_mm + 1.0)
+    # the zone is smoothed up to the crop edge; the tumour (and its sharpness field) lies >= search inside
+    pad_extra = 4.0 * float(st.sigma_kji.max()) + 2.0 * float(spacing_kji.max())
     while True:
-        box = pad_box(tbox, grid, search + 4.0 * sigma + float(spacing_kji.max()))
+        box = pad_box(tbox, grid, search + pad_extra)
         whole = all(s.start == 0 and s.stop == n for s, n in zip(box, grid.shape, strict=True))
-        res = _analyse_crop(
-            tumour[box], zone[box], None if organ is None else np.asarray(organ, dtype=bool)[box],
-            spacing_kji, sigma, shell, capsule_rule, caps_mm,
+        crop_m = _analyse_crop(
+            tumour[box], zone[box],
+            None if organ is None else np.asarray(organ, dtype=bool)[box],
+            None if vessels is None else np.asarray(vessels, dtype=bool)[box],
+            spacing_kji, st,
         )
-        finite = res["margins"][np.isfinite(res["margins"])]
-        limit = search
-        beyond = finite.size == 0 or np.abs(finite).min() >= limit
+        finite = crop_m.margins[np.isfinite(crop_m.margins)]
+        beyond = finite.size == 0 or np.abs(finite).min() >= search
         if not beyond or whole:
             break
         search *= 2.0
     sub = grid.subgrid([s.start for s in box], tumour[box].shape)
-    return _build(res, sub, box, grid, shell, capsule_rule, caps_mm, sigma, bool(beyond and not whole),
-                  tumour_label, zone_label, case_id)
+    return _build(crop_m, sub, box, grid, st, bool(beyond and not whole), opts)
 
 
-def _analyse_crop(t, z, organ, spacing_kji, sigma, shell, capsule_rule, caps_mm) -> dict:
-    ft = _smooth(t, sigma, spacing_kji)
+def _signed_to_mesh(points: np.ndarray, vz: np.ndarray, fzt: np.ndarray, fz: np.ndarray,
+                    spacing_kji: np.ndarray) -> np.ndarray:
+    dist, _ = point_mesh_distance(points, vz, fzt)
+    inside = ndimage.map_coordinates(fz, (points / spacing_kji).T, order=1, mode="nearest") >= 0.5
+    return np.where(inside, dist, -dist)
+
+
+def _rule_exclusion(points: np.ndarray, margins: np.ndarray, boundary_dist: np.ndarray | None,
+                    limit_mm: float, spacing_kji: np.ndarray) -> np.ndarray:
+    """Points near a boundary (capsule, vessel wall) where the zone reaches that boundary."""
+    if boundary_dist is None:
+        return np.zeros(len(points), dtype=bool)
+    d = ndimage.map_coordinates(boundary_dist, (points / spacing_kji).T, order=1, mode="nearest")
+    reach_tol = float(spacing_kji.max())  # the boundary distance from voxel centres is good to a voxel
+    return (d < limit_mm) & (margins >= 0.0) & (margins >= d - reach_tol)
+
+
+def _analyse_crop(t, z, organ, vessels, spacing_kji: np.ndarray, st: _Settings) -> CropMargins:
+    ft = _smooth(t, st.sigma_kji, spacing_kji)
     if ft.max() <= 0.5:  # tumour smaller than the smoothing kernel: use the raw mask
         ft = t.astype(np.float32)
-    fz = _smooth(z, sigma, spacing_kji)
+    fz = _smooth(z, st.sigma_kji, spacing_kji)
     vt, ftri = _surface(ft, spacing_kji)
     vz, fzt = _surface(fz, spacing_kji)
-    dist, _ = point_mesh_distance(vt, vz, fzt)
-    inside = ndimage.map_coordinates(fz, (vt / spacing_kji).T, order=1, mode="nearest") >= 0.5
-    margins = _smooth_on_mesh(np.where(inside, dist, -dist), ftri, len(vt), SMOOTH_ITER)
-    excluded = np.zeros(len(vt), dtype=bool)
-    if capsule_rule and organ is not None and organ.any() and not organ.all():
-        d_caps = ndimage.distance_transform_edt(organ, sampling=spacing_kji)
-        d_v = ndimage.map_coordinates(d_caps, (vt / spacing_kji).T, order=1, mode="nearest")
-        excluded = d_v < caps_mm
+    margins = _smooth_on_mesh(_signed_to_mesh(vt, vz, fzt, fz, spacing_kji), ftri, len(vt), SMOOTH_ITER)
+    # capsule / vessel rules: distance of each point to the boundary it may not need a margin beyond
+    d_caps = d_ves = None
+    if st.capsule_rule and organ is not None and organ.any() and not organ.all():
+        d_caps = ndimage.distance_transform_edt(organ, sampling=spacing_kji).astype(np.float32)
+    if st.vessel_rule and vessels is not None and vessels.any():
+        d_ves = ndimage.distance_transform_edt(~vessels, sampling=spacing_kji).astype(np.float32)
+
+    def excluded_at(points: np.ndarray, m: np.ndarray) -> np.ndarray:
+        return (_rule_exclusion(points, m, d_caps, st.caps_mm, spacing_kji)
+                | _rule_exclusion(points, m, d_ves, st.vessel_mm, spacing_kji))
+
+    excluded = excluded_at(vt, margins)
+    # how pointed the tumour is around each surface point (a smooth surface fills about half)
+    fl = ndimage.gaussian_filter(t.astype(np.float32), sigma=tuple(st.sharp_sigma / spacing_kji), mode="constant",
+                                 truncate=2.5)
+    filled = ndimage.map_coordinates(fl, (vt / spacing_kji).T, order=1, mode="nearest")
+    # ... and at the sampled tumour surface itself, where smoothing has not yet blunted a spur
+    surf = t & ~ndimage.binary_erosion(t, border_value=1)
+    # conservative: tumour up to the next voxel centre in every direction vs the zone surface
+    vmax, _ = _surface(ndimage.binary_dilation(t, _FULL).astype(np.float32), spacing_kji, level=0.98)
+    m_max = _signed_to_mesh(vmax, vz, fzt, fz, spacing_kji)
+    keep = ~excluded_at(vmax, m_max) & np.isfinite(m_max)
+    cons = float(m_max[keep].min()) if keep.any() else float(np.min(m_max, initial=np.inf))
     # voxel-level cross-check and coverage
     vox = signed_voxel_margin(t, z, spacing_kji)
+    h = float(spacing_kji.max())
+    vox_near = vox <= np.min(vox, initial=np.inf) + h
+    filled_vox_min = float(fl[surf][vox_near].min()) if vox_near.any() else 1.0
     d_t = ndimage.distance_transform_edt(~t, sampling=spacing_kji)
-    grown = d_t <= shell
-    shell_only = grown & ~t
-    return {
-        "t": t, "z": z, "vt": vt, "ft": ftri, "margins": margins, "excluded": excluded,
-        "vox": vox, "grown": grown, "shell_only": shell_only,
-    }
+    grown = d_t <= st.shell
+    return CropMargins(t=t, z=z, vt=vt, faces=ftri, margins=margins, excluded=excluded, filled=filled,
+                       filled_voxel_min=filled_vox_min, conservative_min=cons, vox=vox, grown=grown,
+                       shell_only=grown & ~t)
 
 
-def _build(res, sub: Grid, box, grid: Grid, shell, capsule_rule, caps_mm, sigma, bound,
-           tumour_label, zone_label, case_id) -> MarginAnalysis:
+def _residual_pieces(vt: np.ndarray, faces: np.ndarray, margins: np.ndarray, areas: np.ndarray,
+                     min_area: float) -> int:
+    """Connected patches of tumour surface outside the zone (mesh connectivity), ignoring specks."""
+    neg = margins < 0
+    if not neg.any():
+        return 0
+    from scipy.sparse.csgraph import connected_components
+
+    idx = np.flatnonzero(neg)
+    sub = _adjacency(faces, len(vt))[idx][:, idx]
+    n, lab = connected_components(sub, directed=False)
+    patch_area = np.bincount(lab, weights=areas[idx], minlength=n)
+    return max(int((patch_area >= min_area).sum()), 1)
+
+
+@dataclass(frozen=True)
+class _MinMargin:
+    value: float
+    estimate: float
+    conservative: float
+    resolved: bool
+    note: str
+    index: int  # vertex of the estimate's minimum
+
+
+def _minimal(c: CropMargins, use: np.ndarray, st: _Settings, spacing_kji: np.ndarray) -> _MinMargin:
+    m_use = c.margins[use]
+    imin = int(np.flatnonzero(use)[np.argmin(m_use)])
+    est = float(c.margins[imin])
+    h = float(spacing_kji.max())
+    near = use & (c.margins <= est + h)
+    coarse = h > st.sharp_sigma  # the grid cannot even show whether the tumour is pointed
+    sharp = coarse or c.filled_voxel_min < st.sharp_threshold or bool(np.any(c.filled[near] < st.sharp_threshold))
+    cons = min(c.conservative_min, est)
+    if not sharp:
+        return _MinMargin(est, est, cons, True, "", imin)
+    sp = " x ".join(f"{s:g}" for s in spacing_kji[::-1])
+    why = (f"voxels longer than {st.sharp_sigma:g} mm cannot show whether the tumour is pointed" if coarse
+           else "the tumour is pointed near its minimal margin")
+    note = (f"unresolved: {why}, so a {sp} mm grid cannot place the tumour surface within half a voxel "
+            f"({h / 2:.1f} mm); the conservative value {cons:.1f} mm is reported (sub-voxel estimate "
+            f"{est:.1f} mm)")
+    return _MinMargin(cons, est, cons, False, note, imin)
+
+
+def _build(c: CropMargins, sub: Grid, box, grid: Grid, st: _Settings, bound: bool,
+           opts: MarginOptions) -> MarginAnalysis:
     cfg = load_config().margins
-    t, z, vt, faces = res["t"], res["z"], res["vt"], res["ft"]
-    margins, excluded = res["margins"], res["excluded"]
+    t, z, vt, faces, margins, excluded = c.t, c.z, c.vt, c.faces, c.margins, c.excluded
     spacing_kji = sub.spacing[::-1]
     areas = _vertex_areas(vt, faces)
     use = ~excluded & np.isfinite(margins)
-    if not use.any():  # everything excluded by the capsule rule: fall back to all points
+    if not use.any():  # everything excluded by the rules: fall back to all points
         use = np.isfinite(margins)
     if not use.any():
         raise InputError("no tumour-surface point lies within reach of the ablation zone")
+    mm = _minimal(c, use, st, spacing_kji)
     m_use, a_use = margins[use], areas[use]
-    imin = np.flatnonzero(use)[np.argmin(m_use)]
     idx_ijk = (vt / spacing_kji)[:, ::-1]
     verts_lps = sub.index_to_world(idx_ijk)
     order = np.argsort(m_use)
@@ -246,27 +408,29 @@ def _build(res, sub: Grid, box, grid: Grid, shell, capsule_rule, caps_mm, sigma,
     hist, _ = np.histogram(np.clip(m_use, fine_edges[0], fine_edges[-1]), bins=fine_edges, weights=a_use)
     vv = sub.voxel_volume_mm3 / 1000.0
     n_t = int(t.sum())
-    grown, shell_only = res["grown"], res["shell_only"]
     resid = t & ~z
-    lab, n_comp = ndimage.label(resid)
-    residual = ResidualTumour(volume_ml=float(resid.sum() * vv), n_components=int(n_comp))
-    if n_comp:
+    sorted_sp = np.sort(spacing_kji)
+    n_comp = _residual_pieces(vt, faces, margins, areas, float(sorted_sp[1] * sorted_sp[2])) if resid.any() else 0
+    residual = ResidualTumour(volume_ml=float(resid.sum() * vv), n_components=n_comp)
+    if resid.any():
         c_res = np.argwhere(resid).mean(axis=0)[::-1]
         c_t = np.argwhere(t).mean(axis=0)[::-1]
         p_res, p_t = sub.index_to_world(c_res), sub.index_to_world(c_t)
         residual.centroid_lps = [round(float(x), 2) for x in p_res]
         residual.direction = _direction_words(p_res - p_t)
-    min_margin = float(margins[imin])
-    verdict = classify(min_margin, residual_ml=residual.volume_ml)
-    vox = res["vox"]
+    verdict = classify(mm.value, residual_ml=residual.volume_ml, resolved=mm.resolved, estimate_mm=mm.estimate)
     report = MarginReport(
-        case_id=case_id,
-        tumour_label=tumour_label,
-        zone_label=zone_label,
-        min_margin_mm=round(min_margin, 3),
+        case_id=opts.case_id,
+        tumour_label=opts.tumour_label,
+        zone_label=opts.zone_label,
+        min_margin_mm=round(mm.value, 3),
         min_margin_is_bound=bound,
-        min_margin_location_lps=[round(float(x), 2) for x in verts_lps[imin]],
-        min_margin_voxel_mm=round(float(vox.min()), 3),
+        min_margin_location_lps=[round(float(x), 2) for x in verts_lps[mm.index]],
+        min_margin_estimate_mm=round(mm.estimate, 3),
+        min_margin_conservative_mm=round(mm.conservative, 3),
+        margin_resolved=mm.resolved,
+        resolution_note=mm.note,
+        min_margin_voxel_mm=round(float(c.vox.min()), 3),
         mean_margin_mm=round(float(np.average(m_use, weights=a_use)), 3),
         median_margin_mm=round(median, 3),
         surface_pct_by_class={k: round(v, 2) for k, v in by_class.items()},
@@ -276,15 +440,17 @@ def _build(res, sub: Grid, box, grid: Grid, shell, capsule_rule, caps_mm, sigma,
         tumour_volume_ml=round(n_t * vv, 4),
         zone_volume_ml=round(float(z.sum()) * vv, 4),  # within the crop; whole zone if it fits
         tumour_covered_pct=round(100.0 * float((t & z).sum()) / n_t, 3),
-        tumour_plus_shell_covered_pct=round(100.0 * float((grown & z).sum()) / max(int(grown.sum()), 1), 3),
-        shell_covered_pct=round(100.0 * float((shell_only & z).sum()) / max(int(shell_only.sum()), 1), 3),
-        shell_mm=shell,
+        tumour_plus_shell_covered_pct=round(100.0 * float((c.grown & z).sum()) / max(int(c.grown.sum()), 1), 3),
+        shell_covered_pct=round(100.0 * float((c.shell_only & z).sum()) / max(int(c.shell_only.sum()), 1), 3),
+        shell_mm=st.shell,
         residual=residual,
-        capsule_rule=capsule_rule,
-        capsule_exclusion_mm=caps_mm if capsule_rule else None,
+        capsule_rule=st.capsule_rule,
+        capsule_exclusion_mm=st.caps_mm if st.capsule_rule else None,
+        vessel_rule=st.vessel_rule,
+        vessel_exclusion_mm=st.vessel_mm if st.vessel_rule else None,
         excluded_surface_pct=round(100.0 * float(areas[excluded].sum() / areas.sum()), 2),
         spacing_mm=[round(float(s), 4) for s in grid.spacing],
-        smoothing_mm=round(sigma, 3),
+        smoothing_mm=[round(float(s), 3) for s in st.sigma_kji[::-1]],
         verdict=verdict,
     )
     # margin map on the crop: per surface voxel, the smallest vertex margin falling in it
@@ -294,3 +460,6 @@ def _build(res, sub: Grid, box, grid: Grid, shell, capsule_rule, caps_mm, sigma,
     vmap[~np.isfinite(vmap)] = np.nan
     surface_map = Volume(vmap, sub.affine.copy(), {"quantity": "signed margin", "unit": "mm"})
     return MarginAnalysis(report, verts_lps, faces, margins, excluded, surface_map, box)
+
+
+__all__ = ["CropMargins", "MarginAnalysis", "MarginOptions", "margin_analysis", "signed_voxel_margin"]

@@ -107,7 +107,8 @@ def write_html(analysis: MarginAnalysis, path: Path, *, image: np.ndarray | None
     colour = "#2e7d32" if v.complete else "#c62828"
     rows = [
         ("Minimal ablative margin", f"{r.min_margin_mm:.1f} mm{' (bound)' if r.min_margin_is_bound else ''}"
-         f" &nbsp; (voxel estimate {r.min_margin_voxel_mm:.1f} mm)"),
+         f"{' (conservative: not resolved by the grid)' if not r.margin_resolved else ''}"
+         f" &nbsp; (sub-voxel estimate {r.min_margin_estimate_mm:.1f} mm, voxel estimate {r.min_margin_voxel_mm:.1f} mm)"),
         ("Margin class", v.margin_class),
         ("Surface <0 / 0-5 / >=5 mm", " / ".join(f"{x:.1f} %" for x in r.surface_pct_by_class.values())),
         ("Tumour covered", f"{r.tumour_covered_pct:.1f} %"),
@@ -118,10 +119,16 @@ def write_html(analysis: MarginAnalysis, path: Path, *, image: np.ndarray | None
         ("Capsule rule", f"on ({r.capsule_exclusion_mm:g} mm, {r.excluded_surface_pct:.1f} % excluded)"
          if r.capsule_rule else "off"),
     ]
+    if r.resolution_note:
+        rows.append(("Grid resolution", html.escape(r.resolution_note)))
+    if r.layout_note:
+        rows.append(("Label layout", html.escape(r.layout_note)))
     if r.registration is not None:
         q = r.registration
-        rows.append(("Registration", f"{q.method}; organ Dice {q.organ_dice}, MSD "
-                     f"{q.organ_mean_surface_distance_mm} mm; {q.message}"))
+        rows.append(("Registration", html.escape(
+            f"{q.method}; organ Dice {q.organ_dice}, MSD {q.organ_mean_surface_distance_mm} mm, image similarity "
+            f"{q.image_similarity}, landmark TRE {q.landmark_tre_mm} mm; "
+            f"{'usable for the verdict' if q.usable_for_verdict else 'NOT usable for a verdict'}: {q.message}")))
     table = "".join(f"<tr><th>{html.escape(a)}</th><td>{b}</td></tr>" for a, b in rows)
     imgs = [slices_png(analysis, image, tumour, zone), margin_surface_png(analysis), histogram_png(analysis)]
     figs = "".join(f'<img alt="figure" src="data:image/png;base64,{b}">' for b in imgs)

@@ -14,11 +14,29 @@ def margin_class(min_margin_mm: float) -> str:
     raise AssertionError("terminology has an open-ended last class")  # validated on load
 
 
-def classify(min_margin_mm: float, residual_ml: float = 0.0) -> Verdict:
+def no_verdict(reason: str) -> Verdict:
+    """No verdict: the alignment a margin would rest on was not measured (safe side: not complete).
+
+    >>> no_verdict("quality not measured").term
+    'no verdict (registration not verified)'
+    """
+    return Verdict(complete=False, term="no verdict (registration not verified)", margin_class="not assessed",
+                   explanation=f"The margins are shown but no verdict is given: {reason}.",
+                   sources=[load_terminology().terms["indeterminate"].source])
+
+
+def classify(min_margin_mm: float, residual_ml: float = 0.0, *, resolved: bool = True,
+             estimate_mm: float | None = None) -> Verdict:
     """Complete (technical success) when no tumour surface lies outside the zone.
 
-    The sub-voxel minimal margin decides; ``residual_ml`` (voxel count) is reported alongside,
-    since a few partial voxels can remain at a surface that just touches the zone.
+    The reported minimal margin decides (the conservative value when the grid does not resolve the
+    tumour, ``resolved=False``); ``residual_ml`` (voxel count) is reported alongside, since a few
+    partial voxels can remain at a surface that just touches the zone.
+
+    >>> classify(3.2).term, classify(3.2).margin_class
+    ('technical success (complete ablation)', '0-5 mm')
+    >>> classify(-0.4, resolved=False, estimate_mm=1.1).term
+    'not determinable on this grid'
     """
     term = load_terminology()
     tol = float(load_config().margins.complete_tolerance_mm.value)  # type: ignore[arg-type]
@@ -26,9 +44,15 @@ def classify(min_margin_mm: float, residual_ml: float = 0.0) -> Verdict:
     cls = margin_class(min_margin_mm)
     if complete:
         text = (f"The ablation zone covers the tumour; minimal margin {min_margin_mm:.1f} mm "
-                f"(class {cls}).")
+                f"(class {cls}{'' if resolved else ', conservative: the grid does not resolve the tumour tip'}).")
         name = "technical success (complete ablation)"
         src = [term.terms["technical_success"].source]
+    elif not resolved and estimate_mm is not None and estimate_mm >= tol:
+        text = (f"The sub-voxel estimate ({estimate_mm:.1f} mm) covers the tumour, but the grid cannot resolve "
+                f"its pointed part: the conservative margin is {min_margin_mm:.1f} mm. Thinner slices are "
+                "needed to call technical success.")
+        name = "not determinable on this grid"
+        src = [term.terms["indeterminate"].source]
     else:
         text = (f"Tumour extends {-min_margin_mm:.1f} mm beyond the ablation zone "
                 f"(residual about {residual_ml:.2f} ml).")
