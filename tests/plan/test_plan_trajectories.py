@@ -152,7 +152,7 @@ def test_target_structure_is_exempt():
     pol = load_policy().model_copy(update={"needle_gauge": None})
     pol.keep_away_by_kind = {}
     res = find_trajectories(labels, np.array([-2.0, -12.0, 4.0]), pol, needle_length_mm=60, n_directions=3000)
-    assert "gallbladder" in res.exempt_structures and res.keep_away_mm["gallbladder"] == 0
+    assert "gallbladder" in res.exempt_structures and res.keep_away_mm.get("gallbladder", 0.0) == 0
 
 
 def test_no_feasible_path_names_the_main_blocker():
