@@ -5,6 +5,7 @@ markups. Everything returned is in LPS millimetres with arrays ``[k, j, i]``; ba
 from .dicom_seg import read_dicom_seg, read_dicom_seg_masks, write_dicom_seg
 from .dicom_series import read_dicom_datasets, read_dicom_series, series_grid, write_dicom_series
 from .dispatch import detect, read_image, read_labels
+from .frames import frame_mismatch, require_same_frame
 from .info import describe, render_info
 from .label_names import load_label_names
 from .markups import markups_document, read_markups, write_markups
@@ -21,6 +22,7 @@ __all__ = [
     "PointSet",
     "SeriesInfo",
     "describe",
+    "frame_mismatch",
     "detect",
     "load_label_names",
     "markups_document",
@@ -37,6 +39,7 @@ __all__ = [
     "read_nrrd_labels",
     "read_rtstruct",
     "render_info",
+    "require_same_frame",
     "roi_names",
     "series_grid",
     "write_dicom_seg",

@@ -40,8 +40,7 @@ def _read_case(ct: Path, labels: Path, names: Path | None, console: Console):
     with console.status("reading images"):
         image = io.read_image(ct)
         lm = io.read_labels(labels, names, reference=image) if names else io.read_labels(labels, reference=image)
-    if lm.shape != image.shape:
-        raise InputError(f"label map grid {lm.shape} differs from the CT grid {image.shape}", source=labels)
+    io.require_same_frame(image.grid, lm.grid, ct, labels)  # shape, origin, spacing, direction
     return image, lm
 
 
@@ -62,8 +61,8 @@ def trajectories(
     """Find every feasible straight needle path to the target; write JSON, Slicer markups and a PNG."""
     from openir import io
     from openir.core import normalise_label_name
+    from openir.report.trajectory_figure import plot_trajectories
 
-    from .figures import plot_trajectories
     from .policy import load_policy
     from .trajectories import find_trajectories, target_from_label
 
@@ -162,7 +161,8 @@ def plan(
                                margin_mm=margin_mm, clip_to_organ=clip, uncertainty_mm=uncertainty_mm,
                                needle_length_mm=needle_mm, keep_away=_parse_pairs(keep_away, "--keep-away") or None,
                                body_mask=body, plan_voxel_mm=plan_voxel_mm, tip_offset_mm=tip_offset_mm,
-                               case=CaseRef(case_id=ct.name, ct=str(ct), labels=str(labels), grid=lm.grid.describe()),
+                               case=CaseRef(case_id=ct.name, ct=str(ct.resolve()), labels=str(labels.resolve()),
+                                            grid=lm.grid.describe()),
                                targets_out=targets, zone_model=zone_model,  # type: ignore[arg-type]
                                physics_spacing_mm=physics_spacing_mm, evidence=evidence)
     out.mkdir(parents=True, exist_ok=True)
