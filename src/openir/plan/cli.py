@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +120,7 @@ def plan(
     keep_away: list[str] = typer.Option([], "--keep-away", help="NAME=MM needle keep-away (repeatable)"),
     names: Path | None = typer.Option(None, "--names", help="label names JSON for NIfTI/NRRD label maps"),
     plan_voxel_mm: float = typer.Option(2.0, "--plan-voxel", help="planning grid voxel size, mm"),
-    dicom_ct: Path | None = typer.Option(None, "--dicom-ct", help="DICOM CT series folder, to write a DICOM SEG"),
+    dicom_ct: Path | None = typer.Option(None, "--dicom-ct", help="the source DICOM CT series folder: also write DICOM SEG and RTSTRUCT on it"),
     zone_model: str = typer.Option(
         "table", "--zone-model",
         help="table: catalogue zones; both: also simulate each probe (bioheat, vessels as heat sinks) and "
@@ -135,12 +136,14 @@ def plan(
     from openir import io
     from openir.report.plan_report import write_plan_report
 
-    from .export import plan_labelmap, plan_markups, zone_only_labelmap
+    from .export import plan_labelmap, plan_markups, plan_segments, zone_surfaces
     from .models import CaseRef
     from .planner import plan_ablation
 
     console = Console()
     image, lm = _read_case(ct, labels, names, console)
+    if dicom_ct is not None:  # before planning: nothing is written for a series on another grid
+        io.require_same_frame(io.series_grid(io.read_dicom_datasets(dicom_ct)), lm.grid, dicom_ct, labels)
     for t in tumor:
         lm.value_of(t)  # UnknownLabelError names the available labels
     from .planner import ZONE_MODELS
@@ -169,10 +172,18 @@ def plan(
     (out / "plan.json").write_text(result.model_dump_json(indent=2))
     pts, lines = plan_markups(result)
     io.write_markups(out / "plan.mrk.json", points=pts, lines=lines)
-    io.write_nifti(plan_labelmap(result, lm, targets=targets), out / "plan_segmentation.nii.gz")
+    segs = plan_segments(result, lm, targets=targets)
+    io.write_segmentation_nrrd(segs, lm.grid, out / "plan_segmentation.seg.nrrd")  # overlapping, named (Slicer)
+    io.write_segments_nifti(segs, lm.grid, out / "plan_segments.nii.gz")  # 4-D + plan_segments.json
+    plain = plan_labelmap(result, lm, targets=targets)
+    io.write_nifti(plain, out / "plan_segmentation.nii.gz")
+    (out / "plan_segmentation.labels.json").write_text(json.dumps({str(v): n for v, n in plain.labels.items()}, indent=2))
+    for name, (verts, faces) in zone_surfaces(result).items():
+        io.write_vtk_surface(verts, faces, out / "models" / f"{name}.vtk", name=name)
     if dicom_ct is not None:
-        io.write_dicom_seg(zone_only_labelmap(result, lm), dicom_ct, out / "predicted_zone_seg.dcm",
-                           series_description="OpenIR predicted ablation zone", algorithm_name="OpenIR plan")
+        io.write_dicom_seg_masks(segs, lm.grid, dicom_ct, out / "plan_seg.dcm",
+                                 series_description="OpenIR plan: tumour, target, zones", algorithm_name="OpenIR plan")
+        io.write_rtstruct(segs, lm.grid, dicom_ct, out / "plan_rtstruct.dcm")
     write_plan_report(out / "plan_report.html", result, lm, image, targets)
     for t in result.targets:
         colour = "green" if t.full_coverage else "red"
