@@ -28,6 +28,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("openir.plan.cli", "plan", "Plan an ablation: modality, target with margin, probe placement, plan report."),
     "devices": ("openir.plan.devices_cli", "app", "Ablation device catalogue: list devices, show zone tables and sources, zone lookup, chart."),
     "trajectories": ("openir.plan.cli", "trajectories", "Find every safe straight needle path to a target; JSON, Slicer markups, PNG."),
+    "path": ("openir.cli.path", "path", "Needle path for a CT-guided biopsy, drainage or nerve block (--procedure)."),
     "simulate": ("openir.physics.cli", "simulate", "Bioheat simulation of a plan's probes: temperature and thermal-dose maps."),
     "thermo": ("openir.monitor.cli", "app", "MR thermometry: live temperature, thermal dose and safety alerts."),
     "verify": ("openir.verify.cli", "app", "Ablation verification: registration, minimal ablative margin, verdict."),

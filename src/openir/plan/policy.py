@@ -79,7 +79,16 @@ class TrajectoryPolicy(BaseModel):
     clearance_reference_mm: float = Field(10.0, gt=0)
     keep_away_by_kind: dict[str, KeepAway] = Field(default_factory=dict)
     needle_gauge: int | None = Field(None, ge=7, le=34, description="default needle gauge (ISO 9626 outer diameter)")
+    needle_diameter_mm: float | None = Field(
+        None, gt=0, description="outer diameter overriding the gauge (e.g. a catheter following the needle)")
     patient_position: Position = "any"
+    target_labels: list[str] = Field(
+        default_factory=list, description="extra glob patterns of target labels (e.g. nodule*, abscess*): "
+                                          "never risk structures, transparent for crossing counts")
+
+    def is_target(self, name: str) -> bool:
+        n = normalise_label_name(name)
+        return is_target_label(n) or any(fnmatch(n, normalise_label_name(p)) for p in self.target_labels)
     entry_sides: EntrySides = Field(default_factory=EntrySides)
 
     def margin_for(self, rule: StructureRule) -> float:
@@ -150,7 +159,7 @@ def resolve(policy: TrajectoryPolicy, labels: LabelMap, present: set[int] | None
         if present is not None and value not in present:
             continue
         lname = normalise_label_name(labels.labels[value])
-        if is_target_label(lname):
+        if policy.is_target(lname):
             continue
         for key, rule in policy.structures.items():
             pats = rule.labels or [key]

@@ -129,6 +129,21 @@ def _body_mask(labels_arr: np.ndarray, body: np.ndarray | None) -> np.ndarray:
     return m
 
 
+def _host_value(arr: np.ndarray, ti: np.ndarray, tval: int, lm: LabelMap, pol: TrajectoryPolicy) -> int:
+    """The organ around a target label (e.g. the lung holding a nodule): the commonest other label in
+    a one-voxel shell around the target's connected blob (0 if none)."""
+    blob = arr == tval
+    lab, _ = ndimage.label(blob)
+    blob = lab == lab[tuple(ti)]
+    shell = ndimage.binary_dilation(blob) & ~blob
+    vals = arr[shell]
+    vals = vals[(vals > 0) & ~np.isin(vals, [v for v, n in lm.labels.items() if pol.is_target(n)])]
+    if vals.size == 0:
+        return 0
+    u, c = np.unique(vals, return_counts=True)
+    return int(u[np.argmax(c)])
+
+
 def prepare_case(labels: LabelMap, target_lps: Sequence[float], policy: TrajectoryPolicy | None = None,
                  needle_length_mm: float = 150.0, *, body_mask: np.ndarray | None = None,
                  keep_away: dict[str, float] | None = None) -> CasePrep:
@@ -182,6 +197,7 @@ def prepare_case(labels: LabelMap, target_lps: Sequence[float], policy: Trajecto
     notes += rnotes
     # exempt structures that contain the target (e.g. a kidney holding a renal tumour)
     tval = int(arr[tuple(ti)])
+    host = _host_value(arr, ti, tval, lm, pol) if pol.is_target(lm.labels.get(tval, "")) else tval
     exempt = []
     for s in structures:
         if tval in s.values and s.rule.cross == "forbid":
@@ -246,7 +262,7 @@ def prepare_case(labels: LabelMap, target_lps: Sequence[float], policy: Trajecto
         off.append(total)
         total += d.size
     dist = np.concatenate(chunks) if chunks else np.zeros(0, np.uint8)
-    diam = needle_diameter_mm(pol.needle_gauge)
+    diam = pol.needle_diameter_mm or needle_diameter_mm(pol.needle_gauge)
     margins = []
     for s in risk:
         base = 0.0 if s.name in exempt else pol.margin_for(s.rule)
@@ -257,7 +273,7 @@ def prepare_case(labels: LabelMap, target_lps: Sequence[float], policy: Trajecto
         lim = pol.max_counted_crossings.get(name)
         if lim is None:
             continue
-        inside = any(s.name == name and tval in s.values for s in structures)
+        inside = any(s.name == name and (tval in s.values or host in s.values) for s in structures)
         limits[q] = lim + (1 if inside else 0)
         if inside:
             notes.append(f"the target lies in {name!r}: one crossing of its surface is needed and allowed "
