@@ -57,6 +57,11 @@ def trajectories(
     policy_file: Path | None = typer.Option(None, "--policy", help="policy YAML (default: packaged)"),
     names: Path | None = typer.Option(None, "--names", help="label names JSON for NIfTI/NRRD label maps"),
     shortlist: int = typer.Option(5, "--shortlist", help="number of ranked paths to keep"),
+    position: str | None = typer.Option(None, "--position", help="supine, prone, left_lateral, right_lateral or "
+                                        "any: no entry from the table side (default: the policy's, supine)"),
+    gauge: int | None = typer.Option(None, "--gauge", help="needle gauge, ISO 9626 (default: the policy's, 17 G)"),
+    max_pleural: int | None = typer.Option(None, "--max-pleural", help="pleural surfaces a path may cross besides "
+                                           "the target's own (default: the policy's, 0)"),
     out: Path = typer.Option(Path("trajectories"), "--out", "-o", help="output folder"),
 ) -> None:
     """Find every feasible straight needle path to the target; write JSON, Slicer markups and a PNG."""
@@ -87,6 +92,18 @@ def trajectories(
         pol = pol.with_rules(**{n: "forbid" for n in forbid})
     if allow:
         pol = pol.with_rules(**{n: "allow" for n in allow})
+    if position is not None:
+        if position not in ("supine", "prone", "left_lateral", "right_lateral", "any"):
+            raise InputError(f"must be supine, prone, left_lateral, right_lateral or any, got {position!r}",
+                             field="--position")
+        pol = pol.model_copy(update={"patient_position": position})
+    if gauge is not None:
+        from .policy import needle_diameter_mm
+
+        needle_diameter_mm(gauge)  # an unknown gauge is a clear error
+        pol = pol.model_copy(update={"needle_gauge": gauge})
+    if max_pleural is not None:
+        pol = pol.model_copy(update={"max_counted_crossings": {**pol.max_counted_crossings, "lung": max_pleural}})
     with console.status("body mask, distance maps and search"):
         body = _body_from_ct(image, lm)
         res = find_trajectories(lm, tgt, pol, needle_mm, directions, body_mask=body,
@@ -101,8 +118,9 @@ def trajectories(
     console.print(f"[green]{res.n_feasible} of {res.n_directions} directions feasible[/green]; "
                   f"{len(res.pareto)} Pareto-optimal; shortlist written to {out}")
     for t in res.shortlist:
-        console.print(f"  #{t.rank}: entry {np.round(t.entry_lps, 1).tolist()} length {t.length_mm:.1f} mm, "
-                      f"min clearance {t.min_clearance_mm:.1f} mm, axial {t.angle_to_axial_deg:.0f} deg")
+        console.print(f"  #{t.rank}: entry {np.round(t.entry_lps, 1).tolist()} depth {t.depth_mm:.1f} mm, "
+                      f"min clearance {t.min_clearance_mm:.1f} mm, gantry {t.inplane_angle_deg:+.0f} deg, "
+                      f"craniocaudal {t.craniocaudal_angle_deg:+.0f} deg")
 
 
 def plan(
