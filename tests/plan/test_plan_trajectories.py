@@ -17,7 +17,7 @@ from openir.plan import (
     load_policy,
     prepare_case,
 )
-from openir.plan._march import FEASIBLE, MARGIN
+from openir.plan._march import FEASIBLE, MARGIN, TOO_LONG
 from openir.plan.reference import brute_force_rays
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -172,3 +172,17 @@ def test_clear_errors_for_bad_targets_and_labels():
     full = LabelMap(np.ones_like(labels.array), labels.affine, {}, {1: "fat"})
     with pytest.raises(InputError, match="no skin"):
         find_trajectories(full, target, n_directions=100)
+
+
+def test_no_path_longer_than_the_needle():
+    """A ball of fat around the target: the skin lies 17-19 mm away depending on the direction."""
+    from openir.core import Grid, make_affine
+
+    grid = Grid((48, 48, 48), make_affine((1.0, 1.0, 1.0), (-23.5, -23.5, -23.5)))
+    p = grid.voxel_centres()
+    lm = LabelMap(((p**2).sum(axis=-1) <= 18.0**2).astype(np.uint8), grid.affine, {}, {1: "fat"})
+    pol = load_policy().model_copy(update={"patient_position": "any"})
+    prep = prepare_case(lm, (0.0, 0.0, 0.0), pol, 18.0)
+    rays = evaluate_directions(prep, fibonacci_directions(3000))
+    assert rays.feasible.any() and (rays.status == TOO_LONG).any()
+    assert np.nanmax(rays.length_mm[rays.feasible]) <= 18.0

@@ -58,13 +58,13 @@ def _trace(r, codes, target, dirs, spacing, needle_mm, forbid, capsule_id, count
             if st == FEASIBLE:
                 st = LEFT_IMAGE
             break
+        if t_in > needle_mm:  # the needle ends before this voxel (also when it is the skin's)
+            if st == FEASIBLE:
+                st = TOO_LONG
+            break
         c = codes[k, j, i]
         if c == 0:  # first voxel outside the body: the skin is where the segment enters it
             exit_t[r] = t_in
-            break
-        if t_in > needle_mm:
-            if st == FEASIBLE:
-                st = TOO_LONG
             break
         # the next boundary crossed
         a = 0

@@ -89,12 +89,12 @@ def brute_force_rays(prep: CasePrep, directions: np.ndarray, sample_mm: float = 
         stop_t = t_end
         n_walk = len(codes)
         for m in range(len(codes)):
-            if codes[m] == 0:
-                length[r] = t_in[m]
-                stop_t, n_walk = t_in[m], m
-                break
             if t_in[m] > prep.needle_length_mm:
                 st = st if st != _march.FEASIBLE else _march.TOO_LONG
+                stop_t, n_walk = t_in[m], m
+                break
+            if codes[m] == 0:
+                length[r] = t_in[m]
                 stop_t, n_walk = t_in[m], m
                 break
             if prep.forbid[codes[m]] and st == _march.FEASIBLE:
