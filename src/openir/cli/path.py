@@ -30,8 +30,11 @@ def path(
 ) -> None:
     """Plan the needle path of a CT-guided biopsy, drainage or nerve block; write JSON, markups, PNG."""
     from openir import io
-    from openir.plan.cli import _body_from_ct, _parse_pairs, _read_case
-    from openir.plan.procedures import PathOptions, plan_path
+    try:  # the plan command's helpers: openir/cli/plan.py once the CLI package lands, plan/cli.py before
+        from openir.cli.plan import _body_from_ct, _parse_pairs, _read_case  # type: ignore[import-not-found]
+    except ImportError:
+        from openir.plan.cli import _body_from_ct, _parse_pairs, _read_case
+    from openir.plan import PathOptions, plan_path
     from openir.report.trajectory_figure import plot_trajectories
 
     console = Console()
