@@ -49,6 +49,12 @@ def test_fast_search_agrees_with_brute_force(spacing):
     for r in extra:
         s = fast.blocker[r]
         assert fast.status[r] == MARGIN and ref.clearance_mm[r, s] - prep.margins[s] <= diag
+    # the two-pass early-stopping search decides and measures the same as the full walk
+    quick = evaluate_directions(prep, dirs, stop_at_block=True)
+    ok = fast.status == FEASIBLE
+    assert np.array_equal(quick.status == FEASIBLE, ok)
+    assert np.array_equal(quick.clearance_mm[ok], fast.clearance_mm[ok])
+    assert np.array_equal(quick.counted[ok], fast.counted[ok]) and np.array_equal(quick.capsules[ok], fast.capsules[ok])
 
 
 def _thin_plate_case(offset_mm: float):

@@ -26,7 +26,32 @@ FEASIBLE, HIT, MARGIN, TOO_LONG, LEFT_IMAGE, COUNTED, ENTRY_SIDE = 0, 1, 2, 3, 4
 def _trace(r, codes, target, dirs, spacing, needle_mm, forbid, capsule_id, counted_id, dist, quantum,
            box_lo, box_shape, box_off, struct_of_code, margins, cap, stop_at_block,
            status, blocker, exit_t, clear, capsules, counted, counted_len, fissures):  # pragma: no cover
-    """Trace ray ``r`` (direction ``dirs[r]``: index units (k, j, i) per mm, outward); fill row ``r``."""
+    """Trace ray ``r`` (direction ``dirs[r]``: index units (k, j, i) per mm, outward); fill row ``r``.
+
+    With ``stop_at_block`` a first pass reads only the class codes (most rays are blocked early and
+    need no clearances); rays still feasible are walked again with the distance maps.
+    """
+    if stop_at_block:
+        _walk(r, codes, target, dirs, spacing, needle_mm, forbid, capsule_id, counted_id, dist, quantum,
+              box_lo, box_shape, box_off, struct_of_code, margins, cap, True, False,
+              status, blocker, exit_t, clear, capsules, counted, counted_len, fissures)
+        if status[r] != FEASIBLE:
+            return
+        capsules[r] = 0
+        fissures[r] = 0
+        for q in range(counted.shape[1]):
+            counted[r, q] = 0
+            counted_len[r, q] = 0.0
+    _walk(r, codes, target, dirs, spacing, needle_mm, forbid, capsule_id, counted_id, dist, quantum,
+          box_lo, box_shape, box_off, struct_of_code, margins, cap, stop_at_block, True,
+          status, blocker, exit_t, clear, capsules, counted, counted_len, fissures)
+
+
+@nb.njit(cache=True, nogil=True)
+def _walk(r, codes, target, dirs, spacing, needle_mm, forbid, capsule_id, counted_id, dist, quantum,
+          box_lo, box_shape, box_off, struct_of_code, margins, cap, stop_at_block, do_clear,
+          status, blocker, exit_t, clear, capsules, counted, counted_len, fissures):  # pragma: no cover
+    """One Amanatides-Woo walk of ray ``r``; clearances only when ``do_clear``."""
     nk, nj, ni = codes.shape
     ns = margins.shape[0]
     for s in range(ns):
@@ -103,7 +128,7 @@ def _trace(r, codes, target, dirs, spacing, needle_mm, forbid, capsule_id, count
             if q > 0:
                 counted_len[r, q - 1] += t_out - t_in
         prev_code = c
-        if not (stop_at_block and st != FEASIBLE):
+        if do_clear and not (stop_at_block and st != FEASIBLE):
             # farthest point of this voxel's chord from its centre (mm): bounds the distance error
             far = 0.0
             for tt in (t_in, t_out):
