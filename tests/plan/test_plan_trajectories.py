@@ -192,3 +192,28 @@ def test_no_path_longer_than_the_needle():
     rays = evaluate_directions(prep, fibonacci_directions(3000))
     assert rays.feasible.any() and (rays.status == TOO_LONG).any()
     assert np.nanmax(rays.length_mm[rays.feasible]) <= 18.0
+
+
+def test_real_ct_labels_no_feasible_path_touches_a_forbidden_voxel():
+    """Held-out real case: TotalSegmentator's abdomen label map (3 mm), target in the liver."""
+    from openir import io
+    from openir.plan.reference import touched_voxels
+    from openir.plan.trajectories import _index_dirs, target_from_label
+    from openir.testing import need
+
+    d = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "totalseg-abdomen-ct"
+    need((d / "example_seg.nii.gz").exists(), "../shared/data/totalseg-abdomen-ct not present")
+    lm = io.read_labels(d / "example_seg.nii.gz", d / "labels.json")
+    target = target_from_label(lm, "liver")
+    prep = prepare_case(lm, target, load_policy(), 150.0)
+    rays = evaluate_directions(prep, fibonacci_directions(3000))
+    ok = np.flatnonzero(rays.feasible)
+    assert len(ok) > 20
+    dv = _index_dirs(prep, rays.directions[ok])
+    for n, r in enumerate(ok):
+        vox, _, _ = touched_voxels(prep.target_kji, dv[n], float(rays.length_mm[r]) - 1e-6, prep.codes.shape)
+        assert not prep.forbid[prep.codes[vox[:, 0], vox[:, 1], vox[:, 2]]].any()
+    assert rays.length_mm[ok].max() <= 150.0
+    ref = brute_force_rays(prep, rays.directions[ok[:25]])
+    dc = rays.clearance_mm[ok[:25]] - ref.clearance_mm
+    assert dc.max() <= prep.quantum_mm + 0.1 and dc.min() >= -float(np.linalg.norm(lm.spacing)) - 1e-6
