@@ -29,6 +29,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("openir.cli.plan", "plan", "Plan an ablation: modality, target with margin, probe placement, plan report."),
     "devices": ("openir.cli.devices", "app", "Ablation device catalogue: list devices, show zone tables and sources, zone lookup, chart."),
     "trajectories": ("openir.cli.plan", "trajectories", "Find every safe straight needle path to a target; JSON, Slicer markups, PNG."),
+    "path": ("openir.cli.path", "path", "Needle path for a CT-guided biopsy, drainage or nerve block (--procedure)."),
     "simulate": ("openir.cli.simulate", "simulate", "Bioheat simulation of a plan's probes: temperature and thermal-dose maps."),
     "thermo": ("openir.cli.thermo", "app", "MR thermometry: live temperature, thermal dose and safety alerts."),
     "verify": ("openir.cli.verify", "app", "Ablation verification: registration, minimal ablative margin, verdict."),

@@ -136,7 +136,7 @@ def chart(device: str = typer.Argument(..., help="device id"),
           out: Path = typer.Option(Path("zone_chart.png"), "--out", "-o", help="PNG to write"),
           catalogue: Path | None = _CATALOGUE_OPT) -> None:
     """Plot a device's sourced rows: zone length and diameter against the main setting, per table."""
-    from openir.plan.figures import device_chart
+    from openir.report.device_chart import device_chart
 
     d = load_catalogue(catalogue).get(device)
     if not d.usable_rows():

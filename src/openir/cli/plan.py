@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from openir.core import body_mask_from_ct
 from openir.core.errors import InputError
 
 
-def _parse_pairs(items: list[str], what: str) -> dict[str, float]:
+def parse_pairs(items: list[str], what: str) -> dict[str, float]:
     out = {}
     for it in items:
         name, sep, val = it.partition("=")
@@ -25,15 +26,14 @@ def _parse_pairs(items: list[str], what: str) -> dict[str, float]:
     return out
 
 
-def _read_case(ct: Path, labels: Path, names: Path | None, console: Console):
+def read_case(ct: Path, labels: Path, names: Path | None, console: Console):
     """The CT and its label map (on the same grid, else a clear error), as both commands need them."""
     from openir import io
 
     with console.status("reading images"):
         image = io.read_image(ct)
         lm = io.read_labels(labels, names, reference=image) if names else io.read_labels(labels, reference=image)
-    if lm.shape != image.shape:
-        raise InputError(f"label map grid {lm.shape} differs from the CT grid {image.shape}", source=labels)
+    io.require_same_frame(image.grid, lm.grid, ct, labels)  # shape, origin, spacing, direction
     return image, lm
 
 
@@ -49,17 +49,22 @@ def trajectories(
     policy_file: Path | None = typer.Option(None, "--policy", help="policy YAML (default: packaged)"),
     names: Path | None = typer.Option(None, "--names", help="label names JSON for NIfTI/NRRD label maps"),
     shortlist: int = typer.Option(5, "--shortlist", help="number of ranked paths to keep"),
+    position: str | None = typer.Option(None, "--position", help="supine, prone, left_lateral, right_lateral or "
+                                        "any: no entry from the table side (default: the policy's, supine)"),
+    gauge: int | None = typer.Option(None, "--gauge", help="needle gauge, ISO 9626 (default: the policy's, 17 G)"),
+    max_pleural: int | None = typer.Option(None, "--max-pleural", help="pleural surfaces a path may cross besides "
+                                           "the target's own (default: the policy's, 0)"),
     out: Path = typer.Option(Path("trajectories"), "--out", "-o", help="output folder"),
 ) -> None:
     """Find every feasible straight needle path to the target; write JSON, Slicer markups and a PNG."""
     from openir import io
     from openir.core import normalise_label_name
-    from openir.plan.figures import plot_trajectories
     from openir.plan.policy import load_policy
     from openir.plan.trajectories import find_trajectories, target_from_label
+    from openir.report.trajectory_figure import plot_trajectories
 
     console = Console()
-    image, lm = _read_case(ct, labels, names, console)
+    image, lm = read_case(ct, labels, names, console)
     parts = target.replace(" ", "").split(",")
     if len(parts) == 3:
         try:
@@ -78,10 +83,22 @@ def trajectories(
         pol = pol.with_rules(**{n: "forbid" for n in forbid})
     if allow:
         pol = pol.with_rules(**{n: "allow" for n in allow})
+    if position is not None:
+        if position not in ("supine", "prone", "left_lateral", "right_lateral", "any"):
+            raise InputError(f"must be supine, prone, left_lateral, right_lateral or any, got {position!r}",
+                             field="--position")
+        pol = pol.model_copy(update={"patient_position": position})
+    if gauge is not None:
+        from openir.plan.policy import needle_diameter_mm
+
+        needle_diameter_mm(gauge)  # an unknown gauge is a clear error
+        pol = pol.model_copy(update={"needle_gauge": gauge})
+    if max_pleural is not None:
+        pol = pol.model_copy(update={"max_counted_crossings": {**pol.max_counted_crossings, "lung": max_pleural}})
     with console.status("body mask, distance maps and search"):
         body = body_mask_from_ct(image, lm)
         res = find_trajectories(lm, tgt, pol, needle_mm, directions, body_mask=body,
-                                keep_away=_parse_pairs(keep_away, "--keep-away") or None,
+                                keep_away=parse_pairs(keep_away, "--keep-away") or None,
                                 shortlist_size=shortlist)
     out.mkdir(parents=True, exist_ok=True)
     (out / "trajectories.json").write_text(res.model_dump_json(indent=2))
@@ -92,8 +109,9 @@ def trajectories(
     console.print(f"[green]{res.n_feasible} of {res.n_directions} directions feasible[/green]; "
                   f"{len(res.pareto)} Pareto-optimal; shortlist written to {out}")
     for t in res.shortlist:
-        console.print(f"  #{t.rank}: entry {np.round(t.entry_lps, 1).tolist()} length {t.length_mm:.1f} mm, "
-                      f"min clearance {t.min_clearance_mm:.1f} mm, axial {t.angle_to_axial_deg:.0f} deg")
+        console.print(f"  #{t.rank}: entry {np.round(t.entry_lps, 1).tolist()} depth {t.depth_mm:.1f} mm, "
+                      f"min clearance {t.min_clearance_mm:.1f} mm, gantry {t.inplane_angle_deg:+.0f} deg, "
+                      f"craniocaudal {t.craniocaudal_angle_deg:+.0f} deg")
 
 
 def plan(
@@ -111,7 +129,7 @@ def plan(
     keep_away: list[str] = typer.Option([], "--keep-away", help="NAME=MM needle keep-away (repeatable)"),
     names: Path | None = typer.Option(None, "--names", help="label names JSON for NIfTI/NRRD label maps"),
     plan_voxel_mm: float = typer.Option(2.0, "--plan-voxel", help="planning grid voxel size, mm"),
-    dicom_ct: Path | None = typer.Option(None, "--dicom-ct", help="DICOM CT series folder, to write a DICOM SEG"),
+    dicom_ct: Path | None = typer.Option(None, "--dicom-ct", help="the source DICOM CT series folder: also write DICOM SEG and RTSTRUCT on it"),
     zone_model: str = typer.Option(
         "table", "--zone-model",
         help="table: catalogue zones; both: also simulate each probe (bioheat, vessels as heat sinks) and "
@@ -125,13 +143,15 @@ def plan(
 ) -> None:
     """Plan an ablation: modality, target, probes; write plan.json, markups, segmentation, report."""
     from openir import io
-    from openir.plan.export import plan_labelmap, plan_markups, zone_only_labelmap
+    from openir.plan.export import plan_labelmap, plan_markups, plan_segments, zone_surfaces
     from openir.plan.models import CaseRef
     from openir.plan.planner import plan_ablation
     from openir.report.plan_report import write_plan_report
 
     console = Console()
-    image, lm = _read_case(ct, labels, names, console)
+    image, lm = read_case(ct, labels, names, console)
+    if dicom_ct is not None:  # before planning: nothing is written for a series on another grid
+        io.require_same_frame(io.series_grid(io.read_dicom_datasets(dicom_ct)), lm.grid, dicom_ct, labels)
     for t in tumor:
         lm.value_of(t)  # UnknownLabelError names the available labels
     from openir.plan.planner import ZONE_MODELS
@@ -150,19 +170,28 @@ def plan(
         body = body_mask_from_ct(image, lm)
         result = plan_ablation(lm, tumor, modality=modality, devices=device or None, tumour_type=tumour_type,
                                margin_mm=margin_mm, clip_to_organ=clip, uncertainty_mm=uncertainty_mm,
-                               needle_length_mm=needle_mm, keep_away=_parse_pairs(keep_away, "--keep-away") or None,
+                               needle_length_mm=needle_mm, keep_away=parse_pairs(keep_away, "--keep-away") or None,
                                body_mask=body, plan_voxel_mm=plan_voxel_mm, tip_offset_mm=tip_offset_mm,
-                               case=CaseRef(case_id=ct.name, ct=str(ct), labels=str(labels), grid=lm.grid.describe()),
+                               case=CaseRef(case_id=ct.name, ct=str(ct.resolve()), labels=str(labels.resolve()),
+                                            grid=lm.grid.describe()),
                                targets_out=targets, zone_model=zone_model,  # type: ignore[arg-type]
                                physics_spacing_mm=physics_spacing_mm, evidence=evidence)
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(result.model_dump_json(indent=2))
     pts, lines = plan_markups(result)
     io.write_markups(out / "plan.mrk.json", points=pts, lines=lines)
-    io.write_nifti(plan_labelmap(result, lm, targets=targets), out / "plan_segmentation.nii.gz")
+    segs = plan_segments(result, lm, targets=targets)
+    io.write_segmentation_nrrd(segs, lm.grid, out / "plan_segmentation.seg.nrrd")  # overlapping, named (Slicer)
+    io.write_segments_nifti(segs, lm.grid, out / "plan_segments.nii.gz")  # 4-D + plan_segments.json
+    plain = plan_labelmap(result, lm, targets=targets)
+    io.write_nifti(plain, out / "plan_segmentation.nii.gz")
+    (out / "plan_segmentation.labels.json").write_text(json.dumps({str(v): n for v, n in plain.labels.items()}, indent=2))
+    for name, (verts, faces) in zone_surfaces(result).items():
+        io.write_vtk_surface(verts, faces, out / "models" / f"{name}.vtk", name=name)
     if dicom_ct is not None:
-        io.write_dicom_seg(zone_only_labelmap(result, lm), dicom_ct, out / "predicted_zone_seg.dcm",
-                           series_description="OpenIR predicted ablation zone", algorithm_name="OpenIR plan")
+        io.write_dicom_seg_masks(segs, lm.grid, dicom_ct, out / "plan_seg.dcm",
+                                 series_description="OpenIR plan: tumour, target, zones", algorithm_name="OpenIR plan")
+        io.write_rtstruct(segs, lm.grid, dicom_ct, out / "plan_rtstruct.dcm")
     write_plan_report(out / "plan_report.html", result, lm, image, targets)
     for t in result.targets:
         colour = "green" if t.full_coverage else "red"

@@ -236,10 +236,12 @@ def _property(name: str) -> tuple[hd.sr.CodedConcept, hd.sr.CodedConcept]:
     from pydicom.sr.codedict import codes
 
     lowered = name.lower()
+    if lowered.startswith("target") or any(w in lowered for w in ("margin", "ptv", "ctv")):
+        return codes.SCT.SpatialAndRelationalConcept, codes.SCT.PlanningTargetVolume
+    if any(w in lowered for w in ("ablation", "zone")):
+        return codes.SCT.SpatialAndRelationalConcept, codes.SCT.Volume
     if any(w in lowered for w in ("tumour", "tumor", "lesion", "metasta", "gtv")):
         return codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Neoplasm
-    if any(w in lowered for w in ("ablation", "zone", "margin", "ptv", "ctv")):
-        return codes.SCT.PhysicalObject, codes.SCT.Region
     return codes.SCT.AnatomicalStructure, codes.SCT.Organ
 
 
@@ -258,44 +260,60 @@ def write_dicom_seg(
     ``source`` is the series folder or its data sets; the label map must be on that series' grid
     (resample first otherwise). One segment per label present in ``labels.labels``.
     """
+    values = sorted(labels.labels)
+    if not values:
+        raise InputError("the label map has no named labels to write")
+    masks = {labels.labels[v]: labels.array == v for v in values}
+    return write_dicom_seg_masks(masks, labels.grid, source, path, series_description=series_description,
+                                 series_number=series_number, manufacturer=manufacturer,
+                                 algorithm_name=algorithm_name)
+
+
+def write_dicom_seg_masks(
+    masks: dict[str, np.ndarray],
+    grid: Grid,
+    source: str | Path | Sequence[Dataset],
+    path: str | Path,
+    *,
+    series_description: str = "OpenIR segmentation",
+    series_number: int = 100,
+    manufacturer: str = "OpenIR",
+    algorithm_name: str | None = None,
+) -> Path:
+    """Write named, possibly overlapping masks (on the source series' grid) as a binary DICOM SEG;
+    `read_dicom_seg_masks` reads them back unchanged."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
     datasets = read_dicom_datasets(source) if isinstance(source, (str, Path)) else list(source)
     if not datasets:
         raise InputError("no source images given for the SEG")
+    if not masks:
+        raise InputError("no segments to write")
     src_grid = series_grid(datasets)
-    if not src_grid.same_as(labels.grid, tol_mm=1e-2):
+    if not src_grid.same_as(grid, tol_mm=1e-2):
         raise GeometryError(
-            f"label map grid ({labels.grid.describe()}) differs from the source series "
+            f"label map grid ({grid.describe()}) differs from the source series "
             f"({src_grid.describe()}); resample the labels onto the source image first"
         )
-    # source images sorted by position; the label array's k follows the same order
+    # source images sorted by position; the mask array's k follows the same order
     items = sorted(datasets, key=lambda ds: float(np.dot([float(v) for v in ds.ImagePositionPatient], src_grid.direction[:, 2])))
-    values = sorted(labels.labels)
-    if not values:
-        raise InputError("the label map has no named labels to write")
-    lut = np.zeros(int(labels.array.max(initial=0)) + 1, dtype=np.uint16)
-    for n, v in enumerate(values, start=1):
-        if v < len(lut):
-            lut[v] = n
-    seg_numbers = lut[labels.array]  # [k, j, i] -> segment number, 0 = none
-    if len(values) == 1:
-        pixel = seg_numbers.astype(bool)
-    else:
-        pixel = np.stack([seg_numbers == n for n in range(1, len(values) + 1)], axis=-1)
+    names = list(masks)
+    pixel = np.stack([np.asarray(masks[n], bool) for n in names], axis=-1)
+    if len(names) == 1:
+        pixel = pixel[..., 0]
     algo_type = hd.seg.SegmentAlgorithmTypeValues.MANUAL
     algo = None
     if algorithm_name:
         algo_type = hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC
         algo = hd.AlgorithmIdentificationSequence(name=algorithm_name, version="1", family=codes.cid7162.ArtificialIntelligence)
     descriptions = []
-    for n, v in enumerate(values, start=1):
-        category, kind = _property(labels.labels[v])
+    for n, name in enumerate(names, start=1):
+        category, kind = _property(name)
         descriptions.append(
             hd.seg.SegmentDescription(
                 segment_number=n,
-                segment_label=labels.labels[v][:64],
+                segment_label=name[:64],
                 segmented_property_category=category,
                 segmented_property_type=kind,
                 algorithm_type=algo_type,
@@ -317,6 +335,7 @@ def write_dicom_seg(
             software_versions="openir",
             device_serial_number="0",
             series_description=series_description[:64],
+            omit_empty_frames=False,
         )
     except Exception as exc:
         raise InputError(f"cannot build DICOM SEG ({exc.__class__.__name__}: {exc})") from exc

@@ -194,8 +194,9 @@ def _selected(plan: AblationPlanFile, tumours: list[str] | None) -> list[PlanTar
 # ---- the case label map ----------------------------------------------------------------------------
 
 def find_case_labels(plan: AblationPlanFile, plan_path: str | Path | None, labels: str | Path | None = None) -> Path:
-    """The label map the plan was made on: ``labels`` if given, else ``case.labels`` (as written,
-    or relative to the plan's folder), else ``labels.nii.gz``/``labels.nrrd`` beside the plan."""
+    """The label map the plan was made on: ``labels`` if given, else ``case.labels`` (absolute as
+    `openir plan` writes it; a relative one is resolved from the plan's folder, never the working
+    directory), else ``labels.nii.gz``/``labels.nrrd`` beside the plan."""
     if labels is not None:
         p = Path(labels)
         if not p.exists():
@@ -205,7 +206,7 @@ def find_case_labels(plan: AblationPlanFile, plan_path: str | Path | None, label
     tried: list[Path] = []
     if plan.case.labels:
         c = Path(plan.case.labels)
-        tried += [c] if c.is_absolute() else [c, base / c, base / c.name]
+        tried += [c] if c.is_absolute() else [base / c, base / c.name]  # relative: from the plan's folder
     tried += [base / "labels.nii.gz", base / "labels.nrrd"]
     for c in tried:
         if c.exists():

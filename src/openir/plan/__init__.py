@@ -8,6 +8,7 @@ sources), builds tumour + margin targets and places probes to cover them; the re
 """
 
 from .devices import Device, DeviceCatalogue, ZoneRow, catalogue_version, load_catalogue
+from .export import plan_labelmap, plan_markups, plan_segments, zone_surfaces
 from .modality import describe_tumour, recommend_modality
 from .models import (
     Ellipsoid,
@@ -28,17 +29,22 @@ from .models import (
 )
 from .physics_zone import PhysicsZone, calibrated_devices, physics_zone
 from .planner import plan_ablation
-from .policy import StructureRule, TrajectoryPolicy, load_policy
+from .policy import StructureRule, TrajectoryPolicy, load_policy, needle_diameter_mm
+from .procedures import PathOptions, PathPlan, load_procedures, plan_path
 from .trajectories import (
     evaluate_directions,
     fibonacci_directions,
     find_trajectories,
+    operator_angles,
     prepare_case,
     target_from_label,
+    trace_one,
 )
 from .zones import heat_sink_check, predict_zone, rasterise_zones, zone_dimensions, zone_mesh
 
 __all__ = [
+    "PathOptions",
+    "PathPlan",
     "PhysicsSummary",
     "PhysicsZone",
     "PhysicsZoneRecord",
@@ -72,10 +78,19 @@ __all__ = [
     "heat_sink_check",
     "load_catalogue",
     "load_policy",
+    "load_procedures",
+    "needle_diameter_mm",
+    "operator_angles",
+    "plan_labelmap",
+    "plan_markups",
+    "plan_path",
+    "plan_segments",
     "predict_zone",
     "prepare_case",
     "rasterise_zones",
     "target_from_label",
+    "trace_one",
     "zone_dimensions",
     "zone_mesh",
+    "zone_surfaces",
 ]

@@ -1,8 +1,17 @@
-"""Compiled ray marcher: every candidate direction from the target out to the skin, in parallel.
+"""Compiled ray tracer: every candidate needle path from the target out to the skin, voxel-exact.
 
-Each ray steps outward from the target in index space; at each step it reads the class code of the
-nearest voxel (outside body / structure) and, for every risk structure whose distance box it is in,
-the precomputed distance. Parallel over directions (numba prange).
+Each ray is walked voxel by voxel with the Amanatides-Woo traversal (J. Amanatides, A. Woo, "A fast
+voxel traversal algorithm for ray tracing", Eurographics 1987): every voxel the segment touches is
+visited once, so a 0.5 mm chord through a rib is seen (a half-voxel step could skip it). At each
+voxel the tracer reads the class code (outside body / structure) and, for every risk structure whose
+distance box holds the voxel, a lower bound of the distance from the segment inside that voxel to
+the structure: the voxel centre's distance minus the farthest point of the chord from that centre
+(distances are 1-Lipschitz), so a clearance is never over-stated.
+
+Two builds of one ray function: ``march`` runs many directions in parallel (numba prange) and
+``march_serial`` runs a few without threads (the planner checks one candidate needle at a time).
+They are separate functions with separate cache entries; compiling one ``py_func`` twice with
+different flags made both share one entry and recompile in every new process.
 """
 
 from __future__ import annotations
@@ -10,130 +19,193 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-FEASIBLE, HIT, MARGIN, TOO_LONG, LEFT_IMAGE, COUNTED = 0, 1, 2, 3, 4, 5
+FEASIBLE, HIT, MARGIN, TOO_LONG, LEFT_IMAGE, COUNTED, ENTRY_SIDE = 0, 1, 2, 3, 4, 5, 6
+
+
+@nb.njit(cache=True, nogil=True)
+def _trace(r, codes, target, dirs, spacing, needle_mm, forbid, capsule_id, counted_id, dist, quantum,
+           box_lo, box_shape, box_off, struct_of_code, margins, cap, stop_at_block,
+           status, blocker, exit_t, clear, capsules, counted, counted_len, fissures):  # pragma: no cover
+    """Trace ray ``r`` (direction ``dirs[r]``: index units (k, j, i) per mm, outward); fill row ``r``.
+
+    With ``stop_at_block`` a first pass reads only the class codes (most rays are blocked early and
+    need no clearances); rays still feasible are walked again with the distance maps.
+    """
+    if stop_at_block:
+        _walk(r, codes, target, dirs, spacing, needle_mm, forbid, capsule_id, counted_id, dist, quantum,
+              box_lo, box_shape, box_off, struct_of_code, margins, cap, True, False,
+              status, blocker, exit_t, clear, capsules, counted, counted_len, fissures)
+        if status[r] != FEASIBLE:
+            return
+        capsules[r] = 0
+        fissures[r] = 0
+        for q in range(counted.shape[1]):
+            counted[r, q] = 0
+            counted_len[r, q] = 0.0
+    _walk(r, codes, target, dirs, spacing, needle_mm, forbid, capsule_id, counted_id, dist, quantum,
+          box_lo, box_shape, box_off, struct_of_code, margins, cap, stop_at_block, True,
+          status, blocker, exit_t, clear, capsules, counted, counted_len, fissures)
+
+
+@nb.njit(cache=True, nogil=True)
+def _walk(r, codes, target, dirs, spacing, needle_mm, forbid, capsule_id, counted_id, dist, quantum,
+          box_lo, box_shape, box_off, struct_of_code, margins, cap, stop_at_block, do_clear,
+          status, blocker, exit_t, clear, capsules, counted, counted_len, fissures):  # pragma: no cover
+    """One Amanatides-Woo walk of ray ``r``; clearances only when ``do_clear``."""
+    nk, nj, ni = codes.shape
+    ns = margins.shape[0]
+    for s in range(ns):
+        clear[r, s] = cap
+    p0 = (target[0], target[1], target[2])
+    dv = (dirs[r, 0], dirs[r, 1], dirs[r, 2])
+    v = [int(np.floor(p0[0] + 0.5)), int(np.floor(p0[1] + 0.5)), int(np.floor(p0[2] + 0.5))]
+    step = [0, 0, 0]
+    t_max = [np.inf, np.inf, np.inf]
+    t_delta = [np.inf, np.inf, np.inf]
+    for a in range(3):
+        if dv[a] > 0:
+            step[a] = 1
+            t_max[a] = (v[a] + 0.5 - p0[a]) / dv[a]
+            t_delta[a] = 1.0 / dv[a]
+        elif dv[a] < 0:
+            step[a] = -1
+            t_max[a] = (v[a] - 0.5 - p0[a]) / dv[a]
+            t_delta[a] = -1.0 / dv[a]
+    st = FEASIBLE
+    blk = -1
+    cur_caps = -2
+    cur_cnt = -2
+    prev_code = -1
+    t_in = 0.0
+    while True:
+        k, j, i = v[0], v[1], v[2]
+        if k < 0 or j < 0 or i < 0 or k >= nk or j >= nj or i >= ni:
+            if st == FEASIBLE:
+                st = LEFT_IMAGE
+            break
+        if t_in > needle_mm:  # the needle ends before this voxel (also when it is the skin's)
+            if st == FEASIBLE:
+                st = TOO_LONG
+            break
+        c = codes[k, j, i]
+        if c == 0:  # first voxel outside the body: the skin is where the segment enters it
+            exit_t[r] = t_in
+            break
+        # the next boundary crossed
+        a = 0
+        if t_max[1] < t_max[a]:
+            a = 1
+        if t_max[2] < t_max[a]:
+            a = 2
+        t_out = t_max[a]
+        if forbid[c] and st == FEASIBLE:
+            st = HIT
+            blk = struct_of_code[c]
+            if stop_at_block:
+                break
+        cid = capsule_id[c]
+        if cid != -1:
+            if cur_caps == -2:
+                cur_caps = cid
+            elif cid != cur_caps:
+                if cur_caps > 0:
+                    capsules[r] += 1
+                if cid > 0:
+                    capsules[r] += 1
+                cur_caps = cid
+        q = counted_id[c]
+        if q != -1:
+            if cur_cnt == -2:
+                cur_cnt = q
+            elif q != cur_cnt:
+                if cur_cnt > 0:
+                    counted[r, cur_cnt - 1] += 1
+                if q > 0:
+                    counted[r, q - 1] += 1
+                cur_cnt = q
+            elif q > 0 and c != prev_code:  # another label of the same counted structure: a fissure
+                fissures[r] += 1
+            if q > 0:
+                counted_len[r, q - 1] += t_out - t_in
+        prev_code = c
+        if do_clear and not (stop_at_block and st != FEASIBLE):
+            # farthest point of this voxel's chord from its centre (mm): bounds the distance error
+            far = 0.0
+            for tt in (t_in, t_out):
+                d2 = 0.0
+                for b in range(3):
+                    x = (p0[b] + tt * dv[b] - v[b]) * spacing[b]
+                    d2 += x * x
+                if d2 > far:
+                    far = d2
+            far = np.sqrt(far)
+            for s in range(ns):
+                kk = k - box_lo[s, 0]
+                jj = j - box_lo[s, 1]
+                ii = i - box_lo[s, 2]
+                bk = box_shape[s, 0]
+                bj = box_shape[s, 1]
+                bi = box_shape[s, 2]
+                if kk < 0 or jj < 0 or ii < 0 or kk >= bk or jj >= bj or ii >= bi:
+                    continue
+                val = dist[box_off[s] + (kk * bj + jj) * bi + ii] * quantum
+                if val < cap:
+                    val = val - far
+                    if val < 0:
+                        val = 0.0
+                    if val < clear[r, s]:
+                        clear[r, s] = val
+        v[a] += step[a]
+        t_max[a] += t_delta[a]
+        t_in = t_out
+    if st == FEASIBLE:
+        for s in range(ns):
+            if margins[s] > 0 and clear[r, s] < margins[s]:
+                st = MARGIN
+                blk = s
+                break
+    status[r] = st
+    blocker[r] = blk
+
+
+def _alloc(n, ns, n_counted):  # pragma: no cover - compiled inline by both builds
+    return (np.zeros(n, dtype=np.int8), np.full(n, -1, dtype=np.int32), np.full(n, np.nan, dtype=np.float32),
+            np.empty((n, ns), dtype=np.float32), np.zeros(n, dtype=np.int32),
+            np.zeros((n, max(n_counted, 1)), dtype=np.int32), np.zeros((n, max(n_counted, 1)), dtype=np.float32),
+            np.zeros(n, dtype=np.int32))
+
+
+_alloc_jit = nb.njit(cache=True)(_alloc)
 
 
 @nb.njit(parallel=True, cache=True)
-def march(codes, target, steps, step_mm, max_steps, forbid, capsule_id, counted_id, n_counted,
-          dist, quantum, box_lo, box_shape, box_off, struct_of_code, margins, cap, stop_at_block):  # pragma: no cover
-    n = steps.shape[0]
-    nk, nj, ni = codes.shape
-    ns = margins.shape[0]
-    status = np.zeros(n, dtype=np.int8)
-    blocker = np.full(n, -1, dtype=np.int32)
-    exit_t = np.full(n, np.nan, dtype=np.float32)
-    clear = np.empty((n, ns), dtype=np.float32)
-    capsules = np.zeros(n, dtype=np.int32)
-    counted = np.zeros((n, max(n_counted, 1)), dtype=np.int32)
+def march(codes, target, dirs, spacing, needle_mm, forbid, capsule_id, counted_id, n_counted, dist, quantum,
+          box_lo, box_shape, box_off, struct_of_code, margins, cap, stop_at_block):  # pragma: no cover
+    """Every direction in parallel. Returns status, blocker, exit_t (mm), clearances (N, S),
+    capsules, counted crossings (N, C), length inside counted structures (N, C), fissures."""
+    n = dirs.shape[0]
+    status, blocker, exit_t, clear, capsules, counted, counted_len, fissures = _alloc_jit(
+        n, margins.shape[0], n_counted)
     for r in nb.prange(n):
-        for s in range(ns):
-            clear[r, s] = cap
-        sk, sj, si = steps[r, 0], steps[r, 1], steps[r, 2]
-        cur_caps = -2
-        cur_cnt = -2
-        st = FEASIBLE
-        blk = -1
-        last = 0
-        for m in range(max_steps + 1):
-            last = m
-            fk = target[0] + m * sk
-            fj = target[1] + m * sj
-            fi = target[2] + m * si
-            k = int(np.floor(fk + 0.5))
-            j = int(np.floor(fj + 0.5))
-            i = int(np.floor(fi + 0.5))
-            if k < 0 or j < 0 or i < 0 or k >= nk or j >= nj or i >= ni:
-                if st == FEASIBLE:
-                    st = LEFT_IMAGE
-                break
-            c = codes[k, j, i]
-            if c == 0:  # first sample outside the body: the skin lies half a step back
-                exit_t[r] = (m - 0.5) * step_mm
-                break
-            if m == max_steps:
-                if st == FEASIBLE:
-                    st = TOO_LONG
-                break
-            if forbid[c] and st == FEASIBLE:
-                st = HIT
-                blk = struct_of_code[c]
-                if stop_at_block:
-                    break
-            cid = capsule_id[c]
-            if cid != -1:
-                if cur_caps == -2:
-                    cur_caps = cid
-                elif cid != cur_caps:
-                    if cur_caps > 0:
-                        capsules[r] += 1
-                    if cid > 0:
-                        capsules[r] += 1
-                    cur_caps = cid
-            q = counted_id[c]
-            if q != -1:
-                if cur_cnt == -2:
-                    cur_cnt = q
-                elif q != cur_cnt:
-                    if cur_cnt > 0:
-                        counted[r, cur_cnt - 1] += 1
-                    if q > 0:
-                        counted[r, q - 1] += 1
-                    cur_cnt = q
-        # distances: for each structure only the steps inside its box (slab test), up to the
-        # last step the label march reached
-        m_end = last - 1 if last > 0 else 0
-        ns_ray = 0 if stop_at_block and st != FEASIBLE else ns  # rejected rays need no clearances
-        for s in range(ns_ray):
-            bk = box_shape[s, 0]
-            bj = box_shape[s, 1]
-            bi = box_shape[s, 2]
-            if bk == 0:
-                continue
-            lo_t = 0.0
-            hi_t = float(m_end)
-            o = (target[0], target[1], target[2])
-            st3 = (sk, sj, si)
-            empty = False
-            for a in range(3):
-                lo_b = box_lo[s, a] - 0.5
-                hi_b = box_lo[s, a] + box_shape[s, a] - 0.5
-                if st3[a] == 0.0:
-                    if o[a] < lo_b or o[a] >= hi_b:
-                        empty = True
-                        break
-                else:
-                    t1 = (lo_b - o[a]) / st3[a]
-                    t2 = (hi_b - o[a]) / st3[a]
-                    if t1 > t2:
-                        t1, t2 = t2, t1
-                    if t1 > lo_t:
-                        lo_t = t1
-                    if t2 < hi_t:
-                        hi_t = t2
-            if empty or hi_t < lo_t:
-                continue
-            m0 = max(int(np.floor(lo_t)) - 1, 0)
-            m1 = min(int(np.ceil(hi_t)) + 1, m_end)
-            best = clear[r, s]
-            for mm in range(m0, m1 + 1):
-                k = int(np.floor(target[0] + mm * sk + 0.5)) - box_lo[s, 0]
-                j = int(np.floor(target[1] + mm * sj + 0.5)) - box_lo[s, 1]
-                i = int(np.floor(target[2] + mm * si + 0.5)) - box_lo[s, 2]
-                if k < 0 or j < 0 or i < 0 or k >= bk or j >= bj or i >= bi:
-                    continue
-                v = dist[box_off[s] + (k * bj + j) * bi + i] * quantum
-                if v < best:
-                    best = v
-            clear[r, s] = best
-        if st == FEASIBLE:
-            for s in range(ns):
-                if margins[s] > 0 and clear[r, s] < margins[s]:
-                    st = MARGIN
-                    blk = s
-                    break
-        status[r] = st
-        blocker[r] = blk
-    return status, blocker, exit_t, clear, capsules, counted
+        _trace(r, codes, target, dirs, spacing, needle_mm, forbid, capsule_id, counted_id, dist, quantum,
+               box_lo, box_shape, box_off, struct_of_code, margins, cap, stop_at_block,
+               status, blocker, exit_t, clear, capsules, counted, counted_len, fissures)
+    return status, blocker, exit_t, clear, capsules, counted, counted_len, fissures
+
+
+@nb.njit(cache=True)
+def march_serial(codes, target, dirs, spacing, needle_mm, forbid, capsule_id, counted_id, n_counted, dist,
+                 quantum, box_lo, box_shape, box_off, struct_of_code, margins, cap,
+                 stop_at_block):  # pragma: no cover
+    """Same as ``march`` without threads: for one or a few rays per call (no thread start-up)."""
+    n = dirs.shape[0]
+    status, blocker, exit_t, clear, capsules, counted, counted_len, fissures = _alloc_jit(
+        n, margins.shape[0], n_counted)
+    for r in range(n):
+        _trace(r, codes, target, dirs, spacing, needle_mm, forbid, capsule_id, counted_id, dist, quantum,
+               box_lo, box_shape, box_off, struct_of_code, margins, cap, stop_at_block,
+               status, blocker, exit_t, clear, capsules, counted, counted_len, fissures)
+    return status, blocker, exit_t, clear, capsules, counted, counted_len, fissures
 
 
 @nb.njit(parallel=True, cache=True)

@@ -110,6 +110,16 @@ class Trajectory(BaseModel):
     counted_crossings: dict[str, int] = Field(default_factory=dict)
     score: float = 0.0
     rank: int = 0
+    # as a CT-guided operator sets the needle (issue 15)
+    depth_mm: float = Field(0.0, description="skin entry to target along the needle")
+    inplane_angle_deg: float = Field(
+        0.0, description="gantry (axial-plane) angle from the vertical above the table; + toward the patient's "
+                         "left (supine/prone) or anterior (lateral positions)")
+    craniocaudal_angle_deg: float = Field(
+        0.0, description="out of the axial plane; + when the entry is cranial to the target (needle points caudally)")
+    counted_length_mm: dict[str, float] = Field(
+        default_factory=dict, description="path length inside counted structures, e.g. aerated lung")
+    fissures_crossed: int = Field(0, description="changes between labels of one counted structure (lung lobes)")
 
 
 class TrajectoryResult(BaseModel):
@@ -128,6 +138,11 @@ class TrajectoryResult(BaseModel):
     prep_seconds: float = 0.0
     search_seconds: float = 0.0
     notes: list[str] = Field(default_factory=list)
+    needle_gauge: int | None = None
+    needle_diameter_mm: float = 0.0
+    patient_position: str = "any"
+    keep_away_mm: dict[str, float] = Field(
+        default_factory=dict, description="applied keep-away per risk structure, needle radius included")
 
     @property
     def most_blocking(self) -> str | None:

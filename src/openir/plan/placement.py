@@ -27,7 +27,7 @@ from . import _march
 from .devices import DeviceCatalogue, ZoneRow
 from .models import Ellipsoid
 from .target import PlanningTarget
-from .trajectories import REASONS, CasePrep
+from .trajectories import REASONS, CasePrep, trace_one
 from .zones import _frame, ellipsoid_from
 
 _POP = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
@@ -141,47 +141,14 @@ def _lattice(proj: np.ndarray, step: float, pad: float) -> np.ndarray:
     return np.arange(math.floor(lo / step), math.ceil(hi / step) + 1, dtype=int)
 
 
-_SERIAL_MARCH = None
-
-
-def _serial_march():
-    """The trajectory marcher compiled without threads: one ray per call is far cheaper serial."""
-    global _SERIAL_MARCH
-    if _SERIAL_MARCH is None:
-        import numba as nb
-
-        _SERIAL_MARCH = nb.njit(cache=True)(_march.march.py_func)
-    return _SERIAL_MARCH
-
-
 def _feasible_path(prep: CasePrep, tip: np.ndarray, direction: np.ndarray, cache: dict) -> tuple[bool, str, float]:
     """March the needle from ``tip`` back out to the skin (same rules as the trajectory search)."""
     key = (tuple(np.round(tip, 2)), tuple(np.round(direction, 6)))
     if key in cache:
         return cache[key]
-    if "_inv" not in cache:  # no LAPACK call per ray: BLAS worker threads would spin and steal the CPU
-        cache["_inv"] = np.linalg.inv(prep.grid.affine)  # type: ignore[attr-defined]
-    inv4 = cache["_inv"]
-    tk = (inv4[:3, :3] @ np.asarray(tip, float) + inv4[:3, 3])[::-1]
-    n = np.array(prep.codes.shape)
-    if np.any(tk < 0) or np.any(tk > n - 1):
-        out = (False, "tip outside the trajectory search box", 0.0)
-        cache[key] = out
-        return out
-    steps = np.ascontiguousarray(((-np.asarray(direction, float) * prep.step_mm) @ inv4[:3, :3].T)[None, ::-1])
-    max_steps = int(math.floor(prep.needle_length_mm / prep.step_mm)) + 1
-    status, blocker, exit_t, _clear, _caps, counted = _serial_march()(
-        prep.codes, np.ascontiguousarray(tk, dtype=np.float64), steps, prep.step_mm, max_steps, prep.forbid,
-        prep.capsule_id, prep.counted_id, len(prep.counted_names), prep.dist, np.float32(prep.quantum_mm),
-        prep.box_lo, prep.box_shape, prep.box_off, prep.struct_of_code, prep.margins, np.float32(prep.cap_mm), True)
-    st, b = int(status[0]), int(blocker[0])
+    st, b, length = trace_one(prep, tip, -np.asarray(direction, float))  # serial build, exact traversal
     if st == _march.FEASIBLE:
-        for q, name in enumerate(prep.counted_names):
-            lim = prep.policy.max_counted_crossings.get(name)
-            if lim is not None and counted[0, q] > lim:
-                st, b = _march.COUNTED, prep.names.index(name)
-    if st == _march.FEASIBLE:
-        out = (True, "", float(exit_t[0]))
+        out = (True, "", length)
     else:
         name = prep.names[b] if 0 <= b < len(prep.names) else ""
         out = (False, f"needle path {REASONS.get(st, 'blocked')} {name}".strip(), 0.0)

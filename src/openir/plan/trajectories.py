@@ -2,13 +2,15 @@
 
 Preparation (once per case): crop a box of radius needle length + clearance cap around the target,
 code every voxel by structure, and compute one capped Euclidean distance map (mm) per risk structure
-inside that structure's own box. Search: N directions on a Fibonacci sphere, each marched from the
-target outward (step <= half the smallest voxel) until it first leaves the body (the skin), reading
-the code and the distance maps at each step (nearest voxel). A direction is feasible when it crosses
-no must-not-cross structure, keeps every margin, reaches the skin within the needle length and
-stays within the crossing limits. Feasible paths are scored on length, clearance, angle to the axial
-plane (CT gantry), angle to the skin normal and capsule crossings; the Pareto-optimal set and a
-ranked, angularly spread shortlist are returned.
+inside that structure's own box. Search: N directions on a Fibonacci sphere, each traced from the
+target outward voxel by voxel (every voxel the segment touches, Amanatides-Woo) until it first
+leaves the body (the skin). A direction is feasible when it crosses no must-not-cross structure,
+keeps every keep-away (structure class default or per case, plus the needle's radius from its
+gauge), reaches the skin within the needle length, stays within the crossing limits (pleural
+surfaces) and enters from a side the patient position leaves free. Feasible paths are scored on
+length, clearance, angle to the axial plane (CT gantry), angle to the skin normal and capsule
+crossings; the Pareto-optimal set and a ranked, angularly spread shortlist are returned, each path
+with the gantry and craniocaudal angles and skin-to-target depth a CT operator sets.
 """
 
 from __future__ import annotations
@@ -28,10 +30,19 @@ from openir.core.errors import GeometryError, InputError
 from . import _march
 from ._edt import distance_map_mm
 from .models import Trajectory, TrajectoryResult
-from .policy import ResolvedStructure, TrajectoryPolicy, is_target_label, load_policy, resolve
+from .policy import (
+    TABLE_DOWN_LPS,
+    ResolvedStructure,
+    TrajectoryPolicy,
+    is_target_label,
+    load_policy,
+    needle_diameter_mm,
+    resolve,
+)
 
 REASONS = {_march.HIT: "crosses", _march.MARGIN: "too close to", _march.TOO_LONG: "longer than the needle",
-           _march.LEFT_IMAGE: "leaves the image before the skin", _march.COUNTED: "too many crossings of"}
+           _march.LEFT_IMAGE: "leaves the image before the skin", _march.COUNTED: "too many crossings of",
+           _march.ENTRY_SIDE: "enters from the table side"}
 
 
 def fibonacci_directions(n: int) -> np.ndarray:
@@ -63,7 +74,7 @@ class CasePrep:
     target_lps: np.ndarray
     target_kji: np.ndarray
     needle_length_mm: float
-    step_mm: float
+    spacing_kji: np.ndarray
     structures: list[ResolvedStructure]
     forbid: np.ndarray
     capsule_id: np.ndarray
@@ -78,6 +89,10 @@ class CasePrep:
     margins: np.ndarray
     cap_mm: float
     policy: TrajectoryPolicy
+    counted_limits: np.ndarray  # (C,) int, -1 = no limit (already raised by one for a target inside)
+    needle_diameter_mm: float = 0.0
+    table_down_lps: np.ndarray | None = None  # None: any entry side
+    max_below_horizontal_deg: float = 90.0
     exempt: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -98,6 +113,8 @@ class RayTable:
     clearance_mm: np.ndarray  # (N, S)
     capsules: np.ndarray
     counted: np.ndarray  # (N, C)
+    counted_length_mm: np.ndarray | None = None  # (N, C)
+    fissures: np.ndarray | None = None  # (N,)
     seconds: float = 0.0
 
     @property
@@ -112,10 +129,30 @@ def _body_mask(labels_arr: np.ndarray, body: np.ndarray | None) -> np.ndarray:
     return m
 
 
+def _host_value(arr: np.ndarray, ti: np.ndarray, tval: int, lm: LabelMap, pol: TrajectoryPolicy) -> int:
+    """The organ around a target label (e.g. the lung holding a nodule): the commonest other label in
+    a one-voxel shell around the target's connected blob (0 if none)."""
+    blob = arr == tval
+    lab, _ = ndimage.label(blob)
+    blob = lab == lab[tuple(ti)]
+    shell = ndimage.binary_dilation(blob) & ~blob
+    vals = arr[shell]
+    vals = vals[(vals > 0) & ~np.isin(vals, [v for v, n in lm.labels.items() if pol.is_target(n)])]
+    if vals.size == 0:
+        return 0
+    u, c = np.unique(vals, return_counts=True)
+    return int(u[np.argmax(c)])
+
+
 def prepare_case(labels: LabelMap, target_lps: Sequence[float], policy: TrajectoryPolicy | None = None,
                  needle_length_mm: float = 150.0, *, body_mask: np.ndarray | None = None,
-                 step_mm: float | None = None, keep_away: dict[str, float] | None = None) -> CasePrep:
-    """Crop, code and distance-map the case around ``target_lps`` (the per-case preparation)."""
+                 keep_away: dict[str, float] | None = None) -> CasePrep:
+    """Crop, code and distance-map the case around ``target_lps`` (the per-case preparation).
+
+    The needle's gauge and the patient position come from the policy (``needle_gauge``,
+    ``patient_position``); keep-aways are the larger of the structure's margin and its class default,
+    plus the needle radius for every must-not-cross structure.
+    """
     t0 = time.perf_counter()
     pol = policy or load_policy()
     strict: tuple[str, ...] = ()
@@ -160,6 +197,7 @@ def prepare_case(labels: LabelMap, target_lps: Sequence[float], policy: Trajecto
     notes += rnotes
     # exempt structures that contain the target (e.g. a kidney holding a renal tumour)
     tval = int(arr[tuple(ti)])
+    host = _host_value(arr, ti, tval, lm, pol) if pol.is_target(lm.labels.get(tval, "")) else tval
     exempt = []
     for s in structures:
         if tval in s.values and s.rule.cross == "forbid":
@@ -177,7 +215,7 @@ def prepare_case(labels: LabelMap, target_lps: Sequence[float], policy: Trajecto
     capsule_id = np.zeros(ncode, dtype=np.int32)
     counted_id = np.zeros(ncode, dtype=np.int32)
     struct_of_code = np.full(ncode, -1, dtype=np.int32)
-    risk = [s for s in structures if s.rule.cross != "allow" or s.rule.margin_mm > 0]
+    risk = [s for s in structures if s.rule.cross != "allow" or pol.margin_for(s.rule) > 0]
     risk_index = {s.name: n for n, s in enumerate(risk)}
     counted_names = [s.name for s in structures if s.rule.cross == "count"]
     caps = [s.name for s in structures if s.rule.capsule]
@@ -224,48 +262,98 @@ def prepare_case(labels: LabelMap, target_lps: Sequence[float], policy: Trajecto
         off.append(total)
         total += d.size
     dist = np.concatenate(chunks) if chunks else np.zeros(0, np.uint8)
-    h = float(step_mm) if step_mm else float(sp.min()) / 2
-    if h > sp.min() / 2 + 1e-9:
-        notes.append(f"step {h} mm is coarser than half a voxel; thin structures may be missed")
+    diam = pol.needle_diameter_mm or needle_diameter_mm(pol.needle_gauge)
+    margins = []
+    for s in risk:
+        base = 0.0 if s.name in exempt else pol.margin_for(s.rule)
+        needs_body = s.name not in exempt and (s.rule.cross == "forbid" or base > 0)
+        margins.append(base + diam / 2 if needs_body else base)
+    limits = np.full(len(counted_names), -1, np.int64)
+    for q, name in enumerate(counted_names):
+        lim = pol.max_counted_crossings.get(name)
+        if lim is None:
+            continue
+        inside = any(s.name == name and (tval in s.values or host in s.values) for s in structures)
+        limits[q] = lim + (1 if inside else 0)
+        if inside:
+            notes.append(f"the target lies in {name!r}: one crossing of its surface is needed and allowed "
+                         f"beyond the limit of {lim}")
+    down = None
+    if pol.patient_position != "any":
+        down = np.asarray(TABLE_DOWN_LPS[pol.patient_position], float)
     return CasePrep(
         grid=sub, codes=codes, target_lps=target, target_kji=tk, needle_length_mm=float(needle_length_mm),
-        step_mm=h, structures=risk, forbid=forbid, capsule_id=capsule_id, counted_id=counted_id,
+        spacing_kji=np.ascontiguousarray(sp, dtype=np.float64), structures=risk, forbid=forbid,
+        capsule_id=capsule_id, counted_id=counted_id,
         counted_names=counted_names, struct_of_code=struct_of_code, dist=dist,
         box_lo=np.asarray(lo, np.int64).reshape(-1, 3), box_shape=np.asarray(shp, np.int64).reshape(-1, 3),
-        box_off=np.asarray(off, np.int64), margins=np.asarray([s.rule.margin_mm for s in risk], np.float32),
-        quantum_mm=quantum, cap_mm=cap, policy=pol, exempt=exempt, notes=notes, seconds=time.perf_counter() - t0)
+        box_off=np.asarray(off, np.int64), margins=np.asarray(margins, np.float32),
+        quantum_mm=quantum, cap_mm=cap, policy=pol, counted_limits=limits, needle_diameter_mm=diam,
+        table_down_lps=down, max_below_horizontal_deg=float(pol.entry_sides.max_below_horizontal_deg),
+        exempt=exempt, notes=notes, seconds=time.perf_counter() - t0)
+
+
+def _index_dirs(prep: CasePrep, d: np.ndarray) -> np.ndarray:
+    """Unit LPS directions -> index units (k, j, i) per mm of path."""
+    inv = np.linalg.inv(prep.grid.affine[:3, :3])  # type: ignore[attr-defined]
+    return np.ascontiguousarray((d @ inv.T)[:, ::-1])
+
+
+def _apply_limits(prep: CasePrep, d: np.ndarray, status: np.ndarray, blocker: np.ndarray,
+                  counted: np.ndarray) -> None:
+    """Counted-crossing limits and the patient position's entry side, on the traced rays (in place)."""
+    names = [s.name for s in prep.structures]
+    for q, name in enumerate(prep.counted_names):
+        lim = int(prep.counted_limits[q])
+        if lim >= 0:
+            over = (status == _march.FEASIBLE) & (counted[:, q] > lim)
+            status[over] = _march.COUNTED
+            blocker[over] = names.index(name)
+    if prep.table_down_lps is not None:
+        below = d @ prep.table_down_lps > math.sin(math.radians(prep.max_below_horizontal_deg)) + 1e-12
+        bad = (status == _march.FEASIBLE) & below
+        status[bad] = _march.ENTRY_SIDE
+        blocker[bad] = -1
+
+
+def trace_one(prep: CasePrep, tip_lps: Sequence[float], outward_lps: Sequence[float]) -> tuple[int, int, float]:
+    """Trace one needle from ``tip_lps`` out along ``outward_lps`` (serial build: no thread start-up).
+
+    Returns (status, blocker index, skin-to-tip length mm); the same rules as the search.
+    """
+    g = prep.grid
+    tip = np.asarray(tip_lps, float)
+    d = np.asarray(outward_lps, float).reshape(1, 3)
+    d = d / np.linalg.norm(d)
+    tk = np.ascontiguousarray(g.world_to_index(tip)[::-1], dtype=np.float64)  # type: ignore[attr-defined]
+    status, blocker, exit_t, _c, _cap, counted, _cl, _f = _march.march_serial(
+        prep.codes, tk, _index_dirs(prep, d), prep.spacing_kji, prep.needle_length_mm, prep.forbid,
+        prep.capsule_id, prep.counted_id, len(prep.counted_names), prep.dist, np.float32(prep.quantum_mm),
+        prep.box_lo, prep.box_shape, prep.box_off, prep.struct_of_code, prep.margins, np.float32(prep.cap_mm), True)
+    _apply_limits(prep, d, status, blocker, counted[:, : len(prep.counted_names)])
+    return int(status[0]), int(blocker[0]), float(exit_t[0])
 
 
 def evaluate_directions(prep: CasePrep, directions: np.ndarray, stop_at_block: bool = True) -> RayTable:
-    """March every direction (LPS unit vectors, outward from the target) through the prepared case."""
+    """Trace every direction (LPS unit vectors, outward from the target) through the prepared case."""
     t0 = time.perf_counter()
     d = np.asarray(directions, dtype=float).reshape(-1, 3)
     d = d / np.linalg.norm(d, axis=1, keepdims=True)
-    inv = np.linalg.inv(prep.grid.affine[:3, :3])  # type: ignore[attr-defined]
-    order = coherent_order(d)  # neighbouring rays share cache lines: much faster marching
-    steps = (d[order] * prep.step_mm) @ inv.T  # (i, j, k) per step
-    steps = np.ascontiguousarray(steps[:, ::-1])
-    max_steps = int(math.floor(prep.needle_length_mm / prep.step_mm)) + 1  # first step beyond the needle
-    limits = {s.name: prep.policy.max_counted_crossings.get(s.name) for s in prep.structures}
-    status, blocker, exit_t, clear, capsules, counted = _march.march(
-        prep.codes, prep.target_kji.astype(np.float64), steps, prep.step_mm, max_steps, prep.forbid,
-        prep.capsule_id, prep.counted_id, len(prep.counted_names), prep.dist, np.float32(prep.quantum_mm), prep.box_lo,
-        prep.box_shape, prep.box_off, prep.struct_of_code, prep.margins, np.float32(prep.cap_mm),
-        stop_at_block)
+    order = coherent_order(d)  # neighbouring rays share cache lines: much faster tracing
+    out = _march.march(
+        prep.codes, prep.target_kji.astype(np.float64), _index_dirs(prep, d[order]), prep.spacing_kji,
+        prep.needle_length_mm, prep.forbid, prep.capsule_id, prep.counted_id, len(prep.counted_names), prep.dist,
+        np.float32(prep.quantum_mm), prep.box_lo, prep.box_shape, prep.box_off, prep.struct_of_code, prep.margins,
+        np.float32(prep.cap_mm), stop_at_block)
     back = np.empty_like(order)
     back[order] = np.arange(order.size)
-    status, blocker, exit_t, clear, capsules, counted = (
-        a[back] for a in (status, blocker, exit_t, clear, capsules, counted))
-    counted = counted[:, : len(prep.counted_names)]
-    for q, name in enumerate(prep.counted_names):
-        lim = limits.get(name)
-        if lim is not None:
-            over = (status == _march.FEASIBLE) & (counted[:, q] > lim)
-            status[over] = _march.COUNTED
-            blocker[over] = [s.name for s in prep.structures].index(name)
+    status, blocker, exit_t, clear, capsules, counted, counted_len, fissures = (a[back] for a in out)
+    nc = len(prep.counted_names)
+    counted, counted_len = counted[:, :nc], counted_len[:, :nc]
+    _apply_limits(prep, d, status, blocker, counted)
     return RayTable(directions=d, status=status, blocker=blocker, length_mm=exit_t.astype(float),
-                    clearance_mm=clear, capsules=capsules, counted=counted,
-                    seconds=time.perf_counter() - t0)
+                    clearance_mm=clear, capsules=capsules, counted=counted, counted_length_mm=counted_len,
+                    fissures=fissures, seconds=time.perf_counter() - t0)
 
 
 def block_summary(prep: CasePrep, rays: RayTable) -> dict[str, int]:
@@ -279,10 +367,12 @@ def block_summary(prep: CasePrep, rays: RayTable) -> dict[str, int]:
                 nm = names[i] if 0 <= i < len(names) else "unknown"
                 extra = f" (margin {prep.margins[i]:g} mm)" if st == _march.MARGIN else ""
                 out[f"{REASONS[st]} {nm}{extra}"] = c
-    for st in (_march.TOO_LONG, _march.LEFT_IMAGE):
+    for st in (_march.TOO_LONG, _march.LEFT_IMAGE, _march.ENTRY_SIDE):
         c = int((rays.status == st).sum())
         if c:
             key = REASONS[st] + (f" ({prep.needle_length_mm:g} mm)" if st == _march.TOO_LONG else "")
+            if st == _march.ENTRY_SIDE:
+                key += f" (patient {prep.policy.patient_position})"
             out[key] = c
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
@@ -305,6 +395,25 @@ def _angles(prep: CasePrep, rays: RayTable, idx: np.ndarray) -> tuple[np.ndarray
     return entry, axial, skin
 
 
+def operator_angles(outward_lps: np.ndarray, position: str = "supine") -> tuple[np.ndarray, np.ndarray]:
+    """(gantry in-plane angle, craniocaudal angle) in degrees for outward unit directions (N, 3) LPS.
+
+    In-plane: in the axial plane, from the vertical above the table; + toward the patient's left
+    (supine, prone, any) or anterior (lateral positions). Craniocaudal: out of the axial plane, + when
+    the entry is cranial to the target.
+
+    >>> [round(float(a), 1) for a in np.concatenate(operator_angles(np.array([[0.0, -1.0, 0.0]])))]
+    [0.0, 0.0]
+    """
+    d = np.asarray(outward_lps, float).reshape(-1, 3)
+    down = np.asarray(TABLE_DOWN_LPS.get(position, TABLE_DOWN_LPS["supine"]))
+    up = -down
+    side = np.array([0.0, -1.0, 0.0]) if position in ("left_lateral", "right_lateral") else np.array([1.0, 0.0, 0.0])
+    inplane = np.degrees(np.arctan2(d @ side, d @ up))
+    cc = np.degrees(np.arcsin(np.clip(d[:, 2], -1, 1)))
+    return inplane, cc
+
+
 def find_trajectories(labels: LabelMap, target_lps: Sequence[float], policy: TrajectoryPolicy | None = None,
                       needle_length_mm: float = 150.0, n_directions: int = 20000, *,
                       body_mask: np.ndarray | None = None, keep_away: dict[str, float] | None = None,
@@ -324,7 +433,9 @@ def find_trajectories(labels: LabelMap, target_lps: Sequence[float], policy: Tra
         n_directions=n_directions, n_feasible=int(idx.size), blocked_by=blocked,
         clearance_cap_mm=prep.cap_mm, risk_structures=prep.names, exempt_structures=prep.exempt,
         policy_version=prep.policy.policy_version, prep_seconds=prep.seconds, search_seconds=rays.seconds,
-        notes=list(prep.notes))
+        notes=list(prep.notes), needle_gauge=prep.policy.needle_gauge, needle_diameter_mm=prep.needle_diameter_mm,
+        patient_position=prep.policy.patient_position,
+        keep_away_mm={nm: float(m) for nm, m in zip(prep.names, prep.margins.tolist(), strict=True)})
     if idx.size == 0:
         worst = next(iter(blocked), "unknown")
         raise InputError(f"no feasible path to the target among {n_directions} directions with a "
@@ -337,18 +448,23 @@ def find_trajectories(labels: LabelMap, target_lps: Sequence[float], policy: Tra
     length = rays.length_mm[idx]
     caps = rays.capsules[idx].astype(float)
     cnt = rays.counted[idx].sum(axis=1).astype(float) if rays.counted.shape[1] else np.zeros(idx.size)
+    clen = rays.counted_length_mm[idx] if rays.counted_length_mm is not None else np.zeros((idx.size, 0))
+    fis = rays.fissures[idx] if rays.fissures is not None else np.zeros(idx.size, int)
     w = prep.policy.weights
     ref = prep.policy.clearance_reference_mm
     score = (w.length * length / prep.needle_length_mm
              + w.clearance * np.clip(1 - min_clear / ref, 0, 1)
              + w.axial_angle * axial / 90 + w.skin_angle * skin / 90
-             + w.capsules * caps + w.counted * cnt)
+             + w.capsules * caps + w.counted * cnt
+             + w.counted_length * clen.sum(axis=1) / ref + w.fissures * fis)
     obj = np.stack([np.round(length, 1), -np.round(min_clear, 1), np.round(axial, 1), np.round(skin, 1),
                     caps, cnt], axis=1)
     order = np.lexsort(obj.T[::-1])
     keep_sorted = _march.pareto_mask(np.ascontiguousarray(obj[order]))
     pareto = order[keep_sorted]
     pareto = pareto[np.argsort(score[pareto], kind="stable")]
+
+    inplane, cc = operator_angles(rays.directions[idx], prep.policy.patient_position)
 
     def traj(n: int, rank: int = 0) -> Trajectory:
         d = rays.directions[idx[n]]
@@ -359,7 +475,10 @@ def find_trajectories(labels: LabelMap, target_lps: Sequence[float], policy: Tra
             min_clearance_mm=float(min_clear[n]), angle_to_axial_deg=float(axial[n]),
             angle_to_skin_normal_deg=float(skin[n]), capsules_crossed=int(caps[n]),
             counted_crossings={nm: int(rays.counted[idx[n], q]) for q, nm in enumerate(prep.counted_names)},
-            score=float(score[n]), rank=rank)
+            score=float(score[n]), rank=rank, depth_mm=float(length[n]), inplane_angle_deg=float(inplane[n]),
+            craniocaudal_angle_deg=float(cc[n]),
+            counted_length_mm={nm: float(clen[n, q]) for q, nm in enumerate(prep.counted_names)},
+            fissures_crossed=int(fis[n]))
 
     short: list[int] = []
     cos_sep = math.cos(math.radians(min_separation_deg))

@@ -1,8 +1,8 @@
 """Slice figures with label overlays, shared by every stage's report.
 
-Slices are shown in the radiological convention (patient's right on the image left, anterior up on
-axial, superior up on coronal/sagittal), with the aspect ratio taken from the voxel spacing. Grids
-are assumed near-axial (identity-like direction), which is what CT and the phantoms produce.
+Views are resampled through each volume's affine in the radiological convention (patient's right on
+the image left, anterior up on axial, superior up on coronal/sagittal) whatever the file's
+orientation; see `openir.report.slices` and `openir.report.views`.
 """
 
 from __future__ import annotations
@@ -55,24 +55,6 @@ def _overlay_rgba(lab2d: np.ndarray, colours: dict[int, tuple[float, float, floa
 _OUTLINES = ("#ffa500", "#00e5ff", "#7CFC00", "#ff00ff")
 
 
-def _pixel_centres(shape: tuple[int, int], extent: tuple[float, float, float, float]):
-    """Coordinates of pixel centres of an image drawn by imshow with ``extent`` (origin upper)."""
-    left, right, bottom, top = extent
-    x = left + (np.arange(shape[1]) + 0.5) * (right - left) / shape[1]
-    y = top + (np.arange(shape[0]) + 0.5) * (bottom - top) / shape[0]
-    return x, y
-
-
-def _planes(vol: Volume, point_kji: Sequence[int]):
-    k, j, i = (int(v) for v in point_kji)
-    si, sj, sk = vol.spacing
-    a = vol.array
-    # (title, 2-D slice, extent (left, right, bottom, top) in mm, origin)
-    yield "axial", lambda arr: arr[k], (0, a.shape[2] * si, a.shape[1] * sj, 0)
-    yield "coronal", lambda arr: arr[:, j, :][::-1], (0, a.shape[2] * si, 0, a.shape[0] * sk)
-    yield "sagittal", lambda arr: arr[:, :, i][::-1], (0, a.shape[1] * sj, 0, a.shape[0] * sk)
-
-
 def overlay_slices_png(
     image: Volume,
     labels: LabelMap | None = None,
@@ -83,42 +65,21 @@ def overlay_slices_png(
     extra_masks: dict[str, np.ndarray] | None = None,
     dpi: int = 90,
 ) -> bytes:
-    """PNG bytes of axial, coronal and sagittal slices through ``centre_lps`` with label overlays.
+    """PNG bytes of axial, coronal and sagittal views through ``centre_lps`` with label overlays,
+    in the radiological convention through the affine (`openir.report.slices`), with orientation
+    letters, a scale bar and a legend.
 
-    ``extra_masks`` (name -> boolean array on the image grid) are drawn as outlines, e.g. a
+    ``extra_masks`` (name -> boolean array on the image grid) are drawn as outlines on top, e.g. a
     predicted ablation zone over the tumour.
     """
+    from .views import Outline, ViewSpec, views_figure
+
     if centre_lps is None:
-        point = np.array(image.shape) // 2
-    else:
-        ijk = np.rint(image.world_to_index(centre_lps)).astype(int)
-        point = np.clip(ijk[::-1], 0, np.array(image.shape) - 1)
-    colours = label_colours(labels) if labels is not None else {}
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.6), facecolor="black")
-    for ax, (name, take, extent) in zip(axes, _planes(image, point), strict=True):
-        ax.imshow(take(image.array), cmap="gray", vmin=window[0], vmax=window[1], extent=extent,
-                  interpolation="nearest")
-        if labels is not None:
-            ax.imshow(_overlay_rgba(take(labels.array), colours, alpha), extent=extent, interpolation="nearest")
-        for n, (_, mask) in enumerate((extra_masks or {}).items()):
-            sl = take(mask.astype(np.uint8))
-            if sl.any():
-                x, y = _pixel_centres(sl.shape, extent)
-                ax.contour(x, y, sl, levels=[0.5], colors=[_OUTLINES[n % len(_OUTLINES)]], linewidths=1.2)
-        ax.set_title(name, color="white", fontsize=10)
-        ax.axis("off")
-    if labels is not None or extra_masks:
-        handles = [plt.Rectangle((0, 0), 1, 1, color=colours[v]) for v in colours]
-        names = [labels.labels[v] for v in colours] if labels is not None else []
-        for n, mname in enumerate(extra_masks or {}):
-            handles.append(plt.Line2D([0], [0], color=_OUTLINES[n % len(_OUTLINES)]))
-            names.append(mname)
-        fig.legend(handles, names, loc="lower center", ncol=min(8, max(1, len(names))), fontsize=7,
-                   frameon=False, labelcolor="white")
-    if title:
-        fig.suptitle(title, color="white")
-    fig.tight_layout(rect=(0, 0.08 if (labels is not None or extra_masks) else 0, 1, 1))
-    return figure_png(fig, dpi=dpi)
+        centre_lps = image.index_to_world((np.array(image.grid.shape_ijk) - 1) / 2.0)
+    lab = labels if labels is not None else LabelMap(np.zeros(image.shape, np.uint8), image.affine, {}, {})
+    outlines = [Outline(n, m, _OUTLINES[k % len(_OUTLINES)], width=1.2) for k, (n, m) in enumerate((extra_masks or {}).items())]
+    spec = ViewSpec(labels=lab, centre_lps=centre_lps, ct=image, outlines=outlines, window=window, alpha=alpha)
+    return figure_png(views_figure(spec, title=title), dpi=dpi)
 
 
 def figure_png(fig: plt.Figure, dpi: int = 90) -> bytes:

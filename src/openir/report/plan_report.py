@@ -14,6 +14,7 @@ from openir.plan import Plan, zone_mesh
 
 from .figures import figure_png
 from .html import page, table
+from .views import Needle, Outline, ViewSpec, views_figure
 
 
 def _png(fig) -> str:
@@ -21,47 +22,34 @@ def _png(fig) -> str:
     return base64.b64encode(figure_png(fig, dpi=90)).decode()
 
 
-def _slices(ct: Volume | None, labels: LabelMap, plan: Plan, tumour: str, target: np.ndarray | None) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plan_view_spec(plan: Plan, labels: LabelMap, tumour: str, ct: Volume | None = None,
+                   target: np.ndarray | None = None) -> ViewSpec:
+    """The plan report's views of one tumour: zone (filled, bottom), physics zone, target, tumour
+    (top), heat-sink vessels, the tumour's needles with entries; centred on the tumour."""
     g = labels.grid
     tm = labels.mask(tumour)
-    c = np.argwhere(tm).mean(axis=0).round().astype(int)
-    zone = plan.zone_mask(g, tumour=tumour)
+    c = g.index_to_world(np.argwhere(tm).mean(axis=0)[::-1])
     phys = plan.physics_zone_mask(g, tumour=tumour) if plan.physics and plan.physics.zones else None
     sinks = sorted({v for z in (plan.physics.zones if plan.physics else []) if z.tumour == tumour for v in z.vessels})
-    vessel = labels.mask(*sinks) if sinks else None
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.4))
-    for ax, (title, sl) in zip(axes, (("axial", (c[0], slice(None), slice(None))),
-                                       ("coronal", (slice(None), c[1], slice(None))),
-                                       ("sagittal", (slice(None), slice(None), c[2]))), strict=True):
-        bg = ct.array[sl] if ct is not None and ct.shape == labels.shape else (labels.array[sl] > 0)
-        ax.imshow(bg, cmap="gray", vmin=-200 if ct is not None else 0, vmax=300 if ct is not None else 2,
-                  origin="lower" if title != "axial" else "upper")
-        org = "lower" if title != "axial" else "upper"
-        for m, col, lw, ls in ((tm[sl], "red", 1.5, "solid"),
-                               (target[sl] if target is not None else None, "orange", 1.0, "solid"),
-                               (zone[sl], "lime", 1.5, "solid"),
-                               (phys[sl] if phys is not None else None, "cyan", 1.5, "dashed"),
-                               (vessel[sl] if vessel is not None else None, "magenta", 1.0, "solid")):
-            if m is not None and m.any():
-                ax.contour(m, levels=[0.5], colors=[col], linewidths=lw, linestyles=ls, origin=org)
-        ax.set_title(title, fontsize=8)
-        ax.axis("off")
-    from matplotlib.lines import Line2D
-
-    handles = [Line2D([], [], color="red", lw=1.5, label="tumour"), Line2D([], [], color="orange", label="target"),
-               Line2D([], [], color="lime", lw=1.5, label="table zone (catalogue)")]
+    outlines = [Outline("table zone (catalogue)", plan.zone_mask(g, tumour=tumour), "lime", fill=True)]
     if phys is not None:
         crit = plan.physics.criterion.upper() if plan.physics else ""
-        handles.append(Line2D([], [], color="cyan", lw=1.5, ls="--", label=f"physics lethal zone ({crit})"))
-    if vessel is not None:
-        handles.append(Line2D([], [], color="magenta", label="heat-sink vessel (" + ", ".join(sinks) + ")"))
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
-    return _png(fig)
+        outlines.append(Outline(f"physics lethal zone ({crit})", phys, "cyan", style="dashed"))
+    if sinks:
+        outlines.append(Outline("heat-sink vessel (" + ", ".join(sinks) + ")", labels.mask(*sinks), "magenta", width=1.0))
+    if target is not None:
+        outlines.append(Outline("target (tumour + margin)", target, "orange", width=1.2))
+    outlines.append(Outline("tumour", tm, "red", width=1.8))
+    needles = [Needle(p.entry_lps, p.tip_lps, f"P{p.order} {p.device}", "yellow") for p in plan.probes
+               if p.tumour == tumour]
+    return ViewSpec(labels=labels, centre_lps=c, ct=ct if ct is not None and ct.shape == labels.shape else None,
+                    outlines=outlines, needles=needles,
+                    structures=[n for n in labels.names if not n.lower().startswith(("skin", "fat", "muscle"))
+                                and n != tumour])
+
+
+def _slices(ct: Volume | None, labels: LabelMap, plan: Plan, tumour: str, target: np.ndarray | None) -> str:
+    return _png(views_figure(plan_view_spec(plan, labels, tumour, ct, target), title=f"{tumour}"))
 
 
 def _view3d(plan: Plan) -> str:
