@@ -13,6 +13,7 @@ from verify_synth import ball, grid_for
 from openir.cli import app
 from openir.core import InputError, LabelMap
 from openir.io import write_nifti
+from openir.report.verify_report import write_verification
 from openir.verify import VerifyOptions, run_batch, verify
 
 
@@ -36,7 +37,8 @@ def files(tmp_path):
 
 def test_verify_labels_only_writes_everything(files):
     tmp, pre, post = files
-    v = verify(pre, post, options=VerifyOptions(organ="liver"), out=tmp / "out")
+    v = verify(pre, post, options=VerifyOptions(organ="liver"))
+    write_verification(v, tmp / "out")
     assert abs(v.report.min_margin_mm - 3.0) <= 1.0 and v.report.verdict.margin_class == "0-5 mm"
     for name in ("report.json", "report.html", "margin_map.nii.gz", "margin_surface.vtk", "margin_surface.png"):
         assert (tmp / "out" / name).stat().st_size > 0

@@ -8,6 +8,7 @@ from verify_synth import ball, grid_for
 
 from openir.core import LabelMap, Volume
 from openir.io import write_dicom_series
+from openir.report.verify_report import write_verification
 from openir.verify import Structures, VerifyOptions, read_structures, verify, zone_behind_tumour
 
 SPACING = (1.0, 1.0, 2.0)
@@ -100,7 +101,8 @@ def test_image_on_another_grid_is_resampled_for_the_report(scene, tmp_path):
 
     coarse = Grid((20, 20, 20), make_affine((2.5, 2.5, 2.5), (0.0, 0.0, 0.0)))
     img = Volume(np.ones(coarse.shape, np.float32), coarse.affine)
-    v = verify(LabelMap.from_masks({"ablation_zone": z, "tumour": t}, g), pre_image=img, out=tmp_path / "o")
+    v = verify(LabelMap.from_masks({"ablation_zone": z, "tumour": t}, g), pre_image=img)
+    write_verification(v, tmp_path / "o")
     assert v.image.shape == g.shape and (tmp_path / "o" / "report.html").exists()
 
 

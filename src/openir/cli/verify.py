@@ -49,6 +49,7 @@ def run(
 ) -> None:
     """Verify one ablation: margins, coverage and verdict; writes JSON, HTML, NIfTI and mesh."""
     from openir.io import read_image
+    from openir.report.verify_report import write_verification
     from openir.verify.pipeline import VerifyOptions, verify
     from openir.verify.structures import read_structures
 
@@ -64,8 +65,9 @@ def run(
         v = verify(
             read_structures(pre_labels, pre_img), read_structures(post_labels, post_img) if post_labels else None,
             pre_image=pre_img, post_image=post_img,
-            landmarks=(lm[:, :3], lm[:, 3:]) if lm is not None else None, options=opts, out=out,
+            landmarks=(lm[:, :3], lm[:, 3:]) if lm is not None else None, options=opts,
         )
+        write_verification(v, out)
     r = v.report
     colour = "green" if r.verdict.complete else "red"
     console.print(f"[bold {colour}]{r.verdict.term}[/bold {colour}]: {r.verdict.explanation}")
@@ -92,9 +94,10 @@ def batch(
     Exits 1 (after writing every row) when any case failed or got no verdict, naming them.
     """
     from openir.core.settings import get_settings
+    from openir.report.verify_report import write_verification
     from openir.verify.batch import run_batch
 
-    rows = run_batch(cases, results, out_dir=out, scheduler=scheduler or get_settings().dask_scheduler,
+    rows = run_batch(cases, results, out_dir=out, write=write_verification, scheduler=scheduler or get_settings().dask_scheduler,
                      workers=workers)
     console = Console()
     bad = [r for r in rows if r["status"] != "ok"]

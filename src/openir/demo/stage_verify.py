@@ -46,10 +46,15 @@ def run(ctx: DemoContext) -> None:
 
     from openir.core import LabelMap, Volume, crop, world_box
     from openir.io import write_nifti
+    from openir.report.verify_report import (
+        histogram_png,
+        margin_surface_png,
+        slices_png,
+        write_verification,
+    )
     from openir.verify.margins import margin_analysis
     from openir.verify.pipeline import VerifyOptions, verify
     from openir.verify.registration import warp_array
-    from openir.verify.report import histogram_png, margin_surface_png, slices_png
 
     patient = ctx.results["patient"]
     tum = patient.tumours[0]
@@ -79,7 +84,8 @@ def run(ctx: DemoContext) -> None:
     write_nifti(post_labels, folder / "post_labels.nii.gz")
     v = verify(pre_labels, post_labels, pre_image=ct, post_image=Volume(post_ct, g.affine),
                options=VerifyOptions(tumour=tum.name, zone="ablation_zone", organ="liver", stages=("rigid",),
-                                     case_id=f"demo seed {ctx.seed}"), out=folder)
+                                     case_id=f"demo seed {ctx.seed}"))
+    write_verification(v, folder)
     truth = margin_analysis(labels.mask(tum.name), zone_pre, g).report  # in the pre frame, no motion
     ctx.results["verify"] = v.report
     r = v.report

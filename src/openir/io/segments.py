@@ -249,8 +249,13 @@ def write_rtstruct(masks: Masks, grid: Grid, source: str | Path | Sequence, path
 
 # ---- surface models ---------------------------------------------------------------------------------
 
-def write_vtk_surface(vertices: np.ndarray, faces: np.ndarray, path: str | Path, name: str = "surface") -> Path:
-    """A triangle mesh as legacy ASCII VTK polydata in LPS (Slicer reads ``SPACE=LPS`` in the header)."""
+def write_vtk_surface(vertices: np.ndarray, faces: np.ndarray, path: str | Path, name: str = "surface",
+                      point_data: dict[str, np.ndarray] | None = None) -> Path:
+    """A triangle mesh as legacy ASCII VTK polydata in LPS (Slicer reads ``SPACE=LPS`` in the header).
+
+    ``point_data`` adds one scalar per vertex under each name (e.g. the margin in mm), which Slicer and
+    ParaView colour by; NaN and infinities are written as 0 and +/-99 (legacy VTK has no NaN).
+    """
     v = np.asarray(vertices, float)
     f = np.asarray(faces, np.int64)
     p = Path(path)
@@ -260,5 +265,10 @@ def write_vtk_surface(vertices: np.ndarray, faces: np.ndarray, path: str | Path,
     lines += [f"{a:.4f} {b:.4f} {c:.4f}" for a, b, c in v]
     lines.append(f"POLYGONS {len(f)} {4 * len(f)}")
     lines += [f"3 {a} {b} {c}" for a, b, c in f]
+    if point_data:
+        lines.append(f"POINT_DATA {len(v)}")
+        for key, values in point_data.items():
+            vals = np.nan_to_num(np.asarray(values, float), nan=0.0, posinf=99.0, neginf=-99.0)
+            lines += [f"SCALARS {key} float 1", "LOOKUP_TABLE default", *(f"{x:.3f}" for x in vals)]
     p.write_text("\n".join(lines) + "\n")
     return p

@@ -24,7 +24,6 @@ _WHERE = {
     "Verification": "pipeline",
     "VerifyOptions": "pipeline",
     "verify": "pipeline",
-    "write_outputs": "pipeline",
     "Registration": "registration",
     "RegistrationOptions": "registration",
     "RegistrationRefused": "registration",

@@ -34,6 +34,8 @@ from openir.core.errors import InputError, OpenIRError
 
 from .registration import RegistrationRefused
 
+Writer = Callable[[Any, Path], object]  # (Verification, folder): writes one case's report files
+
 REQUIRED = ("case_id", "pre_labels")
 OUTPUT_COLUMNS = [
     "case_id", "status", "message", "min_margin_mm", "margin_resolved", "min_margin_estimate_mm",
@@ -69,8 +71,8 @@ def _path(base: Path, value: str | None) -> Path | None:
     return p if p.is_absolute() else base / p
 
 
-def run_case(row: dict[str, str], base: Path, out_dir: Path | None) -> dict[str, Any]:
-    """Verify one CSV row; errors become a row with a status, never an exception."""
+def run_case(row: dict[str, str], base: Path, out_dir: Path | None, write: Writer | None = None) -> dict[str, Any]:
+    """Verify one CSV row (``write`` keeps its report under ``out_dir``); errors become a row with a status."""
     from openir.io import read_image
 
     from .pipeline import VerifyOptions, verify
@@ -94,8 +96,9 @@ def run_case(row: dict[str, str], base: Path, out_dir: Path | None) -> dict[str,
             same_frame=(row.get("same_frame") or "").strip().lower() in yes,
             capsule_rule=(row.get("capsule_rule") or "").strip().lower() in yes, case_id=cid,
         )
-        v = verify(pre_l, post_l, pre_image=pre_img, post_image=post_img, options=opts,
-                   out=(out_dir / cid) if out_dir else None)
+        v = verify(pre_l, post_l, pre_image=pre_img, post_image=post_img, options=opts)
+        if out_dir is not None and write is not None:
+            write(v, out_dir / cid)
         r = v.report
         pct = list(r.surface_pct_by_class.values())
         usable = r.registration is None or r.registration.usable_for_verdict
@@ -108,7 +111,7 @@ def run_case(row: dict[str, str], base: Path, out_dir: Path | None) -> dict[str,
             pct_below_0=pct[0], pct_0_5=pct[1], pct_5_up=pct[2], tumour_covered_pct=r.tumour_covered_pct,
             tumour_plus_shell_covered_pct=r.tumour_plus_shell_covered_pct,
             residual_ml=r.residual.volume_ml, residual_direction=r.residual.direction or "",
-            report_dir=str(out_dir / cid) if out_dir else "",
+            report_dir=str(out_dir / cid) if out_dir and write else "",
         )
         if r.registration is not None:
             out.update(registration=r.registration.method, organ_dice=r.registration.organ_dice,
@@ -127,6 +130,7 @@ def run_batch(
     results_csv: Path,
     *,
     out_dir: Path | None = None,
+    write: Writer | None = None,
     scheduler: str | None = None,
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
@@ -134,14 +138,15 @@ def run_batch(
     """Verify every case of ``csv_path`` and write ``results_csv``; returns the rows.
 
     Local by default (Dask threads, ``workers``); with ``scheduler`` (e.g. 'tcp://host:8786') the
-    cases run on that Dask cluster. ``out_dir`` keeps each case's report folder.
+    cases run on that Dask cluster. ``out_dir`` keeps each case's report folder, written by ``write``
+    (``openir.report.write_verification``; verify itself draws nothing).
     """
     import dask
 
     csv_path = Path(csv_path)
     rows = read_cases(csv_path)
     base = csv_path.parent
-    tasks = [dask.delayed(run_case)(row, base, out_dir) for row in rows]
+    tasks = [dask.delayed(run_case)(row, base, out_dir, write) for row in rows]
     if scheduler:
         from distributed import Client
 

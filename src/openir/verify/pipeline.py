@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -101,7 +100,6 @@ def verify(
     post_image: Volume | None = None,
     landmarks: tuple[np.ndarray, np.ndarray] | None = None,
     options: VerifyOptions | None = None,
-    out: Path | None = None,
 ) -> Verification:
     """Verify one ablation. With only ``pre_labels``, tumour and zone are read from it (one frame).
 
@@ -109,6 +107,7 @@ def verify(
     post grid by registration (both images and ``stages``, or ``landmarks`` = (post, pre) points),
     else by the scanner coordinates. Every alignment is measured; an unmeasured one gives margins
     but no verdict unless ``options.same_frame``, a poor one raises `RegistrationRefused`.
+    ``openir.report.write_verification`` writes the report files of the result.
 
     >>> import numpy as np
     >>> from openir.core import Grid, LabelMap, make_affine
@@ -122,7 +121,7 @@ def verify(
     opts = options or VerifyOptions()
     pre = as_structures(pre_labels)
     if post_labels is None:
-        return _one_frame(pre, pre_image, opts, out)
+        return _one_frame(pre, pre_image, opts)
     post = as_structures(post_labels)
     _check_overlap(pre.grid, pre_image, "pre")
     _check_overlap(post.grid, post_image, "post")
@@ -152,7 +151,7 @@ def verify(
     omask = _organ(post, o_post) if o_post else (_organ(moved_s, o_pre) if o_pre else None)
     vmask = post.mask(v_name) if v_name else None
     return _finish(_Case(tmask, zmask, omask, vmask, post.grid, _display(post_image, post.grid), t_name, z_name,
-                         reg_q, False), opts, out)
+                         reg_q, False), opts)
 
 
 def _organ(s: Structures, name: str | None) -> np.ndarray | None:
@@ -193,7 +192,7 @@ def _unregistered_quality(pre: Structures, post: Structures, organs: tuple[str |
     return q
 
 
-def _one_frame(labels: Structures, image: Volume | None, opts: VerifyOptions, out: Path | None) -> Verification:
+def _one_frame(labels: Structures, image: Volume | None, opts: VerifyOptions) -> Verification:
     _check_overlap(labels.grid, image, "pre")
     t_name = labels.find(opts.tumour, "tumour")
     z_name = labels.find(opts.zone, "ablation zone")
@@ -208,7 +207,7 @@ def _one_frame(labels: Structures, image: Volume | None, opts: VerifyOptions, ou
                             usable_for_verdict=True, message="tumour and zone drawn on the same image")
     case = _Case(tmask, zmask, _organ(labels, o_name), labels.mask(v_name) if v_name else None,
                  labels.grid, _display(image, labels.grid), str(t_name), str(z_name), q, restored)
-    return _finish(case, opts, out)
+    return _finish(case, opts)
 
 
 @dataclass
@@ -225,7 +224,7 @@ class _Case:
     zone_restored: bool
 
 
-def _finish(c: _Case, opts: VerifyOptions, out: Path | None) -> Verification:
+def _finish(c: _Case, opts: VerifyOptions) -> Verification:
     if not c.tumour.any():
         raise InputError(f"tumour label '{c.t_name}' is empty on the evaluation grid (after alignment it lies "
                          "outside the post image)", field="tumour")
@@ -248,45 +247,7 @@ def _finish(c: _Case, opts: VerifyOptions, out: Path | None) -> Verification:
         from .verdict import no_verdict
 
         r.verdict = no_verdict(c.quality.message)
-    v = Verification(r, a, c.tumour, c.zone, c.image)
-    if out is not None:
-        write_outputs(v, Path(out))
-    return v
+    return Verification(r, a, c.tumour, c.zone, c.image)
 
 
-def write_vtk_mesh(path: Path, verts_lps: np.ndarray, faces: np.ndarray, values: np.ndarray) -> Path:
-    """Legacy VTK polydata (LPS, readable by 3D Slicer and ParaView) with the margin per point."""
-    lines = ["# vtk DataFile Version 3.0", "OpenIR margin map SPACE=LPS", "ASCII", "DATASET POLYDATA",
-             f"POINTS {len(verts_lps)} float"]
-    lines += [f"{x:.3f} {y:.3f} {z:.3f}" for x, y, z in verts_lps]
-    lines.append(f"POLYGONS {len(faces)} {4 * len(faces)}")
-    lines += [f"3 {a} {b} {c}" for a, b, c in faces]
-    lines += [f"POINT_DATA {len(values)}", "SCALARS margin_mm float 1", "LOOKUP_TABLE default"]
-    lines += [f"{m:.3f}" for m in np.nan_to_num(values, nan=0.0, posinf=99.0, neginf=-99.0)]
-    path.write_text("\n".join(lines) + "\n", encoding="ascii")
-    return path
-
-
-def write_outputs(v: Verification, out: Path) -> dict[str, str]:
-    """report.json, report.html, margin_map.nii.gz, margin_surface.vtk and margin_surface.png."""
-    from openir.io import write_nifti
-
-    from .report import margin_surface_png, write_html
-
-    out.mkdir(parents=True, exist_ok=True)
-    a = v.analysis
-    files = {
-        "margin_map_nifti": str(write_nifti(a.surface_map, out / "margin_map.nii.gz")),
-        "margin_mesh_vtk": str(write_vtk_mesh(out / "margin_surface.vtk", a.vertices_lps, a.faces, a.margins_mm)),
-        "margin_surface_png": str(out / "margin_surface.png"),
-        "html": str(out / "report.html"),
-        "json": str(out / "report.json"),
-    }
-    margin_surface_png(a, out / "margin_surface.png")
-    v.report.files = files
-    write_html(a, out / "report.html", image=v.image, tumour=v.tumour, zone=v.zone)
-    (out / "report.json").write_text(v.report.model_dump_json(indent=2), encoding="utf-8")
-    return files
-
-
-__all__ = ["Verification", "VerifyOptions", "find_label", "verify", "write_outputs"]
+__all__ = ["Verification", "VerifyOptions", "find_label", "verify"]

@@ -1,4 +1,7 @@
-"""One-page, self-contained HTML report: slices, 3-D margin map and histogram (PNGs inlined)."""
+"""The verification report: one self-contained HTML page (slices, 3-D margin map, histogram) and its files.
+
+The verify package computes; this module draws and writes (plotting lives in report/).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .margins import MarginAnalysis
+from openir.core import Volume
+from openir.verify import MarginAnalysis, Verification
+
+from .slices import Plane, decorate, radiological_slice
 
 
 def _png(fig) -> str:
@@ -70,31 +76,44 @@ def histogram_png(analysis: MarginAnalysis) -> str:
 
 def slices_png(analysis: MarginAnalysis, image: np.ndarray | None, tumour: np.ndarray,
                zone: np.ndarray) -> str:
-    """Axial, coronal and sagittal slices through the tumour (crop), with both contours."""
+    """Axial, coronal and sagittal views through the tumour in the radiological convention.
+
+    Drawn through the crop's affine (patient's right on the image left, anterior up on axial),
+    with orientation letters and a scale bar: tumour outline blue, zone orange, margin colour on the
+    tumour surface.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     box = analysis.crop_box
-    t, z = tumour[box], zone[box]
-    img = image[box] if image is not None else t.astype(float) * 0.5 + z * 0.25
-    c = np.rint(np.argwhere(t).mean(axis=0)).astype(int)
-    sp = analysis.surface_map.spacing[::-1]  # k, j, i
-    mp = analysis.surface_map.array
-    views = [("axial", (c[0], slice(None), slice(None)), sp[1] / sp[2]),
-             ("coronal", (slice(None), c[1], slice(None)), sp[0] / sp[2]),
-             ("sagittal", (slice(None), slice(None), c[2]), sp[0] / sp[1])]
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
-    for ax, (name, sl, aspect) in zip(axes, views, strict=True):
-        ax.imshow(img[sl], cmap="gray", aspect=aspect, origin="lower" if name != "axial" else "upper")
-        ax.contour(t[sl].astype(float), [0.5], colors="#1e88e5", linewidths=1.2)
-        ax.contour(z[sl].astype(float), [0.5], colors="#fb8c00", linewidths=1.2)
-        ms = np.ma.masked_invalid(mp[sl])
-        ax.imshow(ms, cmap="RdYlGn", vmin=-5, vmax=10, aspect=aspect, interpolation="nearest",
-                  origin="lower" if name != "axial" else "upper")
-        ax.set_title(name, fontsize=9)
-        ax.set_axis_off()
+    affine = analysis.surface_map.affine
+    t = Volume(tumour[box].astype(np.uint8), affine)
+    z = Volume(zone[box].astype(np.uint8), affine)
+    img = Volume(image[box].astype(np.float32), affine) if image is not None else None
+    centre = t.index_to_world(np.argwhere(tumour[box]).mean(axis=0)[::-1][None, :])[0]
+    pixel = min(float(t.spacing.min()), 1.0)
+    planes: tuple[Plane, ...] = ("axial", "coronal", "sagittal")
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.8))
+    for ax, plane in zip(axes, planes, strict=True):
+        tv = radiological_slice(t, plane, centre, pixel_mm=pixel)
+        zv = radiological_slice(z, plane, centre, pixel_mm=pixel)
+        mv = radiological_slice(analysis.surface_map, plane, centre, pixel_mm=pixel, cval=np.nan)
+        if img is not None:
+            bg = radiological_slice(img, plane, centre, order=1, pixel_mm=pixel).pixels
+            lo, hi = np.percentile(bg, [1, 99]) if bg.size else (0.0, 1.0)
+            ax.imshow(bg, cmap="gray", vmin=lo, vmax=hi, extent=tv.extent, interpolation="bilinear")
+        else:
+            ax.imshow(tv.pixels * 0.5 + zv.pixels * 0.25, cmap="gray", extent=tv.extent)
+        for view, colour in ((tv, "#1e88e5"), (zv, "#fb8c00")):
+            if view.pixels.any():
+                ax.contour(view.pixels.astype(float), [0.5], colors=colour, linewidths=1.2, extent=view.extent,
+                           origin="upper")
+        ax.imshow(np.ma.masked_invalid(mv.pixels.astype(float)), cmap="RdYlGn", vmin=-5, vmax=10,
+                  extent=mv.extent, interpolation="nearest")
+        decorate(ax, tv)
+        ax.set_title(plane, fontsize=9)
     fig.suptitle("tumour (blue), ablation zone (orange), margin colour on tumour surface", fontsize=9)
     return _png(fig)
 
@@ -143,3 +162,25 @@ img{{max-width:100%;margin:.3em}}small{{color:#555}}</style></head><body>
     path = Path(path)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def write_verification(v: Verification, out: Path) -> dict[str, str]:
+    """report.json, report.html, margin_map.nii.gz, margin_surface.vtk and .png into ``out``; their paths."""
+    from openir.io import write_nifti, write_vtk_surface
+
+    out.mkdir(parents=True, exist_ok=True)
+    a = v.analysis
+    files = {
+        "margin_map_nifti": str(write_nifti(a.surface_map, out / "margin_map.nii.gz")),
+        "margin_mesh_vtk": str(write_vtk_surface(a.vertices_lps, a.faces, out / "margin_surface.vtk",
+                                                 name="OpenIR margin map",
+                                                 point_data={"margin_mm": a.margins_mm})),
+        "margin_surface_png": str(out / "margin_surface.png"),
+        "html": str(out / "report.html"),
+        "json": str(out / "report.json"),
+    }
+    margin_surface_png(a, out / "margin_surface.png")
+    v.report.files = files
+    write_html(a, out / "report.html", image=v.image, tumour=v.tumour, zone=v.zone)
+    (out / "report.json").write_text(v.report.model_dump_json(indent=2), encoding="utf-8")
+    return files
