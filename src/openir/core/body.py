@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from .labels import LabelMap
 from .volume import Volume
@@ -24,6 +23,8 @@ def body_mask_from_ct(ct: Volume, labels: LabelMap | None = None) -> np.ndarray:
     >>> int(body_mask_from_ct(Volume(hu, np.eye(4))).sum())  # the gas pocket counts as body
     108
     """
+    from scipy import ndimage  # imported on use: `openir --help` must not load scipy
+
     body = ct.array > BODY_HU_THRESHOLD
     if labels is not None:
         body |= labels.array > 0
