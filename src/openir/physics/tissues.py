@@ -89,6 +89,15 @@ class Freezing(BaseModel):
     lethal_isotherm_c: Sourced
 
 
+class TemperatureDependence(BaseModel):
+    """Published temperature dependence of unfrozen tissue properties (tissues.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+    conductivity_slope_per_c: NonNegative
+    conductivity_reference_c: Sourced
+    conductivity_cap_c: Sourced
+
+
 class ThermalDoseConsts(BaseModel):
     model_config = ConfigDict(extra="forbid")
     r_above_43: Positive
@@ -121,6 +130,7 @@ class TissueTable(BaseModel):
     vessels: dict[str, VesselFlow]
     perfusion_shutdown: Shutdown
     freezing: Freezing
+    temperature_dependence: TemperatureDependence | None = None
     thermal_dose: ThermalDoseConsts
     arrhenius: ArrheniusConsts
 
