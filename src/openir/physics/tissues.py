@@ -119,7 +119,10 @@ class ArrheniusConsts(BaseModel):
 
 
 class TissueTable(BaseModel):
-    """The validated content of tissues.yaml."""
+    """The validated content of physics/data/tissues.yaml: thermal properties, thresholds, dose constants.
+
+    (The phantom's CT numbers are a different table: ``openir.phantom.tissues.CtTissueTable``.)
+    """
 
     model_config = ConfigDict(extra="forbid")
     version: int
