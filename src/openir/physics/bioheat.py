@@ -277,8 +277,6 @@ def _step_fused(U, Un, gk, gj, gi, icu, W, q, cem, dmg, umax, dt, ta, shut_c, sh
             for i in range(ni):
                 un[i] = u[i] + dt * ic[i] * val[i]
             # CEM43 = dt/60 R^(43 - Tmid) sinh(y)/y for T linear in the step, y half the exponent change
-            um = umax[k, j]
-            nfix = 0
             for i in range(ni):
                 t0 = u[i] + ta
                 t1 = un[i] + ta
@@ -294,8 +292,13 @@ def _step_fused(U, Un, gk, gj, gi, icu, W, q, cem, dmg, umax, dt, ta, shut_c, sh
                     1.0 / 120.0 + x * (1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0))))))))
                 kd[i] = kk
                 val[i] = c60 * p * s
-                nfix += ((t0 > floor_c) | (t1 > floor_c) | (t1 >= shut_c) | ((t0 - 43.0) * (t1 - 43.0) < 0.0)
-                         | (abs(y) >= 0.05))
+            um = umax[k, j]
+            nfix = 0
+            for i in range(ni):
+                t0 = u[i] + ta
+                t1 = un[i] + ta
+                big = abs(0.5 * (ln_hi if t0 + t1 >= 86.0 else ln_lo) * (t0 - t1)) >= 0.05
+                nfix += (t0 > floor_c) | (t1 > floor_c) | (t1 >= shut_c) | ((t0 - 43.0) * (t1 - 43.0) < 0.0) | big
                 um[i] = max(um[i], un[i])
             for i in range(ni):
                 kb[i] = (kb[i] - _EXP_BIAS) << 52  # 2^n as float64 bits
