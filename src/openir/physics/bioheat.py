@@ -791,9 +791,12 @@ def _initial_state(medium: ThermalMedium, c: _Consts) -> SolverState:
     )
 
 
-def _set_segment(st: SolverState, base: SolverState, mid: float, sources: Sequence[HeatSource],
-                 held_sources: Sequence[HeldSource], c: _Consts) -> None:
-    """Source power and held voxels for the schedule segment around time ``mid``."""
+def _set_segment(st: SolverState, base: tuple[np.ndarray, np.ndarray, np.ndarray], mid: float,
+                 sources: Sequence[HeatSource], held_sources: Sequence[HeldSource], c: _Consts) -> None:
+    """Source power and held voxels for the schedule segment around time ``mid``.
+
+    ``base``: the medium's own held voxels (held, temperature, wall resistance), before any probe.
+    """
     q = np.zeros(st.T.shape)
     for s in sources:
         lev = _level(s.schedule, mid)
@@ -802,7 +805,7 @@ def _set_segment(st: SolverState, base: SolverState, mid: float, sources: Sequen
     st.q = q
     if not held_sources:
         return
-    held, thold, rwall = base.held.copy(), base.thold.copy(), base.rwall.copy()
+    held, thold, rwall = (a.copy() for a in base)
     for hs in held_sources:
         if _level(hs.schedule, mid) > 0:
             held |= hs.mask
@@ -909,8 +912,7 @@ def solve_pennes(
         raise InputError(f"unknown method {method!r}", field="method")
 
     st = _initial_state(medium, c)
-    base = SolverState(**{f: getattr(st, f) for f in st.__dataclass_fields__})
-    base.held, base.thold, base.rwall = st.held.copy(), st.thold.copy(), st.rwall.copy()
+    base = (st.held.copy(), st.thold.copy(), st.rwall.copy())
     d = tuple(s * 1e-3 for s in medium.spacing_mm[::-1])  # (dk, dj, di) in m
     linear = not any_cryo and not opts.temperature_dependent
     stepper = _choose_stepper(method, backend, linear, c, d, opts)  # type: ignore[arg-type]
