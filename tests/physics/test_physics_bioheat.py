@@ -234,3 +234,19 @@ def test_unknown_boundary_is_refused() -> None:
 
     with pytest.raises(InputError, match="boundary"):
         solve_pennes(_box(5, 0.0), 1.0, options=SolverOptions(boundary="open"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_adjacent_dirichlet_vessel_voxels_stay_finite(backend: str) -> None:
+    # wall_resistance 0 (the default) between two held voxels used to give an infinite face conductance
+    # and NaN over the whole neighbourhood in the explicit linear path
+    med = _box(11, W_B)
+    vessel = np.zeros(med.shape, bool)
+    vessel[:, 5, 5:8] = True
+    med.held = vessel
+    pat = np.zeros(med.shape)
+    pat[5, 5, 3] = 1e9
+    sol = solve_pennes(med, 5.0, sources=[HeatSource(pat, [(0.0, 5.0, 1.0)])], backend=backend)
+    assert np.isfinite(sol.temperature_c[-1]).all()
+    np.testing.assert_allclose(sol.temperature_c[-1][vessel], 37.0)
+    assert sol.temperature_c[-1][5, 5, 4] > 37.0
