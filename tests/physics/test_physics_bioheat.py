@@ -129,3 +129,124 @@ def test_enthalpy_kernels_agree_numba_numpy() -> None:
     b = solve_pennes(med, 20.0, held_sources=held, backend="numpy")
     np.testing.assert_allclose(a.temperature_c[-1], b.temperature_c[-1], atol=1e-3)
     assert a.min_temperature_c.min() == pytest.approx(-150.0)
+
+
+# ---- insulated boundary, steppers, temperature-dependent properties (issue 17) -------------------------
+def _box(n: int, perfusion: float, t0: float = 37.0) -> ThermalMedium:
+    shape = (n, n, n)
+    return ThermalMedium(np.full(shape, RHO * C), np.full(shape, K), np.full(shape, perfusion * RHO_B * C_B),
+                         (1.0, 1.0, 1.0), initial_temperature_c=t0)
+
+
+@pytest.mark.parametrize("kw", [{"backend": "numba"}, {"backend": "numpy"}, {"method": "implicit", "dt_s": 0.5},
+                                {"options": {"temperature_dependent": True}}])
+def test_insulated_box_cools_by_perfusion_as_the_ode(kw: dict) -> None:
+    # no gradient anywhere: each voxel, edges included, follows dT/dt = -w rho_b c_b (T - Ta) / (rho c)
+    from openir.physics.bioheat import SolverOptions
+
+    kw = dict(kw)
+    opts = kw.pop("options", {})
+    sol = solve_pennes(_box(9, W_B, 41.0), 60.0, options=SolverOptions(boundary="insulated", **opts),
+                       perfusion_shutdown=False, **kw)
+    lam = W_B * RHO_B * C_B / (RHO * C)
+    exact = 37.0 + 4.0 * np.exp(-lam * 60.0)
+    np.testing.assert_allclose(sol.temperature_c[-1], exact, atol=1e-2)
+    # and exactly the discrete ODE of the scheme (forward or backward Euler, sol.n_steps equal steps)
+    step = 1.0 - lam * sol.dt_s if sol.method == "explicit" else 1.0 / (1.0 + lam * sol.dt_s)
+    np.testing.assert_allclose(sol.temperature_c[-1], 37.0 + 4.0 * step**sol.n_steps, atol=2e-5)
+    fixed = solve_pennes(_box(9, W_B, 41.0), 60.0, perfusion_shutdown=False, **kw)
+    assert fixed.temperature_c[-1][0, 4, 4] == pytest.approx(41.0)  # the default edge is held
+    assert abs(fixed.temperature_c[-1][1, 4, 4] - exact) > 0.1
+
+
+@pytest.mark.parametrize("kw", [{"backend": "numba"}, {"backend": "numpy"}, {"method": "implicit", "dt_s": 0.5},
+                                {"options": {"temperature_dependent": True}},
+                                {"options": {"temperature_dependent": True}, "backend": "numpy"}])
+def test_insulated_box_keeps_all_the_heat(kw: dict) -> None:
+    from openir.physics.bioheat import SolverOptions
+
+    kw = dict(kw)
+    opts = kw.pop("options", {})
+    med = _box(9, 0.0)
+    pat = np.zeros(med.shape)
+    pat[1, 2, 3] = 1e9  # 1 W in one voxel near a corner: the heat reaches the outer faces
+    sol = solve_pennes(med, 40.0, sources=[HeatSource(pat, [(0.0, 20.0, 1.0)])],
+                       options=SolverOptions(boundary="insulated", **opts), **kw)
+    stored = ((sol.temperature_c[-1].astype(float) - 37.0) * RHO * C).sum() * 1e-9
+    assert stored == pytest.approx(20.0, rel=2e-4)
+    assert sol.temperature_c[-1][0].max() > 37.5  # the edge layer warmed (it is not held)
+    held_edge = solve_pennes(med, 40.0, sources=[HeatSource(pat, [(0.0, 20.0, 1.0)])], **kw)
+    assert ((held_edge.temperature_c[-1].astype(float) - 37.0) * RHO * C).sum() * 1e-9 < 19.0  # heat lost
+
+
+def test_fused_float32_and_float64_and_numpy_agree_with_insulated_edges() -> None:
+    from openir.physics.bioheat import SolverOptions
+
+    med, r = _cube(1.0, 15.0)
+    pat = np.where(r <= 2.5, 2e7, 0.0)
+    src = [HeatSource(pat, [(0.0, 25.0, 1.0)])]
+    runs = [solve_pennes(med, 30.0, sources=src, backend=b, options=SolverOptions(boundary=bd, precision=p))
+            for b, p, bd in (("numba", "float32", "insulated"), ("numba", "float64", "insulated"),
+                             ("numpy", "float64", "insulated"))]
+    assert runs[0].temperature_c[-1].max() > 60  # coagulating: dose, damage and shutdown all active
+    for other in runs[1:]:
+        np.testing.assert_allclose(runs[0].temperature_c[-1], other.temperature_c[-1], atol=2e-4)
+        np.testing.assert_allclose(runs[0].cem43_min[-1], other.cem43_min[-1], rtol=1e-4, atol=1e-9)
+        np.testing.assert_allclose(runs[0].damage[-1], other.damage[-1], rtol=1e-4, atol=1e-9)
+        np.testing.assert_allclose(runs[0].max_temperature_c, other.max_temperature_c, atol=2e-4)
+    assert runs[0].meta["stepper"] == "fused-float32"
+
+
+def test_temperature_dependent_conductivity_matches_kirchhoff_steady_state() -> None:
+    # 1-D steady conduction between walls at 37 and 87 C: the Kirchhoff potential
+    # phi(T) = int k dT is linear in x, so the midpoint sits where phi is halfway (not at 62 C).
+    from openir.physics.bioheat import SolverOptions
+    from openir.physics.tissues import load_tissue_table
+
+    td = load_tissue_table().temperature_dependence
+    beta, t_ref = td.conductivity_slope_per_c.value, td.conductivity_reference_c.value
+    n = 41
+    shape = (n, 3, 3)
+    held = np.zeros(shape, bool)
+    held[0] = held[-1] = True
+    thold = np.full(shape, 37.0)
+    thold[-1] = 87.0
+    med = ThermalMedium(np.full(shape, RHO * C), np.full(shape, K), np.zeros(shape), (1.0, 1.0, 1.0), held=held,
+                        held_temperature_c=thold)
+    mids = {}
+    for dep in (False, True):
+        sol = solve_pennes(med, 40000.0, method="implicit", dt_s=400.0, perfusion_shutdown=False,
+                           options=SolverOptions(boundary="insulated", temperature_dependent=dep))
+        mids[dep] = float(sol.temperature_c[-1][n // 2, 1, 1])
+
+    def phi(t: float) -> float:
+        return (t - t_ref) + 0.5 * beta * (t - t_ref) ** 2
+
+    half = 0.5 * (phi(37.0) + phi(87.0))
+    u = (-1.0 + np.sqrt(1.0 + 2.0 * beta * half)) / beta
+    assert mids[False] == pytest.approx(62.0, abs=0.02)
+    assert mids[True] == pytest.approx(t_ref + u, abs=0.1)
+    assert mids[True] - mids[False] > 1.0  # the effect is real, not within the tolerance
+
+
+def test_unknown_boundary_is_refused() -> None:
+    from openir.physics.bioheat import SolverOptions
+
+    with pytest.raises(InputError, match="boundary"):
+        solve_pennes(_box(5, 0.0), 1.0, options=SolverOptions(boundary="open"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_adjacent_dirichlet_vessel_voxels_stay_finite(backend: str) -> None:
+    # wall_resistance 0 (the default) between two held voxels used to give an infinite face conductance
+    # and NaN over the whole neighbourhood in the explicit linear path
+    med = _box(11, W_B)
+    vessel = np.zeros(med.shape, bool)
+    vessel[:, 5, 5:8] = True
+    med.held = vessel
+    pat = np.zeros(med.shape)
+    pat[5, 5, 3] = 1e9
+    sol = solve_pennes(med, 5.0, sources=[HeatSource(pat, [(0.0, 5.0, 1.0)])], backend=backend)
+    assert np.isfinite(sol.temperature_c[-1]).all()
+    np.testing.assert_allclose(sol.temperature_c[-1][vessel], 37.0)
+    assert sol.temperature_c[-1][5, 5, 4] > 37.0

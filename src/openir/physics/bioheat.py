@@ -8,12 +8,16 @@ conductance between two voxels is the series sum of their half-cell resistances 
 of conductivities for equal spacing). Large vessels and cryoprobes are *held* voxels: their
 temperature is fixed (blood at 37 °C, probe at its set temperature) and heat reaches them through an
 extra wall resistance 1/h, so a vessel's strength follows its flow (see vessels.py). The outer
-faces of the grid are held at the initial temperature.
+faces of the grid are held at the initial temperature, or insulated (zero flux) on request.
 
-Time stepping is chosen automatically: forward Euler within its stability limit (numba, parallel),
-or backward Euler with conjugate gradients (scipy.sparse; coefficients lagged one step) when the
-explicit step count would be too large. Thermal dose (CEM43) and Arrhenius damage are accumulated
-inside the step loop, exactly (CEM43) for a temperature linear between steps, so no history is kept.
+Time stepping is chosen once per run (a *stepper*): forward Euler within its stability limit, or
+backward Euler with conjugate gradients (scipy.sparse; coefficients lagged one step) when the explicit
+step count would be too large. Without phase change or temperature-dependent properties the explicit
+step is one fused numba kernel (stencil, perfusion, CEM43, Arrhenius, shutdown, Tmax in one pass;
+temperature stored as float32 rise above arterial by default; the CEM43 exponential evaluated with a
+vectorisable range-reduced polynomial instead of libm). Thermal dose (CEM43) and Arrhenius damage are
+accumulated inside the step loop, exactly (CEM43) for a temperature linear between steps, so no
+history is kept.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from numba import njit, prange
 from scipy import sparse
 from scipy.sparse.linalg import cg
 
-from openir.core.errors import InputError
+from openir.core.errors import DataFileError, InputError
 
 from .dose import arrhenius_interval, cem43_interval, dose_constants
 from .tissues import TissueTable, load_tissue_table
@@ -37,6 +41,8 @@ from .tissues import TissueTable, load_tissue_table
 Schedule = Sequence[tuple[float, float, float]]  # (start_s, end_s, level): W for heat, 1/0 for held
 Method = Literal["auto", "explicit", "implicit"]
 Backend = Literal["numba", "numpy"]
+Boundary = Literal["fixed", "insulated"]
+Precision = Literal["float32", "float64"]
 _F32_CAP = 1e30  # dose values are stored as float32 snapshots; beyond this they only mean "dead"
 
 
@@ -112,6 +118,27 @@ class BioheatSolution:
     meta: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SolverOptions:
+    """Solver choices added after the first release (the classic ones stay keywords of solve_pennes).
+
+    ``boundary``: 'fixed' holds the outer voxel layer at its initial temperature (the grid's edge
+    is body at rest); 'insulated' lets no heat through the outer faces (an ex vivo sample in air, a
+    symmetry plane). ``temperature_dependent``: unfrozen conductivity rises with temperature as
+    published for liver (tissues.yaml ``temperature_dependence``); explicit runs then take the
+    enthalpy kernel. ``precision``: storage of the fused explicit kernel; 'float32' stores the rise
+    above arterial temperature (rounding < 2e-6 °C per step, checked against the analytic cases),
+    'float64' for bit-level comparisons.
+
+    >>> SolverOptions(boundary="insulated").boundary
+    'insulated'
+    """
+
+    boundary: Boundary = "fixed"
+    temperature_dependent: bool = False
+    precision: Precision = "float32"
+
+
 @dataclass
 class _Consts:
     ts: float
@@ -127,11 +154,22 @@ class _Consts:
     ln_a: float
     ea_over_r: float
     floor_c: float
+    k_slope: float = 0.0
+    k_ref: float = 37.0
+    k_cap: float = 37.0
 
 
-def _consts(table: TissueTable) -> _Consts:
+def _consts(table: TissueTable, temperature_dependent: bool = False) -> _Consts:
     f = table.freezing
     d = dose_constants(table)
+    td = table.temperature_dependence
+    if temperature_dependent and td is None:
+        raise DataFileError("temperature-dependent properties requested but the tissue table has no "
+                            "temperature_dependence section")
+    kdep = {}
+    if temperature_dependent and td is not None:
+        kdep = {"k_slope": td.conductivity_slope_per_c.value, "k_ref": td.conductivity_reference_c.value,
+                "k_cap": max(td.conductivity_cap_c.value, td.conductivity_reference_c.value)}
     return _Consts(
         ts=f.solidus_c.value,
         tl=f.liquidus_c.value,
@@ -142,6 +180,7 @@ def _consts(table: TissueTable) -> _Consts:
         shut_c=table.perfusion_shutdown.temperature_c.value,
         shut_dmg=table.perfusion_shutdown.damage.value,
         **d,
+        **kdep,
     )
 
 
@@ -168,9 +207,10 @@ def _t_of_h(h: float, cu: float, cf: float, lat: float, ts: float, tl: float) ->
 
 
 @njit(cache=True, inline="always")
-def _invk_of_t(t: float, invku: float, invkf: float, ts: float, tl: float) -> float:
+def _invk_of_t(t: float, invku: float, invkf: float, ts: float, tl: float, k_slope: float, k_ref: float,
+               k_cap: float) -> float:
     if t >= tl:
-        return invku
+        return invku / (1.0 + k_slope * (min(max(t, k_ref), k_cap) - k_ref))
     if t <= ts:
         return invkf
     fl = (t - ts) / (tl - ts)
@@ -178,48 +218,156 @@ def _invk_of_t(t: float, invku: float, invkf: float, ts: float, tl: float) -> fl
     return 1.0 / k
 
 
-# ---- explicit step (numba) -------------------------------------------------------------------------
+# ---- fused explicit step without phase change (numba) ------------------------------------------------
 _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: thresholds may be inf
+_FAST_NOREASSOC = {"nsz", "arcp", "contract", "afn"}  # the exp's rounding trick must not be reassociated
+_LOG2E = 1.4426950408889634
+_LN2 = 0.6931471805599453
+_MAGIC = 6755399441055744.0  # 1.5 * 2**52: x + MAGIC rounds x to an integer held in the low mantissa bits
+_EXP_BIAS = int(np.array([_MAGIC]).view(np.int64)[0]) - 1023
 
 
+@njit(parallel=True, cache=True, fastmath=_FAST_NOREASSOC)
+def _step_fused(U, Un, gk, gj, gi, icu, W, q, cem, dmg, umax, dt, ta, shut_c, shut_dmg,
+                ln_hi, ln_lo, ln_a, ea_over_r, floor_c):  # pragma: no cover - compiled
+    """One forward-Euler step of the linear problem with dose, perfusion shutdown and Tmax, fused.
+
+    ``U`` is the temperature rise above ``ta`` (float32 or float64). Faces: ``g*[n]`` couples voxel n
+    and n+1 along that axis (W/m^3/K); outer neighbours are clamped to the voxel itself, so the outer
+    faces carry no flux (insulated) and a fixed boundary is made by ``icu == 0`` there, as for held
+    voxels. Row by row: the stencil, then CEM43 for every voxel with a branch-free exponential
+    (2^n by exponent bits times a degree-8 polynomial, relative error < 3e-10) so that the loop
+    vectorises, then an exact pass only for the rare voxels that need it (crossing 43 °C, fast change,
+    above the Arrhenius floor, perfusion shutdown).
+    """
+    nk, nj, ni = U.shape
+    c60 = dt / 60.0
+    for k in prange(nk):
+        km = k - 1 if k > 0 else 0
+        kp = k + 1 if k < nk - 1 else nk - 1
+        val = np.empty(ni)
+        kd = np.empty(ni)
+        kb = kd.view(np.int64)
+        for j in range(nj):
+            jm = j - 1 if j > 0 else 0
+            jp = j + 1 if j < nj - 1 else nj - 1
+            u = U[k, j]
+            un = Un[k, j]
+            ukm = U[km, j]
+            ukp = U[kp, j]
+            ujm = U[k, jm]
+            ujp = U[k, jp]
+            gkm = gk[km, j]
+            gkc = gk[k, j]
+            gjm = gj[k, jm]
+            gjc = gj[k, j]
+            gic = gi[k, j]
+            ic = icu[k, j]
+            wr = W[k, j]
+            qr = q[k, j]
+            for i in range(ni):
+                u0 = u[i]
+                val[i] = (gkm[i] * (ukm[i] - u0) + gkc[i] * (ukp[i] - u0) + gjm[i] * (ujm[i] - u0)
+                          + gjc[i] * (ujp[i] - u0) + qr[i] - wr[i] * u0)
+            for i in range(1, ni - 1):
+                u0 = u[i]
+                val[i] += gic[i - 1] * (u[i - 1] - u0) + gic[i] * (u[i + 1] - u0)
+            val[0] += gic[0] * (u[1] - u[0])
+            val[ni - 1] += gic[ni - 2] * (u[ni - 2] - u[ni - 1])
+            for i in range(ni):
+                un[i] = u[i] + dt * ic[i] * val[i]
+            # CEM43 = dt/60 R^(43 - Tmid) sinh(y)/y for T linear in the step, y half the exponent change
+            for i in range(ni):
+                t0 = u[i] + ta
+                t1 = un[i] + ta
+                tm = 0.5 * (t0 + t1)
+                lnr = ln_hi if tm >= 43.0 else ln_lo
+                y = 0.5 * lnr * (t0 - t1)
+                y2 = y * y
+                s = 1.0 + y2 * (1.0 / 6.0 + y2 * (1.0 / 120.0))
+                z = min(max(lnr * (43.0 - tm), -700.0), 700.0) * _LOG2E
+                kk = z + _MAGIC
+                x = (z - (kk - _MAGIC)) * _LN2
+                p = 1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (
+                    1.0 / 120.0 + x * (1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0))))))))
+                kd[i] = kk
+                val[i] = c60 * p * s
+            um = umax[k, j]
+            nfix = 0
+            for i in range(ni):
+                t0 = u[i] + ta
+                t1 = un[i] + ta
+                big = abs(0.5 * (ln_hi if t0 + t1 >= 86.0 else ln_lo) * (t0 - t1)) >= 0.05
+                nfix += (t0 > floor_c) | (t1 > floor_c) | (t1 >= shut_c) | ((t0 - 43.0) * (t1 - 43.0) < 0.0) | big
+                um[i] = max(um[i], un[i])
+            for i in range(ni):
+                kb[i] = (kb[i] - _EXP_BIAS) << 52  # 2^n as float64 bits
+            cr = cem[k, j]
+            for i in range(ni):
+                cr[i] += val[i] * kd[i]
+            if nfix == 0:
+                continue
+            for i in range(ni):
+                t0 = u[i] + ta
+                t1 = un[i] + ta
+                lnr = ln_hi if 0.5 * (t0 + t1) >= 43.0 else ln_lo
+                if (t0 - 43.0) * (t1 - 43.0) < 0.0 or abs(0.5 * lnr * (t0 - t1)) >= 0.05:
+                    cr[i] += cem43_interval(t0, t1, dt, ln_hi, ln_lo) - val[i] * kd[i]
+                if t0 > floor_c or t1 > floor_c:
+                    om = dmg[k, j, i] + arrhenius_interval(t0, t1, dt, ln_a, ea_over_r, floor_c)
+                    dmg[k, j, i] = om
+                    if om >= shut_dmg:
+                        wr[i] = 0.0
+                if t1 >= shut_c:
+                    wr[i] = 0.0
+
+
+# ---- explicit enthalpy step (numba): phase change, held voxels switching, k(T) ----------------------
 @njit(parallel=True, cache=True, fastmath=_FAST)
 def _step_numba(T, Tn, H, ik, ikn, rwall, held, thold, cu, invku, W, shut, q, cem, dmg, tmax, tmin,
-                dt, dk, dj, di, ts, tl, lat, cf, invkf, ta, shut_c, shut_dmg,
-                ln_hi, ln_lo, ln_a, ea_over_r, floor_c):  # pragma: no cover - compiled
+                dt, dk, dj, di, fixed_edge, ts, tl, lat, cf, invkf, ta, shut_c, shut_dmg,
+                ln_hi, ln_lo, ln_a, ea_over_r, floor_c, k_slope, k_ref, k_cap):  # pragma: no cover - compiled
     nk, nj, ni = T.shape
     hk = 0.5 * dk
     hj = 0.5 * dj
     hi = 0.5 * di
     for k in prange(nk):
+        km = k - 1 if k > 0 else 0
+        kp = k + 1 if k < nk - 1 else nk - 1
         for j in range(nj):
+            jm = j - 1 if j > 0 else 0
+            jp = j + 1 if j < nj - 1 else nj - 1
             for i in range(ni):
+                im = i - 1 if i > 0 else 0
+                ip = i + 1 if i < ni - 1 else ni - 1
                 t0 = T[k, j, i]
-                if k == 0 or j == 0 or i == 0 or k == nk - 1 or j == nj - 1 or i == ni - 1:
+                edge = k == 0 or j == 0 or i == 0 or k == nk - 1 or j == nj - 1 or i == ni - 1
+                if fixed_edge and edge:
+                    t1 = t0
                     Tn[k, j, i] = t0
                     ikn[k, j, i] = ik[k, j, i]
-                    continue
-                if held[k, j, i]:
+                elif held[k, j, i]:
                     t1 = thold[k, j, i]
                     Tn[k, j, i] = t1
                     ikn[k, j, i] = 0.0
                     H[k, j, i] = _h_of_t(t1, cu[k, j, i], cf, lat, ts, tl)
                 else:
+                    # a clamped (outer) neighbour is the voxel itself: zero flux through that face
                     rc = ik[k, j, i]
-                    fl = (T[k - 1, j, i] - t0) / (hk * (rc + ik[k - 1, j, i]) + rwall[k - 1, j, i])
-                    fl += (T[k + 1, j, i] - t0) / (hk * (rc + ik[k + 1, j, i]) + rwall[k + 1, j, i])
-                    fj = (T[k, j - 1, i] - t0) / (hj * (rc + ik[k, j - 1, i]) + rwall[k, j - 1, i])
-                    fj += (T[k, j + 1, i] - t0) / (hj * (rc + ik[k, j + 1, i]) + rwall[k, j + 1, i])
-                    fi = (T[k, j, i - 1] - t0) / (hi * (rc + ik[k, j, i - 1]) + rwall[k, j, i - 1])
-                    fi += (T[k, j, i + 1] - t0) / (hi * (rc + ik[k, j, i + 1]) + rwall[k, j, i + 1])
+                    fl = (T[km, j, i] - t0) / (hk * (rc + ik[km, j, i]) + rwall[km, j, i])
+                    fl += (T[kp, j, i] - t0) / (hk * (rc + ik[kp, j, i]) + rwall[kp, j, i])
+                    fj = (T[k, jm, i] - t0) / (hj * (rc + ik[k, jm, i]) + rwall[k, jm, i])
+                    fj += (T[k, jp, i] - t0) / (hj * (rc + ik[k, jp, i]) + rwall[k, jp, i])
+                    fi = (T[k, j, im] - t0) / (hi * (rc + ik[k, j, im]) + rwall[k, j, im])
+                    fi += (T[k, j, ip] - t0) / (hi * (rc + ik[k, j, ip]) + rwall[k, j, ip])
                     rate = fl / dk + fj / dj + fi / di + q[k, j, i]
                     if shut[k, j, i] == 0:
                         rate += W[k, j, i] * (ta - t0)
                     h = H[k, j, i] + dt * rate
                     H[k, j, i] = h
-                    c = cu[k, j, i]
-                    t1 = _t_of_h(h, c, cf, lat, ts, tl)
+                    t1 = _t_of_h(h, cu[k, j, i], cf, lat, ts, tl)
                     Tn[k, j, i] = t1
-                    ikn[k, j, i] = _invk_of_t(t1, invku[k, j, i], invkf, ts, tl)
+                    ikn[k, j, i] = _invk_of_t(t1, invku[k, j, i], invkf, ts, tl, k_slope, k_ref, k_cap)
                 cem[k, j, i] += cem43_interval(t0, t1, dt, ln_hi, ln_lo)
                 om = dmg[k, j, i] + arrhenius_interval(t0, t1, dt, ln_a, ea_over_r, floor_c)
                 dmg[k, j, i] = om
@@ -231,74 +379,42 @@ def _step_numba(T, Tn, H, ik, ikn, rwall, held, thold, cu, invku, W, shut, q, ce
                     shut[k, j, i] = 1
 
 
-@njit(parallel=True, cache=True, fastmath=_FAST)
-def _step_linear_numba(T, Tn, gk, gj, gi, icu, W, shut, q, cem, dmg, tmax, dt, ta, shut_c, shut_dmg,
-                       ln_hi, ln_lo, ln_a, ea_over_r, floor_c):  # pragma: no cover - compiled
-    """Forward Euler without phase change: face conductances precomputed, no divisions per voxel.
-
-    Held and boundary voxels have ``icu == 0`` (their temperature never changes); boundary rows are
-    skipped and must already hold their values in ``Tn``.
-    """
-    nk, nj, ni = T.shape
-    for k in prange(1, nk - 1):
-        for j in range(1, nj - 1):
-            for i in range(1, ni - 1):
-                t0 = T[k, j, i]
-                rate = (gk[k - 1, j, i] * (T[k - 1, j, i] - t0) + gk[k, j, i] * (T[k + 1, j, i] - t0)
-                        + gj[k, j - 1, i] * (T[k, j - 1, i] - t0) + gj[k, j, i] * (T[k, j + 1, i] - t0)
-                        + gi[k, j, i - 1] * (T[k, j, i - 1] - t0) + gi[k, j, i] * (T[k, j, i + 1] - t0)
-                        + q[k, j, i])
-                if shut[k, j, i] == 0:
-                    rate += W[k, j, i] * (ta - t0)
-                t1 = t0 + dt * icu[k, j, i] * rate
-                Tn[k, j, i] = t1
-                cem[k, j, i] += cem43_interval(t0, t1, dt, ln_hi, ln_lo)
-                om = dmg[k, j, i]
-                if t0 > floor_c or t1 > floor_c:
-                    om += arrhenius_interval(t0, t1, dt, ln_a, ea_over_r, floor_c)
-                    dmg[k, j, i] = om
-                if t1 > tmax[k, j, i]:
-                    tmax[k, j, i] = t1
-                if t1 >= shut_c or om >= shut_dmg:
-                    shut[k, j, i] = 1
-
-
 def _face_conductances(ik: np.ndarray, rwall: np.ndarray, d: tuple[float, float, float]) -> list[np.ndarray]:
-    """Per-axis conductance/spacing (W/m^3/K) of the face between voxel n and n+1 (full shape, last 0)."""
+    """Per-axis conductance/spacing (W/m^3/K) of the face between voxel n and n+1 (full shape, last 0).
+
+    Faces between two held voxels (no resistance at all) get 0: neither side is ever updated.
+    """
     out = []
     for axis, dd in enumerate(d):
         a = [slice(None)] * 3
         b = [slice(None)] * 3
         a[axis] = slice(0, ik.shape[axis] - 1)
         b[axis] = slice(1, ik.shape[axis])
+        r = 0.5 * dd * (ik[tuple(a)] + ik[tuple(b)]) + rwall[tuple(a)] + rwall[tuple(b)]
         g = np.zeros(ik.shape)
-        g[tuple(a)] = 1.0 / (0.5 * dd * (ik[tuple(a)] + ik[tuple(b)]) + rwall[tuple(a)] + rwall[tuple(b)]) / dd
+        with np.errstate(divide="ignore"):
+            g[tuple(a)] = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0) / dd, 0.0)
         out.append(g)
     return out
 
 
-def _step_linear_numpy(st: dict, dt: float, c: _Consts) -> None:
-    """The plain-numpy version of _step_linear_numba (the benchmark's baseline)."""
-    T = st["T"]
-    gk, gj, gi = st["g"]
-    t0 = T[1:-1, 1:-1, 1:-1]
-    rate = (gk[:-2, 1:-1, 1:-1] * (T[:-2, 1:-1, 1:-1] - t0) + gk[1:-1, 1:-1, 1:-1] * (T[2:, 1:-1, 1:-1] - t0)
-            + gj[1:-1, :-2, 1:-1] * (T[1:-1, :-2, 1:-1] - t0) + gj[1:-1, 1:-1, 1:-1] * (T[1:-1, 2:, 1:-1] - t0)
-            + gi[1:-1, 1:-1, :-2] * (T[1:-1, 1:-1, :-2] - t0) + gi[1:-1, 1:-1, 1:-1] * (T[1:-1, 1:-1, 2:] - t0)
-            + st["q"][1:-1, 1:-1, 1:-1])
-    inner = (slice(1, -1),) * 3
-    rate += np.where(st["shut"][inner] == 0, st["W"][inner] * (c.ta - t0), 0.0)
-    t1 = t0 + dt * st["icu"][inner] * rate
-    st["cem"][inner] += _np_cem(t0, t1, dt, c)
-    st["dmg"][inner] += _np_arr(t0, t1, dt, c)
-    np.maximum(st["tmax"][inner], t1, out=st["tmax"][inner])
-    st["shut"][inner] |= ((t1 >= c.shut_c) | (st["dmg"][inner] >= c.shut_dmg)).astype(np.uint8)
-    Tn = T.copy()
-    Tn[inner] = t1
-    st["T"] = Tn
+def _face_pairs(shape: tuple[int, ...], axis: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    a = [slice(None)] * 3
+    b = [slice(None)] * 3
+    a[axis] = slice(0, shape[axis] - 1)
+    b[axis] = slice(1, shape[axis])
+    return tuple(a), tuple(b)
 
 
-# ---- explicit step (plain numpy: the benchmark's baseline, same scheme) -------------------------------
+def _edge_mask(shape: tuple[int, ...]) -> np.ndarray:
+    m = np.zeros(shape, bool)
+    m[0, :, :] = m[-1, :, :] = True
+    m[:, 0, :] = m[:, -1, :] = True
+    m[:, :, 0] = m[:, :, -1] = True
+    return m
+
+
+# ---- explicit step (plain numpy: reference implementations of the same schemes) ----------------------
 def _np_h_of_t(t, cu, c: _Consts):
     cm = 0.5 * (cu + c.cf)
     return np.where(
@@ -315,7 +431,8 @@ def _np_t_of_h(h, cu, c: _Consts):
 
 def _np_invk(t, invku, c: _Consts):
     fl = np.clip((t - c.ts) / (c.tl - c.ts), 0.0, 1.0)
-    return 1.0 / (1.0 / c.invkf + (1.0 / invku - 1.0 / c.invkf) * fl)
+    ku = (1.0 / invku) * (1.0 + c.k_slope * (np.clip(t, c.k_ref, c.k_cap) - c.k_ref))
+    return 1.0 / (1.0 / c.invkf + (ku - 1.0 / c.invkf) * fl)
 
 
 def _np_cem(t0, t1, dt, c: _Consts):
@@ -351,64 +468,38 @@ def _np_arr(t0, t1, dt, c: _Consts):
     return 0.5 * dt * s
 
 
-def _step_numpy(st: dict, dt: float, d: tuple[float, float, float], c: _Consts) -> None:
-    T, ik, rw = st["T"], st["ik"], st["rwall"]
-    inner = (slice(1, -1),) * 3
-    t0 = T[inner]
-    rc = ik[inner]
-    rate = st["q"][inner].copy()
-    for axis, dd in enumerate(d):
-        for off in (-1, 1):
-            sl = [slice(1, -1)] * 3
-            sl[axis] = slice(1 + off, T.shape[axis] - 1 + off)
-            sl = tuple(sl)
-            with np.errstate(divide="ignore", invalid="ignore"):  # held-held faces; replaced below
-                rate += (T[sl] - t0) / (0.5 * dd * (rc + ik[sl]) + rw[sl]) / dd
-    rate += np.where(st["shut"][inner] == 0, st["W"][inner] * (c.ta - t0), 0.0)
-    held = st["held"][inner]
-    cu = st["cu"][inner]
-    h = st["H"][inner] + dt * rate
-    t_free = _np_t_of_h(h, cu, c)
-    t1 = np.where(held, st["thold"][inner], t_free)
-    st["H"][inner] = np.where(held, _np_h_of_t(t1, cu, c), h)
-    ik_new = ik.copy()
-    ik_new[inner] = np.where(held, 0.0, _np_invk(t1, st["invku"][inner], c))
-    st["cem"][inner] += _np_cem(t0, t1, dt, c)
-    st["dmg"][inner] += _np_arr(t0, t1, dt, c)
-    np.maximum(st["tmax"][inner], t1, out=st["tmax"][inner])
-    np.minimum(st["tmin"][inner], t1, out=st["tmin"][inner])
-    st["shut"][inner] |= ((t1 >= c.shut_c) | (st["dmg"][inner] >= c.shut_dmg) | (t1 <= c.ts)).astype(np.uint8)
-    Tn = T.copy()
-    Tn[inner] = t1
-    st["T"], st["ik"] = Tn, ik_new
+def _np_divergence(T: np.ndarray, g: Sequence[np.ndarray]) -> np.ndarray:
+    """sum over faces of g (T_neighbour - T), W/m^3; no face beyond the grid (outer faces insulated)."""
+    out = np.zeros_like(T)
+    for axis, ga in enumerate(g):
+        a, b = _face_pairs(T.shape, axis)
+        f = ga[a] * (T[b] - T[a])
+        out[a] += f
+        out[b] -= f
+    return out
 
 
 # ---- implicit step (backward Euler, lagged coefficients, CG) ------------------------------------------
-def _step_implicit(st: dict, dt: float, d: tuple[float, float, float], c: _Consts) -> int:
-    T, ik, rw, held = st["T"], st["ik"], st["rwall"], st["held"]
+def _step_implicit(st: SolverState, dt: float, d: tuple[float, float, float], c: _Consts, fixed_edge: bool) -> int:
+    T, ik, rw, held = st.T, st.ik, st.rwall, st.held
     shape = T.shape
     n = T.size
-    fixed = held.copy()
-    fixed[0, :, :] = fixed[-1, :, :] = True
-    fixed[:, 0, :] = fixed[:, -1, :] = True
-    fixed[:, :, 0] = fixed[:, :, -1] = True
-    t_fixed = np.where(held, st["thold"], T)
+    fixed = held | _edge_mask(shape) if fixed_edge else held.copy()
+    t_fixed = np.where(held & ~_fixed_edge_mask(shape, fixed_edge), st.thold, T)
     free = ~fixed
-    cu = st["cu"]
+    cu = st.cu
     cm = 0.5 * (cu + c.cf)
     capp = np.where(c.ts >= T, c.cf, np.where(c.tl > T, c.lat / (c.tl - c.ts) + cm, cu))
-    w_eff = np.where(st["shut"] == 0, st["W"], 0.0)
+    w_eff = np.where(st.shut == 0, st.W, 0.0)
     diag = capp / dt + w_eff
-    rhs = capp / dt * T + w_eff * c.ta + st["q"]
+    rhs = capp / dt * T + w_eff * c.ta + st.q
     idx = np.arange(n).reshape(shape)
     rows, cols, vals = [], [], []
     for axis, dd in enumerate(d):
-        a = [slice(None)] * 3
-        b = [slice(None)] * 3
-        a[axis] = slice(0, shape[axis] - 1)
-        b[axis] = slice(1, shape[axis])
-        a, b = tuple(a), tuple(b)
-        g = 1.0 / (0.5 * dd * (ik[a] + ik[b]) + rw[a] + rw[b]) / dd
+        a, b = _face_pairs(shape, axis)
+        r = 0.5 * dd * (ik[a] + ik[b]) + rw[a] + rw[b]
+        with np.errstate(divide="ignore"):
+            g = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0), 0.0) / dd
         fa, fb = free[a], free[b]
         # each free voxel's row gets the face conductance on its diagonal
         dia = np.zeros(shape)
@@ -427,30 +518,209 @@ def _step_implicit(st: dict, dt: float, d: tuple[float, float, float], c: _Const
         rhs += ra + rb
     fidx = np.full(n, -1, dtype=np.int64)
     fl = free.ravel()
-    fidx[fl] = np.arange(int(fl.sum()))
-    r = np.concatenate(rows)
-    cc = np.concatenate(cols)
-    v = np.concatenate(vals)
     m = int(fl.sum())
-    off = sparse.coo_matrix((v, (fidx[r], fidx[cc])), shape=(m, m))
+    fidx[fl] = np.arange(m)
+    off = sparse.coo_matrix((np.concatenate(vals), (fidx[np.concatenate(rows)], fidx[np.concatenate(cols)])),
+                            shape=(m, m))
     dg = diag.ravel()[fl]
     mat = (off + off.T + sparse.diags(dg)).tocsr()
-    precond = sparse.diags(1.0 / dg)
-    x, info = cg(mat, rhs.ravel()[fl], x0=T.ravel()[fl], rtol=1e-10, atol=0.0, M=precond, maxiter=2000)
+    x, info = cg(mat, rhs.ravel()[fl], x0=T.ravel()[fl], rtol=1e-10, atol=0.0, M=sparse.diags(1.0 / dg), maxiter=2000)
     t1 = t_fixed.copy().ravel()
     t1[fl] = x
     t1 = t1.reshape(shape)
-    t0 = T
-    upd = free | held
-    st["cem"] += np.where(upd, _np_cem(t0, t1, dt, c), 0.0)
-    st["dmg"] += np.where(upd, _np_arr(t0, t1, dt, c), 0.0)
-    np.maximum(st["tmax"], t1, out=st["tmax"])
-    np.minimum(st["tmin"], t1, out=st["tmin"])
-    st["shut"] |= ((t1 >= c.shut_c) | (st["dmg"] >= c.shut_dmg) | (t1 <= c.ts)).astype(np.uint8)
-    st["H"] = _np_h_of_t(t1, cu, c)
-    st["ik"] = np.where(held, 0.0, _np_invk(t1, st["invku"], c))
-    st["T"] = t1
+    st.cem += _np_cem(T, t1, dt, c)
+    st.dmg += _np_arr(T, t1, dt, c)
+    np.maximum(st.tmax, t1, out=st.tmax)
+    np.minimum(st.tmin, t1, out=st.tmin)
+    st.shut |= ((t1 >= c.shut_c) | (st.dmg >= c.shut_dmg) | (t1 <= c.ts)).astype(np.uint8)
+    st.H = _np_h_of_t(t1, cu, c)
+    st.ik = np.where(held, 0.0, _np_invk(t1, st.invku, c))
+    st.T = t1
     return info
+
+
+def _fixed_edge_mask(shape: tuple[int, ...], fixed_edge: bool) -> np.ndarray:
+    return _edge_mask(shape) if fixed_edge else np.zeros(shape, bool)
+
+
+# ---- solver state and steppers ---------------------------------------------------------------------------
+@dataclass
+class SolverState:
+    """Everything the time loop changes, arrays ``[k, j, i]`` (SI, °C, float64).
+
+    ``H`` enthalpy per volume, ``ik`` 1/k now, ``cu``/``invku`` unfrozen rho*c and 1/k, ``W`` the
+    Pennes coefficient, ``shut`` 1 where perfusion has stopped, ``q`` the current heat source,
+    ``held``/``thold``/``rwall`` the held voxels of the current schedule segment.
+    """
+
+    T: np.ndarray
+    H: np.ndarray
+    ik: np.ndarray
+    cu: np.ndarray
+    invku: np.ndarray
+    W: np.ndarray
+    shut: np.ndarray
+    q: np.ndarray
+    cem: np.ndarray
+    dmg: np.ndarray
+    tmax: np.ndarray
+    tmin: np.ndarray
+    held: np.ndarray
+    thold: np.ndarray
+    rwall: np.ndarray
+
+
+@dataclass
+class _Stepper:
+    """One time-stepping scheme, chosen once per run; ``sync`` brings ``st`` up to date."""
+
+    c: _Consts
+    d: tuple[float, float, float]
+    fixed_edge: bool
+    name: str = "stepper"
+
+    def start_segment(self, st: SolverState) -> None:  # noqa: B027 - optional hook
+        """Called after the driver changed ``st.q`` or the held voxels."""
+
+    def step(self, st: SolverState, dt: float) -> None:
+        raise NotImplementedError
+
+    def sync(self, st: SolverState) -> None:  # noqa: B027 - optional hook
+        """Write any private working copy back into ``st``."""
+
+
+def _linear_coefficients(st: SolverState, s: _Stepper) -> tuple[list[np.ndarray], np.ndarray]:
+    """Face conductances and 1/(rho c), 0 where a voxel never changes (held, fixed edge)."""
+    g = _face_conductances(st.ik, st.rwall, s.d)
+    icu = np.where(st.held, 0.0, 1.0 / st.cu)
+    if s.fixed_edge:
+        icu[_edge_mask(icu.shape)] = 0.0
+    return g, icu
+
+
+@dataclass
+class _FusedStepper(_Stepper):
+    """Linear explicit step, the fused numba kernel; temperature kept as the rise above arterial."""
+
+    dtype: type = np.float32
+    _w: dict = field(default_factory=dict)
+
+    def start_segment(self, st: SolverState) -> None:
+        w, c = self._w, self.c
+        if not w:
+            g, icu = _linear_coefficients(st, self)
+            w["g"] = [np.ascontiguousarray(x, self.dtype) for x in g]
+            w["icu"] = icu.astype(self.dtype)
+            w["W"] = np.where(st.shut == 0, st.W, 0.0).astype(self.dtype)
+            w["U"] = (st.T - c.ta).astype(self.dtype)
+            w["Un"] = w["U"].copy()
+            w["umax"] = (st.tmax - c.ta).astype(self.dtype)
+        w["q"] = st.q.astype(self.dtype)
+
+    def step(self, st: SolverState, dt: float) -> None:
+        w, c = self._w, self.c
+        gk, gj, gi = w["g"]
+        _step_fused(w["U"], w["Un"], gk, gj, gi, w["icu"], w["W"], w["q"], st.cem, st.dmg, w["umax"], dt, c.ta,
+                    c.shut_c, c.shut_dmg, c.ln_r_above, c.ln_r_below, c.ln_a, c.ea_over_r, c.floor_c)
+        w["U"], w["Un"] = w["Un"], w["U"]
+
+    def sync(self, st: SolverState) -> None:
+        w, c = self._w, self.c
+        if w:
+            st.T = w["U"].astype(np.float64) + c.ta
+            st.tmax = np.maximum(st.tmax, w["umax"].astype(np.float64) + c.ta)
+            st.shut = np.where((w["W"] == 0) & (st.W > 0), 1, st.shut).astype(np.uint8)
+
+
+@dataclass
+class _LinearNumpyStepper(_Stepper):
+    """The same linear scheme in plain numpy (reference; exact CEM43 closed form)."""
+
+    _w: dict = field(default_factory=dict)
+
+    def start_segment(self, st: SolverState) -> None:
+        if not self._w:
+            self._w["g"], self._w["icu"] = _linear_coefficients(st, self)
+
+    def step(self, st: SolverState, dt: float) -> None:
+        c, T = self.c, st.T
+        rate = _np_divergence(T, self._w["g"]) + st.q + np.where(st.shut == 0, st.W * (c.ta - T), 0.0)
+        t1 = T + dt * self._w["icu"] * rate
+        st.cem += _np_cem(T, t1, dt, c)
+        st.dmg += _np_arr(T, t1, dt, c)
+        np.maximum(st.tmax, t1, out=st.tmax)
+        st.shut |= ((t1 >= c.shut_c) | (st.dmg >= c.shut_dmg)).astype(np.uint8)
+        st.T = t1
+
+
+@dataclass
+class _EnthalpyNumbaStepper(_Stepper):
+    """Explicit enthalpy step (phase change, switching held voxels, k(T)), numba."""
+
+    _w: dict = field(default_factory=dict)
+
+    def step(self, st: SolverState, dt: float) -> None:
+        c, d = self.c, self.d
+        if not self._w:
+            self._w["Tn"] = np.empty_like(st.T)
+            self._w["ikn"] = np.empty_like(st.T)
+        Tn, ikn = self._w["Tn"], self._w["ikn"]
+        _step_numba(st.T, Tn, st.H, st.ik, ikn, st.rwall, st.held, st.thold, st.cu, st.invku, st.W, st.shut, st.q,
+                    st.cem, st.dmg, st.tmax, st.tmin, dt, d[0], d[1], d[2], self.fixed_edge, c.ts, c.tl, c.lat, c.cf,
+                    c.invkf, c.ta, c.shut_c, c.shut_dmg, c.ln_r_above, c.ln_r_below, c.ln_a, c.ea_over_r, c.floor_c,
+                    c.k_slope, c.k_ref, c.k_cap)
+        self._w["Tn"], st.T = st.T, Tn
+        self._w["ikn"], st.ik = st.ik, ikn
+
+
+@dataclass
+class _EnthalpyNumpyStepper(_Stepper):
+    """The enthalpy step in plain numpy (reference for the numba kernel)."""
+
+    def step(self, st: SolverState, dt: float) -> None:
+        c, T, ik, rw = self.c, st.T, st.ik, st.rwall
+        rate = st.q + np.where(st.shut == 0, st.W * (c.ta - T), 0.0)
+        for axis, dd in enumerate(self.d):
+            a, b = _face_pairs(T.shape, axis)
+            r = 0.5 * dd * (ik[a] + ik[b]) + rw[a] + rw[b]
+            with np.errstate(divide="ignore", invalid="ignore"):  # held-held faces: no flux
+                f = np.where(r > 0, (T[b] - T[a]) / np.where(r > 0, r, 1.0), 0.0) / dd
+            rate[a] += f
+            rate[b] -= f
+        edge = _fixed_edge_mask(T.shape, self.fixed_edge)
+        free = ~st.held & ~edge
+        hold = st.held & ~edge
+        h = st.H + dt * rate
+        t1 = np.where(free, _np_t_of_h(h, st.cu, c), np.where(hold, st.thold, T))
+        st.H = np.where(free, h, np.where(hold, _np_h_of_t(t1, st.cu, c), st.H))
+        st.ik = np.where(hold, 0.0, np.where(free, _np_invk(t1, st.invku, c), ik))
+        st.cem += _np_cem(T, t1, dt, c)
+        st.dmg += _np_arr(T, t1, dt, c)
+        np.maximum(st.tmax, t1, out=st.tmax)
+        np.minimum(st.tmin, t1, out=st.tmin)
+        st.shut |= ((t1 >= c.shut_c) | (st.dmg >= c.shut_dmg) | (t1 <= c.ts)).astype(np.uint8)
+        st.T = t1
+
+
+@dataclass
+class _ImplicitStepper(_Stepper):
+    def step(self, st: SolverState, dt: float) -> None:
+        _step_implicit(st, dt, self.d, self.c, self.fixed_edge)
+
+
+def _choose_stepper(method: str, backend: str, linear: bool, c: _Consts, d: tuple[float, float, float],
+                    opts: SolverOptions) -> _Stepper:
+    fixed = opts.boundary == "fixed"
+    if method == "implicit":
+        return _ImplicitStepper(c, d, fixed, "implicit")
+    if linear and backend == "numba":
+        dtype = np.float32 if opts.precision == "float32" else np.float64
+        return _FusedStepper(c, d, fixed, f"fused-{opts.precision}", dtype)
+    if linear:
+        return _LinearNumpyStepper(c, d, fixed, "linear-numpy")
+    if backend == "numba":
+        return _EnthalpyNumbaStepper(c, d, fixed, "enthalpy-numba")
+    return _EnthalpyNumpyStepper(c, d, fixed, "enthalpy-numpy")
 
 
 # ---- stability and driver ------------------------------------------------------------------------------
@@ -460,14 +730,17 @@ def stable_time_step(
     may_freeze: bool = False,
     extra_held: np.ndarray | None = None,
     table: TissueTable | None = None,
+    temperature_dependent: bool = False,
 ) -> float:
     """Largest forward-Euler step (s) that is stable everywhere (worst case over freezing states).
 
     Per voxel: dt <= C_min / (sum of face conductances / spacing + perfusion). ``extra_held`` are
     voxels that may be clamped at some time (cryoprobes), counted as Dirichlet neighbours.
+    ``temperature_dependent``: conductivity at its highest (tissues.yaml temperature_dependence).
+    An insulated outer face only removes a neighbour, so this limit holds for both boundaries.
     """
-    c = _consts(table or load_tissue_table())
-    ku = medium.conductivity
+    c = _consts(table or load_tissue_table(), temperature_dependent)
+    ku = medium.conductivity * (1.0 + c.k_slope * (c.k_cap - c.k_ref))  # the largest k(T) reached
     kmax = np.maximum(ku, 1.0 / c.invkf) if may_freeze else ku
     cmin = np.minimum(medium.heat_capacity_vol, c.cf) if may_freeze else medium.heat_capacity_vol
     held = np.zeros(medium.shape, bool) if medium.held is None else medium.held.copy()
@@ -501,6 +774,81 @@ def _level(schedule: Schedule, t: float) -> float:
     return 0.0
 
 
+def _initial_state(medium: ThermalMedium, c: _Consts) -> SolverState:
+    shape = medium.shape
+    T = np.ascontiguousarray(np.broadcast_to(np.asarray(medium.initial_temperature_c, float), shape), np.float64).copy()
+    cu = np.ascontiguousarray(medium.heat_capacity_vol, dtype=np.float64)
+    invku = np.ascontiguousarray(1.0 / medium.conductivity, dtype=np.float64)
+    held = np.zeros(shape, bool) if medium.held is None else medium.held.astype(bool)
+    thold = np.broadcast_to(np.asarray(medium.held_temperature_c, float), shape).astype(np.float64)
+    rwall = np.where(held, np.broadcast_to(np.asarray(medium.wall_resistance, float), shape), 0.0)
+    T[held] = thold[held]
+    return SolverState(
+        T=T, H=_np_h_of_t(T, cu, c).astype(np.float64), ik=np.where(held, 0.0, _np_invk(T, invku, c)), cu=cu,
+        invku=invku, W=np.ascontiguousarray(medium.perfusion, dtype=np.float64), shut=np.zeros(shape, np.uint8),
+        q=np.zeros(shape), cem=np.zeros(shape), dmg=np.zeros(shape), tmax=T.copy(), tmin=T.copy(),
+        held=held.copy(), thold=thold.copy(), rwall=np.ascontiguousarray(rwall, dtype=np.float64),
+    )
+
+
+def _set_segment(st: SolverState, base: tuple[np.ndarray, np.ndarray, np.ndarray], mid: float,
+                 sources: Sequence[HeatSource], held_sources: Sequence[HeldSource], c: _Consts) -> None:
+    """Source power and held voxels for the schedule segment around time ``mid``.
+
+    ``base``: the medium's own held voxels (held, temperature, wall resistance), before any probe.
+    """
+    q = np.zeros(st.T.shape)
+    for s in sources:
+        lev = _level(s.schedule, mid)
+        if lev:
+            q += lev * s.pattern
+    st.q = q
+    if not held_sources:
+        return
+    held, thold, rwall = (a.copy() for a in base)
+    for hs in held_sources:
+        if _level(hs.schedule, mid) > 0:
+            held |= hs.mask
+            thold[hs.mask] = hs.temperature_c
+            rwall[hs.mask] = 0.0
+    released = st.held & ~held
+    if released.any():  # a probe switched off: its voxels become tissue again
+        st.H[released] = _np_h_of_t(st.T[released], st.cu[released], c)
+        st.ik[released] = _np_invk(st.T[released], st.invku[released], c)
+    st.held, st.thold, st.rwall = held, thold, rwall
+
+
+def _breakpoints(duration_s: float, sources: Sequence[HeatSource], held_sources: Sequence[HeldSource],
+                 snapshot_times_s: Sequence[float]) -> tuple[list[float], list[float]]:
+    """Schedule changes and snapshot times (sorted), and the snapshot times (end included)."""
+    marks = {0.0, float(duration_s)}
+    for sched in [s.schedule for s in sources] + [h.schedule for h in held_sources]:
+        for a, b, _ in sched:
+            marks.update((float(a), float(b)))
+    snaps = sorted({float(x) for x in snapshot_times_s if 0 < x <= duration_s} | {float(duration_s)})
+    marks.update(snaps)
+    return sorted(m for m in marks if 0 <= m <= duration_s), snaps
+
+
+def _check_inputs(medium: ThermalMedium, duration_s: float, sources: Sequence[HeatSource],
+                  held_sources: Sequence[HeldSource], backend: str, opts: SolverOptions) -> None:
+    if not duration_s > 0:
+        raise InputError(f"duration must be > 0 s, got {duration_s}", field="duration_s")
+    shape = medium.shape
+    for s in sources:
+        if s.pattern.shape != shape:
+            raise InputError(f"source {s.name!r} pattern shape {s.pattern.shape} != grid {shape}")
+    for hs in held_sources:
+        if hs.mask.shape != shape:
+            raise InputError(f"held source {hs.name!r} mask shape {hs.mask.shape} != grid {shape}")
+    if backend not in ("numba", "numpy"):
+        raise InputError(f"unknown backend {backend!r}", field="backend")
+    if opts.boundary not in ("fixed", "insulated"):
+        raise InputError(f"unknown boundary {opts.boundary!r} (fixed or insulated)", field="boundary")
+    if opts.precision not in ("float32", "float64"):
+        raise InputError(f"unknown precision {opts.precision!r} (float32 or float64)", field="precision")
+
+
 def solve_pennes(
     medium: ThermalMedium,
     duration_s: float,
@@ -516,6 +864,7 @@ def solve_pennes(
     perfusion_shutdown: bool = True,
     table: TissueTable | None = None,
     progress: Callable[[float, float], None] | None = None,
+    options: SolverOptions | None = None,
 ) -> BioheatSolution:
     """Integrate the Pennes equation for ``duration_s`` seconds.
 
@@ -523,28 +872,34 @@ def solve_pennes(
     every schedule change and snapshot time. ``method='auto'`` takes forward Euler at ``safety`` x the
     stability limit unless that needs more than ``max_explicit_steps`` steps, then backward Euler
     with ``dt_s`` (default: duration / 500). ``perfusion_shutdown`` stops perfusion irreversibly
-    where tissue coagulates (tissues.yaml thresholds) or freezes. Returns snapshots (temperature, CEM43 in minutes,
-    Arrhenius damage) at ``snapshot_times_s`` (the end time is always included).
+    where tissue coagulates (tissues.yaml thresholds) or freezes. ``options``: outer boundary,
+    temperature-dependent properties and storage precision (SolverOptions). Returns snapshots
+    (temperature, CEM43 in minutes, Arrhenius damage) at ``snapshot_times_s`` (the end time is
+    always included).
+
+    >>> import numpy as np
+    >>> n = 9
+    >>> med = ThermalMedium(np.full((n, n, n), 3.8e6), np.full((n, n, n), 0.52), np.zeros((n, n, n)), (1.0, 1.0, 1.0))
+    >>> pat = np.zeros((n, n, n)); pat[4, 4, 4] = 1e9          # 1 W in one 1 mm^3 voxel
+    >>> sol = solve_pennes(med, 5.0, sources=[HeatSource(pat, [(0.0, 5.0, 1.0)])],
+    ...                    options=SolverOptions(boundary="insulated"))
+    >>> round(float(((sol.temperature_c[-1] - 37.0) * 3.8e6).sum() * 1e-9), 2)   # 5 J stayed in the box
+    5.0
     """
-    if not duration_s > 0:
-        raise InputError(f"duration must be > 0 s, got {duration_s}", field="duration_s")
+    opts = options or SolverOptions()
+    _check_inputs(medium, duration_s, sources, held_sources, backend, opts)
     tab = table or load_tissue_table()
-    c = _consts(tab)
+    c = _consts(tab, opts.temperature_dependent)
     if not perfusion_shutdown:
         c.shut_c = math.inf
         c.shut_dmg = math.inf
     shape = medium.shape
-    for s in sources:
-        if s.pattern.shape != shape:
-            raise InputError(f"source {s.name!r} pattern shape {s.pattern.shape} != grid {shape}")
-    for hs in held_sources:
-        if hs.mask.shape != shape:
-            raise InputError(f"held source {hs.name!r} mask shape {hs.mask.shape} != grid {shape}")
     any_cryo = bool(held_sources)
     cryo_union = np.zeros(shape, bool)
     for hs in held_sources:
         cryo_union |= hs.mask
-    limit = stable_time_step(medium, may_freeze=any_cryo, extra_held=cryo_union if any_cryo else None, table=tab)
+    limit = stable_time_step(medium, may_freeze=any_cryo, extra_held=cryo_union if any_cryo else None, table=tab,
+                             temperature_dependent=opts.temperature_dependent)
     if method == "auto":
         method = "explicit" if duration_s / (safety * limit) <= max_explicit_steps else "implicit"
     if method == "explicit":
@@ -555,50 +910,13 @@ def solve_pennes(
         dt_max = float(dt_s) if dt_s is not None else duration_s / 500.0
     else:
         raise InputError(f"unknown method {method!r}", field="method")
-    if backend not in ("numba", "numpy"):
-        raise InputError(f"unknown backend {backend!r}", field="backend")
 
-    # state
-    t_init = np.broadcast_to(np.asarray(medium.initial_temperature_c, float), shape)
-    T = np.ascontiguousarray(t_init, dtype=np.float64).copy()
-    cu = np.ascontiguousarray(medium.heat_capacity_vol, dtype=np.float64)
-    invku = np.ascontiguousarray(1.0 / medium.conductivity, dtype=np.float64)
-    base_held = np.zeros(shape, bool) if medium.held is None else medium.held.astype(bool)
-    base_thold = np.broadcast_to(np.asarray(medium.held_temperature_c, float), shape).astype(np.float64)
-    base_rwall = np.where(base_held, np.broadcast_to(np.asarray(medium.wall_resistance, float), shape), 0.0)
-    T[base_held] = base_thold[base_held]
-    st = {
-        "T": T,
-        "H": np.zeros(shape),
-        "ik": np.zeros(shape),
-        "cu": cu,
-        "invku": invku,
-        "W": np.ascontiguousarray(medium.perfusion, dtype=np.float64),
-        "shut": np.zeros(shape, np.uint8),
-        "q": np.zeros(shape),
-        "cem": np.zeros(shape),
-        "dmg": np.zeros(shape),
-        "tmax": T.copy(),
-        "tmin": T.copy(),
-        "held": base_held.copy(),
-        "thold": base_thold.copy(),
-        "rwall": np.ascontiguousarray(base_rwall, dtype=np.float64),
-    }
-    st["H"] = _np_h_of_t(T, cu, c).astype(np.float64)
-    st["ik"] = np.where(base_held, 0.0, _np_invk(T, invku, c))
+    st = _initial_state(medium, c)
+    base = (st.held.copy(), st.thold.copy(), st.rwall.copy())
     d = tuple(s * 1e-3 for s in medium.spacing_mm[::-1])  # (dk, dj, di) in m
-
-    # time breakpoints: schedule changes and snapshots
-    marks = {0.0, float(duration_s)}
-    for s in sources:
-        for a, b, _ in s.schedule:
-            marks.update((float(a), float(b)))
-    for hs in held_sources:
-        for a, b, _ in hs.schedule:
-            marks.update((float(a), float(b)))
-    snaps = sorted({float(x) for x in snapshot_times_s if 0 < x <= duration_s} | {float(duration_s)})
-    marks.update(snaps)
-    marks_sorted = sorted(m for m in marks if 0 <= m <= duration_s)
+    linear = not any_cryo and not opts.temperature_dependent
+    stepper = _choose_stepper(method, backend, linear, c, d, opts)  # type: ignore[arg-type]
+    marks, snaps = _breakpoints(duration_s, sources, held_sources, snapshot_times_s)
 
     out_t: list[float] = []
     out_T: list[np.ndarray] = []
@@ -606,81 +924,35 @@ def solve_pennes(
     out_dmg: list[np.ndarray] = []
     n_steps = 0
     t_start = time.perf_counter()
-    Tn = np.empty_like(T)
-    ikn = np.empty_like(T)
     dt_used = dt_max
-    for a, b in zip(marks_sorted[:-1], marks_sorted[1:], strict=True):
-        mid = 0.5 * (a + b)
-        q = np.zeros(shape)
-        for s in sources:
-            lev = _level(s.schedule, mid)
-            if lev:
-                q += lev * s.pattern
-        st["q"] = q
-        held = base_held.copy()
-        thold = base_thold.copy()
-        rwall = base_rwall.copy()
-        for hs in held_sources:
-            if _level(hs.schedule, mid) > 0:
-                held |= hs.mask
-                thold[hs.mask] = hs.temperature_c
-                rwall[hs.mask] = 0.0
-        released = st["held"] & ~held
-        if released.any():  # a probe switched off: its voxels become tissue again
-            Tcur = st["T"]
-            st["H"][released] = _np_h_of_t(Tcur[released], cu[released], c)
-            st["ik"][released] = _np_invk(Tcur[released], invku[released], c)
-        st["held"], st["thold"], st["rwall"] = held, thold, rwall
+    for a, b in zip(marks[:-1], marks[1:], strict=True):
+        _set_segment(st, base, 0.5 * (a + b), sources, held_sources, c)
+        stepper.start_segment(st)
         nsub = max(1, math.ceil((b - a) / dt_max - 1e-9))
         dt = (b - a) / nsub
         dt_used = min(dt_used, dt) if n_steps else dt
-        linear = method == "explicit" and not any_cryo
-        if linear:
-            st["g"] = _face_conductances(st["ik"], st["rwall"], d)
-            icu = np.where(st["held"], 0.0, 1.0 / cu)
-            icu[0, :, :] = icu[-1, :, :] = 0.0
-            icu[:, 0, :] = icu[:, -1, :] = 0.0
-            icu[:, :, 0] = icu[:, :, -1] = 0.0
-            st["icu"] = icu
-            Tn[...] = st["T"]
         for m in range(nsub):
             if progress is not None and m % 25 == 24:
                 progress(a + m * dt, duration_s)
-            if linear and backend == "numba":
-                gk, gj, gi = st["g"]
-                _step_linear_numba(st["T"], Tn, gk, gj, gi, st["icu"], st["W"], st["shut"], st["q"], st["cem"],
-                                   st["dmg"], st["tmax"], dt, c.ta, c.shut_c, c.shut_dmg, c.ln_r_above,
-                                   c.ln_r_below, c.ln_a, c.ea_over_r, c.floor_c)
-                st["T"], Tn = Tn, st["T"]
-            elif linear:
-                _step_linear_numpy(st, dt, c)
-            elif method == "implicit":
-                _step_implicit(st, dt, d, c)
-            elif backend == "numba":
-                _step_numba(st["T"], Tn, st["H"], st["ik"], ikn, st["rwall"], st["held"], st["thold"], cu, invku,
-                            st["W"], st["shut"], st["q"], st["cem"], st["dmg"], st["tmax"], st["tmin"],
-                            dt, d[0], d[1], d[2], c.ts, c.tl, c.lat, c.cf, c.invkf, c.ta, c.shut_c,
-                            c.shut_dmg, c.ln_r_above, c.ln_r_below, c.ln_a, c.ea_over_r, c.floor_c)
-                st["T"], Tn = Tn, st["T"]
-                st["ik"], ikn = ikn, st["ik"]
-            else:
-                _step_numpy(st, dt, d, c)
+            stepper.step(st, dt)
             n_steps += 1
         if progress is not None:
             progress(b, duration_s)
         if any(abs(b - s) < 1e-9 for s in snaps):
+            stepper.sync(st)
             out_t.append(b)
-            out_T.append(st["T"].astype(np.float32))
-            out_cem.append(np.minimum(st["cem"], _F32_CAP).astype(np.float32))
-            out_dmg.append(np.minimum(st["dmg"], _F32_CAP).astype(np.float32))
+            out_T.append(st.T.astype(np.float32))
+            out_cem.append(np.minimum(st.cem, _F32_CAP).astype(np.float32))
+            out_dmg.append(np.minimum(st.dmg, _F32_CAP).astype(np.float32))
+    stepper.sync(st)
     runtime = time.perf_counter() - t_start
     return BioheatSolution(
         times_s=out_t,
         temperature_c=out_T,
         cem43_min=out_cem,
         damage=out_dmg,
-        max_temperature_c=st["tmax"].astype(np.float32),
-        min_temperature_c=np.minimum(st["tmin"], np.min(out_T, axis=0)).astype(np.float32),
+        max_temperature_c=st.tmax.astype(np.float32),
+        min_temperature_c=np.minimum(st.tmin, np.min(out_T, axis=0)).astype(np.float32),
         dt_s=float(dt_used),
         dt_limit_s=float(limit),
         method=method,
@@ -688,4 +960,6 @@ def solve_pennes(
         n_steps=n_steps,
         runtime_s=runtime,
         voxel_updates=n_steps * int(np.prod(shape)),
+        meta={"stepper": stepper.name, "boundary": opts.boundary,
+              "temperature_dependent": opts.temperature_dependent},
     )

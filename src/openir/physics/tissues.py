@@ -89,6 +89,15 @@ class Freezing(BaseModel):
     lethal_isotherm_c: Sourced
 
 
+class TemperatureDependence(BaseModel):
+    """Published temperature dependence of unfrozen tissue properties (tissues.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+    conductivity_slope_per_c: NonNegative
+    conductivity_reference_c: Sourced
+    conductivity_cap_c: Sourced
+
+
 class ThermalDoseConsts(BaseModel):
     model_config = ConfigDict(extra="forbid")
     r_above_43: Positive
@@ -110,7 +119,10 @@ class ArrheniusConsts(BaseModel):
 
 
 class TissueTable(BaseModel):
-    """The validated content of tissues.yaml."""
+    """The validated content of physics/data/tissues.yaml: thermal properties, thresholds, dose constants.
+
+    (The phantom's CT numbers are a different table: ``openir.phantom.tissues.CtNumberTable``.)
+    """
 
     model_config = ConfigDict(extra="forbid")
     version: int
@@ -121,6 +133,7 @@ class TissueTable(BaseModel):
     vessels: dict[str, VesselFlow]
     perfusion_shutdown: Shutdown
     freezing: Freezing
+    temperature_dependence: TemperatureDependence | None = None
     thermal_dose: ThermalDoseConsts
     arrhenius: ArrheniusConsts
 
