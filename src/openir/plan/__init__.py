@@ -28,7 +28,9 @@ from .models import (
 )
 from .physics_zone import PhysicsZone, calibrated_devices, physics_zone
 from .planner import plan_ablation
-from .policy import StructureRule, TrajectoryPolicy, load_policy
+from .policy import StructureRule, TrajectoryPolicy, is_target_label, load_policy
+from .rules import matches
+from .target import body_from_ct, target_mask
 from .trajectories import (
     evaluate_directions,
     fibonacci_directions,
@@ -59,6 +61,10 @@ __all__ = [
     "HeatSinkReport",
     "HeatSinkVessel",
     "Probe",
+    "body_from_ct",
+    "is_target_label",
+    "matches",
+    "target_mask",
     "ProbePose",
     "StructureRule",
     "Trajectory",

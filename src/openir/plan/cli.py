@@ -25,12 +25,9 @@ def _parse_pairs(items: list[str], what: str) -> dict[str, float]:
 
 
 def _body_from_ct(ct, labels) -> np.ndarray:
-    from scipy import ndimage
+    from .target import body_from_ct
 
-    body = (ct.array > -500) | (labels.array > 0)
-    for k in range(body.shape[0]):  # fill air pockets (bowel gas, lungs) slice by slice
-        body[k] = ndimage.binary_fill_holes(body[k])
-    return body
+    return body_from_ct(ct.array, labels.array)
 
 
 def _read_case(ct: Path, labels: Path, names: Path | None, console: Console):
