@@ -37,7 +37,7 @@ from .drift import DriftModel
 from .models import Event, FrameResult, FrameSummary, PointCurve
 from .prf import BaselineLibrary, prf_rad_per_c
 from .structures import MonitorStructures
-from .uncertainty import background_mask, noise_sigma
+from .uncertainty import noise_sigma
 
 Criterion = Literal["cem43", "arrhenius"]
 GAS_CONSTANT_J_MOL_K = 8.314462618  # CODATA 2018
@@ -166,7 +166,7 @@ class MonitorSession:
         z0 = self.library.complex[0]
         mag0 = np.abs(z0)
         if self._sigma_noise is None:
-            self._sigma_noise = noise_sigma(mag0, background_mask(mag0))
+            self._sigma_noise = noise_sigma(mag0)
         valid = mag0 >= self.snr_min * self._sigma_noise
         if self.structures.fat is not None:
             valid &= ~self.structures.fat
@@ -264,13 +264,22 @@ class MonitorSession:
         else:
             cur = np.ascontiguousarray(phase, dtype=np.float32).reshape(-1)
             base = self.library.phase[b].reshape(-1)
+        # linear interpolation of the shifted difference averages neighbouring voxels' noise: the
+        # variance of (1 - f) a + f b is ((1 - f)^2 + f^2) that of one voxel, per shifted axis
+        frac = np.abs(shift - np.floor(shift))
+        sig_factor = self._sig_factor * math.sqrt(float(np.prod((1 - frac) ** 2 + frac**2)))
         mag_min = self.snr_min * self._sigma_noise
         backup = self.unwrapped.copy()
         _k.unwrap_step(cur, base, mag.reshape(-1), self.valid.reshape(-1), mag_min, self.unwrapped.reshape(-1),
                        ok.reshape(-1), self._step.reshape(-1))
         nk, nj, ni = self.grid.shape
-        wraps = int(_k.spatial_fix(self.unwrapped.reshape(-1), ok.reshape(-1), self._ok_prev.reshape(-1),
-                                   self._step.reshape(-1), nk, nj, ni, self._delta.reshape(-1), 3))
+        wraps = 0
+        for it in range(4):  # a block of wrong voxels is fixed from its rim inwards, one pass per ring
+            moved = int(_k.spatial_fix(self.unwrapped.reshape(-1), ok.reshape(-1), self._ok_prev.reshape(-1),
+                                       self._step.reshape(-1), nk, nj, ni, self._delta.reshape(-1), 3 if it == 0 else 0))
+            wraps += moved
+            if not moved:
+                break
         n_mon = int(np.count_nonzero(self.valid))
         masked = n_mon - int(np.count_nonzero(ok))
         if n_mon and masked > 0.5 * n_mon:
@@ -292,7 +301,7 @@ class MonitorSession:
         c = self._dose_c
         _k.temperature_dose_step(
             self.unwrapped.reshape(-1), mag.reshape(-1), ok.reshape(-1), self.valid.reshape(-1), self._px, self._py,
-            self._pz, self._exps, coeffs, np.array(shape, np.int64), 1.0 / self.k, self.body_c, self._sig_factor,
+            self._pz, self._exps, coeffs, np.array(shape, np.int64), 1.0 / self.k, self.body_c, sig_factor,
             self.prev_t.reshape(-1), dt, c["ln_r_above"], c["ln_r_below"], c["ln_a"], c["ea_over_r"], c["floor_c"],
             self.lethal_cem43, self.lethal_damage, self.criterion == "cem43", temp.reshape(-1), sigma.reshape(-1),
             self.cem.reshape(-1), self.dmg.reshape(-1), self.lethal.reshape(-1))
@@ -319,7 +328,7 @@ class MonitorSession:
             max_temperature_c=float(np.nanmax(temp)) if ok.any() else math.nan,
             target_coverage=coverage, lethal_volume_ml=float(np.count_nonzero(lethal) * self.voxel_ml),
             structure_max_c=struct_max,
-            median_sigma_c=float(self._sig_factor / np.median(ref_mag)) if ref_mag.size else math.nan,
+            median_sigma_c=float(sig_factor / np.median(ref_mag)) if ref_mag.size else math.nan,
             processing_ms=(time.perf_counter() - t_start) * 1000.0, masked_voxels=masked, wraps_corrected=wraps,
         )
         self.summaries.append(summary)
