@@ -139,32 +139,51 @@ def test_no_coverage_without_a_target(series):
     assert not any(e.kind == "target_covered" for e in sess.events)
 
 
-def test_spatial_wrap_fix_kernel():
-    """Analytic: a smooth field with a 3x3 block and two single voxels one wrap off (just moved by a
-    large step) comes back exactly; a steep genuine peak built up slowly (small step) is left alone."""
+def test_wrap_fix_of_deferred_suspects():
+    """Analytic: on a smooth phase ramp, a 3x3 block and two single voxels one wrap off come back
+    exactly (the block from its rim inwards); suspects that were right are left alone; each gets its
+    temperature from the corrected phase."""
     from openir.monitor import _kernels as k
 
     nk, nj, ni = 1, 20, 20
     jj, ii = np.mgrid[0:nj, 0:ni].astype(np.float32)
     true = (0.05 * ii + 0.03 * jj)[None].astype(np.float32)
-    true[0, 15, 15] -= 2.0 * np.pi * 0.8  # a genuine steep peak: differs from all neighbours by > pi
     u = true.copy()
     wrong = np.zeros_like(u, bool)
     wrong[0, 4:7, 4:7] = True
     wrong[0, 10, 12] = wrong[0, 2, 17] = True
     u[wrong] -= 2 * np.pi
-    step = np.where(wrong, -2.5, 0.05).astype(np.float32)
+    suspects = wrong.copy()
+    suspects[0, 15, 3] = suspects[0, 0, 0] = True  # right already
+    dlist = np.flatnonzero(suspects)
     ok = np.ones(u.shape, bool)
-    ok_prev = np.ones(u.shape, bool)
-    delta = np.zeros_like(u)
-    total = 0
-    for it in range(4):
-        total += int(k.spatial_fix(u.reshape(-1), ok.reshape(-1), ok_prev.reshape(-1), step.reshape(-1), nk, nj, ni,
-                                   delta.reshape(-1), 3 if it == 0 else 0))
-    assert total == int(wrong.sum())
+    mag = np.ones(u.size, np.float32)
+    z3 = np.zeros((3, 20))
+    temp, sigma = np.full(u.size, np.nan, np.float32), np.full(u.size, np.nan, np.float32)
+    prev_t, cem, dmg, lethal = np.full(u.size, 37.0), np.zeros(u.size), np.zeros(u.size), np.zeros(u.size, bool)
+    inv_k = -12.5
+    moved = k.fix_deferred(dlist, u.reshape(-1), ok.reshape(-1), mag, z3, z3, np.zeros((3, 1)), np.zeros((0, 3), np.int64),
+                           np.zeros(0), np.array([nk, nj, ni], np.int64), inv_k, 37.0, 0.5, prev_t, 1.0, 0.0, -1.4,
+                           0.0, 1.0, 0.0, 240.0, 1.0, True, temp, sigma, cem, dmg, lethal, np.ones(u.size), 4)
+    assert moved == int(wrong.sum())
     assert np.allclose(u, true, atol=1e-5)
-    # an isolated voxel (noise in air) is not trusted
-    ok = np.zeros(u.shape, bool)
-    ok[0, 8, 8] = ok[0, 8, 9] = True
-    k.spatial_fix(u.reshape(-1), ok.reshape(-1), ok_prev.reshape(-1), step.reshape(-1), nk, nj, ni, delta.reshape(-1), 3)
-    assert not ok.any()
+    assert np.allclose(temp[dlist], 37.0 + true.reshape(-1)[dlist] * inv_k, atol=1e-3)
+    assert np.isnan(temp[np.flatnonzero(~suspects)]).all()  # the others were not touched here
+
+
+def test_cached_cem43_is_the_physics_integral():
+    """One exp per voxel (R^(43 - T) kept from the previous frame) gives physics.dose's exact integral,
+    below, above and across 43 °C, and while the temperature holds."""
+    from openir.monitor._kernels import cem43_cached
+    from openir.physics.dose import cem43_interval
+
+    ln_hi, ln_lo = math.log(0.5), math.log(0.25)
+    rng = np.random.default_rng(2)
+    pairs = [(37.0, 37.0), (37.0, 37.0005), (42.0, 44.0), (50.0, 41.0), (43.0, 60.0), (60.0, 60.0)]
+    pairs += [tuple(x) for x in rng.uniform(30.0, 90.0, (200, 2))]
+    for t0, t1 in pairs:
+        e0 = math.exp((ln_hi if t0 >= 43 else ln_lo) * (43.0 - t0))
+        got, e1 = cem43_cached(t0, t1, e0, 2.0, ln_hi, ln_lo)
+        want = cem43_interval(t0, t1, 2.0, ln_hi, ln_lo)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-300)
+        assert e1 == pytest.approx(math.exp((ln_hi if t1 >= 43 else ln_lo) * (43.0 - t1)), rel=1e-12)

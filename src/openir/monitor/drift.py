@@ -76,6 +76,16 @@ class DriftModel:
         coeffs, *_ = np.linalg.lstsq(self.design[use], vals[use], rcond=None)
         return coeffs
 
+    def fit_values(self, vals: np.ndarray, use: np.ndarray) -> np.ndarray:
+        """Coefficients from the reference voxels' values ``vals`` (in ``index`` order), ``use`` of them."""
+        if use.all():
+            return self.pinv @ vals
+        if int(use.sum()) < 3 * len(self.exps):
+            raise InputError(f"only {int(use.sum())} of {use.size} drift reference voxels are usable in this frame",
+                             field="reference")
+        coeffs, *_ = np.linalg.lstsq(self.design[use], vals[use], rcond=None)
+        return coeffs
+
     def usable_fraction(self, ok: np.ndarray) -> float:
         """Fraction of the reference voxels usable in a frame (``ok``)."""
         return float(ok.reshape(-1)[self.index].mean()) if self.index.size else 0.0

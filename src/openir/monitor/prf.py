@@ -79,12 +79,17 @@ class BaselineLibrary:
         self.complex.append(z)
         self.phase.append(np.ascontiguousarray(phase, dtype=np.float32))
         self._mags.append(np.ascontiguousarray(magnitude[self._sel], dtype=np.float32))
+        self._stack: np.ndarray | None = None
         return len(self.complex) - 1
 
     def select(self, magnitude: np.ndarray) -> int:
         """Index of the baseline whose magnitude is closest (least squares) to ``magnitude``."""
         if len(self._mags) == 1:
             return 0
-        m = magnitude[self._sel]
-        errs = [float(np.sum((m - b) ** 2, dtype=np.float64)) for b in self._mags]
+        from ._kernels import baseline_sse
+
+        if getattr(self, "_stack", None) is None:
+            self._stack = np.ascontiguousarray(np.stack(self._mags))
+        # one fused pass over the sampled voxels; a NaN counts as 0 so it cannot make every baseline look equal
+        errs = baseline_sse(np.asarray(magnitude, np.float32), self._stack, self.stride)
         return int(np.argmin(errs))

@@ -173,6 +173,7 @@ class MonitorSession:
         if self._bad_baseline is not None:
             valid &= ~self._bad_baseline  # no trustworthy baseline phase there
         self.valid = valid
+        self._n_mon = int(np.count_nonzero(valid))
         ref = self.structures.reference
         if ref is None:
             ref = self._auto_reference(valid)
@@ -181,13 +182,12 @@ class MonitorSession:
         shape = self.grid.shape
         self.unwrapped = np.zeros(shape, np.float32)
         self._ok_prev = np.zeros(shape, bool)
-        self._step = np.zeros(shape, np.float32)
-        self._delta = np.zeros(shape, np.float32)
         self._zero_phase = np.zeros(int(np.prod(shape)), np.float32)
-        self.prev_t = np.full(shape, self.body_c, np.float64)
+        # float32 state: 1e-7 relative is far below any dose threshold, and half the memory traffic
+        self.prev_t = np.full(shape, self.body_c, np.float32)
         self.prev_time = self._last_baseline_time
-        self.cem = np.zeros(shape, np.float64)
-        self.dmg = np.zeros(shape, np.float64)
+        self.cem = np.zeros(shape, np.float32)
+        self.dmg = np.zeros(shape, np.float32)
         self.voxel_ml = self.grid.voxel_volume_mm3 / 1000.0
         self.lethal = np.zeros(shape, bool)
         if self.drift is not None:
@@ -210,6 +210,13 @@ class MonitorSession:
             "ea_over_r": tissues.arrhenius.liver.activation_energy_j_mol.value / GAS_CONSTANT_J_MOL_K,
             "floor_c": tissues.arrhenius.integration_floor_c.value,
         }
+        # R^(43 - T) of each voxel's last temperature (the CEM43 integrand), kept so a frame needs one exp
+        self._e_prev = np.full(shape, math.exp(self._dose_c["ln_r_below"] * (43.0 - self.body_c)), np.float32)
+        # the monitored span of each row [k, j]: the main pass skips the air on either side
+        rows = valid.reshape(-1, shape[2])
+        anyv = rows.any(axis=1)
+        self._row_lo = np.where(anyv, rows.argmax(axis=1), 0).astype(np.int64)
+        self._row_hi = np.where(anyv, shape[2] - rows[:, ::-1].argmax(axis=1), 0).astype(np.int64)
         self._sig_factor = math.sqrt(2.0) / abs(self.k) * self._sigma_noise
         self._ready = True
 
@@ -243,11 +250,9 @@ class MonitorSession:
         if magnitude.shape != self.grid.shape or phase.shape != self.grid.shape:
             return self.skip_frame(float(time_s), f"frame shape {magnitude.shape}/{phase.shape} is not the grid's "
                                    f"{self.grid.shape} (dropped or extra slices)", t_start)
-        finite_mag = np.where(np.isfinite(magnitude), magnitude, 0.0)
-        b = self.library.select(finite_mag)
+        b = self.library.select(magnitude)
         shift = self.shifts[b]
         mag = np.ascontiguousarray(magnitude, dtype=np.float32)
-        ok = np.empty(self.grid.shape, bool)
         if np.any(shift != 0):
             # breathing moved the anatomy: interpolate the complex difference (never a wrapped phase)
             bad = ~(np.isfinite(magnitude) & np.isfinite(phase))
@@ -269,42 +274,48 @@ class MonitorSession:
         frac = np.abs(shift - np.floor(shift))
         sig_factor = self._sig_factor * math.sqrt(float(np.prod((1 - frac) ** 2 + frac**2)))
         mag_min = self.snr_min * self._sigma_noise
-        backup = self.unwrapped.copy()
-        _k.unwrap_step(cur, base, mag.reshape(-1), self.valid.reshape(-1), mag_min, self.unwrapped.reshape(-1),
-                       ok.reshape(-1), self._step.reshape(-1))
-        nk, nj, ni = self.grid.shape
-        wraps = 0
-        for it in range(4):  # a block of wrong voxels is fixed from its rim inwards, one pass per ring
-            moved = int(_k.spatial_fix(self.unwrapped.reshape(-1), ok.reshape(-1), self._ok_prev.reshape(-1),
-                                       self._step.reshape(-1), nk, nj, ni, self._delta.reshape(-1), 3 if it == 0 else 0))
-            wraps += moved
-            if not moved:
-                break
-        n_mon = int(np.count_nonzero(self.valid))
-        masked = n_mon - int(np.count_nonzero(ok))
-        if n_mon and masked > 0.5 * n_mon:
-            self.unwrapped = backup
-            return self.skip_frame(float(time_s), f"{masked} of {n_mon} monitored voxels unusable (NaN, Inf or "
+        magf, mon = mag.reshape(-1), self.valid.reshape(-1)
+        # can this frame be used at all? decided before anything is changed
+        usable = np.empty(magf.size, bool)
+        tot, good = _k.usable_mask(cur, magf, mon, mag_min, usable)
+        if tot and tot - good > 0.5 * tot:
+            return self.skip_frame(float(time_s), f"{tot - good} of {tot} monitored voxels are unusable (NaN, Inf or "
                                    "below the SNR floor)", t_start)
         if self.drift is not None:
+            d = self.drift
+            vals = np.empty(d.index.size, np.float64)
+            use = np.empty(d.index.size, bool)
+            sus = np.empty(d.index.size, bool)
+            _k.reference_values(d.index, cur, base, magf, mon, mag_min, self.unwrapped.reshape(-1),
+                                self._ok_prev.reshape(-1), vals, use, sus)
+            calm = use & ~sus  # suspects may carry a wrap: left out unless too few remain
             try:
-                coeffs = self.drift.fit(self.unwrapped, ok)
+                coeffs = d.fit_values(vals, calm if calm.sum() >= 0.5 * use.sum() else use)
             except InputError as exc:
-                self.unwrapped = backup
                 return self.skip_frame(float(time_s), str(exc), t_start)
-            drift_rad = float(coeffs @ self.drift.ref_mean_row)
+            drift_rad = float(coeffs @ d.ref_mean_row)
         else:
             coeffs, drift_rad = np.zeros(0), 0.0
         shape = self.grid.shape
-        temp = np.empty(shape, np.float32)
-        sigma = np.empty(shape, np.float32)
+        ok = np.zeros(shape, bool)
+        deferred = np.zeros(shape, bool)
+        temp = np.full(shape, np.nan, np.float32)
+        sigma = np.full(shape, np.nan, np.float32)
         c = self._dose_c
-        _k.temperature_dose_step(
-            self.unwrapped.reshape(-1), mag.reshape(-1), ok.reshape(-1), self.valid.reshape(-1), self._px, self._py,
-            self._pz, self._exps, coeffs, np.array(shape, np.int64), 1.0 / self.k, self.body_c, sig_factor,
-            self.prev_t.reshape(-1), dt, c["ln_r_above"], c["ln_r_below"], c["ln_a"], c["ea_over_r"], c["floor_c"],
-            self.lethal_cem43, self.lethal_damage, self.criterion == "cem43", temp.reshape(-1), sigma.reshape(-1),
-            self.cem.reshape(-1), self.dmg.reshape(-1), self.lethal.reshape(-1))
+        dose_args = (sig_factor, self.prev_t.reshape(-1), dt, c["ln_r_above"], c["ln_r_below"], c["ln_a"],
+                     c["ea_over_r"], c["floor_c"], self.lethal_cem43, self.lethal_damage, self.criterion == "cem43",
+                     temp.reshape(-1), sigma.reshape(-1), self.cem.reshape(-1), self.dmg.reshape(-1),
+                     self.lethal.reshape(-1), self._e_prev.reshape(-1))
+        shape_a = np.array(shape, np.int64)
+        n_def = _k.frame_step(cur, base, magf, usable, mon, self._row_lo, self._row_hi, 3, self.unwrapped.reshape(-1),
+                              self._ok_prev.reshape(-1), ok.reshape(-1), deferred.reshape(-1), self._px, self._py,
+                              self._pz, self._exps, coeffs, shape_a, 1.0 / self.k, self.body_c, *dose_args)
+        wraps = 0
+        if n_def:
+            wraps = int(_k.fix_deferred(np.flatnonzero(deferred), self.unwrapped.reshape(-1), ok.reshape(-1), magf,
+                                        self._px, self._py, self._pz, self._exps, coeffs, shape_a, 1.0 / self.k,
+                                        self.body_c, *dose_args, 4))
+        masked = self._n_mon - int(np.count_nonzero(ok))
         self._ok_prev = ok
         self.prev_time = float(time_s)
         lethal = self.lethal
@@ -378,7 +389,7 @@ class MonitorSession:
         tgt = self._target_idx
         in_target = int(np.count_nonzero(self.valid.reshape(-1)[tgt] & ~flat[tgt])) if tgt is not None else 0
         in_organs = sum(int(i.size - np.count_nonzero(flat[i])) for i in self._organ_idx)
-        n_mon = max(int(np.count_nonzero(self.valid)), 1)
+        n_mon = max(self._n_mon, 1)
         degraded = in_target > 0 or in_organs > 0 or masked > 0.05 * n_mon
         if degraded and not self._degraded:
             self._emit(Event(time_s=t, frame=n, kind="monitoring_degraded", severity="warning", value=float(masked),
