@@ -187,3 +187,21 @@ def test_cached_cem43_is_the_physics_integral():
         want = cem43_interval(t0, t1, 2.0, ln_hi, ln_lo)
         assert got == pytest.approx(want, rel=1e-9, abs=1e-300)
         assert e1 == pytest.approx(math.exp((ln_hi if t1 >= 43 else ln_lo) * (43.0 - t1)), rel=1e-12)
+
+
+def test_nan_in_a_baseline_is_masked_not_spread(series):
+    s = series
+    st = _structures(s)
+    sess = MonitorSession(s.grid, te_ms=s.te_ms, b0_t=s.b0_t, structures=st)
+    ref_voxel = tuple(np.argwhere(st.reference)[0])
+    for f in range(s.n_baselines):
+        ph = s.phase[f].copy()
+        if f == 1:
+            ph[ref_voxel] = np.nan
+        sess.add_baseline(s.magnitude[f], ph, s.times_s[f])
+    heated = range(s.n_baselines, len(s.times_s))
+    res = [sess.process(s.magnitude[f], s.phase[f], s.times_s[f]) for f in heated]
+    assert not sess.valid[ref_voxel]  # that voxel has no trustworthy baseline: not monitored
+    assert np.isfinite(sess.cem).all()
+    assert all(np.isfinite(r.temperature_c[r.valid]).all() and r.valid.sum() > 1000 for r in res)
+    assert _within_one_voxel(sess.lethal, _true_lethal(s))

@@ -1,4 +1,4 @@
-"""Fused per-frame kernels (numba, parallel): a 256x256x8 frame in a few milliseconds.
+"""Fused per-frame kernels (numba, parallel): one main pass over the voxels per frame.
 
 A voxel is trusted in a frame when it is monitored (tissue with a baseline above the SNR floor, not
 fat), its phase and magnitude are finite, its magnitude is above the floor, and at least three of
@@ -41,12 +41,12 @@ from openir.physics.dose import arrhenius_interval
 _TWO_PI = 2.0 * math.pi
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _usable(p, m, mon, mag_min):  # pragma: no cover - compiled
     return mon and math.isfinite(p) and math.isfinite(m) and m >= mag_min
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _unwrap(p, base, prev):  # pragma: no cover - compiled
     """The value of wrap(p - base) + 2 pi n nearest ``prev``; wrap(p - base) = angle(z conj(z_base))."""
     d = p - base
@@ -54,7 +54,7 @@ def _unwrap(p, base, prev):  # pragma: no cover - compiled
     return d + _TWO_PI * round((prev - d) / _TWO_PI)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def usable_mask(phase, mag, monitored, mag_min, out):  # pragma: no cover - compiled
     """out <- monitored & finite & above the SNR floor (flat); returns (monitored, usable) counts."""
     n = phase.size
@@ -70,7 +70,7 @@ def usable_mask(phase, mag, monitored, mag_min, out):  # pragma: no cover - comp
     return tot, good
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def baseline_sse(mag, stack, stride):  # pragma: no cover - compiled
     """Sum of squared differences between ``mag`` [k, j, i] sampled every ``stride`` voxels in plane
     and each baseline of ``stack`` [b, k, j', i'] (already sampled); a non-finite voxel counts as 0."""
@@ -103,7 +103,7 @@ def reference_values(idx, phase, base, mag, monitored, mag_min, u, ok_prev, vals
             suspect[q] = False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _piece(e0, e1, x, dt):  # pragma: no cover - compiled
     """Integral over ``dt`` of E(s) = e0 exp(x s / dt) (E = R^(43 - T) for T linear): dt (e1 - e0) / x."""
     if abs(x) < 1e-3:
@@ -111,7 +111,7 @@ def _piece(e0, e1, x, dt):  # pragma: no cover - compiled
     return dt * (e1 - e0) / x
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def cem43_cached(t0, t1, e0, dt, ln_hi, ln_lo):  # pragma: no cover - compiled
     """(CEM43 minutes, R^(43 - t1)) for T linear from ``t0`` to ``t1`` over ``dt`` s, given
     ``e0`` = R^(43 - t0) from the previous frame: the same exact integral as
@@ -131,7 +131,7 @@ def cem43_cached(t0, t1, e0, dt, ln_hi, ln_lo):  # pragma: no cover - compiled
     return (a + b) / 60.0, e1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _dose(v, t0, tn, dt, ln_hi, ln_lo, ln_a, ea_over_r, floor_c, lethal_cem, lethal_dmg, use_cem, prev_t, cem, dmg,
           lethal, e_prev):  # pragma: no cover - compiled
     inc, e1 = cem43_cached(t0, tn, e_prev[v], dt, ln_hi, ln_lo)
@@ -143,7 +143,7 @@ def _dose(v, t0, tn, dt, ln_hi, ln_lo, ln_a, ea_over_r, floor_c, lethal_cem, let
     lethal[v] = cem[v] >= lethal_cem if use_cem else dmg[v] >= lethal_dmg
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def frame_step(phase, base, mag, usable, monitored, row_lo, row_hi, min_nb, u, ok_prev, ok_out, deferred, px, py, pz,
                exps, coeffs,
                shape, inv_k, body_c, sig_factor, prev_t, dt, ln_hi, ln_lo, ln_a, ea_over_r, floor_c, lethal_cem,
@@ -214,7 +214,7 @@ def frame_step(phase, base, mag, usable, monitored, row_lo, row_hi, min_nb, u, o
     return n_def.sum()
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def fix_deferred(dlist, u, ok, mag, px, py, pz, exps, coeffs, shape, inv_k, body_c, sig_factor, prev_t, dt, ln_hi,
                  ln_lo, ln_a, ea_over_r, floor_c, lethal_cem, lethal_dmg, use_cem, temp_out, sigma_out, cem, dmg,
                  lethal, e_prev, rounds):  # pragma: no cover - compiled
