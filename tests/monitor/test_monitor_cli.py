@@ -79,3 +79,56 @@ def test_watcher_waits_for_complete_frames(dicom_series, tmp_path):
     assert [f.index for f in frames] == [0, 1]
     assert frames[0].phase.shape == (3, 40, 40) and frames[0].te_ms == 10.0 and frames[0].b0_t == 3.0
     assert w.poll() == []  # each frame is handed out once
+
+
+def test_replay_loses_no_frame_after_a_bad_one(dicom_series, tmp_path):
+    """A dropped phase slice (frame 5) and a half-written file (frame 8): both skipped with a warning,
+    every later frame processed, exit 0."""
+    s, root = dicom_series
+    series = tmp_path / "series"
+    shutil.copytree(root / "series", series)
+    (series / "f0005_P_k01.dcm").unlink()
+    half = series / "f0008_M_k00.dcm"
+    half.write_bytes(half.read_bytes()[: half.stat().st_size // 2])
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["thermo", "replay", str(series), "--plan", str(root / "plan.json"),
+                                   "--baselines", "3", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "summary.json").read_text())
+    n_heated = len(s.times_s) - s.n_baselines
+    assert len(doc["frames"]) == n_heated  # every heated frame is accounted for
+    skipped = [f["frame"] for f in doc["frames"] if f["skipped"]]
+    assert skipped == [5 - 3, 8 - 3]
+    assert sum(not f["skipped"] for f in doc["frames"]) == n_heated - 2
+    assert doc["frames"][-1]["time_s"] == pytest.approx(s.times_s[-1] - s.times_s[0], abs=0.01)
+    degraded = [e for e in doc["events"] if e["kind"] == "monitoring_degraded"]
+    assert len(degraded) >= 2 and all("skipped" in e["message"] for e in degraded[:2])
+    assert "2 frame(s) skipped" in res.output
+
+
+def test_watcher_survives_a_file_caught_mid_write(dicom_series, tmp_path):
+    _, root = dicom_series
+    files = sorted((root / "series").glob("f0000*.dcm"))
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    w = FolderWatcher(incoming, n_slices=3)
+    for f in files[:-1]:
+        shutil.copy(f, incoming / f.name)
+    last = files[-1]
+    data = last.read_bytes()
+    (incoming / last.name).write_bytes(data[: len(data) // 3])  # the writer stalls mid-file
+    assert w.poll() == [] and w.poll() == []  # seen, unreadable: retried, not fatal
+    (incoming / last.name).write_bytes(data)  # writing finishes
+    got = w.poll() + w.poll()
+    assert len(got) == 1 and got[0].index == 0 and got[0].phase.shape == (3, 40, 40)
+    assert not w.problems
+
+
+def test_replay_without_a_plan_claims_no_coverage(dicom_series, tmp_path):
+    _, root = dicom_series
+    res = CliRunner().invoke(app, ["thermo", "replay", str(root / "series"), "--baselines", "3", "-o",
+                                   str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "coverage" not in res.output.replace("no coverage", "")
+    doc = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert all(f["target_coverage"] is None for f in doc["frames"])

@@ -15,7 +15,6 @@ from openir.core.volume import Grid, make_affine
 from openir.io import write_nifti
 from openir.monitor import MonitorPlan
 from openir.monitor.plan_input import (
-    AblationPlanFile,
     find_case_labels,
     load_plan_input,
     read_matrix,
@@ -83,8 +82,8 @@ def _centroid_lps(mask: np.ndarray, grid: Grid) -> np.ndarray:
     return grid.index_to_world(np.stack([i, j, k], 1).astype(float)).mean(0)
 
 
-def _file(plan: Plan) -> AblationPlanFile:
-    return AblationPlanFile.model_validate(plan.model_dump(mode="json"))
+def _file(plan: Plan) -> Plan:
+    return Plan.model_validate(plan.model_dump(mode="json"))
 
 
 def test_target_and_organs_on_the_mr_grid(case_labels):
@@ -131,15 +130,16 @@ def test_clip_to_organ_and_plan_volume_check(case_labels):
     ps = structures_from_ablation_plan(_file(make_plan(near={"portal_vein": 3.0}, clip=True)), case_labels, mr_grid())
     pv = next(o for o in ps.structures.organs if o.name == "portal_vein")
     assert not (ps.structures.target & pv.mask).any()
-    assert "rebuilt" in ps.info[0].note
+    assert "the plan's target" in ps.info[0].note
 
 
 @pytest.mark.parametrize("name, role, kind", [
     ("portal_vein", "organ_at_risk", "vessel"), ("hepatic_veins", "organ_at_risk", "vessel"),
     ("IVC", "organ_at_risk", "vessel"), ("aorta", "organ_at_risk", "vessel"),
     ("Hepatic Artery", "organ_at_risk", "vessel"), ("stomach", "organ_at_risk", "bowel"),
-    ("small_bowel", "organ_at_risk", "bowel"), ("gallbladder", "organ_at_risk", "bowel"),
-    ("common_bile_duct", "organ_at_risk", "bowel"), ("skin", "organ_at_risk", "skin"),
+    ("small_bowel", "organ_at_risk", "bowel"), ("gallbladder", "organ_at_risk", "gallbladder"),
+    ("common_bile_duct", "organ_at_risk", "bile_duct"), ("Hepatic Duct Left", "organ_at_risk", "bile_duct"),
+    ("skin", "organ_at_risk", "skin"),
     ("sciatic_nerve", "organ_at_risk", "nerve"), ("spinal_canal", "organ_at_risk", "nerve"),
     ("fat", "fat", None), ("kidney_left", "organ_at_risk", "critical_structure"),
 ])
@@ -157,7 +157,7 @@ def test_errors(case_labels, tmp_path):
         load_plan_input(p)
     p.write_text(make_plan().model_dump_json())
     pf = load_plan_input(p)
-    assert isinstance(pf, AblationPlanFile)
+    assert isinstance(pf, Plan)
     with pytest.raises(InputError, match="--labels"):
         find_case_labels(pf, p)
     far = Grid((3, 10, 10), make_affine((2.0, 2.0, 4.0), (-9.0, -9.0, 200.0)))
@@ -239,3 +239,55 @@ def test_watch_with_an_ablation_plan_finds_case_labels_and_transform(planned_ser
                                    "3", "--interval", "0.01", "--idle-timeout", "0.2", "-o", str(tmp_path / "w2")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "w2" / "structures.json").exists() and (tmp_path / "w2" / "live.html").exists()
+
+
+# ---- monitor and plan agree on the target (issue 23): the planner's own targets_out, voxel for voxel ----
+
+@pytest.fixture(scope="module")
+def planned_case():
+    """A liver tumour under the skin, next to the gallbladder (must-spare) and unlabelled tissue:
+    the margin is cut by the body outline (from the CT), by the gallbladder, and runs into label-0
+    tissue that only the CT body keeps."""
+    from openir.plan import plan_ablation
+    from openir.plan.models import CaseRef
+
+    g = Grid((24, 34, 40), make_affine((2.0, 2.0, 2.0), (-40.0, -34.0, -24.0)))
+    p = g.voxel_centres()
+    x, y, z = p[..., 0], p[..., 1], p[..., 2]
+    body = (x / 36) ** 2 + (y / 30) ** 2 <= 1
+    liver = body & (x > -8) & ((x / 34) ** 2 + (y / 28) ** 2 + (z / 30) ** 2 <= 1)
+    tumour = (x - 22) ** 2 + (y + 12) ** 2 + z**2 <= 7.0**2
+    gall = liver & ((x - 16) ** 2 + (y + 2) ** 2 + z**2 <= 5.0**2) & ~tumour
+    lm = LabelMap.from_masks({"liver": liver & ~gall, "gallbladder": gall, "tumour_1": tumour & body}, g)
+    ct = np.where(body, 40.0, -1000.0)
+    from openir.plan import body_from_ct
+
+    bm = body_from_ct(ct, lm.array)
+    targets: dict[str, np.ndarray] = {}
+    plan = plan_ablation(lm, ["tumour_1"], modality="microwave", margin_mm=8.0, clip_to_organ=False, body_mask=bm,
+                         n_directions=100, n_paths=2, case=CaseRef(ct="ct.nii.gz", labels="labels.nii.gz"),
+                         targets_out=targets)
+    return lm, ct, bm, plan, targets["tumour_1"]
+
+
+def test_monitor_target_is_the_plans_target(planned_case):
+    from openir.plan import body_from_ct
+
+    lm, ct, _, plan, planned = planned_case
+    spec = plan.targets[0].target
+    # the case is built so that each cut matters: outside the body, the gallbladder, unlabelled tissue
+    assert spec.excluded_ml.get("outside the body", 0) > 0 and any("gallbladder" in k for k in spec.excluded_ml)
+    assert (planned & (lm.array == 0)).any()
+    doc = Plan.model_validate_json(plan.model_dump_json())  # what monitoring reads: the JSON the CLI writes
+    ps = structures_from_ablation_plan(doc, lm, lm.grid, body_mask=body_from_ct(ct, lm.array))
+    assert ps.structures.target is not None
+    assert np.array_equal(ps.structures.target, planned)  # same voxels
+    assert not any("late" in n for n in ps.notes)
+
+
+def test_without_the_ct_the_target_is_never_smaller(planned_case):
+    lm, _, _, plan, planned = planned_case
+    ps = structures_from_ablation_plan(plan, lm, lm.grid)
+    t = ps.structures.target
+    assert not (planned & ~t).any() and (t & ~planned).any()  # a superset: coverage reported late, never early
+    assert any("CT was not found" in n for n in ps.notes)

@@ -23,11 +23,16 @@ def body_mask_from_ct(ct: Volume, labels: LabelMap | None = None) -> np.ndarray:
     >>> int(body_mask_from_ct(Volume(hu, np.eye(4))).sum())  # the gas pocket counts as body
     108
     """
+    return body_mask_from_arrays(ct.array, None if labels is None else labels.array)
+
+
+def body_mask_from_arrays(ct_hu: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """`body_mask_from_ct` on bare ``[k, j, i]`` arrays of one grid."""
     from scipy import ndimage  # imported on use: `openir --help` must not load scipy
 
-    body = ct.array > BODY_HU_THRESHOLD
+    body = np.asarray(ct_hu) > BODY_HU_THRESHOLD
     if labels is not None:
-        body |= labels.array > 0
+        body |= np.asarray(labels) > 0
     for k in range(body.shape[0]):
         body[k] = ndimage.binary_fill_holes(body[k])
     return body

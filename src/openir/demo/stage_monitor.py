@@ -69,10 +69,11 @@ def _monitor_and_score(ctx: DemoContext, s, structures, points: dict) -> tuple:
 
 def _run_planned(ctx: DemoContext, patient, plan) -> None:
     from openir.core.resample import resample
-    from openir.monitor.plan_input import AblationPlanFile, structures_from_ablation_plan
+    from openir.monitor.plan_input import structures_from_ablation_plan
     from openir.monitor.synthetic_series import make_heating_series
+    from openir.plan import body_from_ct
 
-    pf = AblationPlanFile.model_validate(plan.model_dump(mode="json"))
+    pf = plan
     tumour = pf.targets[0].tumour
     probes = sorted((p for p in pf.probes if p.tumour == tumour), key=lambda p: p.order)
     probe = probes[0]
@@ -84,7 +85,8 @@ def _run_planned(ctx: DemoContext, patient, plan) -> None:
     # every zone of this tumour heats at once (a probe cluster; sequential zones compressed in time)
     s = make_heating_series(anatomy=anatomy, source_lps=sources, seed=ctx.seed, frame_period_s=3.0,
                             heat_s=360.0, cool_s=30.0, power_w=POWER_W, source_sigma_mm=SOURCE_SIGMA_MM)
-    ps = structures_from_ablation_plan(pf, patient.labels, grid, tumours=[tumour])
+    ps = structures_from_ablation_plan(pf, patient.labels, grid, tumours=[tumour],
+                                       body_mask=body_from_ct(patient.ct.array, patient.labels.array))
     out = ctx.out / "monitor"
     points = dict(list(ps.points.items())[:4])  # a readable plot
     sess, rmse, outside, ms = _monitor_and_score(ctx, s, ps.structures, points)

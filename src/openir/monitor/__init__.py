@@ -16,6 +16,7 @@ from .models import (
     MonitorStructure,
     MRFrame,
     PointCurve,
+    SkippedFrame,
 )
 from .phase import group_mr_files, image_kind, phase_to_radians, read_header, read_mr_volume
 from .pipeline import run_monitoring
@@ -55,6 +56,7 @@ __all__ = [
     "MonitorStructures",
     "OrganLimit",
     "PointCurve",
+    "SkippedFrame",
     "ThermometryTable",
     "add_margin",
     "background_mask",

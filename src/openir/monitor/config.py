@@ -30,10 +30,18 @@ class VendorPhase(BaseModel):
     source: str = Field(min_length=3)
 
 
+PROJECT_DEFAULT = "project default (unsourced)"
+
+
 class Limit(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_c: float = Field(gt=30, lt=120)
     source: str = Field(min_length=3)
+
+    @property
+    def project_default(self) -> bool:
+        """True for a limit no publication backs (its source starts with "project default (unsourced)")."""
+        return self.source.lower().startswith(PROJECT_DEFAULT)
 
 
 class KindRule(BaseModel):

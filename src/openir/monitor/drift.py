@@ -48,6 +48,7 @@ class DriftModel:
         z, y, x = _axes(ref.shape)
         kk, jj, ii = np.unravel_index(self.index, ref.shape)
         a = np.stack([x[ii] ** e[0] * y[jj] ** e[1] * z[kk] ** e[2] for e in self.exps], axis=1)
+        self.design = a
         self.pinv = np.linalg.pinv(a)
         self.ref_mean_row = a.mean(axis=0)  # drift coefficients -> mean drift over the reference
         self._z, self._y, self._x = z, y, x
@@ -58,9 +59,36 @@ class DriftModel:
             return np.stack([ax**e for e in range(3)])
         return powers(self._x), powers(self._y), powers(self._z), np.array(self.exps, dtype=np.int64)
 
-    def fit(self, phase: np.ndarray) -> np.ndarray:
-        """Polynomial coefficients fitted to ``phase`` over the reference voxels."""
-        return self.pinv @ phase.reshape(-1)[self.index].astype(np.float64)
+    def fit(self, phase: np.ndarray, ok: np.ndarray | None = None) -> np.ndarray:
+        """Polynomial coefficients fitted to ``phase`` over the reference voxels.
+
+        ``ok`` (bool, the grid's shape): voxels usable this frame. Reference voxels outside it (NaN,
+        low signal) are left out of the fit rather than poisoning it; `InputError` when too few are
+        left for the polynomial (the caller skips the frame and says so).
+        """
+        vals = phase.reshape(-1)[self.index].astype(np.float64)
+        use = np.isfinite(vals) if ok is None else ok.reshape(-1)[self.index] & np.isfinite(vals)
+        if use.all():
+            return self.pinv @ vals
+        if int(use.sum()) < 3 * len(self.exps):
+            raise InputError(f"only {int(use.sum())} of {use.size} drift reference voxels are usable in this frame",
+                             field="reference")
+        coeffs, *_ = np.linalg.lstsq(self.design[use], vals[use], rcond=None)
+        return coeffs
+
+    def fit_values(self, vals: np.ndarray, use: np.ndarray) -> np.ndarray:
+        """Coefficients from the reference voxels' values ``vals`` (in ``index`` order), ``use`` of them."""
+        if use.all():
+            return self.pinv @ vals
+        if int(use.sum()) < 3 * len(self.exps):
+            raise InputError(f"only {int(use.sum())} of {use.size} drift reference voxels are usable in this frame",
+                             field="reference")
+        coeffs, *_ = np.linalg.lstsq(self.design[use], vals[use], rcond=None)
+        return coeffs
+
+    def usable_fraction(self, ok: np.ndarray) -> float:
+        """Fraction of the reference voxels usable in a frame (``ok``)."""
+        return float(ok.reshape(-1)[self.index].mean()) if self.index.size else 0.0
 
     def evaluate(self, coeffs: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """The drift field of ``coeffs`` on the whole grid (separable evaluation, no design matrix)."""

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openir.core.volume import Grid
 
-EventKind = Literal["limit_exceeded", "limit_cleared", "target_covered", "baseline", "frame_skipped", "info"]
+EventKind = Literal["limit_exceeded", "limit_cleared", "target_covered", "baseline", "frame_skipped",
+                    "monitoring_degraded", "monitoring_restored", "info"]
 Severity = Literal["info", "warning", "critical"]
 
 
@@ -49,11 +50,16 @@ class FrameSummary(BaseModel):
     baseline_index: int
     drift_rad: float = Field(description="mean drift phase removed over the reference region")
     max_temperature_c: float
-    target_coverage: float = Field(description="fraction of target voxels with a lethal dose")
+    target_coverage: float | None = Field(
+        description="fraction of target voxels with a lethal dose; None without a target (no coverage is claimed)")
     lethal_volume_ml: float
     structure_max_c: dict[str, float] = Field(default_factory=dict)
     median_sigma_c: float
     processing_ms: float
+    skipped: bool = Field(False, description="the frame could not be used (see note and the events)")
+    masked_voxels: int = Field(0, description="monitored voxels unusable in this frame (NaN, Inf, low signal, isolated)")
+    wraps_corrected: int = Field(0, description="voxels moved back by a phase wrap against their neighbours")
+    note: str = ""
 
 
 class MonitorStructure(BaseModel):
@@ -114,6 +120,16 @@ class MRFrame:
     @property
     def complex(self) -> np.ndarray:
         return (self.magnitude * np.exp(1j * self.phase)).astype(np.complex64)
+
+
+@dataclass
+class SkippedFrame:
+    """A frame the reader gave up on (incomplete, unreadable), in its place in the series."""
+
+    index: int
+    reason: str
+    key: str = ""
+    time_s: float | None = None
 
 
 @dataclass

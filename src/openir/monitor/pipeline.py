@@ -14,14 +14,14 @@ import numpy as np
 from openir.core.errors import InputError
 from openir.core.volume import Grid
 
-from .models import FrameResult, MonitorPlan, MRFrame
+from .models import FrameResult, MonitorPlan, MRFrame, SkippedFrame
 from .session import MonitorSession
 from .structures import MonitorStructures, structures_from_plan
 from .view import render_png, write_live_html
 
 
 def run_monitoring(
-    frames: Iterable[MRFrame],
+    frames: Iterable[MRFrame | SkippedFrame],
     *,
     n_baselines: int,
     out: str | Path,
@@ -37,7 +37,10 @@ def run_monitoring(
     the final temperature/CEM43 maps (``final_maps.npz``) under ``out``.
 
     Structures: ``structures`` as given, else ``structures_for(grid)`` on the first frame's grid
-    (e.g. from an ablation plan), else from the monitoring ``plan``."""
+    (e.g. from an ablation plan), else from the monitoring ``plan``.
+
+    A `SkippedFrame` from the reader, or a frame on another grid (dropped slices), is reported as a
+    "monitoring_degraded" event and processing goes on with the next frame: no later frame is lost."""
     if n_baselines < 1:
         raise InputError("at least one baseline frame is needed", field="baselines")
     out = Path(out)
@@ -47,8 +50,20 @@ def run_monitoring(
     session: MonitorSession | None = None
     last: FrameResult | None = None
     last_mag: np.ndarray | None = None
+    pending: list[str] = []  # problems before the session exists (reported once it does)
     seen = 0
+    last_time: float | None = None
+    period: float | None = None
     for f in frames:
+        if isinstance(f, SkippedFrame):
+            t = f.time_s if f.time_s is not None else (last_time + (period or 0.0) if last_time is not None else 0.0)
+            if session is None or seen < n_baselines:
+                pending.append(f"frame {f.index} (baseline phase) skipped: {f.reason}")
+            else:
+                res = session.skip_frame(t, f.reason)
+                if on_frame is not None:
+                    on_frame(res)
+            continue
         if session is None:
             if structures is None and structures_for is not None:
                 structures = structures_for(f.grid)
@@ -60,17 +75,33 @@ def run_monitoring(
                 kw.setdefault("criterion", plan.criterion)
                 kw.setdefault("points", plan.points)
             session = MonitorSession(f.grid, te_ms=f.te_ms, b0_t=f.b0_t, structures=structures, event_log=log, **kw)  # type: ignore[arg-type]
-        elif not f.grid.same_as(session.grid):
-            raise InputError(f"frame {f.index} lies on another grid than the first frame")
+        if last_time is not None and f.time_s > last_time:
+            period = f.time_s - last_time
+        if not f.grid.same_as(session.grid):
+            why = (f"frame {f.index} lies on another grid ({f.grid.describe()}) than the first frame "
+                   f"({session.grid.describe()}): dropped or moved slices")
+            if seen < n_baselines:
+                pending.append(why)
+            else:
+                res = session.skip_frame(f.time_s, why)
+                last_time = f.time_s
+                if on_frame is not None:
+                    on_frame(res)
+            continue
+        for msg in pending:
+            session.note_problem(f.time_s, msg)
+        pending.clear()
         if seen < n_baselines:
             session.add_baseline(f.magnitude, f.phase, f.time_s)
         else:
-            last = session.process(f.magnitude, f.phase, f.time_s)
-            last_mag = f.magnitude
+            res = session.process(f.magnitude, f.phase, f.time_s)
+            if not res.summary.skipped:
+                last, last_mag = res, f.magnitude
             if on_frame is not None:
-                on_frame(last)
-            if live_every and (session.frame_count % live_every == 0 or last.events):
-                _live(out, session, last, last_mag, finished=False)
+                on_frame(res)
+            if live_every and last is not None and (session.frame_count % live_every == 0 or res.events):
+                _live(out, session, last, last_mag, finished=False)  # type: ignore[arg-type]
+        last_time = f.time_s
         seen += 1
     if session is None or last is None or last_mag is None:
         raise InputError(f"got {seen} frame(s): need more than the {n_baselines} baseline frame(s)")

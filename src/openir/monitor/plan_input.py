@@ -1,17 +1,20 @@
 """Targets and organs at risk for monitoring, from the ablation plan that `openir plan` writes.
 
-The plan JSON is read as plain JSON through a small local model of the fields monitoring needs
-(the monitor layer does not import ``openir.plan``). The plan itself holds no masks: the targets
-and organs are rebuilt from the case label map it was planned on (the same grid, the planning CT
-frame), then moved into the MR frame by ``mr_from_plan`` (4x4, LPS -> LPS; identity when CT and MR
-share the DICOM patient frame of one session) and resampled nearest-neighbour onto the MR grid.
+The plan is read as the planner's own `openir.plan.Plan` model, and each target is rebuilt with the
+planner's own public function (`openir.plan.target_mask`): monitoring and planning agree on the
+target voxel for voxel, with no copy of either here. The plan holds no masks, so the targets and
+organs are rebuilt from the case label map it was planned on (the planning CT grid and frame),
+then moved into the MR frame by ``mr_from_plan`` (4x4, LPS -> LPS; identity when CT and MR share the
+DICOM patient frame of one session) and resampled nearest-neighbour onto the MR grid.
 
-- target: each planned tumour + the plan's margin, rebuilt as the planner builds it (inside the
-  labelled body, clipped to the host organ when the plan clipped it, organs at risk left out),
-  on the planning grid before resampling so the margin keeps the CT resolution;
+- target: each planned tumour + the plan's margin, built on the planning grid before resampling so
+  the margin keeps the CT resolution. The body mask the planner used comes from the planning CT
+  (`openir.plan.body_from_ct`); without the CT the target can only be exact when the plan left no
+  margin voxel out as "outside the body", else it is built over a larger body (never smaller:
+  coverage is then reported late, not early) and a note says so;
 - organs at risk: the structures the plan lists near the tumour (within its near distance), heat
-  sinks, and structures its zones touch; each gets the temperature limit of its kind from
-  ``data/thermometry.yaml`` (``structure_kinds``: name patterns -> limit kind, unknown names ->
+  sinks, and structures its zones touch; each gets the temperature limit of its class from
+  ``data/thermometry.yaml`` (``structure_kinds``: name patterns -> limit class, unknown names ->
   ``default_kind`` with a note); fat-like labels are masked (no PRF shift) instead;
 - reference (drift fit): the host organ farther than 20 mm from every target, when big enough;
 - points: each probe tip, so the live view shows its temperature curve.
@@ -21,78 +24,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from scipy import ndimage
 
-from openir.core.crop import bounding_box, pad_box
 from openir.core.errors import InputError
 from openir.core.labels import LabelMap, normalise_label_name
 from openir.core.volume import Grid
+from openir.plan import Plan, TargetPlan, is_target_label, matches, target_mask
 
 from .config import ThermometryTable, load_thermometry
 from .models import MonitorPlan, StructureInfo
 from .structures import MonitorStructures, OrganLimit, labels_on_grid
 
 Vec3 = tuple[float, float, float]
-TARGET_PREFIXES = ("tumour", "tumor", "lesion", "target")  # as the planner treats target labels
 REFERENCE_DISTANCE_MM = 20.0  # host tissue this far from the target is taken as unheated (drift fit)
-
-
-# ---- the fields of the Plan JSON that monitoring reads (extra fields ignored) ---------------------
-
-class _Loose(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class PlanTargetSpec(_Loose):
-    tumour: str
-    organ_label: str | None = None
-    margin_mm: float = Field(ge=0)
-    clip_to_organ: bool = False
-    target_ml: float | None = None
-
-
-class PlanFeatures(_Loose):
-    near_labels: dict[str, float] = Field(default_factory=dict)
-    heat_sink_vessels: dict[str, float] = Field(default_factory=dict)
-
-
-class PlanRecommendation(_Loose):
-    features: PlanFeatures = Field(default_factory=PlanFeatures)
-
-
-class PlanTarget(_Loose):
-    tumour: str
-    target: PlanTargetSpec
-    recommendation: PlanRecommendation = Field(default_factory=PlanRecommendation)
-    structures_touched_ml: dict[str, float] = Field(default_factory=dict)
-    must_spare_touched_ml: dict[str, float] = Field(default_factory=dict)
-
-
-class PlanProbe(_Loose):
-    order: int
-    tumour: str
-    tip_lps: Vec3
-    zone_centre_lps: Vec3 | None = None
-
-
-class PlanCase(_Loose):
-    case_id: str = ""
-    labels: str | None = None
-    grid: str = ""
-
-
-class AblationPlanFile(_Loose):
-    """What monitoring reads from an ablation plan (``plan.json`` of `openir plan`)."""
-
-    plan_version: str = "1"
-    case: PlanCase = Field(default_factory=PlanCase)
-    targets: list[PlanTarget] = Field(default_factory=list)
-    probes: list[PlanProbe] = Field(default_factory=list)
+OUTSIDE_BODY = "outside the body"  # the planner's excluded_ml reason (plan.target.build_target)
 
 
 def is_ablation_plan(doc: object) -> bool:
@@ -100,7 +49,7 @@ def is_ablation_plan(doc: object) -> bool:
     return isinstance(doc, dict) and "targets" in doc and ("provenance" in doc or "plan_version" in doc)
 
 
-def load_plan_input(path: str | Path) -> MonitorPlan | AblationPlanFile:
+def load_plan_input(path: str | Path) -> MonitorPlan | Plan:
     """Read ``--plan``: an ablation plan from `openir plan`, or a monitoring plan (labels + roles)."""
     p = Path(path)
     try:
@@ -109,13 +58,13 @@ def load_plan_input(path: str | Path) -> MonitorPlan | AblationPlanFile:
         raise InputError(f"cannot read plan: {exc.strerror}", source=p) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON ({exc.msg}, line {exc.lineno})", source=p) from None
-    model: type[BaseModel] = AblationPlanFile if is_ablation_plan(doc) else MonitorPlan
+    model: type[BaseModel] = Plan if is_ablation_plan(doc) else MonitorPlan
     try:
         out = model.model_validate(doc)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise InputError(err["msg"], source=p, field=".".join(str(x) for x in err["loc"])) from None
-    if isinstance(out, AblationPlanFile) and not out.targets:
+    if isinstance(out, Plan) and not out.targets:
         raise InputError("the ablation plan has no targets (no tumour was planned): nothing to monitor",
                          source=p, field="targets")
     return out  # type: ignore[return-value]
@@ -148,27 +97,18 @@ def read_matrix(path: str | Path) -> np.ndarray:
 
 # ---- names -> limit kinds --------------------------------------------------------------------------
 
-def _matches(name: str, patterns: list[str]) -> bool:
-    n = normalise_label_name(name)
-    return any(fnmatch(n, normalise_label_name(p)) for p in patterns)
-
-
-def is_target_label(name: str) -> bool:
-    return normalise_label_name(name).startswith(TARGET_PREFIXES)
-
-
 def structure_kind(name: str, table: ThermometryTable | None = None) -> tuple[str, str | None, str]:
     """(role, limit kind, note) for a label the plan names: role ``organ_at_risk`` or ``fat``."""
     sk = (table or load_thermometry()).structure_kinds
-    if _matches(name, sk.prf_invalid):
+    if matches(name, sk.prf_invalid):
         return "fat", None, "fat: no PRF temperature shift, masked"
     for r in sk.rules:
-        if _matches(name, r.patterns):
+        if matches(name, r.patterns):
             return "organ_at_risk", r.kind, f"{r.kind} (by name)"
     return "organ_at_risk", sk.default_kind, f"no limit kind for {name!r}: default {sk.default_kind!r}"
 
 
-def planned_structures(plan: AblationPlanFile, tumours: list[str] | None = None) -> list[str]:
+def planned_structures(plan: Plan, tumours: list[str] | None = None) -> list[str]:
     """Names the plan lists near the selected tumours (near, heat sinks, touched, must-spare)."""
     names: dict[str, None] = {}
     for t in _selected(plan, tumours):
@@ -178,7 +118,7 @@ def planned_structures(plan: AblationPlanFile, tumours: list[str] | None = None)
     return list(names)
 
 
-def _selected(plan: AblationPlanFile, tumours: list[str] | None) -> list[PlanTarget]:
+def _selected(plan: Plan, tumours: list[str] | None) -> list[TargetPlan]:
     if not tumours:
         return list(plan.targets)
     known = {normalise_label_name(t.tumour): t for t in plan.targets}
@@ -193,7 +133,7 @@ def _selected(plan: AblationPlanFile, tumours: list[str] | None) -> list[PlanTar
 
 # ---- the case label map ----------------------------------------------------------------------------
 
-def find_case_labels(plan: AblationPlanFile, plan_path: str | Path | None, labels: str | Path | None = None) -> Path:
+def find_case_labels(plan: Plan, plan_path: str | Path | None, labels: str | Path | None = None) -> Path:
     """The label map the plan was made on: ``labels`` if given, else ``case.labels`` (absolute as
     `openir plan` writes it; a relative one is resolved from the plan's folder, never the working
     directory), else ``labels.nii.gz``/``labels.nrrd`` beside the plan."""
@@ -215,29 +155,25 @@ def find_case_labels(plan: AblationPlanFile, plan_path: str | Path | None, label
                      + "): give it with --labels", source=plan_path, field="case.labels")
 
 
+def find_case_ct(plan: Plan, plan_path: str | Path | None, ct: str | Path | None = None) -> Path | None:
+    """The planning CT: ``ct`` if given (must exist), else ``case.ct`` as written or beside the plan;
+    None when the plan names none or it is not found (the target then follows `plan_target_masks`)."""
+    if ct is not None:
+        p = Path(ct)
+        if not p.exists():
+            raise InputError("planning CT not found", source=p, field="--ct")
+        return p
+    if not plan.case.ct:
+        return None
+    c = Path(plan.case.ct)
+    base = Path(plan_path).parent if plan_path is not None else Path(".")
+    for cand in ([c] if c.is_absolute() else [c, base / c, base / c.name]):
+        if cand.exists():
+            return cand
+    return None
+
+
 # ---- masks -----------------------------------------------------------------------------------------
-
-def rebuild_target(labels: LabelMap, spec: PlanTargetSpec, exclude_values: list[int]) -> tuple[LabelMap, float]:
-    """Tumour + margin on a crop of the planning grid, as the planner builds it; (crop, mL)."""
-    tm_full = labels.mask(spec.tumour)
-    if not tm_full.any():
-        raise InputError(f"tumour {spec.tumour!r} has no voxels in the label map", field="targets")
-    g = labels.grid
-    box = pad_box(bounding_box(tm_full), g, spec.margin_mm + 2 * float(g.spacing.max()))
-    arr = labels.array[box]
-    tm = tm_full[box]
-    sp = g.spacing[::-1]
-    shell = (ndimage.distance_transform_edt(~tm, sampling=sp) <= spec.margin_mm + 1e-6) & ~tm & (arr > 0)
-    if exclude_values:
-        shell &= ~np.isin(arr, exclude_values)
-    if spec.clip_to_organ and spec.organ_label:
-        keep = [labels.value_of(spec.organ_label)] + [v for v, n in labels.labels.items() if is_target_label(n)]
-        shell &= np.isin(arr, keep)
-    target = tm | shell
-    sub = g.subgrid([s.start for s in box], arr.shape)
-    lm = LabelMap(target.astype(np.uint8), sub.affine.copy(), {}, {1: f"target_{spec.tumour}"})
-    return lm, float(target.sum() * g.voxel_volume_mm3 / 1000.0)
-
 
 @dataclass
 class PlanStructures:
@@ -256,17 +192,51 @@ def _transform(m: np.ndarray | None, p: Vec3) -> Vec3:
     return (float(q[0]), float(q[1]), float(q[2]))
 
 
+def plan_target_masks(plan: Plan, labels: LabelMap, *, body_mask: np.ndarray | None = None,
+                      ct_known: bool = False, tumours: list[str] | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Each selected target of ``plan`` on the planning grid, built by the planner's `target_mask`;
+    and notes. ``body_mask``: the planner's body (`openir.plan.body_from_ct` of the planning CT).
+    Without it, a plan that names a CT (``ct_known``, as `openir plan` writes) and left margin voxels
+    out as outside the body gets a target over every voxel instead (larger, never smaller)."""
+    out: dict[str, np.ndarray] = {}
+    notes: list[str] = []
+    for tp in _selected(plan, tumours):
+        body = body_mask
+        if body is None and ct_known:
+            body = np.ones(labels.shape, bool)  # exact when the plan left nothing out as outside the body
+            if tp.target.excluded_ml.get(OUTSIDE_BODY):
+                notes.append(f"target {tp.tumour}: the planning CT was not found, so the margin the plan left "
+                             f"out as outside the body ({tp.target.excluded_ml[OUTSIDE_BODY]:.2f} mL) is kept: "
+                             "coverage is reported late, never early; give the CT (--ct) for the plan's exact target")
+        out[tp.tumour] = target_mask(labels, tp.target, body_mask=body)
+    return out, notes
+
+
+def _crop(mask: np.ndarray, grid: Grid) -> LabelMap:
+    """``mask`` as a label map on its bounding box (resampling a crop is much cheaper)."""
+    idx = np.nonzero(mask)
+    lo = [int(a.min()) for a in idx]
+    hi = [int(a.max()) + 1 for a in idx]
+    sub = grid.subgrid(lo, [h - lo_ for h, lo_ in zip(hi, lo, strict=True)])
+    arr = mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]].astype(np.uint8)
+    return LabelMap(arr, sub.affine.copy(), {}, {1: "target"})
+
+
 def structures_from_ablation_plan(
-    plan: AblationPlanFile,
+    plan: Plan,
     labels: LabelMap,
     grid: Grid,
     *,
     mr_from_plan: np.ndarray | None = None,
     tumours: list[str] | None = None,
     table: ThermometryTable | None = None,
+    body_mask: np.ndarray | None = None,
 ) -> PlanStructures:
     """Targets (tumour + margin), organs at risk with limits, fat, reference and probe tips on the
-    MR ``grid``, from ``plan`` and the case ``labels`` it was planned on (planning CT frame)."""
+    MR ``grid``, from ``plan`` and the case ``labels`` it was planned on (planning CT frame).
+
+    ``body_mask`` (planning grid): the body the planner was given (`openir.plan.body_from_ct` of
+    the planning CT); see `plan_target_masks` for what happens without it."""
     t = table or load_thermometry()
     m = None if mr_from_plan is None else np.asarray(mr_from_plan, float)
     sel = _selected(plan, tumours)
@@ -287,20 +257,23 @@ def structures_from_ablation_plan(
         role, kind, note = structure_kind(name, t)
         kinds[name] = (kind, note)
         (fat_names if role == "fat" else oar_names).append(name)
-    exclude = [labels.value_of(n) for n in oar_names if kinds[n][0] != "vessel"]  # the planner's must-spare idea
+    targets, tnotes = plan_target_masks(plan, labels, body_mask=body_mask, ct_known=bool(plan.case.ct),
+                                        tumours=tumours)
+    notes += tnotes
     on_mr = labels_on_grid(labels, grid, m)
     out = MonitorStructures()
     vv = grid.voxel_volume_mm3 / 1000.0
     missing = []
     for tp in sel:
-        crop_lm, ml = rebuild_target(labels, tp.target, exclude)
-        tmask = labels_on_grid(crop_lm, grid, m).array > 0
+        full = targets[tp.tumour]
+        ml = float(full.sum() * labels.grid.voxel_volume_mm3 / 1000.0)
+        tmask = labels_on_grid(_crop(full, labels.grid), grid, m).array > 0 if full.any() else np.zeros(grid.shape, bool)
         n = int(tmask.sum())
-        note = f"rebuilt {ml:.2f} mL on the planning grid"
+        note = f"the plan's target, {ml:.2f} mL on the planning grid"
         if tp.target.target_ml:
             note += f" (plan: {tp.target.target_ml:.2f} mL)"
             if abs(ml - tp.target.target_ml) > 0.1 * tp.target.target_ml:
-                notes.append(f"target {tp.tumour}: rebuilt {ml:.2f} mL differs from the plan's "
+                notes.append(f"target {tp.tumour}: {ml:.2f} mL here differs from the plan's "
                              f"{tp.target.target_ml:.2f} mL by more than 10 %")
         info.append(StructureInfo(name=f"{tp.tumour} + {tp.target.margin_mm:g} mm", role="target",
                                   voxels=n, volume_ml=n * vv, note=note))
@@ -322,9 +295,11 @@ def structures_from_ablation_plan(
             outside.append(name)
             continue
         out.organs.append(OrganLimit(name, mask, lim.max_c, lim.source))
+        if lim.project_default:
+            note += "; limit is a project default (unsourced)"
         info.append(StructureInfo(name=name, role="organ_at_risk", kind=kind, max_c=lim.max_c, source=lim.source,
                                   voxels=int(mask.sum()), volume_ml=float(mask.sum()) * vv, note=note))
-        if "default" in note:
+        if "no limit kind" in note:
             notes.append(f"{name}: {note}")
     if outside:
         notes.append(f"organs at risk outside the MR slices: {', '.join(outside)}")
@@ -347,7 +322,7 @@ def structures_from_ablation_plan(
     return PlanStructures(out, info, plan_points(plan, mr_from_plan=m, tumours=tumours), notes)
 
 
-def plan_points(plan: AblationPlanFile, *, mr_from_plan: np.ndarray | None = None,
+def plan_points(plan: Plan, *, mr_from_plan: np.ndarray | None = None,
                 tumours: list[str] | None = None) -> dict[str, Vec3]:
     """Probe tips of the selected tumours in the MR frame, named ``P<order> tip``."""
     m = None if mr_from_plan is None else np.asarray(mr_from_plan, float)

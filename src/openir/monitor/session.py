@@ -6,6 +6,13 @@ unwrap it in time per voxel, remove the field drift fitted over unheated referen
 temperature (PRF), mask noisy and fat voxels, then accumulate CEM43 and Arrhenius damage between the
 previous frame and this one (physics.dose; exact for a temperature linear in time), and check the
 limits of every structure. Everything is incremental: no history is kept beyond the last frame.
+
+Faults never pass silently and never stop the session. A voxel that is NaN/Inf or below the SNR
+floor in a frame is left out of that frame (counted in the summary, its last temperature held for
+the dose, its unwrapped phase untouched) and of the drift fit; a wrap picked up through noise is
+corrected against the neighbours (`_kernels.spatial_fix`). A frame that cannot be used at all (wrong
+shape, too few drift reference voxels, most of the tissue unusable) is skipped: the dose is bridged
+linearly to the next good frame and a "monitoring_degraded" event says so.
 """
 
 from __future__ import annotations
@@ -28,9 +35,9 @@ from . import _kernels as _k
 from .config import ThermometryTable, load_thermometry
 from .drift import DriftModel
 from .models import Event, FrameResult, FrameSummary, PointCurve
-from .prf import BaselineLibrary, prf_rad_per_c, temporal_unwrap
+from .prf import BaselineLibrary, prf_rad_per_c
 from .structures import MonitorStructures
-from .uncertainty import background_mask, noise_sigma
+from .uncertainty import noise_sigma
 
 Criterion = Literal["cem43", "arrhenius"]
 GAS_CONSTANT_J_MOL_K = 8.314462618  # CODATA 2018
@@ -108,6 +115,9 @@ class MonitorSession:
             ijk = np.rint(grid.world_to_index(np.asarray(p, float))).astype(int)
             self._point_idx[n] = (int(ijk[2]), int(ijk[1]), int(ijk[0])) if grid.contains_index(ijk) else None
         self._ready = False
+        self._bad_baseline: np.ndarray | None = None
+        self._degraded = False
+        self.skipped: list[Event] = []
         self._last_baseline_time = 0.0
         self.frame_count = 0
         self._over: dict[str, bool] = {}
@@ -120,6 +130,10 @@ class MonitorSession:
         self._check(magnitude, phase)
         if self._ready:
             raise InputError("baselines must come before the first heated frame")
+        bad = ~(np.isfinite(magnitude) & np.isfinite(phase))
+        if bad.any():
+            self._bad_baseline = bad if self._bad_baseline is None else (self._bad_baseline | bad)
+            magnitude, phase = np.where(bad, 0.0, magnitude), np.where(bad, 0.0, phase)
         idx = self.library.add(magnitude, phase)
         self._last_baseline_time = float(time_s)
         self.shifts.append(self._register(idx))
@@ -152,11 +166,14 @@ class MonitorSession:
         z0 = self.library.complex[0]
         mag0 = np.abs(z0)
         if self._sigma_noise is None:
-            self._sigma_noise = noise_sigma(mag0, background_mask(mag0))
+            self._sigma_noise = noise_sigma(mag0)
         valid = mag0 >= self.snr_min * self._sigma_noise
         if self.structures.fat is not None:
             valid &= ~self.structures.fat
+        if self._bad_baseline is not None:
+            valid &= ~self._bad_baseline  # no trustworthy baseline phase there
         self.valid = valid
+        self._n_mon = int(np.count_nonzero(valid))
         ref = self.structures.reference
         if ref is None:
             ref = self._auto_reference(valid)
@@ -164,10 +181,13 @@ class MonitorSession:
         self.drift = DriftModel(self.reference, self.drift_order) if self.drift_order is not None else None
         shape = self.grid.shape
         self.unwrapped = np.zeros(shape, np.float32)
-        self.prev_t = np.full(shape, self.body_c, np.float64)
+        self._ok_prev = np.zeros(shape, bool)
+        self._zero_phase = np.zeros(int(np.prod(shape)), np.float32)
+        # float32 state: 1e-7 relative is far below any dose threshold, and half the memory traffic
+        self.prev_t = np.full(shape, self.body_c, np.float32)
         self.prev_time = self._last_baseline_time
-        self.cem = np.zeros(shape, np.float64)
-        self.dmg = np.zeros(shape, np.float64)
+        self.cem = np.zeros(shape, np.float32)
+        self.dmg = np.zeros(shape, np.float32)
         self.voxel_ml = self.grid.voxel_volume_mm3 / 1000.0
         self.lethal = np.zeros(shape, bool)
         if self.drift is not None:
@@ -178,7 +198,7 @@ class MonitorSession:
             self._px, self._py, self._pz = np.zeros((3, ni)), np.zeros((3, nj)), np.zeros((3, nk))
             self._exps = np.zeros((0, 3), np.int64)
         tg = self.structures.target
-        self._target_idx = np.flatnonzero(tg) if tg is not None else None
+        self._target_idx = np.flatnonzero(tg) if tg is not None and tg.any() else None
         self._organ_idx = [np.flatnonzero(o.mask & valid) for o in self.structures.organs]
         ref_idx = np.flatnonzero(self.reference)
         self._ref_sample = ref_idx[:: max(1, ref_idx.size // 5000)]
@@ -190,6 +210,13 @@ class MonitorSession:
             "ea_over_r": tissues.arrhenius.liver.activation_energy_j_mol.value / GAS_CONSTANT_J_MOL_K,
             "floor_c": tissues.arrhenius.integration_floor_c.value,
         }
+        # R^(43 - T) of each voxel's last temperature (the CEM43 integrand), kept so a frame needs one exp
+        self._e_prev = np.full(shape, math.exp(self._dose_c["ln_r_below"] * (43.0 - self.body_c)), np.float32)
+        # the monitored span of each row [k, j]: the main pass skips the air on either side
+        rows = valid.reshape(-1, shape[2])
+        anyv = rows.any(axis=1)
+        self._row_lo = np.where(anyv, rows.argmax(axis=1), 0).astype(np.int64)
+        self._row_hi = np.where(anyv, shape[2] - rows[:, ::-1].argmax(axis=1), 0).astype(np.int64)
         self._sig_factor = math.sqrt(2.0) / abs(self.k) * self._sigma_noise
         self._ready = True
 
@@ -209,51 +236,95 @@ class MonitorSession:
 
     # ---- frames -------------------------------------------------------------------------------
     def process(self, magnitude: np.ndarray, phase: np.ndarray, time_s: float) -> FrameResult:
-        """Process one heated frame; returns its maps, summary and new events."""
+        """Process one heated frame; returns its maps, summary and new events.
+
+        A frame that cannot be used comes back with ``summary.skipped`` set, NaN maps and a
+        "monitoring_degraded" event; the session goes on with the next frame.
+        """
         t_start = time.perf_counter()
-        self._check(magnitude, phase)
         if not self._ready:
             self._prepare()
         dt = float(time_s) - self.prev_time
         if not dt > 0:
             raise InputError(f"frame time {time_s} s is not after the previous frame ({self.prev_time} s)", field="time_s")
+        if magnitude.shape != self.grid.shape or phase.shape != self.grid.shape:
+            return self.skip_frame(float(time_s), f"frame shape {magnitude.shape}/{phase.shape} is not the grid's "
+                                   f"{self.grid.shape} (dropped or extra slices)", t_start)
         b = self.library.select(magnitude)
         shift = self.shifts[b]
         mag = np.ascontiguousarray(magnitude, dtype=np.float32)
         if np.any(shift != 0):
             # breathing moved the anatomy: interpolate the complex difference (never a wrapped phase)
-            z = mag * np.exp(1j * phase.astype(np.float32)).astype(np.complex64)
+            bad = ~(np.isfinite(magnitude) & np.isfinite(phase))
+            ph = np.where(bad, 0.0, phase).astype(np.float32)
+            mg = np.where(bad, 0.0, mag).astype(np.float32)
+            z = mg * np.exp(1j * ph).astype(np.complex64)
             dz = z * np.conj(self.library.complex[b])
             dz = _shift(dz.real, shift) + 1j * _shift(dz.imag, shift)
-            mag = np.ascontiguousarray(_shift(mag, shift), dtype=np.float32)
-            self.unwrapped = temporal_unwrap(self.unwrapped, np.angle(dz).astype(np.float32))
+            mag = np.ascontiguousarray(_shift(mg, shift), dtype=np.float32)
+            if bad.any():  # a voxel touched by a bad one through the interpolation is bad too
+                mag[_shift(bad.astype(np.float32), shift, cval=1.0) > 0] = np.nan
+            cur = np.ascontiguousarray(np.angle(dz), dtype=np.float32).reshape(-1)
+            base = self._zero_phase
         else:
-            _k.unwrap_step(np.ascontiguousarray(phase, dtype=np.float32).reshape(-1),
-                           self.library.phase[b].reshape(-1), self.unwrapped.reshape(-1))
+            cur = np.ascontiguousarray(phase, dtype=np.float32).reshape(-1)
+            base = self.library.phase[b].reshape(-1)
+        # linear interpolation of the shifted difference averages neighbouring voxels' noise: the
+        # variance of (1 - f) a + f b is ((1 - f)^2 + f^2) that of one voxel, per shifted axis
+        frac = np.abs(shift - np.floor(shift))
+        sig_factor = self._sig_factor * math.sqrt(float(np.prod((1 - frac) ** 2 + frac**2)))
+        mag_min = self.snr_min * self._sigma_noise
+        magf, mon = mag.reshape(-1), self.valid.reshape(-1)
+        # can this frame be used at all? decided before anything is changed
+        usable = np.empty(magf.size, bool)
+        tot, good = _k.usable_mask(cur, magf, mon, mag_min, usable)
+        if tot and tot - good > 0.5 * tot:
+            return self.skip_frame(float(time_s), f"{tot - good} of {tot} monitored voxels are unusable (NaN, Inf or "
+                                   "below the SNR floor)", t_start)
         if self.drift is not None:
-            coeffs = self.drift.fit(self.unwrapped)
-            drift_rad = float(coeffs @ self.drift.ref_mean_row)
+            d = self.drift
+            vals = np.empty(d.index.size, np.float64)
+            use = np.empty(d.index.size, bool)
+            sus = np.empty(d.index.size, bool)
+            _k.reference_values(d.index, cur, base, magf, mon, mag_min, self.unwrapped.reshape(-1),
+                                self._ok_prev.reshape(-1), vals, use, sus)
+            calm = use & ~sus  # suspects may carry a wrap: left out unless too few remain
+            try:
+                coeffs = d.fit_values(vals, calm if calm.sum() >= 0.5 * use.sum() else use)
+            except InputError as exc:
+                return self.skip_frame(float(time_s), str(exc), t_start)
+            drift_rad = float(coeffs @ d.ref_mean_row)
         else:
             coeffs, drift_rad = np.zeros(0), 0.0
         shape = self.grid.shape
-        temp = np.empty(shape, np.float32)
-        sigma = np.empty(shape, np.float32)
-        valid = np.empty(shape, bool)
+        ok = np.zeros(shape, bool)
+        deferred = np.zeros(shape, bool)
+        temp = np.full(shape, np.nan, np.float32)
+        sigma = np.full(shape, np.nan, np.float32)
         c = self._dose_c
-        _k.temperature_dose_step(
-            self.unwrapped.reshape(-1), mag.reshape(-1), self.valid.reshape(-1), self._px, self._py, self._pz,
-            self._exps, coeffs, np.array(shape, np.int64), 1.0 / self.k, self.body_c, self.snr_min * self._sigma_noise,
-            self._sig_factor, self.prev_t.reshape(-1), dt, c["ln_r_above"], c["ln_r_below"], c["ln_a"],
-            c["ea_over_r"], c["floor_c"], self.lethal_cem43, self.lethal_damage, self.criterion == "cem43",
-            temp.reshape(-1), sigma.reshape(-1), self.cem.reshape(-1), self.dmg.reshape(-1), self.lethal.reshape(-1),
-            valid.reshape(-1))
+        dose_args = (sig_factor, self.prev_t.reshape(-1), dt, c["ln_r_above"], c["ln_r_below"], c["ln_a"],
+                     c["ea_over_r"], c["floor_c"], self.lethal_cem43, self.lethal_damage, self.criterion == "cem43",
+                     temp.reshape(-1), sigma.reshape(-1), self.cem.reshape(-1), self.dmg.reshape(-1),
+                     self.lethal.reshape(-1), self._e_prev.reshape(-1))
+        shape_a = np.array(shape, np.int64)
+        n_def = _k.frame_step(cur, base, magf, usable, mon, self._row_lo, self._row_hi, 3, self.unwrapped.reshape(-1),
+                              self._ok_prev.reshape(-1), ok.reshape(-1), deferred.reshape(-1), self._px, self._py,
+                              self._pz, self._exps, coeffs, shape_a, 1.0 / self.k, self.body_c, *dose_args)
+        wraps = 0
+        if n_def:
+            wraps = int(_k.fix_deferred(np.flatnonzero(deferred), self.unwrapped.reshape(-1), ok.reshape(-1), magf,
+                                        self._px, self._py, self._pz, self._exps, coeffs, shape_a, 1.0 / self.k,
+                                        self.body_c, *dose_args, 4))
+        masked = self._n_mon - int(np.count_nonzero(ok))
+        self._ok_prev = ok
         self.prev_time = float(time_s)
         lethal = self.lethal
         n = self.frame_count
         self.frame_count += 1
-        events = self._check_limits(temp, valid, lethal, n, float(time_s))
+        events = self._check_limits(temp, ok, lethal, n, float(time_s))
+        self._check_degraded(ok, masked, n, float(time_s), events)
         tgt = self._target_idx
-        coverage = float(lethal.reshape(-1)[tgt].mean()) if tgt is not None and tgt.size else 0.0
+        coverage = float(lethal.reshape(-1)[tgt].mean()) if tgt is not None else None
         struct_max = {o.name: self._organ_max(temp, i) for o, i in zip(self.structures.organs, self._organ_idx, strict=True)}
         for name, idx in self._point_idx.items():
             if idx is not None:
@@ -262,16 +333,74 @@ class MonitorSession:
                 cv.temperature_c.append(float(temp[idx]))
                 cv.cem43_min.append(float(self.cem[idx]))
         ref_mag = mag.reshape(-1)[self._ref_sample]
+        ref_mag = ref_mag[np.isfinite(ref_mag) & (ref_mag > 0)]
         summary = FrameSummary(
             frame=n, time_s=float(time_s), baseline_index=b, drift_rad=drift_rad,
-            max_temperature_c=float(np.nanmax(temp)) if valid.any() else math.nan,
+            max_temperature_c=float(np.nanmax(temp)) if ok.any() else math.nan,
             target_coverage=coverage, lethal_volume_ml=float(np.count_nonzero(lethal) * self.voxel_ml),
             structure_max_c=struct_max,
-            median_sigma_c=float(self._sig_factor / np.median(ref_mag)) if ref_mag.size else math.nan,
-            processing_ms=(time.perf_counter() - t_start) * 1000.0,
+            median_sigma_c=float(sig_factor / np.median(ref_mag)) if ref_mag.size else math.nan,
+            processing_ms=(time.perf_counter() - t_start) * 1000.0, masked_voxels=masked, wraps_corrected=wraps,
         )
         self.summaries.append(summary)
-        return FrameResult(summary, temp, sigma, self.cem, self.dmg, lethal, valid, events)
+        return FrameResult(summary, temp, sigma, self.cem, self.dmg, lethal, ok, events)
+
+    def skip_frame(self, time_s: float, reason: str, t_start: float | None = None) -> FrameResult:
+        """Record a frame that cannot be used: a "monitoring_degraded" event, a summary marked
+        ``skipped``, NaN maps; the dose is bridged linearly from the last good frame to the next."""
+        t_start = time.perf_counter() if t_start is None else t_start
+        if not self._ready and len(self.library):
+            self._prepare()
+        n = self.frame_count
+        self.frame_count += 1
+        out: list[Event] = []
+        ev = Event(time_s=float(time_s), frame=n, kind="monitoring_degraded", severity="warning",
+                   message=f"monitoring degraded: frame {n} at {time_s:.1f} s skipped: {reason}; temperature and "
+                           "dose are bridged from the last good frame to the next")
+        self._emit(ev, out)
+        self.skipped.append(ev)
+        shape = self.grid.shape
+        nan = np.full(shape, np.nan, np.float32)
+        lethal = getattr(self, "lethal", np.zeros(shape, bool))
+        tgt = getattr(self, "_target_idx", None)
+        summary = FrameSummary(
+            frame=n, time_s=float(time_s), baseline_index=-1, drift_rad=math.nan, max_temperature_c=math.nan,
+            target_coverage=float(lethal.reshape(-1)[tgt].mean()) if tgt is not None else None,
+            lethal_volume_ml=float(np.count_nonzero(lethal) * getattr(self, "voxel_ml", 0.0)),
+            median_sigma_c=math.nan, processing_ms=(time.perf_counter() - t_start) * 1000.0, skipped=True,
+            note=reason)
+        self.summaries.append(summary)
+        zeros = np.zeros(shape)
+        return FrameResult(summary, nan, nan.copy(), getattr(self, "cem", zeros), getattr(self, "dmg", zeros), lethal,
+                           np.zeros(shape, bool), out)
+
+    def note_problem(self, time_s: float, message: str) -> Event:
+        """A "monitoring_degraded" warning for a problem outside a heated frame (e.g. a lost baseline)."""
+        ev = Event(time_s=float(time_s), frame=self.frame_count, kind="monitoring_degraded", severity="warning",
+                   message=f"monitoring degraded: {message}")
+        self._emit(ev, [])
+        self.skipped.append(ev)
+        return ev
+
+    def _check_degraded(self, ok: np.ndarray, masked: int, n: int, t: float, out: list[Event]) -> None:
+        """A "monitoring_degraded" event when target or organ-at-risk voxels (or > 20 % of the tissue;
+        a breathing shift alone masks a few % at the body edge)
+        cannot be read in a frame, and "monitoring_restored" once they can again (no event per frame)."""
+        flat = ok.reshape(-1)
+        tgt = self._target_idx
+        in_target = int(np.count_nonzero(self.valid.reshape(-1)[tgt] & ~flat[tgt])) if tgt is not None else 0
+        in_organs = sum(int(i.size - np.count_nonzero(flat[i])) for i in self._organ_idx)
+        n_mon = max(self._n_mon, 1)
+        degraded = in_target > 0 or in_organs > 0 or masked > 0.2 * n_mon
+        if degraded and not self._degraded:
+            self._emit(Event(time_s=t, frame=n, kind="monitoring_degraded", severity="warning", value=float(masked),
+                             message=f"monitoring degraded: {masked} tissue voxels unusable in this frame (NaN, Inf "
+                                     f"or low signal), {in_target} in the target, {in_organs} in organs at risk; "
+                                     "their last temperature is held"), out)
+        elif not degraded and self._degraded:
+            self._emit(Event(time_s=t, frame=n, kind="monitoring_restored", severity="info", value=float(masked),
+                             message="monitoring restored: target and organs at risk readable again"), out)
+        self._degraded = degraded
 
     @staticmethod
     def _organ_max(temp: np.ndarray, idx: np.ndarray) -> float:
@@ -303,7 +432,7 @@ class MonitorSession:
                                  f"({tmax:.1f} °C)"), out)
             self._over[o.name] = over
         tgt = self._target_idx
-        if tgt is not None and tgt.size and not self._covered:
+        if tgt is not None and not self._covered:
             cov = float(lethal.reshape(-1)[tgt].mean())
             if cov >= self.coverage_to_stop:
                 self._covered = True

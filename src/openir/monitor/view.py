@@ -58,8 +58,8 @@ def render_png(
             ax.text(ii.mean(), jj.mean(), name, color="deepskyblue", fontsize=7)
     title = f"slice {slice_k}"
     if summary is not None:
-        title = (f"t = {summary.time_s:.0f} s, slice {slice_k}: Tmax {summary.max_temperature_c:.1f} °C, "
-                 f"coverage {100 * summary.target_coverage:.0f} %")
+        cov = "" if summary.target_coverage is None else f", coverage {100 * summary.target_coverage:.0f} %"
+        title = f"t = {summary.time_s:.0f} s, slice {slice_k}: Tmax {summary.max_temperature_c:.1f} °C{cov}"
     ax.set_title(title, fontsize=9)
     ax.set_axis_off()
     if curves:
@@ -98,8 +98,10 @@ def write_live_html(path: str | Path, png: bytes, events: list[Event], summary: 
     )
     figs = ""
     if summary is not None:
+        cov = ("no target given: no coverage" if summary.target_coverage is None
+               else f"target coverage {100 * summary.target_coverage:.1f} %")
         figs = (f"<p>frame {summary.frame}, t = {summary.time_s:.0f} s · max {summary.max_temperature_c:.1f} °C · "
-                f"target coverage {100 * summary.target_coverage:.1f} % · lethal volume {summary.lethal_volume_ml:.2f} mL"
+                f"{cov} · lethal volume {summary.lethal_volume_ml:.2f} mL"
                 f" · median σ {summary.median_sigma_c:.2f} °C · {summary.processing_ms:.0f} ms/frame</p>")
     status = "finished" if finished else "live"
     doc = f"""<!doctype html><html><head><meta charset="utf-8">{refresh}<title>OpenIR thermometry ({status})</title>

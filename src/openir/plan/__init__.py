@@ -29,8 +29,16 @@ from .models import (
 )
 from .physics_zone import PhysicsZone, calibrated_devices, physics_zone
 from .planner import plan_ablation
-from .policy import StructureRule, TrajectoryPolicy, load_policy, needle_diameter_mm
+from .policy import (
+    StructureRule,
+    TrajectoryPolicy,
+    is_target_label,
+    load_policy,
+    needle_diameter_mm,
+)
 from .procedures import PathOptions, PathPlan, load_procedures, plan_path
+from .rules import matches
+from .target import body_from_ct, target_mask
 from .trajectories import (
     evaluate_directions,
     fibonacci_directions,
@@ -65,6 +73,10 @@ __all__ = [
     "HeatSinkReport",
     "HeatSinkVessel",
     "Probe",
+    "body_from_ct",
+    "is_target_label",
+    "matches",
+    "target_mask",
     "ProbePose",
     "StructureRule",
     "Trajectory",

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from openir.core import Grid, LabelMap
+from openir.core.body import body_mask_from_arrays
 from openir.core.crop import Box, bounding_box, pad_box
 
 from .models import TargetSpec
@@ -125,3 +126,35 @@ def build_target(labels: LabelMap, tumour: str, *, organ: str = "soft_tissue", o
                           must_spare=spare_p, must_spare_names=sorted(set(spare.values())),
                           host_value=host_value,
                           native={"labels": arr, "tumour": tm, "target": target, "body": body, "must_spare": spare_mask})
+
+
+def body_from_ct(ct: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The body on the planning CT: above -500 HU or labelled, air pockets (bowel gas, lungs) filled
+    slice by slice. The mask `plan_ablation` is given by `openir plan`, so others can rebuild its target."""
+    return body_mask_from_arrays(ct, labels)
+
+
+def target_mask(labels: LabelMap, spec: TargetSpec, *, body_mask: np.ndarray | None = None,
+                margins: MarginTable | None = None) -> np.ndarray:
+    """The planning target of ``spec`` (a `Plan`'s ``targets[i].target``) on the full grid of
+    ``labels``, voxel for voxel as `plan_ablation` built it (its ``targets_out``).
+
+    ``body_mask``: the body the plan was made with (`body_from_ct` of the planning CT for
+    `openir plan`; None when the plan was made without one, as `plan_ablation`'s default).
+
+    >>> import numpy as np
+    >>> from openir.core import LabelMap
+    >>> from openir.core.volume import make_affine
+    >>> a = np.ones((9, 9, 9), np.uint8); a[4, 4, 4] = 2
+    >>> lm = LabelMap(a, make_affine((1.0, 1.0, 1.0)), {}, {1: "liver", 2: "tumour"})
+    >>> spec = TargetSpec(tumour="tumour", margin_mm=1.0, margin_source="t", clip_to_organ=False, uncertainty_mm=0,
+    ...                   uncertainty_source="t", tumour_ml=0, target_ml=0, uncertainty_band_ml=0)
+    >>> int(target_mask(lm, spec).sum())  # the voxel and its 6 face neighbours
+    7
+    """
+    pt = build_target(labels, spec.tumour, organ_label=spec.organ_label, margin_mm=spec.margin_mm,
+                      clip_to_organ=spec.clip_to_organ, uncertainty_mm=0.0, plan_voxel_mm=0.0,
+                      body_mask=body_mask, margins=margins)
+    full = np.zeros(labels.shape, bool)
+    full[pt.box] = pt.native["target"]
+    return full
