@@ -142,3 +142,64 @@ def test_array_zone_dimensions_is_cached_and_validates():
         array_zone_dimensions("cryo", 2, -1.0)
     s = ArraySetting(isotherm_c=-40.0)
     assert hash(s) == hash(ArraySetting(isotherm_c=-40.0))
+
+
+# ---- openir simulate: every modality of a plan ---------------------------------------------------
+def _plan_probe(device: str, modality: str, tip, **kw) -> dict:
+    return {"order": 1, "group": 1, "tumour": "t1", "device": device, "modality": modality, "setting": "",
+            "entry_lps": [tip[0], tip[1], tip[2] - 80], "tip_lps": list(tip), "direction_lps": [0, 0, 1],
+            "zone_centre_lps": list(tip), "zone_index": 0, "track": 1, "path_length_mm": 80,
+            "tip_offset_mm": 0, "tip_offset_source": "x", **kw}
+
+
+@pytest.mark.parametrize(
+    ("device", "modality", "kw", "calibrated"),
+    [
+        ("emprint", "microwave", {"power_w": 100, "time_s": 60}, True),
+        ("cooltip_single", "radiofrequency", {"power_w": 60, "time_s": 60, "exposure_mm": 20}, False),
+        ("some_laser", "laser", {"power_w": 10, "time_s": 60}, False),
+    ],
+)
+def test_simulate_runs_each_thermal_modality_of_a_plan(device, modality, kw, calibrated):
+    from openir.physics.models import SimulationRequest
+    from openir.physics.simulate import simulate
+
+    req = SimulationRequest.model_validate({"probes": [_plan_probe(device, modality, (0, 0, 0), **kw)],
+                                            "spacing_mm": 2.0, "box_mm": 40, "output_times_s": [60]})
+    res, _ = simulate(req)
+    assert res.modality == modality
+    assert res.probe_models[0].calibrated is calibrated
+    assert res.max_temperature_c > 45.0
+    if not calibrated:
+        assert any("generic" in n or "not calibrated" in n for n in res.notes)
+
+
+def test_simulate_runs_a_cryo_array_and_an_ire_array_of_a_plan():
+    from openir.physics.models import SimulationRequest
+    from openir.physics.simulate import simulate
+
+    cryo = SimulationRequest.model_validate({"probes": [
+        _plan_probe("icerod", "cryo", (-6, 0, 0), time_s=120, isotherm_c=-20),
+        _plan_probe("icerod", "cryo", (6, 0, 0), time_s=120, isotherm_c=-20)], "spacing_mm": 2.0, "box_mm": 44})
+    res, _ = simulate(cryo)
+    assert res.modality == "cryo" and res.criterion == "isotherm" and res.threshold == -20
+    assert res.array_zone.across1_mm > res.array_zone.across2_mm > 0  # one zone around both probes
+    assert not res.probe_models[0].calibrated
+    ire = SimulationRequest.model_validate({"probes": [
+        _plan_probe("nanoknife", "ire", (-7.5, 0, 0), exposure_mm=15),
+        _plan_probe("nanoknife", "ire", (7.5, 0, 0), exposure_mm=15)], "spacing_mm": 1.5})
+    res, fields = simulate(ire)
+    assert res.modality == "ire" and res.criterion == "efield"
+    assert res.array_zone.across1_mm > 15.0 and res.peak_field_v_cm > res.threshold
+    assert fields.extra["field_v_cm"].shape == fields.grid.shape
+
+
+def test_simulate_refuses_what_it_cannot_model():
+    from openir.physics.models import SimulationRequest
+    from openir.physics.simulate import simulate
+
+    with pytest.raises(InputError, match="chemical"):
+        simulate(SimulationRequest.model_validate({"probes": [_plan_probe("ethanol_pei", "chemical", (0, 0, 0))]}))
+    with pytest.raises(InputError, match="not cryo"):
+        simulate(SimulationRequest.model_validate({"probes": [_plan_probe("emprint", "cryo", (0, 0, 0), time_s=60)],
+                                                   "spacing_mm": 2.0, "box_mm": 30}))

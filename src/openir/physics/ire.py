@@ -83,12 +83,13 @@ def conductivity_of_field(e_v_cm: np.ndarray, props: IRETissue) -> np.ndarray:
 def electrode_mask(grid: Grid, tip: Sequence[float], direction: Sequence[float], exposure_mm: float, radius_mm: float) -> np.ndarray:
     """Voxels of an electrode's exposed segment (tip back ``exposure_mm``).
 
-    Voxel centres within ``max(radius, 0.55 h)`` of the segment: a thin needle keeps at least a
-    line of voxels, so its effective radius on the grid is about that reach (tested against the
-    analytic two-cylinder field in tests/physics/test_ire.py).
+    Voxel centres within ``max(radius, 0.71 h)`` of the segment: a needle thinner than a voxel keeps
+    at least the voxels nearest its axis wherever the axis runs (h/sqrt(2) is the farthest a voxel
+    centre can be), so on coarse grids it acts thicker than it is; at 0.5 mm the field between two
+    electrodes matches the analytic two-cylinder field (tests/physics/test_physics_arrays.py).
     """
     s, rho = probe_coordinates(grid, tip, direction)
-    reach = max(radius_mm, 0.55 * float(grid.spacing.min()))
+    reach = max(radius_mm, 0.71 * float(grid.spacing.max()))
     m = (_segment_distance(s, rho, exposure_mm) <= reach) & (s >= -exposure_mm - 1e-9)
     if not m.any():
         raise InputError("electrode exposure lies outside the grid", field="tips_lps")
