@@ -203,3 +203,27 @@ def test_simulate_refuses_what_it_cannot_model():
     with pytest.raises(InputError, match="not cryo"):
         simulate(SimulationRequest.model_validate({"probes": [_plan_probe("emprint", "cryo", (0, 0, 0), time_s=60)],
                                                    "spacing_mm": 2.0, "box_mm": 30}))
+
+
+def test_cli_simulate_an_ire_plan_writes_field_maps_and_refuses_ethanol(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from openir.cli import app
+
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"probes": [_plan_probe("nanoknife", "ire", (-7.5, 0, 0), exposure_mm=15),
+                                           _plan_probe("nanoknife", "ire", (7.5, 0, 0), exposure_mm=15)],
+                                "spacing_mm": 1.5}))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["simulate", str(plan), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "simulation.json").read_text())
+    assert summary["modality"] == "ire" and summary["array_zone"]["volume_ml"] > 0
+    assert (out / "field_v_cm.nii.gz").exists() and (out / "lethal_zone.nii.gz").exists()
+    assert "generic" in res.output
+    plan.write_text(json.dumps({"probes": [_plan_probe("ethanol_pei", "chemical", (0, 0, 0))]}))
+    res = CliRunner().invoke(app, ["simulate", str(plan), "--out", str(tmp_path / "o2")])
+    assert isinstance(res.exception, InputError) and "chemical" in str(res.exception)
+    assert not (tmp_path / "o2").exists()

@@ -32,12 +32,12 @@ from .ire import IREOptions, ire_array_zone
 
 TABLE_JSON = Path(__file__).with_name("data") / "array_zone_table.json"
 TABLE_SPACINGS_MM = (10.0, 15.0, 20.0, 25.0)
-TABLE_PROBES = {"cryo": (1, 2, 3, 4, 5, 6), "ire": (2, 3, 4, 5, 6)}
+TABLE_PROBES = {"cryo": (1, 2, 3, 4), "ire": (2, 3, 4, 5, 6)}  # cryo 5-6: simulated on demand
 CRYO_TABLE_ISOTHERMS_C = (-40.0, -30.0, -20.0)
 TABLE_CRYO_LENGTH_MM = 30.0
 TABLE_IRE_EXPOSURE_MM = 20.0
 TABLE_IRE_FIELDS_V_CM = (1500.0,)
-TABLE_CRYO_GRID_MM = 1.5
+TABLE_CRYO_GRID_MM = 2.0
 TABLE_IRE_GRID_MM = 1.0
 
 

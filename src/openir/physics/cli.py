@@ -138,7 +138,6 @@ def simulate(
     labels = None
     if request.labels:
         labels = read_labels(base / request.labels, request.label_names)
-    out.mkdir(parents=True, exist_ok=True)
     with Progress(TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.fields[t]}"), TimeElapsedColumn(),
                   console=console, transient=True) as prog:
         task = prog.add_task("sim", total=1.0, t="")
@@ -147,6 +146,7 @@ def simulate(
             prog.update(task, completed=done / total, t=f"{done:.0f}/{total:.0f} s")
 
         result, fields = run_simulation(request, labels, progress=cb)
+    out.mkdir(parents=True, exist_ok=True)  # only once there is something to write
     files = write_maps(fields, out, list(fields.solution.times_s) if fields.solution else None)
     plot_zone_growth(result, out / "zone_growth.png")
     files["zone_growth"] = "zone_growth.png"
