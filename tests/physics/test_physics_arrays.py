@@ -131,6 +131,25 @@ def test_measure_dims_of_a_box_in_the_probe_frame():
     assert (d.along_mm, d.across1_mm, d.across2_mm) == (20.0, 24.0, 6.0)
     assert d.centre_offset_mm == pytest.approx(10.0 - (-10.0 + 9.0) / 2)  # voxel centres z -10 .. 9
     assert d.volume_ml == pytest.approx(20 * 6 * 24 / 1000)
+    assert d.confluent
+    m[:, :, 14:16] = False  # cut in two: the extents stay, but the zone is no longer one piece
+    assert not measure_dims(m, grid, tips, np.array([0.0, 0.0, 1.0])).confluent
+
+
+def test_table_answers_are_fast_consistent_and_shift_with_length():
+    """The shipped table: more probes freeze more, interpolation lies between table points, a
+    longer active length lengthens the zone by the difference and moves its centre by half."""
+    c = [array_zone_dimensions("cryo", n, 15.0) for n in (1, 2, 3, 4)]
+    assert all(d.source == "table" for d in c)
+    assert c[0].volume_ml < c[1].volume_ml < c[2].volume_ml < c[3].volume_ml
+    assert c[1].across1_mm > c[1].across2_mm
+    a, mid, b = (array_zone_dimensions("ire", 3, s) for s in (10.0, 12.5, 15.0))
+    assert min(a.across1_mm, b.across1_mm) <= mid.across1_mm <= max(a.across1_mm, b.across1_mm)
+    longer = array_zone_dimensions("cryo", 2, 15.0, active_length_mm=40.0)
+    assert longer.along_mm == pytest.approx(c[1].along_mm + 10.0)
+    assert longer.centre_offset_mm == pytest.approx(c[1].centre_offset_mm + 5.0)
+    colder = array_zone_dimensions("cryo", 2, 15.0, setting=ArraySetting(isotherm_c=-20.0))
+    assert colder.across1_mm >= c[1].across1_mm
 
 
 def test_array_zone_dimensions_is_cached_and_validates():

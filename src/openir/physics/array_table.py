@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -105,17 +106,22 @@ def array_zone_dimensions(
 @lru_cache(maxsize=4096)
 def _lookup(modality: str, n: int, spacing: float, length: float, s: ArraySetting) -> ArrayDims:
     base_len = TABLE_CRYO_LENGTH_MM if modality == "cryo" else TABLE_IRE_EXPOSURE_MM
-    rows = _table()["entries"].get(_key(modality, s), {}).get(str(n))
-    sp = np.array(TABLE_SPACINGS_MM)
-    if rows and (n == 1 or sp[0] - 1e-9 <= spacing <= sp[-1] + 1e-9) and abs(length - base_len) <= 15.0:
-        vals = np.array([[rows[f"{x:g}"][k] for k in ("along_mm", "across1_mm", "across2_mm", "centre_offset_mm", "volume_ml")]
+    rows = _table()["entries"].get(_key(modality, s), {}).get(str(n)) or {}
+    sp = np.array(sorted(float(x) for x in rows))
+    if sp.size and (n == 1 or sp[0] - 1e-9 <= spacing <= sp[-1] + 1e-9) and abs(length - base_len) <= 15.0:
+        keys = {float(x): x for x in rows}
+        vals = np.array([[rows[keys[x]][k] for k in ("along_mm", "across1_mm", "across2_mm", "centre_offset_mm", "volume_ml")]
                          for x in sp])
         v = np.array([np.interp(spacing, sp, vals[:, c]) for c in range(5)])
+        lo = int(np.clip(np.searchsorted(sp, spacing, side="right") - 1, 0, len(sp) - 1))
+        hi = min(lo + 1, len(sp) - 1) if spacing > sp[lo] + 1e-9 else lo
+        confluent = all(rows[keys[sp[i]]].get("confluent", True) for i in {lo, hi})
         dl = length - base_len
         along = v[0] + dl
         vol = v[4] * along / v[0] if v[0] > 0 else 0.0
         return ArrayDims(along_mm=float(along), across1_mm=float(v[1]), across2_mm=float(v[2]),
-                         centre_offset_mm=float(v[3] + dl / 2), volume_ml=float(vol), source="table")
+                         centre_offset_mm=float(v[3] + dl / 2), volume_ml=float(vol), confluent=confluent,
+                         source="table")
     return _simulate(modality, n, spacing, length, s)
 
 
@@ -126,7 +132,7 @@ def _simulate(modality: str, n: int, spacing: float, length: float, s: ArraySett
                             isotherm_c=s.isotherm_c, options=CryoOptions(spacing_mm=grid_mm or TABLE_CRYO_GRID_MM))
     else:
         z = ire_array_zone(tips, dirs, exposure_mm=length, field_v_per_cm=s.field_v_per_cm,
-                           options=IREOptions(spacing_mm=grid_mm or TABLE_IRE_GRID_MM, heating=False))
+                           options=IREOptions(spacing_mm=grid_mm or TABLE_IRE_GRID_MM, margin_mm=15.0, heating=False))
     return z.dims
 
 
@@ -141,58 +147,83 @@ def _cryo_all_isotherms(n: int, spacing: float, schedule: tuple[float, ...]) -> 
     return {iso: measure_dims(z.temperature_c <= iso, z.grid, tips, dirs[0]) for iso in CRYO_TABLE_ISOTHERMS_C}
 
 
-def build_table(modalities: tuple[str, ...] = ("cryo", "ire"), verbose: bool = True) -> dict:
-    """Compute the table (see the module docstring for the command that writes it)."""
+def build_table(modalities: tuple[str, ...] = ("cryo", "ire"), verbose: bool = True, save=None,
+                probes: tuple[int, ...] | None = None) -> dict:
+    """Compute the table (see the module docstring for the command that writes it).
+
+    ``save(entries)`` is called after each computed row (so a long run keeps what it has);
+    ``probes`` restricts the probe counts computed.
+    """
     data = load_array_data()
     entries: dict[str, dict] = {}
+    keep = (lambda n: True) if probes is None else (lambda n: n in probes)
     t0 = time.perf_counter()
     if "cryo" in modalities:
         sched = tuple(float(m) for m in data.cryo.default_schedule_min.value)
-        for n in TABLE_PROBES["cryo"]:
+        for n in filter(keep, TABLE_PROBES["cryo"]):
+            single = None
             for sp in TABLE_SPACINGS_MM:
-                res = _cryo_all_isotherms(n, sp, sched)
+                if n == 1:  # one probe: the spacing does not matter
+                    single = single or _cryo_all_isotherms(n, sp, sched)
+                res = single if n == 1 else _cryo_all_isotherms(n, sp, sched)
                 for iso, d in res.items():
                     key = _key("cryo", ArraySetting(isotherm_c=iso, schedule_min=sched))
                     entries.setdefault(key, {}).setdefault(str(n), {})[f"{sp:g}"] = d.model_dump(exclude={"source"})
+                if save is not None:
+                    save(entries)
                 if verbose:
                     print(f"cryo n={n} spacing={sp:g}: -40 C {res[-40.0].along_mm:.1f} x {res[-40.0].across1_mm:.1f} x "
                           f"{res[-40.0].across2_mm:.1f} mm  ({time.perf_counter() - t0:.0f} s)", flush=True)
     if "ire" in modalities:
         for fv in TABLE_IRE_FIELDS_V_CM:
             key = _key("ire", ArraySetting(field_v_per_cm=fv))
-            for n in TABLE_PROBES["ire"]:
+            for n in filter(keep, TABLE_PROBES["ire"]):
                 for sp in TABLE_SPACINGS_MM:
                     d = _simulate("ire", n, sp, TABLE_IRE_EXPOSURE_MM, ArraySetting(field_v_per_cm=fv))
                     entries.setdefault(key, {}).setdefault(str(n), {})[f"{sp:g}"] = d.model_dump(exclude={"source"})
+                    if save is not None:
+                        save(entries)
                     if verbose:
                         print(f"ire {fv:g} V/cm n={n} spacing={sp:g}: {d.along_mm:.1f} x {d.across1_mm:.1f} x "
                               f"{d.across2_mm:.1f} mm  ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return {**build_meta(), "entries": entries}
+
+
+def _merge_into_file(entries: dict) -> None:
+    """Merge computed rows into the packaged table (atomic replace; other rows kept)."""
+    old = json.loads(TABLE_JSON.read_text(encoding="utf-8")) if TABLE_JSON.exists() else {}
+    merged = old.get("entries", {})
+    for key, by_n in entries.items():
+        for n, by_sp in by_n.items():
+            merged.setdefault(key, {}).setdefault(n, {}).update(by_sp)
+    meta = build_meta()
+    meta["entries"] = merged
+    tmp = TABLE_JSON.with_suffix(f".json.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    tmp.replace(TABLE_JSON)
+    _table.cache_clear()
+    _lookup.cache_clear()
+
+
+def build_meta() -> dict:
     return {
         "about": "lethal-zone dimensions of canonical arrays (openir.physics.arrays.canonical_layout); "
                  "regenerate with: python -m openir.physics.array_table --write",
         "cryo_active_length_mm": TABLE_CRYO_LENGTH_MM, "ire_exposure_mm": TABLE_IRE_EXPOSURE_MM,
         "cryo_grid_mm": TABLE_CRYO_GRID_MM, "ire_grid_mm": TABLE_IRE_GRID_MM,
-        "spacings_mm": list(TABLE_SPACINGS_MM), "entries": entries,
+        "spacings_mm": list(TABLE_SPACINGS_MM),
     }
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="compute the array zone table")
-    p.add_argument("--write", action="store_true", help=f"write {TABLE_JSON.name} (else print only)")
+    p.add_argument("--write", action="store_true", help=f"merge the rows into {TABLE_JSON.name} as they come (else print only)")
     p.add_argument("--only", choices=["cryo", "ire"], default=None)
+    p.add_argument("--probes", type=int, nargs="*", default=None, help="probe counts to compute (default: all)")
     a = p.parse_args(argv)
     mods = (a.only,) if a.only else ("cryo", "ire")
-    table = build_table(mods)
-    if a.only and TABLE_JSON.exists():  # keep the other modality's rows
-        old = json.loads(TABLE_JSON.read_text(encoding="utf-8"))
-        keep = {k: v for k, v in old.get("entries", {}).items() if not k.startswith(a.only + "|")}
-        table["entries"] = {**keep, **table["entries"]}
+    build_table(mods, save=_merge_into_file if a.write else None, probes=tuple(a.probes) if a.probes else None)
     if a.write:
-        tmp = TABLE_JSON.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(table, indent=1), encoding="utf-8")
-        tmp.replace(TABLE_JSON)
-        _table.cache_clear()
-        _lookup.cache_clear()
         print(f"written {TABLE_JSON}")
 
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from scipy import ndimage
 
 from openir.core.datafiles import Sourced, load_yaml_model
 from openir.core.errors import InputError
@@ -109,6 +110,8 @@ class ArrayDims(BaseModel):
     across2_mm: float
     centre_offset_mm: float
     volume_ml: float
+    confluent: bool = Field(True, description="one connected zone (False: separate zones around the probes; "
+                                               "the extents then span gaps that are not ablated)")
     source: str = Field("computed", description="'table' (precomputed, interpolated) or 'computed'")
 
 
@@ -261,5 +264,8 @@ def measure_dims(mask: np.ndarray, grid: Grid, tips: np.ndarray, axis: np.ndarra
         a1, a2 = a2, a1
     along = float(s.max() - s.min() + h)
     centre = 0.5 * (s.max() + s.min())
+    lab, n = ndimage.label(mask)
+    sizes = np.bincount(lab.ravel())[1:] if n else np.zeros(0)
+    confluent = int((sizes >= 0.05 * sizes.sum()).sum()) <= 1
     return ArrayDims(along_mm=along, across1_mm=a1, across2_mm=a2, centre_offset_mm=float(-centre),
-                     volume_ml=float(mask.sum()) * vox / 1000.0)
+                     volume_ml=float(mask.sum()) * vox / 1000.0, confluent=confluent)

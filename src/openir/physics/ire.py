@@ -81,16 +81,24 @@ def conductivity_of_field(e_v_cm: np.ndarray, props: IRETissue) -> np.ndarray:
 
 
 def electrode_mask(grid: Grid, tip: Sequence[float], direction: Sequence[float], exposure_mm: float, radius_mm: float) -> np.ndarray:
-    """Voxels of an electrode's exposed segment (tip back ``exposure_mm``).
+    """Voxels of an electrode's exposed segment (tip back ``exposure_mm``): centres within the needle
+    radius, plus the voxel nearest the axis at every step along it.
 
-    Voxel centres within ``max(radius, 0.71 h)`` of the segment: a needle thinner than a voxel keeps
-    at least the voxels nearest its axis wherever the axis runs (h/sqrt(2) is the farthest a voxel
-    centre can be), so on coarse grids it acts thicker than it is; at 0.5 mm the field between two
+    A needle thinner than a voxel thus becomes one line of voxels wherever its axis runs, so its
+    effective radius on the grid does not depend on where the axis crosses the voxels (a looser
+    reach would take 1 or 4 voxels per slice and double the zone). On coarse grids the line acts
+    thinner than the needle (smaller field, conservative zone); at 0.5 mm the field between two
     electrodes matches the analytic two-cylinder field (tests/physics/test_physics_arrays.py).
     """
     s, rho = probe_coordinates(grid, tip, direction)
-    reach = max(radius_mm, 0.71 * float(grid.spacing.max()))
-    m = (_segment_distance(s, rho, exposure_mm) <= reach) & (s >= -exposure_mm - 1e-9)
+    m = (_segment_distance(s, rho, exposure_mm) <= radius_mm) & (s >= -exposure_mm - 1e-9)
+    d = np.asarray(direction, float) / np.linalg.norm(direction)
+    h = float(grid.spacing.min())
+    steps = np.arange(0.0, exposure_mm + 1e-9, 0.25 * h)
+    ijk = np.rint(grid.world_to_index(np.asarray(tip, float) - steps[:, None] * d)).astype(int)
+    inside = np.all((ijk >= 0) & (ijk < np.array(grid.shape[::-1])), axis=1)
+    ijk = ijk[inside]
+    m[ijk[:, 2], ijk[:, 1], ijk[:, 0]] = True
     if not m.any():
         raise InputError("electrode exposure lies outside the grid", field="tips_lps")
     return m
@@ -156,6 +164,11 @@ class _Laplace:
         return out.reshape(self.shape)
 
 
+def _converged(info: int) -> None:
+    if info != 0:  # never return a field that did not converge: the zone would be wrong either way
+        raise RuntimeError(f"electric field solve did not converge (CG info {info})")
+
+
 def _field_v_cm(phi: np.ndarray, spacing_kji: tuple[float, float, float]) -> np.ndarray:
     gk, gj, gi = np.gradient(phi, *spacing_kji)  # V/mm
     return 10.0 * np.sqrt(gk * gk + gj * gj + gi * gi)
@@ -187,7 +200,8 @@ def solve_pair_field(
     def count(_x: np.ndarray) -> None:
         iters[0] += 1
 
-    x, _ = cg(mat, rhs, x0=x0, rtol=RTOL, M=sparse.diags(1.0 / mat.diagonal()), maxiter=5000, callback=count)
+    x, info = cg(mat, rhs, x0=x0, rtol=RTOL, M=sparse.diags(1.0 / mat.diagonal()), maxiter=5000, callback=count)
+    _converged(info)
     phi = lap.full(x, phi_fixed)
     e = _field_v_cm(phi, sp)
     if nonlinear:
@@ -198,7 +212,8 @@ def solve_pair_field(
             if change < 0.02:
                 break
             mat, rhs = lap.system(sigma, phi_fixed)
-            x, _ = cg(mat, rhs, x0=x, rtol=RTOL, M=sparse.diags(1.0 / mat.diagonal()), maxiter=5000, callback=count)
+            x, info = cg(mat, rhs, x0=x, rtol=RTOL, M=sparse.diags(1.0 / mat.diagonal()), maxiter=5000, callback=count)
+            _converged(info)
             phi = lap.full(x, phi_fixed)
             e = _field_v_cm(phi, sp)
     return phi, e, sigma, iters[0]
