@@ -38,6 +38,7 @@ PMC_40 = "PMC4850244 (abstract)"
 BEN_DAVID = "Ben-David et al., in vivo porcine liver IRE (CRIS abstract)"
 
 LAYOUT = {1: "single", 2: "pair", 3: "triangle, assumed", 4: "square, assumed"}  # the abstract gives no layout
+PROBES: set[int] = set()  # --probes: restrict the cryo rows
 X = np.array([1.0, 0.0, 0.0])
 Y = np.array([0.0, 1.0, 0.0])
 PHANTOM = dict(perfusion_scale=0.0, initial_temperature_c=39.0)
@@ -99,9 +100,12 @@ def cryo_rows(grid_mm: float) -> list[tuple]:
     published = {1: 12.0, 2: 33.0, 3: 41.0, 4: 49.0}
     single = None
     for n, pub in published.items():
+        if PROBES and n not in PROBES and n != 1:
+            continue
         t0 = time.perf_counter()
         z = littrup_zone(n, 1.2, None, grid_mm)
         a1, a2 = sorted(cross_extents(z, -30.0, X, Y), reverse=True)
+        a1 = max(a1, *cross_extents(z, -30.0, (X + Y) / np.sqrt(2), (X - Y) / np.sqrt(2)))  # diagonals too
         mean = 0.5 * (a1 + a2)
         if n == 1:
             single = mean
@@ -109,6 +113,8 @@ def cryo_rows(grid_mm: float) -> list[tuple]:
                      f"{a1:.1f} (x {a2:.1f})", f"{pub:.0f}",
                      "fitted (probe temperature)" if n == 1 else f"{100 * (a1 - pub) / pub:+.0f} %", PMC_CRYO))
         print(rows[-1], f"{time.perf_counter() - t0:.0f} s", flush=True)
+    if PROBES:
+        return rows
     z17 = littrup_zone(1, 0.85, None, grid_mm)
     m17 = float(np.mean(cross_extents(z17, -30.0, X, Y)))
     rows.append(("cryo 1.7 mm / 2.4 mm lethal diameter ratio", f"{100 * m17 / single:.0f} %", "84 %",
@@ -174,7 +180,9 @@ def main() -> None:
     p.add_argument("--fit", action="store_true", help="re-fit the probe temperature and the lethal field")
     p.add_argument("--grid", type=float, default=1.0, help="voxel size (mm)")
     p.add_argument("--only", choices=["cryo", "ire"], default=None)
+    p.add_argument("--probes", type=int, nargs="*", default=None, help="cryo: probe counts of Littrup's rows")
     a = p.parse_args()
+    PROBES.update(a.probes or ())
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     data = load_array_data()
     if a.fit:

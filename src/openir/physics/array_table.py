@@ -3,9 +3,14 @@
 ``array_zone_dimensions`` answers from a precomputed table (``data/array_zone_table.json``,
 interpolated linearly in probe spacing; other active lengths / exposures shift the extent along the
 probes and the centre by the difference) and falls back to a simulation, cached in memory, when
-the request lies outside the table. Regenerate the table after changing the physics or its data::
+the request lies outside the table (cryo 5-6 probes, spacings outside 10-25 mm, another schedule,
+isotherm or field strength; seconds to minutes once, then cached). The table holds cryo 1-4 probes
+(2 mm voxels, 10-8-10 min, -40/-30/-20 C, perfused liver) and IRE 2-6 electrodes (1 mm voxels,
+1500 V/cm capped at 3000 V), each at 10/15/20/25 mm spacing. ``confluent`` False marks arrays
+whose lethal zones do not join (the extents then span untreated gaps). Regenerate after changing
+the physics or its data (rows are merged into the file as they come)::
 
-    python -m openir.physics.array_table --write        # ~10-20 min on 2 cores
+    python -m openir.physics.array_table --write        # ~40 min on 2 busy cores
 
 >>> from openir.physics.array_table import array_zone_dimensions
 >>> d = array_zone_dimensions("cryo", 2, 15.0)

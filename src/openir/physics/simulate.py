@@ -217,6 +217,10 @@ def simulate(
     tips = np.array([p.tip_lps for p in request.probes], float)
     centre = tips.mean(axis=0) - 10.0 * np.mean([p.direction_lps for p in request.probes], axis=0)
     notes: list[str] = []
+    span = float(np.max(np.abs(tips - centre))) * 2.0 + 10.0
+    if span > request.box_mm:  # probes of several tumours far apart: one region holding every tip
+        notes.append(f"region enlarged from {request.box_mm:g} to {span:.0f} mm to hold every probe")
+        request = request.model_copy(update={"box_mm": span})
     if labels is None:
         grid = cube_grid(centre, request.box_mm, request.spacing_mm)
         medium = homogeneous_medium(grid, "liver", t)
