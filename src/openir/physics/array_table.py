@@ -38,7 +38,7 @@ from .ire import IREOptions, ire_array_zone
 
 TABLE_JSON = Path(__file__).with_name("data") / "array_zone_table.json"
 TABLE_SPACINGS_MM = (10.0, 15.0, 20.0, 25.0)
-TABLE_PROBES = {"cryo": (1, 2, 3, 4), "ire": (2, 3, 4, 5, 6)}  # cryo 5-6: simulated on demand
+TABLE_PROBES = {"cryo": (1, 2, 3, 4, 5, 6), "ire": (2, 3, 4, 5, 6)}
 CRYO_TABLE_ISOTHERMS_C = (-40.0, -30.0, -20.0)
 TABLE_CRYO_LENGTH_MM = 30.0
 TABLE_IRE_EXPOSURE_MM = 20.0
@@ -161,11 +161,11 @@ def build_table(modalities: tuple[str, ...] = ("cryo", "ire"), verbose: bool = T
     """
     data = load_array_data()
     entries: dict[str, dict] = {}
-    keep = (lambda n: True) if probes is None else (lambda n: n in probes)
+    counts = {m: tuple(probes) if probes else TABLE_PROBES[m] for m in ("cryo", "ire")}
     t0 = time.perf_counter()
     if "cryo" in modalities:
         sched = tuple(float(m) for m in data.cryo.default_schedule_min.value)
-        for n in filter(keep, TABLE_PROBES["cryo"]):
+        for n in counts["cryo"]:
             single = None
             for sp in TABLE_SPACINGS_MM:
                 if n == 1:  # one probe: the spacing does not matter
@@ -182,7 +182,7 @@ def build_table(modalities: tuple[str, ...] = ("cryo", "ire"), verbose: bool = T
     if "ire" in modalities:
         for fv in TABLE_IRE_FIELDS_V_CM:
             key = _key("ire", ArraySetting(field_v_per_cm=fv))
-            for n in filter(keep, TABLE_PROBES["ire"]):
+            for n in counts["ire"]:
                 for sp in TABLE_SPACINGS_MM:
                     d = _simulate("ire", n, sp, TABLE_IRE_EXPOSURE_MM, ArraySetting(field_v_per_cm=fv))
                     entries.setdefault(key, {}).setdefault(str(n), {})[f"{sp:g}"] = d.model_dump(exclude={"source"})
