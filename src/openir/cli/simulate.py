@@ -55,8 +55,13 @@ def write_maps(fields: SimulationFields, out: Path, times_s: list[float] | None 
     from openir.io import write_nifti, write_nifti_series
 
     sol = fields.solution
-    dt = float(np.diff(times_s).mean()) if times_s is not None and len(times_s) > 1 else 1.0
     files = {}
+    for name, arr in fields.extra.items():  # IRE: field, zone and heating maps
+        p = write_nifti(Volume(np.asarray(arr, np.float32), fields.grid.affine), out / f"{name}.nii.gz")
+        files[name] = p.name
+    if sol is None:
+        return files
+    dt = float(np.diff(times_s).mean()) if times_s is not None and len(times_s) > 1 else 1.0
     series = {"temperature_c": sol.temperature_c, "cem43_min": sol.cem43_min, "damage": sol.damage}
     for name, arrs in series.items():
         p = write_nifti_series(list(arrs), fields.grid, out / f"{name}.nii.gz", dt_s=dt)
@@ -110,7 +115,6 @@ def simulate(
     labels = None
     if request.labels:
         labels = read_labels(base / request.labels, request.label_names)
-    out.mkdir(parents=True, exist_ok=True)
     with Progress(TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.fields[t]}"), TimeElapsedColumn(),
                   console=console, transient=True) as prog:
         task = prog.add_task("sim", total=1.0, t="")
@@ -119,15 +123,24 @@ def simulate(
             prog.update(task, completed=done / total, t=f"{done:.0f}/{total:.0f} s")
 
         result, fields = run_simulation(request, labels, progress=cb)
-    files = write_maps(fields, out, list(fields.solution.times_s))
+    out.mkdir(parents=True, exist_ok=True)  # only once there is something to write
+    files = write_maps(fields, out, list(fields.solution.times_s) if fields.solution else None)
     plot_zone_growth(result, out / "zone_growth.png")
     files["zone_growth"] = "zone_growth.png"
     result.files = files
     (out / "simulation.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
     console.print(
-        f"[green]zone ({result.criterion}):[/green] {result.final_length_mm:.1f} x {result.final_width_mm:.1f} mm, "
+        f"[green]{result.modality} zone ({result.criterion}):[/green] {result.final_length_mm:.1f} x {result.final_width_mm:.1f} mm, "
         f"{result.final_volume_ml:.1f} ml  ({result.n_steps} {result.method} steps, {result.runtime_s:.1f} s)"
     )
+    if result.array_zone is not None and len(result.probe_models) > 1:
+        a = result.array_zone
+        console.print(f"  all {len(result.probe_models)} probes together: {a.along_mm:.1f} x {a.across1_mm:.1f} x "
+                      f"{a.across2_mm:.1f} mm, {a.volume_ml:.1f} ml")
+    for m in result.probe_models:
+        if not m.calibrated:
+            console.print(f"  [yellow]probe {m.probe} ({m.device}): generic {m.modality} model ({m.model}), "
+                          "no calibration data for this device[/yellow]", highlight=False)
     for n in result.notes:
         console.print(f"  note: {n}", highlight=False)
     console.print(f"written to {out}")

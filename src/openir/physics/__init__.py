@@ -5,6 +5,15 @@ calibrations in ``data/*.yaml`` with their sources.
 """
 
 from .analytic import gaussian_source_rise
+from .array_table import ArraySetting, array_zone_dimensions
+from .arrays import (
+    ArrayDims,
+    ArrayZone,
+    ZoneGrowthPoint,
+    canonical_layout,
+    layout_tips,
+    load_array_data,
+)
 from .bioheat import (
     BioheatSolution,
     HeatSource,
@@ -15,8 +24,10 @@ from .bioheat import (
     stable_time_step,
 )
 from .calibrate import calibrate_microwave, microwave_zone
+from .cryo_array import CryoOptions, FreezeStep, cryo_array_zone, schedule_from_minutes
 from .dose import arrhenius_damage, cem43
 from .heatsink import microwave_heat_sink
+from .ire import IREOptions, conductivity_of_field, electrode_pairs, ire_array_zone
 from .models import (
     CalibrationResult,
     HeatSinkResult,
@@ -34,6 +45,22 @@ from .vessels import wall_heat_transfer
 from .zone import ZoneAxes, zone_axes
 
 __all__ = [
+    "ArrayDims",
+    "ArraySetting",
+    "ArrayZone",
+    "CryoOptions",
+    "FreezeStep",
+    "IREOptions",
+    "ZoneGrowthPoint",
+    "array_zone_dimensions",
+    "canonical_layout",
+    "conductivity_of_field",
+    "cryo_array_zone",
+    "electrode_pairs",
+    "ire_array_zone",
+    "layout_tips",
+    "load_array_data",
+    "schedule_from_minutes",
     "BioheatSolution",
     "CalibrationResult",
     "HeatSinkResult",

@@ -12,7 +12,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SourceKind = Literal["microwave", "radiofrequency", "laser", "cryo"]
-Criterion = Literal["cem43", "arrhenius", "isotherm"]
+Modality = Literal["microwave", "radiofrequency", "laser", "cryo", "ire"]
+Criterion = Literal["cem43", "arrhenius", "isotherm", "efield"]
 
 
 class ScheduleStep(BaseModel):
@@ -29,6 +30,12 @@ class ProbeSource(BaseModel):
     model_config = ConfigDict(extra="ignore")
     device: str = Field(min_length=1, description="device id, e.g. 'emprint' (see source_calibration.yaml)")
     kind: SourceKind | None = Field(default=None, description="source model for a device without a preset")
+    modality: str | None = Field(default=None, description="plan JSON: the probe's modality (microwave, ..., ire)")
+    group: int | None = Field(default=None, description="plan JSON: probes of one group act together")
+    exposure_mm: float | None = Field(default=None, gt=0, description="RF/IRE exposed length")
+    isotherm_c: float | None = Field(default=None, le=0, description="cryo lethal isotherm")
+    spacing_mm: float | None = Field(default=None, gt=0, description="IRE: distance to the paired electrode")
+    voltage_v: float | None = Field(default=None, gt=0, description="IRE: pair voltage (default: 1500 V/cm x distance)")
     power_w: float | None = Field(default=None, ge=0, description="generator setting; None = the device preset's")
     time_s: float | None = Field(default=None, gt=0, description="ablation time; None = the device preset's")
     tip_lps: tuple[float, float, float]
@@ -72,9 +79,35 @@ class ZoneSnapshot(BaseModel):
     min_temperature_c: float
 
 
+class ProbeModel(BaseModel):
+    """Which physics model simulated a probe, and whether it is calibrated for that device."""
+
+    probe: int = Field(description="1-based index in the request")
+    device: str
+    modality: str
+    model: str = Field(description="source preset or array model used, e.g. 'emprint', 'generic_cryo', 'ire field'")
+    calibrated: bool
+    note: str = ""
+
+
+class ArrayZoneSummary(BaseModel):
+    """Extent of the whole lethal zone of all probes together (array frame; see arrays.ArrayDims)."""
+
+    along_mm: float
+    across1_mm: float
+    across2_mm: float
+    centre_offset_mm: float
+    volume_ml: float
+
+
 class SimulationResult(BaseModel):
     """What a simulation predicts and how it was computed."""
 
+    modality: str = "microwave"
+    probe_models: list[ProbeModel] = Field(default_factory=list)
+    array_zone: ArrayZoneSummary | None = Field(default=None, description="all probes together")
+    peak_field_v_cm: float | None = None
+    max_temperature_c: float | None = None
     criterion: Criterion
     threshold: float
     threshold_source: str

@@ -8,18 +8,27 @@ solver and measures the lethal zone of the first probe at each snapshot.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from openir.core.crop import crop, world_box
 from openir.core.errors import InputError
-from openir.core.labels import LabelMap
+from openir.core.labels import LabelMap, normalise_label_name
 from openir.core.resample import isotropic_grid, resample
 from openir.core.volume import Grid, make_affine
 
+from .arrays import mean_axis, measure_dims
 from .bioheat import BioheatSolution, HeatSource, HeldSource, ThermalMedium, solve_pennes
-from .models import Criterion, ProbeSource, SimulationRequest, SimulationResult, ZoneSnapshot
+from .models import (
+    ArrayZoneSummary,
+    Criterion,
+    ProbeModel,
+    ProbeSource,
+    SimulationRequest,
+    SimulationResult,
+    ZoneSnapshot,
+)
 from .presets import PresetTable, find_device, load_presets, source_parameters
 from .sources import cryoprobe_mask, laser_pattern, microwave_pattern, rf_pattern
 from .tissues import TissueTable, load_tissue_table, tissue_index_map, vessel_for_label
@@ -32,7 +41,8 @@ class SimulationFields:
     """The simulated fields on ``grid`` (arrays ``[k, j, i]``), for writing maps."""
 
     grid: Grid
-    solution: BioheatSolution
+    solution: BioheatSolution | None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def cube_grid(centre_lps: np.ndarray, box_mm: float, spacing_mm: float) -> Grid:
@@ -96,20 +106,52 @@ def probe_schedule(p: ProbeSource, default_power: float | None, default_time: fl
     return [(0.0, float(dur), float(power))]
 
 
+_MODALITY_ALIASES = {"rf": "radiofrequency", "rfa": "radiofrequency", "mwa": "microwave", "cryoablation": "cryo",
+                     "irreversible_electroporation": "ire", "lita": "laser"}
+
+
+def probe_modality(p: ProbeSource) -> str | None:
+    """The probe's modality: ``kind`` if set, else the plan's ``modality`` (normalised)."""
+    if p.kind is not None:
+        return p.kind
+    if p.modality is None:
+        return None
+    m = p.modality.strip().lower().replace("-", "_").replace(" ", "_")
+    return _MODALITY_ALIASES.get(m, m)
+
+
 def build_sources(
     probes: list[ProbeSource], grid: Grid, presets: PresetTable | None = None
 ) -> tuple[list[HeatSource], list[HeldSource], list[str], float]:
     """Heat sources and cryoprobe held regions for all probes; notes; the last schedule end (s)."""
+    heat, held, notes, end, _ = _build_sources(probes, grid, presets)
+    return heat, held, notes, end
+
+
+def _build_sources(
+    probes: list[ProbeSource], grid: Grid, presets: PresetTable | None = None
+) -> tuple[list[HeatSource], list[HeldSource], list[str], float, list[ProbeModel]]:
     heat: list[HeatSource] = []
     held: list[HeldSource] = []
     notes: list[str] = []
+    models: list[ProbeModel] = []
     end = 0.0
     for n, p in enumerate(probes):
-        key, dev = find_device(p.device, presets, p.kind)
+        kind = probe_modality(p)
+        key, dev = find_device(p.device, presets, kind)
+        if kind is not None and dev.kind != kind:
+            raise InputError(f"probe {n + 1}: device {p.device!r} is a {dev.kind} device, not {kind}", field="probes")
         params, pnotes = source_parameters(dev, p.power_w, p.time_s)
+        calibrated = bool(dev.settings)
+        if key.startswith("generic_") and normalise_label_name(p.device) != key:
+            pnotes.insert(0, f"no source model for device {p.device!r}: simulated with the generic {dev.kind} model")
         notes += [f"probe {n + 1} ({key}): {x}" for x in pnotes]
+        models.append(ProbeModel(probe=n + 1, device=p.device, modality=dev.kind, model=key, calibrated=calibrated,
+                                 note="; ".join(pnotes)))
         if p.source_scale is not None:
             params["absorbed_fraction"] = p.source_scale
+        if dev.kind == "radiofrequency" and p.exposure_mm is not None:
+            params["exposed_length_mm"] = p.exposure_mm
         sched = probe_schedule(p, dev.default_power_w if dev.kind != "cryo" else 1.0, dev.default_time_s)
         end = max(end, max(b for _, b, _ in sched))
         tip, d = p.tip_lps, p.direction_lps
@@ -127,7 +169,7 @@ def build_sources(
             held.append(HeldSource(mask, params["temperature_c"], [(a, b, 1.0 if lev > 0 else 0.0) for a, b, lev in sched], name=key))
             continue
         heat.append(HeatSource(pat, sched, name=key))
-    return heat, held, notes, end
+    return heat, held, notes, end, models
 
 
 def _zone(field: np.ndarray, grid: Grid, crit: Criterion, thr: float, p: ProbeSource) -> ZoneAxes:
@@ -150,12 +192,35 @@ def simulate(
     progress: Callable[[float, float], None] | None = None,
     table: TissueTable | None = None,
 ) -> tuple[SimulationResult, SimulationFields]:
-    """Run the request; ``labels`` is the case's label map (None = homogeneous liver)."""
+    """Run the request, all probes together; ``labels`` is the case's label map (None = homogeneous liver).
+
+    Microwave, RF, laser and cryo probes share one bioheat run (cryoprobes freeze as one array);
+    IRE electrodes are simulated as an electrode array (ire.py: field, lethal zone, Joule heating).
+    A device without a source model of its own runs its modality's generic model (said in
+    ``probe_models`` and ``notes``).
+    """
+    mods = [probe_modality(p) for p in request.probes]
+    if "chemical" in mods:
+        n = mods.index("chemical") + 1
+        raise InputError(f"probe {n} ({request.probes[n - 1].device}): chemical ablation has no physics model; "
+                         "nothing simulated", field="probes")
+    unknown = sorted({m for m in mods if m is not None and m not in ("microwave", "radiofrequency", "laser", "cryo", "ire")})
+    if unknown:
+        raise InputError(f"unknown modality {unknown[0]!r} (known: microwave, radiofrequency, laser, cryo, ire)", field="probes")
+    if "ire" in mods:
+        if any(m != "ire" for m in mods):
+            raise InputError("IRE electrodes and thermal probes in one simulation: simulate them separately "
+                             "(e.g. one plan per tumour)", field="probes")
+        return _simulate_ire(request, labels)
     t = table or load_tissue_table()
     presets = load_presets(request.calibration) if request.calibration else load_presets()
     tips = np.array([p.tip_lps for p in request.probes], float)
     centre = tips.mean(axis=0) - 10.0 * np.mean([p.direction_lps for p in request.probes], axis=0)
     notes: list[str] = []
+    span = float(np.max(np.abs(tips - centre))) * 2.0 + 10.0
+    if span > request.box_mm:  # probes of several tumours far apart: one region holding every tip
+        notes.append(f"region enlarged from {request.box_mm:g} to {span:.0f} mm to hold every probe")
+        request = request.model_copy(update={"box_mm": span})
     if labels is None:
         grid = cube_grid(centre, request.box_mm, request.spacing_mm)
         medium = homogeneous_medium(grid, "liver", t)
@@ -169,7 +234,7 @@ def simulate(
         grid = lab.grid
         medium, vnotes = labelled_medium(lab, t)
         notes += vnotes
-    heat, held, snotes, end = build_sources(request.probes, grid, presets)
+    heat, held, snotes, end, models = _build_sources(request.probes, grid, presets)
     notes += snotes
     kinds = {"cryo" if held else "heat"}
     crit: Criterion = request.criterion or ("isotherm" if held and not heat else "cem43")
@@ -179,6 +244,12 @@ def simulate(
     times = request.output_times_s or [duration * (i + 1) / 6 for i in range(6)]
     sol = solve_pennes(medium, duration, sources=heat, held_sources=held, snapshot_times_s=times, table=t, progress=progress)
     thr, thr_src = criterion_threshold(crit, t)
+    isos = [p.isotherm_c for p in request.probes if p.isotherm_c is not None]
+    if crit == "isotherm" and isos:
+        from .cryo_array import isotherm_source
+
+        thr = max(isos)  # the warmest isotherm asked for: the plan's own zone
+        thr_src = isotherm_source(thr)
     p0 = request.probes[0]
     zones: list[ZoneSnapshot] = []
     for i, ts in enumerate(sol.times_s):
@@ -197,7 +268,14 @@ def simulate(
     if float(sol.max_temperature_c.max()) > 100.0:
         notes.append("peak temperature exceeds 100 C: vaporisation and charring are not modelled; "
                      "only the calibrated zone boundary is meaningful near the antenna")
+    lethal = final_field <= thr if crit == "isotherm" else final_field >= thr
+    dirs = np.array([p.direction_lps for p in request.probes], float)
+    ad = measure_dims(lethal, grid, tips, mean_axis(dirs))
+    modality = ("cryo" if held and not heat else (models[0].modality if models else "microwave"))
     result = SimulationResult(
+        modality=modality, probe_models=models,
+        array_zone=ArrayZoneSummary(**ad.model_dump(exclude={"source"})),
+        max_temperature_c=float(sol.max_temperature_c.max()),
         criterion=crit, threshold=thr, threshold_source=thr_src, zones=zones,
         final_length_mm=zf.length_mm, final_width_mm=zf.width_mm, final_volume_ml=zf.volume_ml,
         final_radii_mm=zf.radii_mm, spacing_mm=request.spacing_mm, grid_shape_kji=grid.shape,
@@ -205,3 +283,65 @@ def simulate(
         runtime_s=sol.runtime_s, notes=notes,
     )
     return result, SimulationFields(grid, sol)
+
+
+def _ire_electrodes(request: SimulationRequest, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Electrode tips and directions; a lone electrode with ``spacing_mm`` gets its partner beside it."""
+    from .arrays import perp_basis
+
+    tips, dirs = [], []
+    for n, p in enumerate(request.probes):
+        tips.append(np.asarray(p.tip_lps, float))
+        dirs.append(np.asarray(p.direction_lps, float))
+        if len(request.probes) == 1:
+            if p.spacing_mm is None:
+                raise InputError("a single IRE electrode needs spacing_mm (the distance to its partner)", field="probes")
+            u, _ = perp_basis(dirs[-1])
+            tips[-1] = tips[-1] - 0.5 * p.spacing_mm * u
+            tips.append(tips[-1] + p.spacing_mm * u)
+            dirs.append(dirs[-1])
+            notes.append(f"probe {n + 1}: one IRE entry read as a pair {p.spacing_mm:g} mm apart, its tip the pair's "
+                         "midpoint, the pair's plane chosen arbitrarily across the shaft")
+    return np.array(tips), np.array(dirs)
+
+
+def _simulate_ire(request: SimulationRequest, labels: LabelMap | None) -> tuple[SimulationResult, SimulationFields]:
+    from .arrays import box_grid, load_array_data
+    from .ire import IREOptions, ire_array_zone
+
+    notes: list[str] = []
+    models = []
+    data = load_array_data().ire
+    for n, p in enumerate(request.probes):
+        models.append(ProbeModel(probe=n + 1, device=p.device, modality="ire", model="ire field (generic electrode)",
+                                 calibrated=False, note="electrode geometry from data/arrays.yaml; no device-specific data"))
+    notes.append("IRE electrodes: generic 19 G electrode model (no device-specific calibration data)")
+    if labels is not None:
+        notes.append("IRE field computed in homogeneous liver (tissue conductivities of other labels not modelled)")
+    tips, dirs = _ire_electrodes(request, notes)
+    expos = {p.exposure_mm for p in request.probes if p.exposure_mm is not None}
+    expo = max(expos) if expos else data.exposure_mm.value
+    if len(expos) > 1:
+        notes.append(f"electrodes with different exposures: {expo:g} mm used for all")
+    volts = [p.voltage_v for p in request.probes if p.voltage_v is not None]
+    pulses = [int(s.power_w) for p in request.probes for s in (p.schedule or [])]
+    opts = IREOptions(spacing_mm=request.spacing_mm, pulses=max(pulses) if pulses else None)
+    grid = box_grid(np.concatenate([tips, tips - expo * dirs]), opts.margin_mm, request.spacing_mm)
+    z = ire_array_zone(tips, dirs, grid=grid, exposure_mm=expo, voltage_v=max(volts) if volts else None, options=opts)
+    notes += z.notes
+    d = z.dims
+    snap = ZoneSnapshot(time_s=z.duration_s, length_mm=d.along_mm, width_mm=d.across1_mm, volume_ml=d.volume_ml,
+                        max_temperature_c=float(z.max_temperature_c or 37.0), min_temperature_c=37.0)
+    result = SimulationResult(
+        modality="ire", probe_models=models, array_zone=ArrayZoneSummary(**d.model_dump(exclude={"source"})),
+        peak_field_v_cm=z.peak_field_v_cm, max_temperature_c=z.max_temperature_c,
+        criterion="efield", threshold=z.threshold, threshold_source=z.threshold_source, zones=[snap],
+        final_length_mm=d.along_mm, final_width_mm=d.across1_mm, final_volume_ml=d.volume_ml,
+        final_radii_mm=[d.across1_mm / 2, d.across2_mm / 2], spacing_mm=request.spacing_mm, grid_shape_kji=grid.shape,
+        method="electric field (CG) + explicit Pennes", dt_s=0.0, dt_limit_s=0.0, n_steps=0,
+        runtime_s=z.runtime_s, notes=notes,
+    )
+    extra = {"field_v_cm": z.field_v_cm, "lethal_zone": z.mask.astype(np.uint8)}
+    if z.temperature_c is not None:
+        extra["max_temperature_c"] = z.temperature_c
+    return result, SimulationFields(grid, None, extra)  # type: ignore[arg-type]

@@ -120,16 +120,24 @@ def cryoprobe_mask(
 ) -> np.ndarray:
     """Voxels of the cryoprobe's freezing segment (held at the probe temperature while on).
 
-    Thin probes are widened to the voxels touching the axis so that at least one line of voxels
-    is held whatever the grid spacing.
+    A probe at least one voxel thick is the cylinder of its radius; a thinner one is the line of
+    voxels nearest its axis (one voxel per step along it), so its effective size on the grid does
+    not depend on where its axis crosses the voxels (a fixed reach would take 1 to 4 voxels per
+    slice and change the ice ball by that much).
     """
     if freeze_length_mm <= 0 or probe_radius_mm <= 0:
         raise InputError("cryoprobe freeze length and radius must be > 0")
+    h = float(grid.spacing.min())
     s, rho = probe_coordinates(grid, tip_lps, direction_lps)
-    reach = max(probe_radius_mm, 0.75 * float(grid.spacing.min()))
-    mask = _segment_distance(s, rho, freeze_length_mm) <= reach
-    # keep it a cylinder with a rounded tip but no rounded back end
-    mask &= s >= -freeze_length_mm - 1e-9
+    if probe_radius_mm >= h:
+        mask = (_segment_distance(s, rho, freeze_length_mm) <= probe_radius_mm) & (s >= -freeze_length_mm - 1e-9)
+    else:
+        mask = np.zeros(grid.shape, bool)
+        d = _unit(direction_lps)
+        steps = np.arange(0.0, freeze_length_mm + 1e-9, 0.25 * h)
+        ijk = np.rint(grid.world_to_index(np.asarray(tip_lps, float) - steps[:, None] * d)).astype(int)
+        ijk = ijk[np.all((ijk >= 0) & (ijk < np.array(grid.shape[::-1])), axis=1)]
+        mask[ijk[:, 2], ijk[:, 1], ijk[:, 0]] = True
     if not mask.any():
         raise InputError("cryoprobe freezing segment lies outside the grid")
     return mask
