@@ -7,12 +7,15 @@ returns the Pareto set and a ranked shortlist. `plan_ablation` chooses the modal
 sources), builds tumour + margin targets and places probes to cover them; the result is a `Plan`.
 """
 
+from .arrays import ArrayTemplate, ArrayZone, Configurations, canonical_layout, load_configurations
 from .devices import Device, DeviceCatalogue, ZoneRow, catalogue_version, load_catalogue
 from .modality import describe_tumour, recommend_modality
 from .models import (
     Ellipsoid,
+    EvidenceCoverage,
     HeatSinkReport,
     HeatSinkVessel,
+    ModalityOption,
     ModalityRecommendation,
     PhysicsSummary,
     PhysicsZoneRecord,
@@ -26,8 +29,9 @@ from .models import (
     TrajectoryResult,
     TumourFeatures,
 )
+from .options import PlanOptions
 from .physics_zone import PhysicsZone, calibrated_devices, physics_zone
-from .planner import plan_ablation
+from .planner import ModalityAttempt, ZoneOutcome, evaluate_zone, plan_ablation
 from .policy import StructureRule, TrajectoryPolicy, load_policy
 from .trajectories import (
     evaluate_directions,
@@ -39,6 +43,17 @@ from .trajectories import (
 from .zones import heat_sink_check, predict_zone, rasterise_zones, zone_dimensions, zone_mesh
 
 __all__ = [
+    "ArrayTemplate",
+    "ArrayZone",
+    "Configurations",
+    "EvidenceCoverage",
+    "ModalityAttempt",
+    "ModalityOption",
+    "PlanOptions",
+    "ZoneOutcome",
+    "canonical_layout",
+    "evaluate_zone",
+    "load_configurations",
     "PhysicsSummary",
     "PhysicsZone",
     "PhysicsZoneRecord",
