@@ -215,5 +215,7 @@ def test_cli_bad_input_exit_2_and_nothing_written(tmp_path, args):
     r = CliRunner().invoke(app, ["plan", str(tmp_path / "ct.nii.gz"), str(tmp_path / "labels.nii.gz"),
                                  "--names", str(tmp_path / "names.json"), "--tumor", "tumour_1", "-o", str(out),
                                  *args])
-    assert r.exit_code == 2, r.output
+    # `openir` (cli.main) prints the error's one line and exits with its code: 2 for bad input
+    assert isinstance(r.exception, InputError) and r.exception.exit_code == 2, r.output
+    assert "\n" not in str(r.exception)
     assert not (out / "plan.json").exists()
