@@ -87,8 +87,9 @@ def test_ire_pair_interpolates_over_spacing_and_orients_the_width_in_the_electro
     assert e.semi_axes_mm == pytest.approx((15, 15, 8.5))
     with pytest.raises(Exception, match="parallel to the shaft"):
         predict_zone(probe.model_copy(update={"plane_lps": (0, 0, 2)}), cat)
-    opts, _ = zone_options(cat, "ire", "liver", tissue="any")
-    assert [o.pair_spacing_mm for o in opts] == [15, 20]
+    # multi-probe table rows are for look-up: the planner places whole arrays (physics array zones)
+    opts, notes = zone_options(cat, "ire", "liver", tissue="any")
+    assert opts == [] and any("look-up only" in n for n in notes)
 
 
 def test_ethanol_zone_grows_with_the_injected_volume():

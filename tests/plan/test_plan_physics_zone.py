@@ -109,7 +109,7 @@ def test_unknown_or_uncalibrated_device_is_a_clear_error() -> None:
         with pytest.raises(InputError) as exc:
             physics_zone(probe, None)
         assert dev in str(exc.value) and "calibrated devices: emprint" in str(exc.value)
-    with pytest.raises(InputError, match="zone model"):
+    with pytest.raises(InputError, match="zone_model"):
         plan_ablation(liver_case(False), ["tumour_1"], zone_model="exact")  # type: ignore[arg-type]
 
 

@@ -88,22 +88,6 @@ def test_placement_covers_target_and_uses_no_more_probes_than_exhaustive(d_mm, s
     assert len(pl.chosen) <= ex[0]
 
 
-def test_cryo_cluster_never_touches_must_spare_and_reports_block():
-    opts = _options("cryo")
-    lm = _liver(20.0, spare=19.0)  # gallbladder right beside the tumour
-    pt = _target(lm, opts)
-    dirs = [np.array([0.0, 0.0, 1.0])]
-    pl = place_probes(pt, opts, dirs, None, required_coverage=0.99, max_probes=20)
-    zone = np.zeros(pt.target.shape, bool)
-    for c in pl.chosen:
-        zone |= rasterise_zones([c.ellipsoid], pt.grid)
-    assert not (zone & pt.must_spare).any()
-    assert len(pl.chosen) > 1
-    assert len({c.direction.tobytes() for c in pl.chosen}) == 1  # a parallel cluster
-    if pl.coverable < math.ceil(0.99 * pl.n_target):
-        assert any("gallbladder" in k for k in pl.blocked)
-
-
 def test_pull_back_along_one_track_for_an_elongated_target():
     opt = _options("microwave")[0]
     # a narrow, long zone (synthetic option) forces several depths on one track
@@ -113,17 +97,6 @@ def test_pull_back_along_one_track_for_an_elongated_target():
     pl = place_probes(pt, [narrow], [np.array([0.0, 0.0, 1.0])], None, required_coverage=0.99)
     tracks = [c.lattice for c in pl.chosen]
     assert len(tracks) > len(set(tracks))  # at least two zones on one track
-
-
-def test_ire_pair_places_two_electrodes():
-    opts, notes = zone_options(load_catalogue(), "ire", "liver")
-    assert opts and opts[0].pair_spacing_mm == 15
-    lm = _liver(10.0)
-    pt = _target(lm, opts)
-    pl = place_probes(pt, opts, [np.array([0.0, 0.0, 1.0])], None, required_coverage=0.99)
-    assert pl.chosen and all(len(c.tips) == 2 for c in pl.chosen)
-    c = pl.chosen[0]
-    assert np.linalg.norm(c.tips[0] - c.tips[1]) == pytest.approx(15.0)
 
 
 def test_exhaustive_search_known_answer():

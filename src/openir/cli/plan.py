@@ -143,39 +143,38 @@ def plan(
 ) -> None:
     """Plan an ablation: modality, target, probes; write plan.json, markups, segmentation, report."""
     from openir import io
+    from openir.plan.devices import load_catalogue
     from openir.plan.export import plan_labelmap, plan_markups, plan_segments, zone_surfaces
     from openir.plan.models import CaseRef
+    from openir.plan.options import PlanOptions
     from openir.plan.planner import plan_ablation
     from openir.report.plan_report import write_plan_report
 
     console = Console()
+    # every option is checked before anything is read, planned or written (one line, exit 2)
+    opts = PlanOptions.build(modality=modality, devices=device, tumour_type=tumour_type, margin_mm=margin_mm,
+                             clip_to_organ=clip, uncertainty_mm=uncertainty_mm, needle_length_mm=needle_mm,
+                             keep_away=parse_pairs(keep_away, "--keep-away"), plan_voxel_mm=plan_voxel_mm,
+                             tip_offset_mm=tip_offset_mm, zone_model=zone_model,
+                             physics_spacing_mm=physics_spacing_mm, evidence=evidence)
+    cat = load_catalogue()
+    for d in opts.devices:
+        dev = cat.get(d)  # unknown device: InputError naming the catalogue's ids
+        if opts.modality and dev.modality != opts.modality:
+            raise InputError(f"device {d!r} is a {dev.modality} device, not {opts.modality}", field="--device")
     image, lm = read_case(ct, labels, names, console)
     if dicom_ct is not None:  # before planning: nothing is written for a series on another grid
         io.require_same_frame(io.series_grid(io.read_dicom_datasets(dicom_ct)), lm.grid, dicom_ct, labels)
     for t in tumor:
         lm.value_of(t)  # UnknownLabelError names the available labels
-    from openir.plan.planner import ZONE_MODELS
-
-    if zone_model not in ZONE_MODELS:
-        raise InputError(f"must be one of {', '.join(ZONE_MODELS)}, got {zone_model!r}", field="--zone-model")
-    from openir.plan.devices import EVIDENCE_PREFERENCE
-
-    kinds = [e for e in EVIDENCE_PREFERENCE if e]
-    if evidence is not None and evidence not in kinds:
-        raise InputError(f"must be one of {', '.join(kinds)}, got {evidence!r}", field="--evidence")
     targets: dict = {}
     status = "planning (modality, target, trajectories, placement" + (
-        ", physics zones)" if zone_model != "table" else ")")
+        ", physics zones)" if opts.zone_model != "table" else ")")
     with console.status(status):
         body = body_mask_from_ct(image, lm)
-        result = plan_ablation(lm, tumor, modality=modality, devices=device or None, tumour_type=tumour_type,
-                               margin_mm=margin_mm, clip_to_organ=clip, uncertainty_mm=uncertainty_mm,
-                               needle_length_mm=needle_mm, keep_away=parse_pairs(keep_away, "--keep-away") or None,
-                               body_mask=body, plan_voxel_mm=plan_voxel_mm, tip_offset_mm=tip_offset_mm,
+        result = plan_ablation(lm, tumor, opts, body_mask=body, targets_out=targets,
                                case=CaseRef(case_id=ct.name, ct=str(ct.resolve()), labels=str(labels.resolve()),
-                                            grid=lm.grid.describe()),
-                               targets_out=targets, zone_model=zone_model,  # type: ignore[arg-type]
-                               physics_spacing_mm=physics_spacing_mm, evidence=evidence)
+                                            grid=lm.grid.describe()))
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(result.model_dump_json(indent=2))
     pts, lines = plan_markups(result)
@@ -197,7 +196,13 @@ def plan(
         colour = "green" if t.full_coverage else "red"
         console.print(f"[{colour}]{t.tumour}[/{colour}]: {t.modality}, {t.n_probes} probe(s), tumour + margin "
                       f"covered {t.target_coverage_pct:.1f}%, min margin {t.min_margin_mm:.1f} mm, "
-                      f"healthy ablated {t.ablated_healthy_ml:.1f} mL")
+                      f"healthy ablated {t.ablated_healthy_ml:.1f} mL", markup=True, highlight=False)
+        console.print(f"  {t.configuration}; zone evidence: {t.evidence_used or '-'}"
+                      + "".join(f"; with {e.evidence} evidence: {e.target_coverage_pct:.1f}%" for e in
+                                t.evidence_comparison if e.target_coverage_pct is not None),
+                      markup=False, highlight=False)
+        for a in t.alternatives:
+            console.print(f"  alternative: {a}", markup=False, highlight=False)
     for o in (result.physics.targets if result.physics else []):
         console.print(f"  physics zones ({result.physics.criterion}): {o.tumour} tumour + margin covered "  # type: ignore[union-attr]
                       f"{o.target_coverage_pct:.1f}% (table {o.table_target_coverage_pct:.1f}%), min margin "

@@ -7,13 +7,16 @@ returns the Pareto set and a ranked shortlist. `plan_ablation` chooses the modal
 sources), builds tumour + margin targets and places probes to cover them; the result is a `Plan`.
 """
 
+from .arrays import ArrayTemplate, ArrayZone, Configurations, canonical_layout, load_configurations
 from .devices import Device, DeviceCatalogue, ZoneRow, catalogue_version, load_catalogue
 from .export import plan_labelmap, plan_markups, plan_segments, zone_surfaces
 from .modality import describe_tumour, recommend_modality
 from .models import (
     Ellipsoid,
+    EvidenceCoverage,
     HeatSinkReport,
     HeatSinkVessel,
+    ModalityOption,
     ModalityRecommendation,
     PhysicsSummary,
     PhysicsZoneRecord,
@@ -27,8 +30,9 @@ from .models import (
     TrajectoryResult,
     TumourFeatures,
 )
+from .options import PlanOptions
 from .physics_zone import PhysicsZone, calibrated_devices, physics_zone
-from .planner import plan_ablation
+from .planner import ModalityAttempt, ZoneOutcome, evaluate_zone, plan_ablation
 from .policy import (
     StructureRule,
     TrajectoryPolicy,
@@ -53,6 +57,17 @@ from .zones import heat_sink_check, predict_zone, rasterise_zones, zone_dimensio
 __all__ = [
     "PathOptions",
     "PathPlan",
+    "ArrayTemplate",
+    "ArrayZone",
+    "Configurations",
+    "EvidenceCoverage",
+    "ModalityAttempt",
+    "ModalityOption",
+    "PlanOptions",
+    "ZoneOutcome",
+    "canonical_layout",
+    "evaluate_zone",
+    "load_configurations",
     "PhysicsSummary",
     "PhysicsZone",
     "PhysicsZoneRecord",

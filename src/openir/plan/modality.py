@@ -25,9 +25,15 @@ from .zones import local_diameter_mm
 
 
 def plannable_modalities(catalogue: DeviceCatalogue | None = None) -> set[str]:
-    """Modalities with at least one sourced (usable) zone row in the catalogue."""
+    """Modalities that can be planned: a sourced (usable) zone row in the catalogue or, for cryo and
+    IRE arrays, a catalogue device and the physics array-zone model."""
+    from .arrays import ARRAY_MODALITIES, array_model_available
+
     cat = catalogue or load_catalogue()
-    return {d.modality for d in cat.devices if d.usable_rows()}
+    out = {d.modality for d in cat.devices if d.usable_rows() and d.modality not in ARRAY_MODALITIES}
+    if array_model_available():
+        out |= {d.modality for d in cat.devices if d.modality in ARRAY_MODALITIES}
+    return out
 
 
 def host_organ(labels: LabelMap, tumour_mask: np.ndarray, rules: ModalityRules) -> tuple[str, str | None]:

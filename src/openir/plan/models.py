@@ -239,7 +239,38 @@ class PlannedProbe(BaseModel):
     path_length_mm: float
     tip_offset_mm: float = Field(..., description="tip beyond the zone centre along the shaft")
     tip_offset_source: str
+    tip_offset_sourced: bool = Field(True, description="False: the offset is a user/default value, not sourced")
+    array_position: int = Field(1, description="1 = deepest position of the array; >1 after pull-backs")
+    layout_offset_mm: tuple[float, float] = Field(
+        (0.0, 0.0), description="position of this probe in the array, across the shaft (width, depth axes)")
     sources: list[str] = Field(default_factory=list)
+
+
+class ModalityOption(BaseModel):
+    """One modality planned for a tumour and weighed against the others (``modality_rules.yaml``,
+    section ``tradeoff``): rule points, coverage, probe count, risk and evidence, with reasons."""
+
+    modality: str
+    planned: bool = Field(..., description="False: not plannable or outside the rule window, not weighed")
+    score: float = 0.0
+    rule_points: float = 0.0
+    target_coverage_pct: float = 0.0
+    full_coverage: bool = False
+    n_probes: int = 0
+    configuration: str = ""
+    evidence: str = ""
+    reasons: list[str] = Field(default_factory=list)
+    chosen: bool = False
+
+
+class EvidenceCoverage(BaseModel):
+    """Coverage the same probe poses would give with another evidence table of the device."""
+
+    evidence: str
+    tumour_coverage_pct: float | None = None
+    target_coverage_pct: float | None = None
+    min_margin_mm: float | None = None
+    note: str = ""
 
 
 class TargetPlan(BaseModel):
@@ -264,6 +295,15 @@ class TargetPlan(BaseModel):
     n_candidates: int = 0
     notes: list[str] = Field(default_factory=list)
     seconds: float = 0.0
+    n_zones: int = Field(0, description="ablation zones: array or antenna positions, pull-backs included")
+    configuration: str = Field("", description="the array or antenna configuration, as practised")
+    within_limits: bool = Field(True, description="the configuration respects data/configurations.yaml")
+    limits: list[str] = Field(default_factory=list, description="the limits applied, with their sources")
+    alternatives: list[str] = Field(
+        default_factory=list, description="when not fully covered: what a tumour board would discuss")
+    modality_options: list[ModalityOption] = Field(default_factory=list)
+    evidence_used: str = Field("", description="zone table used: manufacturer, clinical, ... or the physics model")
+    evidence_comparison: list[EvidenceCoverage] = Field(default_factory=list)
 
 
 class CaseRef(BaseModel):

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _march
+from .arrays import ArrayModelMissing, ArrayTemplate, ArrayZone, ModalityConfiguration, array_zone
 from .devices import DeviceCatalogue, ZoneRow
 from .models import Ellipsoid
 from .target import PlanningTarget
@@ -44,7 +45,71 @@ class ZoneOption:
     setting: str
     sources: tuple[str, ...]
     tissue_match: bool
-    pair_spacing_mm: float | None = None  # IRE: electrode spacing; the pair straddles the zone centre
+    template: ArrayTemplate | None = None  # cryo/IRE: the whole array, zone from the physics model
+    array_zone: ArrayZone | None = None
+
+    @property
+    def n_probes(self) -> int:
+        return self.template.n_probes if self.template is not None else 1
+
+    def offsets(self) -> np.ndarray:
+        """Probe positions across the shaft (n, 2), mm, in the (u, v) frame of the zone."""
+        return self.template.offsets() if self.template is not None else np.zeros((1, 2))
+
+    @property
+    def tip_offset_mm(self) -> float | None:
+        """Tip beyond the zone centre: the physics model's for arrays, else the catalogue row's."""
+        if self.array_zone is not None:
+            return self.array_zone.tip_to_centre_mm
+        return self.row.centre_offset_mm
+
+    @property
+    def volume_ml(self) -> float:
+        a, b, c = self.semi_mm
+        return 4.0 / 3.0 * math.pi * a * b * c / 1000.0
+
+
+def _array_device(catalogue: DeviceCatalogue, modality: str, devices: Sequence[str] | None) -> str | None:
+    """The catalogue device an array is made of: the user's choice, else the first of the modality."""
+    ids = [d.id for d in catalogue.devices if d.modality == modality]
+    if devices:
+        ids = [i for i in ids if i in devices]
+    return ids[0] if ids else None
+
+
+def array_options(catalogue: DeviceCatalogue, modality: str, cfg: ModalityConfiguration, *,
+                  devices: Sequence[str] | None = None, max_probes: int | None = None,
+                  tissue: str = "liver") -> tuple[list[ZoneOption], list[str]]:
+    """One option per array template within the limits, its zone from the physics array model.
+
+    Ordered by probe count, then zone volume (the smallest array that covers is preferred)."""
+    from .arrays import templates
+
+    notes: list[str] = []
+    dev = _array_device(catalogue, modality, devices)
+    if dev is None:
+        return [], [f"no {modality} device in the catalogue" + (f" among {list(devices)}" if devices else "")]
+    opts: list[ZoneOption] = []
+    for t in templates(cfg, modality, max_probes):
+        try:
+            z = array_zone(t, tissue=tissue)
+        except ArrayModelMissing as exc:
+            if "no confluent" in str(exc) or "no lethal" in str(exc):
+                continue  # this spacing is too wide for a single ablation: not a template
+            notes.append(str(exc))
+            break
+        row = ZoneRow(spacing_mm=t.spacing_mm if t.n_probes > 1 else None, exposure_mm=t.exposure_mm,
+                      isotherm_c=z.settings.get("isotherm_c"),
+                      probes=t.n_probes, length_mm=z.length_mm, diameter_mm=z.width_mm, diameter2_mm=z.depth_mm,
+                      tip_to_centre_mm=z.tip_to_centre_mm, source=z.model)
+        srcs = (z.model, *z.sources)
+        opts.append(ZoneOption(dev, modality, row, (z.length_mm / 2, z.width_mm / 2, z.depth_mm / 2),
+                               f"{t.label()} [{z.model}]", srcs, True, t, z))
+    opts.sort(key=lambda o: (o.n_probes, o.volume_ml))
+    if opts:
+        notes.append(f"{modality}: zones of whole arrays from the physics model ({opts[0].array_zone.model}), "  # type: ignore[union-attr]
+                     "not unions of single-probe zones")
+    return opts, notes
 
 
 def zone_options(catalogue: DeviceCatalogue, modality: str, organ: str, *, devices: Sequence[str] | None = None,
@@ -65,7 +130,7 @@ def zone_options(catalogue: DeviceCatalogue, modality: str, organ: str, *, devic
         for r in dev.table(evidence):
             if r.length_mm is None or r.diameter_mm is None:
                 continue
-            if r.probes > 1 and (modality != "ire" or r.spacing_mm is None):
+            if r.probes > 1:
                 notes.append(f"{dev.id} ({r.label()}): a {r.probes}-probe zone without a placement model "
                              "is for look-up only, not planned with")
                 continue
@@ -73,8 +138,7 @@ def zone_options(catalogue: DeviceCatalogue, modality: str, organ: str, *, devic
             match = organ in (r.tissue or "").lower()
             setting = r.label() + (f" [{r.evidence}]" if r.evidence else "")
             opts.append(ZoneOption(dev.id, modality, r, (r.length_mm / 2, r.diameter_mm / 2, d2 / 2), setting,
-                                   (r.source.strip(),), match,
-                                   r.spacing_mm if modality == "ire" else None))
+                                   (r.source.strip(),), match))
     if tissue != "any" and opts:
         matched = [o for o in opts if o.tissue_match]
         if matched:
@@ -156,6 +220,11 @@ def _feasible_path(prep: CasePrep, tip: np.ndarray, direction: np.ndarray, cache
     return out
 
 
+# roll angles of the layout about the shaft (the layouts' own symmetry makes more redundant)
+_ROLLS: dict[int, list[float]] = {2: [0.0, 60.0, 120.0], 3: [0.0, 60.0], 4: [0.0, 45.0], 5: [0.0, 45.0],
+                                  6: [0.0, 60.0, 120.0]}
+
+
 class _CSR:
     def __init__(self, rows: list[np.ndarray]):
         self.ptr = np.zeros(len(rows) + 1, dtype=np.int64)
@@ -213,8 +282,9 @@ def _build_candidates(pt: PlanningTarget, options: list[ZoneOption], directions:
     label_names = label_names or {}
     for o_i, opt in enumerate(options):
         a, b, c = opt.semi_mm
-        off = opt.row.centre_offset_mm if opt.row.centre_offset_mm is not None else tip_offset_mm
-        rolls = [0.0, 60.0, 120.0] if opt.pair_spacing_mm else [0.0]
+        off = opt.tip_offset_mm if opt.tip_offset_mm is not None else tip_offset_mm
+        lay = opt.offsets()
+        rolls = _ROLLS.get(opt.n_probes, [0.0])
         for d_i, d in enumerate(directions):
             d = np.asarray(d, float) / np.linalg.norm(d)
             d_, u0, v0 = _frame(d)
@@ -226,7 +296,7 @@ def _build_candidates(pt: PlanningTarget, options: list[ZoneOption], directions:
                                semi_axes_mm=(a, b, c), device=opt.device, setting=opt.setting,
                                thermal=opt.modality in ("microwave", "radiofrequency"), modality=opt.modality,
                                sources=list(opt.sources))
-                if not opt.pair_spacing_mm:
+                if opt.template is None:
                     e0 = ellipsoid_from((0, 0, 0), d, (a, b, c), device=opt.device, setting=opt.setting,
                                         thermal=e0.thermal, modality=opt.modality, sources=list(opt.sources))
                     u, v = np.asarray(e0.axes_lps[1]), np.asarray(e0.axes_lps[2])
@@ -257,8 +327,7 @@ def _build_candidates(pt: PlanningTarget, options: list[ZoneOption], directions:
                             blocked_by.setdefault(key, np.zeros(n_t, bool))[t] = True
                         continue
                     centre = g.index_to_world(idx[p][::-1].astype(float))
-                    tips = ([centre + off * d] if not opt.pair_spacing_mm else
-                            [centre + off * d + s * opt.pair_spacing_mm / 2 * u for s in (-1, 1)])
+                    tips = [centre + off * d + ox * u + oy * v for ox, oy in lay]
                     entries, lens, ok, why = [], [], True, ""
                     for tip in tips:
                         if prep is None:
@@ -337,13 +406,18 @@ def min_probes_exhaustive(cover: Sequence[np.ndarray], n_target: int, required: 
 
 
 def _greedy(trows: _CSR, hrows: _CSR, n_c: int, n_t: int, n_h: int, required: int, max_probes: int,
-            healthy_weight: float) -> list[int]:
+            healthy_weight: float, tracks: np.ndarray | None = None, max_tracks: int | None = None) -> list[int]:
+    """Greedy set cover; with ``tracks`` (track id per candidate) at most ``max_tracks`` insertions."""
     taken_t = np.zeros(n_t, bool)
     taken_h = np.zeros(n_h, bool)
     chosen: list[int] = []
     covered = 0
     while covered < required and len(chosen) < max_probes:
         gt = trows.gain(taken_t, n_c)
+        if tracks is not None and max_tracks is not None:
+            used = np.unique(tracks[chosen]) if chosen else np.zeros(0, tracks.dtype)
+            if len(used) >= max_tracks:
+                gt = np.where(np.isin(tracks, used), gt, 0.0)
         if gt.max() <= 0:
             break
         gh = hrows.gain(taken_h, n_c)
@@ -385,8 +459,9 @@ def _prune(trows: _CSR, hrows: _CSR, chosen: list[int], n_t: int, required: int)
 
 
 def _refine(cands: list[Candidate], trows: _CSR, hrows: _CSR, chosen: list[int], n_t: int, n_h: int,
-            required: int, passes: int = 2) -> list[int]:
-    """Lattice-neighbour swaps: keep coverage >= required (or raise it), ablate less healthy tissue."""
+            required: int, passes: int = 2, max_tracks: int | None = None) -> list[int]:
+    """Lattice-neighbour swaps: keep coverage >= required (or raise it), ablate less healthy tissue;
+    never more than ``max_tracks`` distinct insertions."""
     where = {(c.lattice, c.depth_index): i for i, c in enumerate(cands)}
     out = list(chosen)
     ct = _counts(trows, out, n_t)
@@ -406,6 +481,8 @@ def _refine(cands: list[Candidate], trows: _CSR, hrows: _CSR, chosen: list[int],
             for du, dv, dk in itertools.product((-1, 0, 1), repeat=3):
                 j = where.get(((o, d, r, u + du, v + dv), c.depth_index + dk))
                 if j is None or j == i or j in out:
+                    continue
+                if max_tracks is not None and len({cands[x].lattice for x in out if x != i} | {cands[j].lattice}) > max_tracks:
                     continue
                 tj, hj = trows.get(j), hrows.get(j)
                 cov = int((ct > 0).sum()) + int((ct[tj] == 0).sum())
@@ -428,9 +505,10 @@ def _refine(cands: list[Candidate], trows: _CSR, hrows: _CSR, chosen: list[int],
 def place_probes(pt: PlanningTarget, options: list[ZoneOption], directions: Sequence[np.ndarray],
                  prep: CasePrep | None, *, required_coverage: float = 0.99, max_probes: int = 12,
                  healthy_weight: float = 0.05, lattice_fraction: float = 0.5, tip_offset_mm: float = 0.0,
-                 exact_pool: int = 60, exact_max_k: int = 3,
+                 exact_pool: int = 60, exact_max_k: int = 3, max_tracks: int | None = None,
                  label_names: dict[int, str] | None = None) -> Placement:
-    """Choose probes covering >= ``required_coverage`` of the target with no must-spare overlap."""
+    """Choose zones (single-probe options) covering >= ``required_coverage`` of the target with no
+    must-spare overlap: at most ``max_probes`` zones on at most ``max_tracks`` insertions."""
     notes: list[str] = []
     cands, trows, hrows, n_t, ok_cover, blocked = build_candidates(
         pt, options, directions, prep, lattice_fraction=lattice_fraction, tip_offset_mm=tip_offset_mm,
@@ -444,7 +522,9 @@ def place_probes(pt: PlanningTarget, options: list[ZoneOption], directions: Sequ
     if not cands:
         return Placement([], options, n_t, 0, required, coverable, 0, blocked, notes)
     n_h = pt.target.size
-    chosen = _greedy(trows, hrows, len(cands), n_t, n_h, required, max_probes, healthy_weight)
+    track_of: dict = {}
+    tracks = np.array([track_of.setdefault(c.lattice, len(track_of)) for c in cands], dtype=np.int64)
+    chosen = _greedy(trows, hrows, len(cands), n_t, n_h, required, max_probes, healthy_weight, tracks, max_tracks)
     greedy_n = len(chosen)
     chosen = _prune(trows, hrows, chosen, n_t, required)
     # exact search for fewer probes among the best candidates (plus those chosen)
@@ -453,11 +533,232 @@ def place_probes(pt: PlanningTarget, options: list[ZoneOption], directions: Sequ
         pool = list(dict.fromkeys(list(chosen) + np.argsort(-sizes)[:exact_pool].tolist()))
         res = min_probes_exhaustive([trows.get(i) for i in pool], n_t, required,
                                     max_k=min(exact_max_k, len(chosen) - 1), max_combinations=300_000)
-        if res is not None and res[0] < len(chosen):
+        if res is not None and res[0] < len(chosen) and (
+                max_tracks is None or len({cands[pool[i]].lattice for i in res[1]}) <= max_tracks):
             chosen = [pool[i] for i in res[1]]
             notes.append(f"exact search found {res[0]} probes (greedy {greedy_n})")
-    chosen = _refine(cands, trows, hrows, chosen, n_t, n_h, required)
+    chosen = _refine(cands, trows, hrows, chosen, n_t, n_h, required, max_tracks=max_tracks)
     covered = union_count(trows, chosen, n_t)
     return Placement([cands[i] for i in chosen], options, n_t, covered, required, coverable, len(cands),
                      blocked, notes, greedy_n)
 
+
+
+def _extents(pt: PlanningTarget) -> tuple[float, float, float]:
+    """Full extents (mm) of the target along its principal axes, largest first."""
+    pts = pt.grid.index_to_world(np.argwhere(pt.target)[:, ::-1].astype(float))
+    if len(pts) < 4:
+        return (float(pt.grid.spacing.max()),) * 3  # type: ignore[return-value]
+    c = pts - pts.mean(axis=0)
+    _, vecs = np.linalg.eigh(np.cov(c.T))
+    proj = c @ vecs
+    e = np.sort(np.ptp(proj, axis=0) + float(pt.grid.spacing.min()))[::-1]
+    return float(e[0]), float(e[1]), float(e[2])
+
+
+def _could_cover(opt: ZoneOption, ext: tuple[float, float, float], max_positions: int, slack: float = 0.9) -> bool:
+    """A zone (with its pull-backs) smaller than the target along some sorted axis cannot cover it."""
+    a, b, c = opt.semi_mm
+    step = (opt.template.exposure_mm or 0.0) if opt.template else 0.0  # an upper bound of the pull-back
+    dims = sorted([2 * a + (max_positions - 1) * step, 2 * b, 2 * c], reverse=True)
+    return all(d >= slack * e for d, e in zip(dims, ext, strict=True))
+
+
+@dataclass
+class _Pose:
+    """The best pose found for one array template: coverage, healthy voxels and the positions."""
+
+    option: int
+    covered: int
+    healthy: int
+    full: bool
+    positions: list[Candidate]
+    coverable: int
+
+
+def _kernel(offsets: np.ndarray) -> np.ndarray:
+    """Dense 0/1 kernel of stencil offsets (k, j, i), anchored at its centre voxel."""
+    h = np.abs(offsets).max(axis=0) if len(offsets) else np.zeros(3, int)
+    k = np.zeros(tuple(2 * h + 1), np.float32)
+    k[tuple((offsets + h).T)] = 1.0
+    return k
+
+
+def _correlate_full(mask: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Per anchor (every voxel where the kernel meets ``mask``): how many ``mask`` voxels it holds.
+
+    'full' FFT correlation: output index n is the anchor at mask index n - h (h = kernel half)."""
+    from scipy.signal import fftconvolve
+
+    return np.rint(fftconvolve(mask.astype(np.float32), kernel[::-1, ::-1, ::-1], mode="full"))
+
+
+def _count_at(mask: np.ndarray, anchor: np.ndarray, offsets: np.ndarray) -> int:
+    idx = anchor[None, :] + offsets
+    ok = np.all((idx >= 0) & (idx < np.array(mask.shape)), axis=1)
+    return int(mask[tuple(idx[ok].T)].sum())
+
+
+def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, directions: Sequence[np.ndarray],
+                prep: CasePrep | None, need: int, n_positions: int, step_mm: float, cache: dict,
+                blocked: dict[str, int]) -> _Pose | None:
+    """Best pose of one array at ``n_positions`` positions (deepest first, drawn back by ``step_mm``).
+
+    For each direction and roll, the coverage at every anchor is one FFT correlation of the target
+    (cropped to its bounding box) with the composite zone stencil; anchors whose zone would touch a
+    must-spare structure are dropped (a second correlation, only where such structures are near);
+    the best anchors are then checked for safe needle paths of every probe."""
+    g = pt.grid
+    a3inv = np.linalg.inv(g.affine[:3, :3])
+    a, b, c = opt.semi_mm
+    off = opt.tip_offset_mm or 0.0
+    lay = opt.offsets()
+    healthy = pt.body & ~pt.target
+    nz = np.argwhere(pt.target)
+    lo, hi = nz.min(axis=0), nz.max(axis=0) + 1
+    tcrop = pt.target[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    best: _Pose | None = None
+    coverable = 0
+    for d_i, d in enumerate(directions):
+        d = np.asarray(d, float) / np.linalg.norm(d)
+        _, u0, v0 = _frame(d)
+        for r_i, rdeg in enumerate(_ROLLS.get(opt.n_probes, [0.0])):
+            th = math.radians(rdeg)
+            u = math.cos(th) * u0 + math.sin(th) * v0
+            v = np.cross(d, u)
+            e0 = Ellipsoid(centre_lps=(0.0, 0.0, 0.0), axes_lps=(tuple(d), tuple(u), tuple(v)),
+                           semi_axes_mm=(a, b, c), device=opt.device, setting=opt.setting, thermal=False,
+                           modality=opt.modality, sources=list(opt.sources))
+            st = _stencil(e0, g)
+            shifts = [np.rint(a3inv @ (-q * step_mm * d))[::-1].astype(np.int64) for q in range(n_positions)]
+            comp = np.unique(np.concatenate([st + s_ for s_ in shifts]), axis=0)
+            ker = _kernel(comp)
+            h = (np.array(ker.shape) - 1) // 2
+            cov = _correlate_full(tcrop, ker)  # anchors lo - h ... hi + h - 1 (planning indices)
+            base = lo - h
+            ok = cov >= (1 if best is None else need if best.full else best.covered + 1)
+            if not ok.any():
+                continue
+            spare_box = [slice(max(0, int(base[i] - h[i])), int(base[i] + cov.shape[i] + h[i])) for i in range(3)]
+            sp = pt.must_spare[tuple(spare_box)]
+            if sp.any():
+                pad = [(int(spare_box[i].start - (base[i] - h[i])),
+                        int(base[i] + cov.shape[i] + h[i] - spare_box[i].start - sp.shape[i])) for i in range(3)]
+                spp = np.pad(sp, [(max(0, p0), max(0, p1)) for p0, p1 in pad])
+                from scipy.signal import fftconvolve
+
+                hit = np.rint(fftconvolve(spp.astype(np.float32), ker[::-1, ::-1, ::-1], mode="valid"))
+                ok &= hit[:cov.shape[0], :cov.shape[1], :cov.shape[2]] < 0.5
+            cand_idx = np.argwhere(ok)
+            if not len(cand_idx):
+                continue
+            covs = cov[tuple(cand_idx.T)]
+            full_any = bool((covs >= need).any())
+            if full_any:
+                sel = cand_idx[covs >= need]
+                sel = sel[np.argsort(np.linalg.norm(sel - (cov.shape[0] // 2, cov.shape[1] // 2, cov.shape[2] // 2),
+                                                    axis=1))][:400]
+                hv = np.array([_count_at(healthy, base + x, comp) for x in sel])
+                order = sel[np.argsort(hv, kind="stable")][:96]
+            else:
+                order = cand_idx[np.argsort(-covs, kind="stable")][:96]
+            for x in order:
+                anchor = base + x
+                cvx = int(cov[tuple(x)])
+                centre = g.index_to_world(anchor[::-1].astype(float))
+                tips = [centre + off * d + ox * u + oy * v for ox, oy in lay]
+                entries, lens, feasible = [], [], True
+                for tip in tips:
+                    f_ok, f_why, f_len = (True, "", 0.0) if prep is None else _feasible_path(prep, tip, d, cache)
+                    if not f_ok:
+                        blocked[f_why] = blocked.get(f_why, 0) + 1
+                        feasible = False
+                        break
+                    entries.append(tip - d * f_len)
+                    lens.append(f_len)
+                if not feasible:
+                    continue
+                coverable = max(coverable, cvx)
+                hvx = _count_at(healthy, anchor, comp)
+                cand = _Pose(o_i, cvx, hvx, cvx >= need, [], coverable)
+                if best is None or (cand.full, -cand.healthy if cand.full else cand.covered) > (
+                        best.full, -best.healthy if best.full else best.covered):
+                    pos = []
+                    for q in range(n_positions):
+                        cq = centre - q * step_mm * d
+                        e = e0.model_copy(update={"centre_lps": tuple(float(x) for x in cq)})
+                        pos.append(Candidate(o_i, d, u, cq, (o_i, d_i, r_i, 0, 0), -q, e,
+                                             [t - q * step_mm * d for t in tips],
+                                             list(entries), [max(0.0, ln - q * step_mm) for ln in lens]))
+                    cand.positions = pos
+                    best = cand
+                break  # the best feasible anchor of this direction and roll
+    if best is not None:
+        best.coverable = max(best.coverable, coverable)
+    return best
+
+
+def place_array(pt: PlanningTarget, options: list[ZoneOption], directions: Sequence[np.ndarray],
+                prep: CasePrep | None, cfg: ModalityConfiguration, *, required_coverage: float = 0.99,
+                max_evaluations: int = 16) -> Placement:
+    """Place one whole array (cryo/IRE) with the fewest probes that covers the target.
+
+    ``options`` are array templates (one zone each, from the physics model), fewest probes first.
+    Templates whose zone (with the allowed pull-backs) is smaller than the target along a principal
+    axis are skipped; the rest are tried fewest probes first until one covers, each first at one
+    position, then with pull-backs. When none covers within the limits, the plan keeps the best
+    coverage within them and says what blocks the rest."""
+    notes: list[str] = []
+    n_t = int(pt.target.sum())
+    need = int(math.ceil(required_coverage * n_t - 1e-9))
+    if not options:
+        return Placement([], options, n_t, 0, need, 0, 0, {"no usable array template": n_t}, notes)
+    max_pos = cfg.positions_per_tumour.max if cfg.pullbacks else 1
+    ext = _extents(pt)
+    fits = [o for o in options if _could_cover(o, ext, max_pos)]
+    if not fits:  # none is large enough: the largest shows the best coverage within the limits
+        fits = sorted(options, key=lambda o: (-o.volume_ml, o.n_probes))
+        notes.append(f"no array within the limits is as large as the target "
+                     f"({' x '.join(f'{e:.0f}' for e in ext)} mm)")
+    cache: dict = {}
+    blocked_paths: dict[str, int] = {}
+    tried: list[_Pose] = []
+    labels_tried: list[str] = []
+    for o in fits[:max_evaluations]:
+        o_i = options.index(o)
+        step = cfg.pullback_step_mm(o.template.exposure_mm if o.template else None)
+        labels_tried.append(o.template.label() if o.template else o.setting)
+        pose = None
+        for n_pos in range(1, (max_pos if step else 1) + 1):
+            pose = _array_pose(pt, o_i, o, directions, prep, need, n_pos, step, cache, blocked_paths)
+            if pose is not None:
+                tried.append(pose)
+                if pose.full:
+                    break
+        if pose is not None and pose.full:
+            break
+    full = [p for p in tried if p.full]
+    if full:
+        best = min(full, key=lambda p: (options[p.option].n_probes, len(p.positions), p.healthy))
+    elif tried:
+        best = max(tried, key=lambda p: (p.covered, -options[p.option].n_probes, -len(p.positions)))
+    else:
+        blocked = {k: n_t for k in blocked_paths} or {"no array pose spares the must-spare structures": n_t}
+        notes.append("no array pose with safe paths that spares every must-spare structure")
+        return Placement([], options, n_t, 0, need, 0, 0, blocked, notes)
+    opt = options[best.option]
+    blocked = {}
+    if not best.full:
+        short = n_t - best.covered
+        why = max(blocked_paths, key=blocked_paths.get) if blocked_paths else (  # type: ignore[arg-type]
+            "zone would overlap must-spare structures" if pt.must_spare.any() else "configuration limits")
+        blocked[why] = short
+        notes.append(f"full coverage impossible within the configuration limits: the best array "
+                     f"({opt.template.label() if opt.template else opt.setting}, {len(best.positions)} "
+                     f"position(s)) covers {best.covered / max(n_t, 1):.1%} of the target (needs "
+                     f"{need / max(n_t, 1):.0%})")
+    if len(best.positions) > 1:
+        notes.append(f"{len(best.positions) - 1} pull-back(s) of the array along its tracks")
+    notes.append(f"array templates evaluated: {', '.join(labels_tried)}")
+    return Placement(best.positions, options, n_t, best.covered, need, best.coverable, len(tried), blocked, notes,
+                     len(best.positions))

@@ -1,5 +1,13 @@
-"""`plan_ablation`: modality choice, target, multi-probe placement and predicted outcome for one or
+"""`plan_ablation`: modality choice, target, probe configuration and predicted outcome for one or
 several tumours in one procedure, returned as a `Plan` (pydantic, the JSON the CLI writes).
+
+Configurations follow practice (``data/configurations.yaml``): cryoprobes and IRE electrodes are
+placed as one array whose zone comes from the physics model (with pull-backs for IRE); microwave and
+RF antennas one zone per position, at most a few per tumour. Limits per tumour and per session are
+never exceeded: a target they cannot cover gets the best coverage within them, what blocks the rest
+and the alternatives a tumour board would discuss. Several modalities near the top of the rule
+ranking are planned and weighed (coverage, probe count, risk, evidence; ``modality_rules.yaml``,
+``tradeoff``), with the reasons in ``TargetPlan.modality_options``.
 
 Outcome metrics are computed on the native-resolution crop from the chosen ellipsoids (the
 optimiser may work on a coarser planning grid): coverage of the tumour and of tumour + margin,
@@ -12,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -21,23 +30,31 @@ from scipy import ndimage
 from openir.core import LabelMap
 from openir.core.errors import InputError, OpenIRError
 
+from .arrays import ARRAY_MODALITIES, Configurations, ModalityConfiguration, load_configurations
 from .devices import DeviceCatalogue, load_catalogue
 from .modality import describe_tumour, recommend_modality
 from .models import (
     CaseRef,
+    EvidenceCoverage,
+    HeatSinkReport,
+    ModalityOption,
+    ModalityRecommendation,
     PhysicsSummary,
     PhysicsTargetOutcome,
     Plan,
     PlannedProbe,
+    Probe,
     Provenance,
     TargetPlan,
+    TumourFeatures,
 )
-from .placement import Placement, place_probes, zone_options
+from .options import PlanOptions
+from .placement import Placement, array_options, place_array, place_probes, zone_options
 from .policy import TrajectoryPolicy, is_target_label, load_policy
-from .rules import MarginTable, load_margins, load_modality_rules, matches
+from .rules import MarginTable, ModalityRules, Tradeoff, load_margins, load_modality_rules, matches
 from .target import PlanningTarget, build_target
 from .trajectories import find_trajectories, prepare_case, target_from_label
-from .zones import heat_sink_check, rasterise_zones
+from .zones import heat_sink_check, predict_zone, rasterise_zones
 
 TIP_OFFSET_UNSOURCED = ("unsourced: the catalogue gives no tip-to-zone-centre offset for this setting; the "
                         "tip is placed {off:g} mm beyond the zone centre (user/default) - check the device IFU")
@@ -68,12 +85,28 @@ def _min_margin_mm(zone: np.ndarray, tumour: np.ndarray, sp: np.ndarray) -> floa
     return float(inside[tumour].min()) - half
 
 
-def _evaluate(labels: LabelMap, pt: PlanningTarget, zones, margins: MarginTable, tumour: str,
-              zone: np.ndarray | None = None):
+@dataclass
+class ZoneOutcome:
+    """What a zone (mask on the target's native crop) does to one target."""
+
+    zone: np.ndarray
+    tumour_pct: float
+    target_pct: float
+    healthy_ml: float
+    outside_ml: float
+    touched: dict[str, float]
+    spare: dict[str, float]
+    margin_mm: float
+
+    @property
+    def margin_or_minus_one(self) -> float:
+        return round(self.margin_mm, 2) if math.isfinite(self.margin_mm) else -1.0
+
+
+def evaluate_zone(labels: LabelMap, pt: PlanningTarget, zone: np.ndarray) -> ZoneOutcome:
+    """Coverage, margin, healthy tissue and structures touched by ``zone`` (native crop of ``pt``)."""
     nat = pt.native
     g = pt.native_grid
-    if zone is None:
-        zone = rasterise_zones(zones, g) if zones else np.zeros(nat["target"].shape, bool)
     vv = g.voxel_volume_mm3 / 1000.0
     tm, tg = nat["tumour"], nat["target"]
     cov_t = 100.0 * float((zone & tm).sum()) / max(int(tm.sum()), 1)
@@ -92,51 +125,352 @@ def _evaluate(labels: LabelMap, pt: PlanningTarget, zones, margins: MarginTable,
         if name in pt.must_spare_names:
             spare[name] = ml
     margin = _min_margin_mm(zone, tm, g.spacing[::-1])
-    return zone, cov_t, cov_g, float(healthy.sum() * vv), float(outside.sum() * vv), touched, spare, margin
+    return ZoneOutcome(zone, cov_t, cov_g, float(healthy.sum() * vv), float(outside.sum() * vv), touched, spare,
+                       margin)
 
 
-def _place_one(labels, name, mod, feats, cat, margins, pol, *, devices, tissue, margin_mm, clip_to_organ,
-               uncertainty_mm, plan_voxel_mm, body_mask, needle_length_mm, n_directions, n_paths, keep_away,
-               req, max_probes, lattice_fraction, tip_offset_mm, label_names, evidence=None):
+@dataclass
+class _Case:
+    """What every tumour of one plan shares."""
+
+    labels: LabelMap
+    options: PlanOptions
+    catalogue: DeviceCatalogue
+    margins: MarginTable
+    rules: ModalityRules
+    policy: TrajectoryPolicy
+    configurations: Configurations
+    body_mask: np.ndarray | None
+    required: float
+
+    @property
+    def label_names(self) -> dict[int, str]:
+        return dict(self.labels.labels)
+
+    @property
+    def vessel_labels(self) -> list[str]:
+        return [n for n in self.labels.names if matches(n, self.margins.vessels)]
+
+
+@dataclass
+class ModalityAttempt:
+    """One modality planned for one tumour: placement, target, outcome and what was noted."""
+
+    modality: str
+    cfg: ModalityConfiguration
+    placement: Placement
+    target: PlanningTarget
+    outcome: ZoneOutcome
+    notes: list[str] = field(default_factory=list)
+    heat: list[HeatSinkReport] = field(default_factory=list)
+    probe_cap: int = 0
+    full_coverage: bool = False
+
+    @property
+    def n_probes(self) -> int:
+        """Distinct insertions: array probes (pull-backs reuse them) or antenna tracks."""
+        ch = self.placement.chosen
+        if not ch:
+            return 0
+        opt = self.placement.options[ch[0].option]
+        if opt.template is not None:
+            return opt.template.n_probes
+        return len({c.lattice for c in ch})
+
+    @property
+    def configuration(self) -> str:
+        ch = self.placement.chosen
+        if not ch:
+            return "none"
+        opt = self.placement.options[ch[0].option]
+        if opt.template is not None:
+            kind = "IRE array" if self.modality == "ire" else "cryoprobe array"
+            pb = f", {len(ch) - 1} pull-back(s)" if len(ch) > 1 else ""
+            return f"{kind}: {opt.template.label()}{pb}"
+        n_tr = self.n_probes
+        return (f"{self.modality}: {n_tr} {opt.device} probe insertion(s), {len(ch)} zone(s) "
+                f"({opt.setting})")
+
+    @property
+    def evidence(self) -> str:
+        ch = self.placement.chosen
+        if not ch:
+            return ""
+        opt = self.placement.options[ch[0].option]
+        return "model" if opt.template is not None else (opt.row.evidence or "unspecified")
+
+
+def _probe_cap(case: _Case, cfg: ModalityConfiguration, budget: int) -> int:
+    cap = min(cfg.probes_per_tumour.max, budget)
+    if case.options.max_probes is not None:
+        cap = min(cap, case.options.max_probes)
+    return cap
+
+
+def _plan_modality(case: _Case, name: str, feats: TumourFeatures, mod: str, budget: int) -> ModalityAttempt:
+    """Plan ``name`` with modality ``mod`` within its configuration limits and the session budget."""
+    o = case.options
+    cfg = case.configurations.for_modality(mod)
+    cap = _probe_cap(case, cfg, budget)
     notes: list[str] = []
-    opts, onotes = zone_options(cat, mod, feats.organ, devices=devices, tissue=tissue, evidence=evidence)
+    devices = o.devices or None
+    if mod in ARRAY_MODALITIES:
+        opts, onotes = array_options(case.catalogue, mod, cfg, devices=devices, max_probes=cap, tissue=feats.organ)
+    else:
+        opts, onotes = zone_options(case.catalogue, mod, feats.organ, devices=devices, tissue=o.tissue,
+                                    evidence=o.evidence)
     notes += onotes
-    pad = 2 * max((max(o.semi_mm) + (o.pair_spacing_mm or 0) / 2 for o in opts), default=10.0)
-    pt = build_target(labels, name, organ=feats.organ, organ_label=feats.organ_label, margin_mm=margin_mm,
-                      clip_to_organ=clip_to_organ, uncertainty_mm=uncertainty_mm, pad_mm=pad,
-                      plan_voxel_mm=plan_voxel_mm, body_mask=body_mask, margins=margins)
-    dirs, prep, dnotes = _directions(labels, name, pol, needle_length_mm, body_mask, n_directions, n_paths,
-                                     keep_away) if opts else ([], None, [])
+    reach = max((float(np.abs(op.offsets()).max()) for op in opts), default=0.0)
+    pad = 2 * max((max(op.semi_mm) for op in opts), default=10.0) + reach
+    pt = build_target(case.labels, name, organ=feats.organ, organ_label=feats.organ_label, margin_mm=o.margin_mm,
+                      clip_to_organ=o.clip_to_organ, uncertainty_mm=o.uncertainty_mm, pad_mm=pad,
+                      plan_voxel_mm=o.plan_voxel_mm, body_mask=case.body_mask, margins=case.margins)
+    dirs, prep, dnotes = (_directions(case.labels, name, case.policy, o.needle_length_mm, case.body_mask,
+                                      o.n_directions, o.n_paths, o.keep_away or None) if opts and cap > 0
+                          else ([], None, []))
     notes += dnotes
     strided = pt.stride != (1, 1, 1)
-    if opts and dirs:
+    req = min(1.0, case.required + (0.005 if strided else 0.0))
+    if cap < cfg.probes.min:
+        n = int(pt.target.sum())
+        notes.append(f"session limit: {budget} probe insertion(s) left, a {mod} configuration needs "
+                     f"{cfg.probes.min}")
+        pl = Placement([], opts, n, 0, n, 0, 0, {"session probe limit reached": n})
+    elif opts and dirs and mod in ARRAY_MODALITIES:
+        pl = place_array(pt, opts, dirs, prep, cfg, required_coverage=req)
+    elif opts and dirs:
         # One device per tumour: antennas of different systems need different generators, so the
         # devices are planned separately and the best plan kept (full coverage, fewest probes, most
         # coverage), never a mix.
         by_device: dict[str, list] = {}
-        for o in opts:
-            by_device.setdefault(o.device, []).append(o)
+        for op in opts:
+            by_device.setdefault(op.device, []).append(op)
         tried = []
         for dev_id, dev_opts in by_device.items():
-            pl_d = place_probes(pt, dev_opts, dirs, prep,
-                                required_coverage=min(1.0, req + (0.005 if strided else 0.0)),
-                                max_probes=max_probes, lattice_fraction=lattice_fraction,
-                                tip_offset_mm=tip_offset_mm, label_names=label_names)
-            score = (pl_d.covered >= pl_d.required, -len(pl_d.chosen), pl_d.covered)
+            pl_d = place_probes(pt, dev_opts, dirs, prep, required_coverage=req,
+                                max_probes=cfg.positions_per_tumour.max, max_tracks=cap,
+                                lattice_fraction=o.lattice_fraction, tip_offset_mm=o.tip_offset_mm,
+                                label_names=case.label_names)
+            score = (pl_d.covered >= pl_d.required, -len({c.lattice for c in pl_d.chosen}), -len(pl_d.chosen),
+                     pl_d.covered)
             tried.append((score, dev_id, pl_d))
         tried.sort(key=lambda t: t[0], reverse=True)
         pl = tried[0][2]
         if len(tried) > 1:
-            others = "; ".join(f"{d}: {len(x.chosen)} probe(s), {'full' if sc[0] else 'partial'} coverage"
-                               for sc, d, x in tried[1:])
+            others = "; ".join(f"{d}: {len({c.lattice for c in x.chosen})} probe(s), "
+                               f"{'full' if sc[0] else 'partial'} coverage" for sc, d, x in tried[1:])
             notes.append(f"planned with {tried[0][1]} (one device per tumour); also tried {others}")
-        if len(pl.chosen) >= max_probes and pl.covered < pl.required:
-            notes.append(f"probe limit ({max_probes}) reached before full coverage")
+        if pl.covered < pl.required and (len(pl.chosen) >= cfg.positions_per_tumour.max
+                                         or len({c.lattice for c in pl.chosen}) >= cap):
+            notes.append(f"configuration limit reached before full coverage ({cap} probe(s), "
+                         f"{cfg.positions_per_tumour.max} zone(s) per tumour)")
     else:
         n = int(pt.target.sum())
         pl = Placement([], opts, n, 0, n, 0, 0,
                        {"no usable device setting" if not opts else "no feasible needle path": n})
-    return pl, pt, notes
+    notes += pl.notes
+    zones = [c.ellipsoid for c in pl.chosen]
+    zone = rasterise_zones(zones, pt.native_grid) if zones else np.zeros(pt.native["target"].shape, bool)
+    out = evaluate_zone(case.labels, pt, zone)
+    heat = []
+    for z in zones:
+        if z.thermal and case.vessel_labels:
+            rep, _ = heat_sink_check(z, case.labels, case.vessel_labels, case.margins.heat_sink_min_diameter_mm,
+                                     clip=False)
+            if rep.flagged:
+                heat.append(rep)
+    att = ModalityAttempt(mod, cfg, pl, pt, out, notes, heat, cap)
+    att.full_coverage = out.target_pct >= 100.0 * case.required - 1e-9 and not out.spare and bool(pl.chosen)
+    return att
+
+
+def _coverage_points(t: Tradeoff, pct: float) -> float:
+    step = t.coverage_tolerance_pct
+    return t.coverage_points_per_pct * step * math.floor(min(pct, 100.0) / step + 1e-9)
+
+
+def weigh_modalities(attempts: Sequence[ModalityAttempt], rec: ModalityRecommendation, rules: ModalityRules,
+                     host_label: str | None) -> tuple[list[ModalityOption], ModalityAttempt]:
+    """Score each planned modality (rule points + coverage, probes, risk, evidence); best first."""
+    tradeoff, risk_classes = rules.tradeoff, rules.structure_classes
+    rule = {m.modality: m.score for m in rec.ranking}
+    scored: list[tuple[float, int, ModalityOption, ModalityAttempt]] = []
+    for i, a in enumerate(attempts):
+        reasons = [f"{rule.get(a.modality, 0.0):+g} rules (see ranking)"]
+        sc = rule.get(a.modality, 0.0)
+        if a.full_coverage:
+            sc += tradeoff.full_coverage_points
+            reasons.append(f"{tradeoff.full_coverage_points:+g} tumour + margin fully covered within limits")
+        cp = _coverage_points(tradeoff, a.outcome.target_pct)
+        sc += cp
+        reasons.append(f"{cp:+.1f} coverage {a.outcome.target_pct:.1f}% (counted in "
+                       f"{tradeoff.coverage_tolerance_pct:g}-point steps)")
+        extra = max(0, a.n_probes - 1)
+        if extra:
+            sc += extra * tradeoff.points_per_extra_probe
+            reasons.append(f"{extra * tradeoff.points_per_extra_probe:+.1f} {a.n_probes} probes")
+        structs = [n for n in a.outcome.touched if n != host_label and any(
+            matches(n, pats) for cls, pats in risk_classes.items() if cls != "heat_sink_vessel")]
+        if structs:
+            sc += len(structs) * tradeoff.points_per_structure_touched
+            reasons.append(f"{len(structs) * tradeoff.points_per_structure_touched:+.1f} zone reaches "
+                           f"{', '.join(sorted(structs))}")
+        vessels = {v.label for h in a.heat for v in h.vessels}
+        if vessels:
+            sc += len(vessels) * tradeoff.points_per_heat_sink_vessel
+            reasons.append(f"{len(vessels) * tradeoff.points_per_heat_sink_vessel:+.1f} heat sink "
+                           f"({', '.join(sorted(vessels))})")
+        ev = a.evidence
+        ep = tradeoff.evidence_points.get(ev, min(tradeoff.evidence_points.values(), default=0.0)) if ev else 0.0
+        if ep:
+            sc += ep
+            reasons.append(f"{ep:+g} evidence: {ev}")
+        if not a.placement.chosen:
+            sc = -math.inf
+            reasons.append("no plan")
+        opt = ModalityOption(modality=a.modality, planned=True, score=round(sc, 3) if math.isfinite(sc) else -999.0,
+                             rule_points=rule.get(a.modality, 0.0), target_coverage_pct=round(a.outcome.target_pct, 2),
+                             full_coverage=a.full_coverage, n_probes=a.n_probes, configuration=a.configuration,
+                             evidence=ev, reasons=reasons)
+        scored.append((sc, -i, opt, a))
+    scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
+    scored[0][2].chosen = True
+    return [s[2] for s in scored], scored[0][3]
+
+
+def _candidate_modalities(case: _Case, rec: ModalityRecommendation) -> list[str]:
+    """Modalities to plan for one tumour: the user's, else the plannable ones near the top of the rules."""
+    o = case.options
+    if o.modality:
+        return [o.modality]
+    plannable = [m for m in rec.ranking if m.plannable]
+    if o.devices:
+        mods = {case.catalogue.get(d).modality for d in o.devices}
+        plannable = [m for m in plannable if m.modality in mods]
+    if not plannable:
+        return [rec.chosen]
+    best = plannable[0].score
+    window = case.rules.tradeoff.consider_within_points
+    return [m.modality for m in plannable if m.score >= best - window]
+
+
+def _check_inputs(labels: LabelMap, tumours: Sequence[str], o: PlanOptions, cat: DeviceCatalogue) -> None:
+    if not tumours:
+        raise InputError("no tumour given", field="tumor")
+    sp = np.asarray(labels.grid.spacing, float)
+    if not np.all(np.isfinite(sp)) or np.any(sp <= 0):
+        raise InputError(f"voxel size must be positive, got {tuple(float(x) for x in sp)} mm", field="spacing")
+    for d in o.devices:
+        dev = cat.get(d)  # unknown device: InputError naming the catalogue's ids
+        if o.modality and dev.modality != o.modality:
+            raise InputError(f"device {d!r} is a {dev.modality} device, not {o.modality}", field="device")
+
+
+def _alternatives(case: _Case, chosen: ModalityAttempt, attempts: Sequence[ModalityAttempt],
+                  feats: TumourFeatures) -> list[str]:
+    out = []
+    for alt in case.configurations.alternatives:
+        text = alt.text
+        if alt.id == "other_modality":
+            others = [a for a in attempts if a is not chosen and a.full_coverage]
+            if others:
+                text += f": {others[0].modality} ({others[0].configuration}) covers it within limits"
+            elif len(attempts) > 1:
+                text += " (none of those planned here does: " + ", ".join(a.modality for a in attempts) + ")"
+        if alt.id == "tace" and feats.longest_axis_mm < 30:
+            continue
+        out.append(f"{text} [source: {alt.source}]")
+    return out
+
+
+def _add_probes(plan: Plan, name: str, att: ModalityAttempt, o: PlanOptions) -> tuple[int, int, list[str]]:
+    """Write the chosen zones and probes into ``plan``; return (insertions, zones, unsourced offsets)."""
+    pl = att.placement
+    unsourced: list[str] = []
+    tracks: dict[tuple, int] = {}
+    chosen = sorted(pl.chosen, key=lambda c: (c.lattice, -c.depth_index))
+    group = len(plan.targets) + 1
+    order = len(plan.probes)
+    for pos_i, c in enumerate(chosen):
+        opt = pl.options[c.option]
+        zi = len(plan.zones)
+        plan.zones.append(c.ellipsoid)
+        plan.zone_tumour.append(name)
+        sourced = opt.tip_offset_mm is not None
+        off = opt.tip_offset_mm if sourced else o.tip_offset_mm
+        if opt.array_zone is not None:
+            off_src = f"physics array model: {opt.array_zone.model}"
+        elif sourced:
+            off_src = opt.row.source
+        else:
+            off_src = TIP_OFFSET_UNSOURCED.format(off=o.tip_offset_mm)
+            unsourced.append(f"{opt.device} ({opt.setting})")
+        layout = opt.offsets()
+        array = opt.template is not None
+        for j, (tip, entry, length) in enumerate(zip(c.tips, c.entries, c.path_mm, strict=True)):
+            order += 1
+            track = tracks.setdefault((c.lattice, j), len(tracks) + 1)
+            plan.probes.append(PlannedProbe(
+                order=order, group=group if array else order, tumour=name,
+                device=opt.device, modality=opt.modality, setting=opt.setting, power_w=opt.row.power_w,
+                time_s=opt.row.time_s, isotherm_c=opt.row.isotherm_c, spacing_mm=opt.row.spacing_mm,
+                exposure_mm=opt.row.exposure_mm, entry_lps=tuple(map(float, entry)),
+                tip_lps=tuple(map(float, tip)), direction_lps=tuple(map(float, c.direction)),
+                zone_centre_lps=tuple(map(float, c.centre)), zone_index=zi, track=track,
+                path_length_mm=round(float(length), 2), tip_offset_mm=float(off or 0.0), tip_offset_source=off_src,
+                tip_offset_sourced=sourced, array_position=pos_i + 1 if array else 1,
+                layout_offset_mm=(float(layout[j][0]), float(layout[j][1])), sources=list(opt.sources)))
+    return len(tracks), len(chosen), sorted(set(unsourced))
+
+
+def _evidence_comparison(case: _Case, plan: Plan, name: str, att: ModalityAttempt) -> tuple[str, list[EvidenceCoverage]]:
+    """The evidence table used and, for each other table of the device, the coverage of the same poses."""
+    ev = att.evidence
+    if not att.placement.chosen or ev == "model":
+        return ev, []
+    opt = att.placement.options[att.placement.chosen[0].option]
+    dev = case.catalogue.get(opt.device)
+    out = []
+    probes = [p for p in plan.probes if p.tumour == name]
+    for other in dev.evidence_kinds:
+        if other is None or other == ev:
+            continue
+        zones = []
+        try:
+            for p in probes:
+                kw = dict(device=p.device, power_w=p.power_w, time_s=p.time_s, tip_lps=p.tip_lps,
+                          direction_lps=p.direction_lps, isotherm_c=p.isotherm_c, exposure_mm=p.exposure_mm,
+                          evidence=other, centre_offset_mm=0.0)  # the centre is set below
+                rows = dev.table(other)
+                tissues = {r.tissue for r in rows}
+                if len(tissues) > 1:
+                    kw["tissue"] = att.target.spec.organ_label or "liver"
+                z = predict_zone(Probe(**kw), case.catalogue)  # type: ignore[arg-type]
+                # the pose keeps the planned zone centre: compare zone sizes, not offsets
+                zones.append(z.model_copy(update={"centre_lps": p.zone_centre_lps}))
+        except (OpenIRError, ValueError) as exc:
+            out.append(EvidenceCoverage(evidence=str(other), note=f"not comparable: {exc}"))
+            continue
+        zone = rasterise_zones(zones, att.target.native_grid)
+        r = evaluate_zone(case.labels, att.target, zone)
+        out.append(EvidenceCoverage(evidence=str(other), tumour_coverage_pct=round(r.tumour_pct, 2),
+                                    target_coverage_pct=round(r.target_pct, 2), min_margin_mm=r.margin_or_minus_one,
+                                    note="same probe poses and zone centres, zone size from this table"))
+    return ev, out
+
+
+def _limits_text(cfg: ModalityConfiguration, mod: str, cap: int) -> list[str]:
+    out = [f"{mod}: {cfg.probes.min}-{cfg.probes.max} probes per array/zone [{cfg.probes_source.strip()}]",
+           f"{mod}: at most {cap} probe insertion(s) and {cfg.positions_per_tumour.max} zone(s) for this tumour"
+           + (f" [{cfg.positions_source.strip()}]" if cfg.positions_source else "")]
+    if cfg.spacing_mm:
+        out.append(f"{mod}: spacing {cfg.spacing_mm.min:g}-{cfg.spacing_mm.max:g} mm [{(cfg.spacing_source or '').strip()}]")
+    if cfg.exposure_mm:
+        out.append(f"{mod}: exposure {cfg.exposure_mm.min:g}-{cfg.exposure_mm.max:g} mm "
+                   f"[{(cfg.exposure_source or '').strip()}]")
+    if cfg.pullbacks:
+        out.append(f"{mod}: at most {cfg.pullbacks.max} pull-back(s) [{(cfg.pullbacks_source or '').strip()}]")
+    return out
 
 
 ZoneModel = Literal["table", "physics", "both"]
@@ -146,7 +480,7 @@ PHYSICS_PLACEMENT_NOTE = ("probes were placed with the catalogue's table zones; 
                           "placed probes afterwards, one probe at a time (union, no thermal synergy)")
 
 
-def _physics_outcome(plan: Plan, labels: LabelMap, pt: PlanningTarget, tp: TargetPlan, margins: MarginTable,
+def _physics_outcome(plan: Plan, labels: LabelMap, pt: PlanningTarget, tp: TargetPlan,
                      zone_model: str, spacing_mm: float) -> None:
     """Simulate the tumour's probes, record their zones and the coverage by their union in ``plan.physics``;
     with ``zone_model='physics'`` the target's headline metrics become the physics ones."""
@@ -181,62 +515,119 @@ def _physics_outcome(plan: Plan, labels: LabelMap, pt: PlanningTarget, tp: Targe
             plan.warnings.append(f"{name}: physics zones not computed for every probe - {why}")
         return
     union = np.logical_or.reduce(masks)
-    _, cov_t, cov_g, healthy, outside, touched, spare, margin = _evaluate(labels, pt, [], margins, name, zone=union)
+    r2 = evaluate_zone(labels, pt, union)
     req = float(plan.provenance.parameters.get("required_coverage", 0.99))  # type: ignore[arg-type]
     vv = pt.native_grid.voxel_volume_mm3 / 1000.0
     out = PhysicsTargetOutcome(
-        tumour=name, tumour_coverage_pct=round(cov_t, 3), target_coverage_pct=round(cov_g, 3),
-        min_margin_mm=round(margin, 2) if math.isfinite(margin) else -1.0, zone_volume_ml=round(float(union.sum() * vv), 3),
+        tumour=name, tumour_coverage_pct=round(r2.tumour_pct, 3), target_coverage_pct=round(r2.target_pct, 3),
+        min_margin_mm=r2.margin_or_minus_one, zone_volume_ml=round(float(union.sum() * vv), 3),
         table_tumour_coverage_pct=tp.tumour_coverage_pct, table_target_coverage_pct=tp.target_coverage_pct,
-        table_min_margin_mm=tp.min_margin_mm, full_coverage=cov_g >= 100.0 * req - 1e-9 and not spare)
+        table_min_margin_mm=tp.min_margin_mm, full_coverage=r2.target_pct >= 100.0 * req - 1e-9 and not r2.spare)
     plan.physics.targets.append(out)
     if zone_model == "physics":
         tp.tumour_coverage_pct, tp.target_coverage_pct, tp.min_margin_mm = (
             out.tumour_coverage_pct, out.target_coverage_pct, out.min_margin_mm)
-        tp.ablated_healthy_ml, tp.ablated_outside_target_ml = round(healthy, 3), round(outside, 3)
-        tp.structures_touched_ml, tp.must_spare_touched_ml = touched, spare
+        tp.ablated_healthy_ml, tp.ablated_outside_target_ml = round(r2.healthy_ml, 3), round(r2.outside_ml, 3)
+        tp.structures_touched_ml, tp.must_spare_touched_ml = r2.touched, r2.spare
         tp.full_coverage = out.full_coverage
         tp.notes.append("coverage, margin and healthy volume are from the physics zones; " + PHYSICS_PLACEMENT_NOTE)
 
 
-def plan_ablation(labels: LabelMap, tumours: Sequence[str], *, modality: str | None = None,
-                  devices: Sequence[str] | None = None, tumour_type: str = "unknown",
-                  margin_mm: float | None = None, clip_to_organ: bool | None = None,
-                  uncertainty_mm: float | None = None, needle_length_mm: float = 150.0,
-                  policy: TrajectoryPolicy | None = None, keep_away: dict[str, float] | None = None,
-                  body_mask: np.ndarray | None = None, n_directions: int = 4000, n_paths: int = 6,
-                  plan_voxel_mm: float = 2.0, required_coverage: float | None = None,
-                  tip_offset_mm: float = 0.0, tissue: str = "prefer", max_probes: int = 16,
-                  lattice_fraction: float = 0.5, catalogue: DeviceCatalogue | None = None,
-                  margins: MarginTable | None = None, case: CaseRef | None = None,
-                  targets_out: dict[str, np.ndarray] | None = None, zone_model: ZoneModel = "table",
-                  physics_spacing_mm: float = 2.0, evidence: str | None = None) -> Plan:
+def _plan_tumour(case: _Case, plan: Plan, tum: str, budget: int) -> tuple[TargetPlan, PlanningTarget, int]:
+    """Plan one tumour (modalities weighed) into ``plan``; return its TargetPlan, target, insertions."""
+    o = case.options
+    t0 = time.perf_counter()
+    name = case.labels.labels[case.labels.value_of(tum)]
+    feats = describe_tumour(case.labels, name, tumour_type=o.tumour_type, rules=case.rules, margins=case.margins)
+    rec = recommend_modality(feats, override=o.modality, rules=case.rules, catalogue=case.catalogue)
+    notes = [rec.note] if rec.note else []
+    mods = _candidate_modalities(case, rec)
+    attempts: list[ModalityAttempt] = []
+    for mod in mods:
+        attempts.append(_plan_modality(case, name, feats, mod, budget))
+        if not o.compare_modalities and attempts[-1].full_coverage:
+            break
+    options_out, att = weigh_modalities(attempts, rec, case.rules, feats.organ_label)
+    for m in rec.ranking:
+        if m.modality not in mods:
+            options_out.append(ModalityOption(
+                modality=m.modality, planned=False, rule_points=m.score,
+                reasons=["not plannable: no sourced zone model" if not m.plannable else
+                         f"not planned: rule score {m.score:g} more than "
+                         f"{case.rules.tradeoff.consider_within_points:g} below the best"]))
+    if att.modality != rec.chosen:
+        notes.append(f"planned with {att.modality}: weighed best of {', '.join(a.modality for a in attempts)} "
+                     f"(rules ranked {rec.chosen} first; see modality options)")
+        rec = rec.model_copy(update={"chosen": att.modality})
+    notes += att.notes
+    pt, out, pl = att.target, att.outcome, att.placement
+    tp = TargetPlan(tumour=name, recommendation=rec, modality=att.modality, target=pt.spec, n_probes=0, n_tracks=0,
+                    tumour_coverage_pct=round(out.tumour_pct, 3), target_coverage_pct=round(out.target_pct, 3),
+                    min_margin_mm=out.margin_or_minus_one, ablated_healthy_ml=round(out.healthy_ml, 3),
+                    ablated_outside_target_ml=round(out.outside_ml, 3), structures_touched_ml=out.touched,
+                    must_spare_touched_ml=out.spare, heat_sink=att.heat, full_coverage=att.full_coverage,
+                    blocked_ml={k: round(v * pt.grid.voxel_volume_mm3 / 1000.0, 3) for k, v in pl.blocked.items()},
+                    n_candidates=pl.n_candidates, notes=notes, configuration=att.configuration,
+                    limits=_limits_text(att.cfg, att.modality, att.probe_cap), modality_options=options_out)
+    n_ins, n_zones, unsourced = _add_probes(plan, name, att, o)
+    tp.n_probes, tp.n_tracks, tp.n_zones = n_ins, n_ins, n_zones
+    tp.within_limits = n_ins <= att.probe_cap and n_zones <= att.cfg.positions_per_tumour.max
+    for u in unsourced:
+        plan.warnings.append(f"{name}: tip-to-zone-centre offset unsourced for {u}; the tip is placed "
+                             f"{o.tip_offset_mm:g} mm beyond the zone centre - check the device IFU")
+    if n_zones > n_ins or (n_zones > 1 and att.modality in ARRAY_MODALITIES):
+        tp.notes.append("pull-back: several zones share one track (deepest first)")
+    tp.evidence_used, tp.evidence_comparison = _evidence_comparison(case, plan, name, att)
+    if o.zone_model != "table":
+        _physics_outcome(plan, case.labels, pt, tp, o.zone_model, o.physics_spacing_mm)
+    if rec.flags:
+        plan.warnings += [f"{name}: {f}" for f in rec.flags]
+    for h in att.heat:
+        for v in h.vessels:
+            plan.warnings.append(f"{name}: heat sink - {v.label} ({v.diameter_mm:.1f} mm) "
+                                 f"{'touches' if v.touching_only else 'runs through'} a {h.zone_device} zone")
+    if not tp.full_coverage:
+        why = "; ".join(f"{k}: {v:.2f} mL" for k, v in sorted(tp.blocked_ml.items(), key=lambda kv: -kv[1])[:4])
+        by = " by the physics zones" if o.zone_model == "physics" else ""
+        lim = [n for n in att.notes if "limit" in n or "within the configuration" in n]
+        plan.warnings.append(f"{name}: full coverage{by} not reached ({tp.target_coverage_pct:.1f}% of tumour + "
+                             "margin) within the configuration limits" + (f"; blocked by {why}" if why else "")
+                             + (f"; {lim[0]}" if lim else ""))
+        tp.alternatives = _alternatives(case, att, attempts, feats)
+    tp.seconds = round(time.perf_counter() - t0, 3)
+    return tp, pt, n_ins
+
+
+def plan_ablation(labels: LabelMap, tumours: Sequence[str], options: PlanOptions | None = None, *,
+                  body_mask: np.ndarray | None = None, case: CaseRef | None = None,
+                  targets_out: dict[str, np.ndarray] | None = None, catalogue: DeviceCatalogue | None = None,
+                  margins: MarginTable | None = None, policy: TrajectoryPolicy | None = None,
+                  **overrides) -> Plan:
     """Plan the ablation of every tumour label in ``tumours`` (one procedure).
 
+    ``options`` (`PlanOptions`) holds every setting; keyword ``overrides`` (e.g. ``modality="cryo"``)
+    are applied on top and validated the same way (a bad value raises ``InputError`` naming it).
     ``targets_out``, when given, receives each tumour's target (tumour + margin) mask on the full grid.
-    ``zone_model``: "table" (catalogue ellipsoids), "both" (placement and headline metrics from the
-    table; each probe also simulated with the bioheat model in the case's tissues, recorded in
-    ``plan.physics`` with the coverage by the physics zones) or "physics" (placement still from the
-    table, but coverage, margin and healthy volume from the physics zones). ``physics_spacing_mm``:
-    the simulation voxel (mm). Physics zones need a device with a calibrated physics source.
+    ``zone_model``: "table" (catalogue / array-model zones), "both" (each probe also simulated with
+    the bioheat model, recorded in ``plan.physics``) or "physics" (coverage from the physics zones).
     ``evidence``: which table of each device to plan with (manufacturer, clinical, in vivo animal,
-    ex vivo, phantom); default: each device's preferred table (``devices.EVIDENCE_PREFERENCE``).
+    ex vivo, phantom); the plan also shows the coverage the other tables would give.
+
+    >>> from openir.phantom import TumourSpec, make_abdomen
+    >>> p = make_abdomen(seed=11, tumours=(TumourSpec(diameter_mm=20.0),), spacing_mm=(2.0, 2.0, 2.0))
+    >>> plan = plan_ablation(p.labels, ["tumour_1"], modality="microwave", n_directions=500)
+    >>> plan.targets[0].modality, plan.targets[0].n_probes <= 3
+    ('microwave', True)
     """
-    if not tumours:
-        raise InputError("no tumour given", field="tumor")
-    if zone_model not in ZONE_MODELS:
-        raise InputError(f"zone model must be one of {', '.join(ZONE_MODELS)}, got {zone_model!r}", field="zone_model")
+    o = PlanOptions.build(options, **overrides)
     cat = catalogue or load_catalogue()
+    _check_inputs(labels, tumours, o, cat)
     margins = margins or load_margins()
     rules = load_modality_rules()
     pol = policy or load_policy()
-    req = margins.required_coverage if required_coverage is None else float(required_coverage)
-    params = dict(modality=modality, devices=list(devices or []), tumour_type=tumour_type, margin_mm=margin_mm,
-                  clip_to_organ=clip_to_organ, uncertainty_mm=uncertainty_mm, needle_length_mm=needle_length_mm,
-                  n_directions=n_directions, n_paths=n_paths, plan_voxel_mm=plan_voxel_mm, required_coverage=req,
-                  tip_offset_mm=tip_offset_mm, tissue=tissue, max_probes=max_probes,
-                  lattice_fraction=lattice_fraction, keep_away=dict(keep_away or {}), zone_model=zone_model,
-                  physics_spacing_mm=physics_spacing_mm, evidence=evidence)
+    cfgs = load_configurations()
+    req = margins.required_coverage if o.required_coverage is None else float(o.required_coverage)
+    params = o.model_dump() | {"required_coverage": req}
     from openir import __version__ as oir_version
 
     plan = Plan(case=case or CaseRef(grid=labels.grid.describe()),
@@ -245,107 +636,19 @@ def plan_ablation(labels: LabelMap, tumours: Sequence[str], *, modality: str | N
                                       openir_version=str(oir_version),
                                       created=datetime.now(UTC).isoformat(timespec="seconds"),
                                       parameters=params))
-    plan.zone_model = zone_model
-    if zone_model != "table":
-        plan.physics = PhysicsSummary(zone_model=zone_model, criterion="cem43", spacing_mm=physics_spacing_mm,
+    plan.provenance.parameters["configurations_version"] = cfgs.configurations_version
+    plan.zone_model = o.zone_model
+    if o.zone_model != "table":
+        plan.physics = PhysicsSummary(zone_model=o.zone_model, criterion="cem43", spacing_mm=o.physics_spacing_mm,
                                       notes=[PHYSICS_PLACEMENT_NOTE])
-    vessel_labels = [n for n in labels.names if matches(n, margins.vessels)]
-    label_names = dict(labels.labels)
-    order = 0
+    ctx = _Case(labels, o, cat, margins, rules, pol, cfgs, body_mask, req)
+    budget = cfgs.session.max_probe_insertions
     for tum in tumours:
-        t0 = time.perf_counter()
-        name = labels.labels[labels.value_of(tum)]
-        feats = describe_tumour(labels, name, tumour_type=tumour_type, rules=rules, margins=margins)
-        rec = recommend_modality(feats, override=modality, rules=rules, catalogue=cat)
-        notes = [rec.note] if rec.note else []
-        tries = [rec.chosen] if modality else [m.modality for m in rec.ranking if m.plannable] or [rec.chosen]
-        best = None
-        for mod in tries:
-            r = _place_one(labels, name, mod, feats, cat, margins, pol, devices=devices, tissue=tissue,
-                           margin_mm=margin_mm, clip_to_organ=clip_to_organ, uncertainty_mm=uncertainty_mm,
-                           plan_voxel_mm=plan_voxel_mm, body_mask=body_mask, needle_length_mm=needle_length_mm,
-                           n_directions=n_directions, n_paths=n_paths, keep_away=keep_away, req=req,
-                           max_probes=max_probes, lattice_fraction=lattice_fraction, tip_offset_mm=tip_offset_mm,
-                           label_names=label_names, evidence=evidence)
-            pl_ = r[0]
-            score = (pl_.covered >= pl_.required and pl_.coverable >= math.ceil(req * pl_.n_target - 1e-9),
-                     pl_.covered / max(pl_.n_target, 1))
-            if best is None or score > best[0]:
-                best = (score, mod, r)
-            if score[0]:
-                break
-            notes.append(f"{mod}: full coverage not reached ({pl_.covered / max(pl_.n_target, 1):.1%} at the "
-                         "planning grid); trying the next-ranked modality" if mod != tries[-1] else
-                         f"{mod}: full coverage not reached")
-        _, chosen_mod, (pl, pt, onotes) = best
-        notes += onotes
-        if chosen_mod != rec.chosen:
-            notes.append(f"planned with {chosen_mod}: {rec.chosen} could not reach full coverage")
-            rec = rec.model_copy(update={"chosen": chosen_mod})
-        notes += pl.notes
-        zones = [c.ellipsoid for c in pl.chosen]
-        zone, cov_t, cov_g, healthy, outside, touched, spare, margin = _evaluate(labels, pt, zones, margins, name)
-        heat = []
-        for z in zones:
-            if z.thermal and vessel_labels:
-                rep, _ = heat_sink_check(z, labels, vessel_labels, margins.heat_sink_min_diameter_mm, clip=False)
-                if rep.flagged:
-                    heat.append(rep)
-        vv_p = pt.grid.voxel_volume_mm3 / 1000.0
-        full = cov_g >= 100.0 * req - 1e-9 and not spare
-        tp = TargetPlan(tumour=name, recommendation=rec, modality=rec.chosen, target=pt.spec, n_probes=0,
-                        n_tracks=len({(c.lattice) for c in pl.chosen}), tumour_coverage_pct=round(cov_t, 3),
-                        target_coverage_pct=round(cov_g, 3), min_margin_mm=round(margin, 2) if math.isfinite(margin) else -1.0,
-                        ablated_healthy_ml=round(healthy, 3), ablated_outside_target_ml=round(outside, 3),
-                        structures_touched_ml=touched, must_spare_touched_ml=spare, heat_sink=heat,
-                        full_coverage=full, blocked_ml={k: round(v * vv_p, 3) for k, v in pl.blocked.items()},
-                        n_candidates=pl.n_candidates, notes=notes)
-        # probes: tracks in lattice order, deepest position first on a track (pull-back)
-        tracks: dict[tuple, int] = {}
-        chosen = sorted(pl.chosen, key=lambda c: (c.lattice, -c.depth_index))
-        for c in chosen:
-            track = tracks.setdefault(c.lattice, len(tracks) + 1)
-            opt = pl.options[c.option]
-            zi = len(plan.zones)
-            plan.zones.append(c.ellipsoid)
-            plan.zone_tumour.append(name)
-            off_src = (opt.row.source if opt.row.centre_offset_mm is not None
-                       else TIP_OFFSET_UNSOURCED.format(off=tip_offset_mm))
-            off = opt.row.centre_offset_mm if opt.row.centre_offset_mm is not None else tip_offset_mm
-            cluster = opt.modality in ("cryo", "ire")
-            for tip, entry, length in zip(c.tips, c.entries, c.path_mm, strict=True):
-                order += 1
-                plan.probes.append(PlannedProbe(
-                    order=order, group=(plan.targets.__len__() + 1) if cluster else order, tumour=name,
-                    device=opt.device, modality=opt.modality, setting=opt.setting, power_w=opt.row.power_w,
-                    time_s=opt.row.time_s, isotherm_c=opt.row.isotherm_c, spacing_mm=opt.row.spacing_mm,
-                    exposure_mm=opt.row.exposure_mm, entry_lps=tuple(map(float, entry)),
-                    tip_lps=tuple(map(float, tip)), direction_lps=tuple(map(float, c.direction)),
-                    zone_centre_lps=tuple(map(float, c.centre)), zone_index=zi, track=track,
-                    path_length_mm=round(float(length), 2), tip_offset_mm=float(off), tip_offset_source=off_src,
-                    sources=list(opt.sources)))
-                tp.n_probes += 1
-        tp.n_tracks = len(tracks)
-        if zone_model != "table":
-            _physics_outcome(plan, labels, pt, tp, margins, zone_model, physics_spacing_mm)
-            full, cov_g = tp.full_coverage, tp.target_coverage_pct
-        if len({p.track for p in plan.probes if p.tumour == name}) < sum(1 for c in chosen):
-            tp.notes.append("pull-back: several zones share one track (deepest first)")
-        if rec.flags:
-            plan.warnings += [f"{name}: {f}" for f in rec.flags]
-        for h in heat:
-            for v in h.vessels:
-                plan.warnings.append(f"{name}: heat sink - {v.label} ({v.diameter_mm:.1f} mm) "
-                                     f"{'touches' if v.touching_only else 'runs through'} a {h.zone_device} zone")
-        if not full:
-            why = "; ".join(f"{k}: {v:.2f} mL" for k, v in sorted(tp.blocked_ml.items(), key=lambda kv: -kv[1])[:4])
-            by = " by the physics zones" if zone_model == "physics" else ""
-            plan.warnings.append(f"{name}: full coverage{by} not reached ({cov_g:.1f}% of tumour + margin)"
-                                 + (f"; blocked by {why}" if why else ""))
-        tp.seconds = round(time.perf_counter() - t0, 3)
+        tp, pt, used = _plan_tumour(ctx, plan, tum, budget)
+        budget -= used
         plan.targets.append(tp)
         if targets_out is not None:
             full_t = np.zeros(labels.shape, bool)
             full_t[pt.box] = pt.native["target"]
-            targets_out[name] = full_t
+            targets_out[tp.tumour] = full_t
     return plan

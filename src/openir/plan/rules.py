@@ -40,6 +40,21 @@ class Rule(BaseModel):
         return self.source.strip().lower().startswith("project default")
 
 
+class Tradeoff(BaseModel):
+    """How the planned modalities of one tumour are weighed (points added to the rule score)."""
+
+    model_config = ConfigDict(extra="forbid")
+    consider_within_points: float = Field(..., ge=0)
+    full_coverage_points: float = Field(..., ge=0)
+    coverage_points_per_pct: float = Field(..., ge=0)
+    coverage_tolerance_pct: float = Field(..., gt=0)
+    points_per_extra_probe: float = Field(..., le=0)
+    points_per_structure_touched: float = Field(..., le=0)
+    points_per_heat_sink_vessel: float = Field(..., le=0)
+    evidence_points: dict[str, float]
+    source: str
+
+
 class ModalityRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rules_version: str
@@ -47,6 +62,7 @@ class ModalityRules(BaseModel):
     structure_classes: dict[str, list[str]]
     organs: dict[str, list[str]]
     rules: list[Rule]
+    tradeoff: Tradeoff
 
     @model_validator(mode="after")
     def _check(self):

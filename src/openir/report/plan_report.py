@@ -162,6 +162,29 @@ def plan_report_html(plan: Plan, labels: LabelMap, ct: Volume | None = None,
             ["rank", "modality", "score", "plannable", "reasons"],
             [(m.rank, m.modality, f"{m.score:g}", "yes" if m.plannable else "no", " | ".join(m.reasons))
              for m in rk.ranking]))
+        if t.modality_options:
+            parts.append(f"<h3>{html.escape(t.tumour)}: modalities planned and weighed</h3>" + table(
+                ["modality", "chosen", "score", "target cov. %", "probes", "configuration", "evidence", "reasons"],
+                [(m.modality, "yes" if m.chosen else "", f"{m.score:g}" if m.planned else "-",
+                  f"{m.target_coverage_pct:.1f}" if m.planned else "-", m.n_probes if m.planned else "-",
+                  m.configuration, m.evidence, " | ".join(m.reasons)) for m in t.modality_options]))
+        ev = "".join(f"; with the {html.escape(e.evidence)} table the same probes would cover "
+                     + (f"{e.target_coverage_pct:.1f}% of tumour + margin (tumour {e.tumour_coverage_pct:.1f}%)"
+                        if e.target_coverage_pct is not None else html.escape(e.note))
+                     for e in t.evidence_comparison)
+        parts.append(f"<p>Configuration: {html.escape(t.configuration)}. Zone evidence used: "
+                     f"<b>{html.escape(t.evidence_used or '-')}</b>{ev}.</p>")
+        unsourced = sorted({f"{p.device} ({p.setting})" for p in plan.probes
+                            if p.tumour == t.tumour and not p.tip_offset_sourced})
+        if unsourced:
+            parts.append("<p><b>Warning:</b> tip-to-zone-centre offset unsourced for "
+                         f"{html.escape(', '.join(unsourced))}: check the device IFU before use.</p>")
+        if t.limits:
+            parts.append("<details><summary>Configuration limits applied</summary><ul>"
+                         + "".join(f"<li>{html.escape(x)}</li>" for x in t.limits) + "</ul></details>")
+        if t.alternatives:
+            parts.append("<p>Not covered within the limits; alternatives to discuss:</p><ul>"
+                         + "".join(f"<li>{html.escape(x)}</li>" for x in t.alternatives) + "</ul>")
         parts.append(f"<p>Target: tumour + {t.target.margin_mm:g} mm ({html.escape(t.target.margin_source[:120])}); "
                      f"uncertainty band {t.target.uncertainty_mm:g} mm shown separately "
                      f"({t.target.uncertainty_band_ml:.1f} mL). Excluded: "
@@ -173,7 +196,8 @@ def plan_report_html(plan: Plan, labels: LabelMap, ct: Volume | None = None,
     parts.append(f"<p style='font-size:80%'>Catalogue {pv.catalogue_version}, rules {pv.rules_version}, margins "
                  f"{pv.margins_version}, trajectory policy {pv.policy_version}, OpenIR {pv.openir_version}, "
                  f"{pv.created}. Zone sizes are the catalogue's published values"
-                 f"{' (physics zones: bioheat simulation, see the table above)' if plan.physics else ''}; synergy between probes is not "
+                 f"{' (physics zones: bioheat simulation, see the table above)' if plan.physics else ''}; cryo and IRE arrays "
+                 "use the physics model's zone of the whole array; synergy between heating antennas is not "
                  "modelled (union = conservative). Not for clinical use without review.</p>")
     return page("Ablation plan", f"{plan.case.case_id} · {plan.case.grid}", [("Plan", "".join(parts))],
                 footer="OpenIR · synthetic or research use; not for clinical use without review")

@@ -1,0 +1,246 @@
+"""Probe configurations as practised: arrays of one modality, their limits and their zones.
+
+Cryoprobes and IRE electrodes work as one array: the ice balls coalesce and the IRE field lives
+between electrode pairs, so the lethal zone of the array is far larger than the union of each
+probe's zone. The planner therefore places whole arrays (a template: probe count, spacing, exposure,
+canonical layout) whose zone comes from the physics model
+(`openir.physics.array_zone_dimensions`), never from unioned single-probe ellipsoids. The limits
+(probes per array, spacing, exposure, pull-backs, per tumour and per session) live in
+``data/configurations.yaml`` with their sources; unsourced ones are marked there and conservative.
+
+>>> from openir.plan.arrays import load_configurations, canonical_layout
+>>> load_configurations().modalities["ire"].probes.max
+6
+>>> canonical_layout(2, 20.0).tolist()
+[[-10.0, 0.0], [10.0, 0.0]]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from openir.core.datafiles import load_yaml_model
+from openir.core.errors import OpenIRError
+
+ARRAY_MODALITIES = frozenset({"cryo", "ire"})
+
+
+class Range(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min: float | None = Field(None, ge=0)
+    max: float = Field(..., gt=0)
+    step: float | None = Field(None, gt=0)
+
+    def values(self) -> list[float]:
+        lo = self.min if self.min is not None else self.max
+        if self.step is None:
+            return [lo] if lo == self.max else [lo, self.max]
+        n = int(math.floor((self.max - lo) / self.step + 1e-9))
+        return [round(lo + i * self.step, 6) for i in range(n + 1)]
+
+
+class CountLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min: int = Field(1, ge=1)
+    max: int = Field(..., ge=1)
+
+
+class ModalityConfiguration(BaseModel):
+    """How probes of one modality are combined, and the limits (each with its source)."""
+
+    model_config = ConfigDict(extra="forbid")
+    layout: Literal["parallel", "single"]
+    probes: CountLimit
+    probes_source: str
+    spacing_mm: Range | None = None
+    spacing_source: str | None = None
+    exposure_mm: Range | None = None
+    exposure_source: str | None = None
+    pullbacks: CountLimit | None = None
+    pullbacks_source: str | None = None
+    pullback_step: Literal["exposure"] | None = None
+    pullback_overlap_mm: float = Field(0.0, ge=0)
+    pullback_step_source: str | None = None
+    positions_per_tumour: CountLimit
+    probes_per_tumour: CountLimit
+    positions_source: str | None = None
+
+    @property
+    def max_pullbacks(self) -> int:
+        return self.pullbacks.max if self.pullbacks else 0
+
+    def pullback_step_mm(self, exposure_mm: float | None) -> float:
+        """How far the array is drawn back between positions (0: no pull-backs)."""
+        if not self.pullbacks or self.pullback_step != "exposure" or not exposure_mm:
+            return 0.0
+        return max(0.0, exposure_mm - self.pullback_overlap_mm)
+
+    def unsourced(self) -> list[str]:
+        """Names of the limits whose source says 'unsourced' (shown in plans)."""
+        out = []
+        for name in ("probes", "spacing", "exposure", "pullbacks", "positions"):
+            src = getattr(self, f"{name}_source", None)
+            if src and "unsourced" in src.lower():
+                out.append(name)
+        return out
+
+
+class SessionLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_probe_insertions: int = Field(..., ge=1)
+    max_probe_insertions_source: str
+
+
+class Alternative(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    text: str
+    source: str
+
+
+class Configurations(BaseModel):
+    """``data/configurations.yaml``: per-modality array templates and limits, session limits, and
+    the alternatives a tumour board discusses when a target cannot be covered within them."""
+
+    model_config = ConfigDict(extra="forbid")
+    configurations_version: str
+    modalities: dict[str, ModalityConfiguration]
+    session: SessionLimits
+    alternatives: list[Alternative]
+
+    def for_modality(self, modality: str) -> ModalityConfiguration:
+        try:
+            return self.modalities[modality]
+        except KeyError:
+            from openir.core.errors import InputError
+
+            raise InputError(f"no configuration limits for modality {modality!r}", field="modality") from None
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> Configurations:
+    return load_yaml_model(Configurations, Path(path))
+
+
+def load_configurations(path: str | Path | None = None) -> Configurations:
+    """Load and validate the configuration limits (default: the packaged file)."""
+    p = path or Path(str(resources.files("openir.plan") / "data" / "configurations.yaml"))
+    return _load(str(p))
+
+
+def canonical_layout(n_probes: int, spacing_mm: float) -> np.ndarray:
+    """Probe positions (n, 2) in mm across the shaft: the physics model's canonical layout (pair,
+    triangle, square, pentagon, two rows of three), so the planned probes are where the zone was
+    computed. The zone's larger transverse extent lies along x for a row of probes."""
+    from openir.physics import canonical_layout as layout
+
+    return np.asarray(layout(n_probes, spacing_mm), dtype=float)
+
+
+@dataclass(frozen=True)
+class ArrayZone:
+    """The lethal zone of one array at one position (full extents, mm) and where it comes from."""
+
+    length_mm: float  # along the shafts
+    width_mm: float  # across, along the layout's x axis
+    depth_mm: float  # across, along the layout's y axis
+    tip_to_centre_mm: float | None  # tips beyond the zone centre along the shaft
+    model: str  # e.g. "cryo array, phase-change solver, -40 C isotherm"
+    settings: dict
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ArrayTemplate:
+    """One array configuration: modality, probe count, spacing, exposure and canonical layout."""
+
+    modality: str
+    n_probes: int
+    spacing_mm: float
+    exposure_mm: float | None = None
+
+    def offsets(self) -> np.ndarray:
+        return canonical_layout(self.n_probes, self.spacing_mm)
+
+    def label(self) -> str:
+        what = "electrodes" if self.modality == "ire" else "probes"
+        s = f"{self.n_probes} {what}" + (f", {self.spacing_mm:g} mm apart" if self.n_probes > 1 else "")
+        return s + (f", {self.exposure_mm:g} mm exposure" if self.exposure_mm else "")
+
+
+def templates(cfg: ModalityConfiguration, modality: str, max_probes: int | None = None) -> list[ArrayTemplate]:
+    """Every array template within the limits, fewest probes first (then smaller spacing)."""
+    hi = cfg.probes.max if max_probes is None else min(cfg.probes.max, max_probes)
+    spacings = cfg.spacing_mm.values() if cfg.spacing_mm else [0.0]
+    exposures: list[float | None] = list(cfg.exposure_mm.values()) if cfg.exposure_mm else [None]
+    out = []
+    for n in range(cfg.probes.min, hi + 1):
+        for s in (spacings if n > 1 else [spacings[0]]):
+            for e in exposures:
+                out.append(ArrayTemplate(modality, n, float(s), e))
+    return out
+
+
+class ArrayModelMissing(OpenIRError):
+    """The physics package has no multi-probe zone model for this modality (yet)."""
+
+
+def array_model_available() -> bool:
+    """Whether the physics package provides the multi-probe array zone model."""
+    try:
+        from openir.physics import array_zone_dimensions  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _model_text(modality: str) -> tuple[str, tuple[str, ...], dict]:
+    from openir.physics import load_array_data
+
+    data = load_array_data()
+    if modality == "cryo":
+        c = data.cryo
+        sched = "-".join(f"{m:g}" for m in c.default_schedule_min.value)
+        return (f"cryo array: phase-change solver, {c.default_isotherm_c.value:g} C isotherm, {sched} min "
+                "freeze-thaw-freeze (openir.physics)",
+                (c.default_isotherm_c.source, c.default_schedule_min.source),
+                {"isotherm_c": c.default_isotherm_c.value, "schedule_min": list(c.default_schedule_min.value)})
+    i = data.ire
+    return (f"IRE array: quasi-static field of the electrode pairs, {i.field_v_per_cm.value:g} V/cm, lethal field "
+            f"{i.tissues['liver'].lethal_field_v_cm.value:g} V/cm in liver (openir.physics)",
+            (i.field_v_per_cm.source, i.tissues["liver"].lethal_field_v_cm.source),
+            {"field_v_per_cm": i.field_v_per_cm.value, "pulses_per_pair": i.pulses_per_pair.value})
+
+
+@lru_cache(maxsize=512)
+def _array_zone_cached(modality: str, n_probes: int, spacing_mm: float, exposure_mm: float | None) -> ArrayZone:
+    if not array_model_available():
+        raise ArrayModelMissing(f"{modality}: the physics package has no multi-probe array zone model "
+                                "(openir.physics.array_zone_dimensions); arrays cannot be planned")
+    from openir.physics import array_zone_dimensions
+
+    kw = {"exposure_mm": exposure_mm} if (modality == "ire" and exposure_mm is not None) else {}
+    d = array_zone_dimensions(modality, n_probes, spacing_mm, **kw)  # type: ignore[arg-type]
+    if not (d.along_mm > 0 and d.across1_mm > 0 and d.across2_mm > 0):
+        raise ArrayModelMissing(f"{modality}: {n_probes} probes {spacing_mm:g} mm apart give no lethal zone")
+    if getattr(d, "confluent", True) is False:  # separate zones around the probes: not one ablation
+        raise ArrayModelMissing(f"{modality}: {n_probes} probes {spacing_mm:g} mm apart give no confluent zone")
+    model, sources, settings = _model_text(modality)
+    settings = settings | {"dims_source": d.source}
+    return ArrayZone(float(d.along_mm), float(d.across1_mm), float(d.across2_mm), float(d.centre_offset_mm),
+                     model, settings, sources)
+
+
+def array_zone(template: ArrayTemplate, tissue: str = "liver") -> ArrayZone:
+    """The array's lethal zone from the physics model (cached per template). The model is for liver;
+    ``tissue`` is recorded by the caller (other organs use the liver model, said in the plan)."""
+    return _array_zone_cached(template.modality, template.n_probes, float(template.spacing_mm),
+                              None if template.exposure_mm is None else float(template.exposure_mm))
