@@ -11,8 +11,10 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from openir.core.enums import AblationModality
+
 SourceKind = Literal["microwave", "radiofrequency", "laser", "cryo"]
-Modality = Literal["microwave", "radiofrequency", "laser", "cryo", "ire"]
+Modality = AblationModality
 Criterion = Literal["cem43", "arrhenius", "isotherm", "efield"]
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from openir.core.crop import crop, world_box
+from openir.core.enums import SIMULATED_MODALITIES
 from openir.core.errors import InputError
 from openir.core.labels import LabelMap, normalise_label_name
 from openir.core.resample import isotropic_grid, resample
@@ -204,9 +205,9 @@ def simulate(
         n = mods.index("chemical") + 1
         raise InputError(f"probe {n} ({request.probes[n - 1].device}): chemical ablation has no physics model; "
                          "nothing simulated", field="probes")
-    unknown = sorted({m for m in mods if m is not None and m not in ("microwave", "radiofrequency", "laser", "cryo", "ire")})
+    unknown = sorted({m for m in mods if m is not None and m not in SIMULATED_MODALITIES})
     if unknown:
-        raise InputError(f"unknown modality {unknown[0]!r} (known: microwave, radiofrequency, laser, cryo, ire)", field="probes")
+        raise InputError(f"unknown modality {unknown[0]!r} (known: {', '.join(sorted(SIMULATED_MODALITIES))})", field="probes")
     if "ire" in mods:
         if any(m != "ire" for m in mods):
             raise InputError("IRE electrodes and thermal probes in one simulation: simulate them separately "

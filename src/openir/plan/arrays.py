@@ -30,8 +30,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from openir.core.datafiles import load_yaml_model
 from openir.core.errors import OpenIRError
 
-ARRAY_MODALITIES = frozenset({"cryo", "ire"})
-
 
 class Range(BaseModel):
     model_config = ConfigDict(extra="forbid")

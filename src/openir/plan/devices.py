@@ -17,11 +17,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from openir.core.datafiles import read_yaml, validate_data
+from openir.core.enums import THERMAL_MODALITIES, AblationModality
 from openir.core.errors import DataFileError
 
-Modality = Literal["microwave", "radiofrequency", "cryo", "ire", "chemical"]
+Modality = AblationModality
 Evidence = Literal["manufacturer", "clinical", "in vivo animal", "ex vivo", "phantom"]
-THERMAL: frozenset[str] = frozenset({"microwave", "radiofrequency"})
+THERMAL: frozenset[str] = THERMAL_MODALITIES
 VOLUME_TOLERANCE = 0.10  # stated volume vs pi/6*L*D1*D2 (published volumes are rounded/measured)
 
 # Which table a device's zone comes from when the caller does not name one. The manufacturer's

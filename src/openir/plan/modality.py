@@ -27,7 +27,9 @@ from .zones import local_diameter_mm
 def plannable_modalities(catalogue: DeviceCatalogue | None = None) -> set[str]:
     """Modalities that can be planned: a sourced (usable) zone row in the catalogue or, for cryo and
     IRE arrays, a catalogue device and the physics array-zone model."""
-    from .arrays import ARRAY_MODALITIES, array_model_available
+    from openir.core.enums import ARRAY_MODALITIES
+
+    from .arrays import array_model_available
 
     cat = catalogue or load_catalogue()
     out = {d.modality for d in cat.devices if d.usable_rows() and d.modality not in ARRAY_MODALITIES}

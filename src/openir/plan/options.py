@@ -19,9 +19,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from openir.core.enums import AblationModality
 from openir.core.errors import InputError
 
-ModalityName = Literal["microwave", "radiofrequency", "cryo", "ire", "chemical"]
+ModalityName = AblationModality
 EvidenceName = Literal["manufacturer", "clinical", "in vivo animal", "ex vivo", "phantom"]
 
 

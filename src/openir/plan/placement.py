@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from openir.core.enums import THERMAL_MODALITIES
+
 from . import _march
 from .arrays import ArrayModelMissing, ArrayTemplate, ArrayZone, ModalityConfiguration, array_zone
 from .devices import DeviceCatalogue, ZoneRow
@@ -294,7 +296,7 @@ def _build_candidates(pt: PlanningTarget, options: list[ZoneOption], directions:
                 v = np.cross(d, u)
                 e0 = Ellipsoid(centre_lps=(0.0, 0.0, 0.0), axes_lps=(tuple(d), tuple(u), tuple(v)),
                                semi_axes_mm=(a, b, c), device=opt.device, setting=opt.setting,
-                               thermal=opt.modality in ("microwave", "radiofrequency"), modality=opt.modality,
+                               thermal=opt.modality in THERMAL_MODALITIES, modality=opt.modality,
                                sources=list(opt.sources))
                 if opt.template is None:
                     e0 = ellipsoid_from((0, 0, 0), d, (a, b, c), device=opt.device, setting=opt.setting,

@@ -28,9 +28,10 @@ import numpy as np
 from scipy import ndimage
 
 from openir.core import LabelMap
+from openir.core.enums import ARRAY_MODALITIES
 from openir.core.errors import InputError, OpenIRError
 
-from .arrays import ARRAY_MODALITIES, Configurations, ModalityConfiguration, load_configurations
+from .arrays import Configurations, ModalityConfiguration, load_configurations
 from .devices import DeviceCatalogue, load_catalogue
 from .modality import describe_tumour, recommend_modality
 from .models import (

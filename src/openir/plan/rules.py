@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openir.core import normalise_label_name
 from openir.core.datafiles import load_yaml_model
+from openir.core.enums import ABLATION_MODALITIES
 
-MODALITIES = ("microwave", "radiofrequency", "cryo", "ire", "chemical")
+MODALITIES = ABLATION_MODALITIES
 
 
 class Condition(BaseModel):
