@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from openir.monitor.models import FrameResult
+from openir.report.monitor_view import write_live_view
 
 app = typer.Typer(help="MR thermometry: live temperature, thermal dose and safety alerts.", no_args_is_help=True)
 console = Console()
@@ -115,6 +116,7 @@ def watch(
     w = FolderWatcher(folder, n_slices=slices, echo=echo)
     console.print(f"watching {folder} (live view: {out / 'live.html'})")
     run_monitoring(w.frames(interval_s=interval, idle_timeout_s=idle_timeout), n_baselines=baselines, out=out,
+                   live=write_live_view,
                    on_frame=_printer, **kw)
     console.print(f"[green]done:[/green] {out / 'summary.json'}, {out / 'events.jsonl'}")
 
@@ -139,7 +141,8 @@ def replay(
     kw = _inputs(plan, labels, names, mr_from_plan, tumour, out, ct)
     frames = read_series_frames(series, echo=echo)
     console.print(f"{len(frames)} frames in {series}")
-    s = run_monitoring(frames, n_baselines=baselines, out=out, on_frame=_printer, live_every=0, **kw)
+    s = run_monitoring(frames, n_baselines=baselines, out=out, on_frame=_printer, live_every=0, live=write_live_view,
+                       **kw)
     console.print(f"[green]done:[/green] {len(s.summaries)} frames, {len(s.events)} events; {out / 'live.html'}")
     if s.skipped:
         console.print(f"[yellow]{len(s.skipped)} frame(s) skipped[/yellow] (see events.jsonl)")

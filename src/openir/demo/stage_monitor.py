@@ -45,6 +45,7 @@ def _monitor_and_score(ctx: DemoContext, s, structures, points: dict) -> tuple:
     """
     from openir.monitor import MRFrame, run_monitoring
     from openir.physics import cem43
+    from openir.report.monitor_view import write_live_view
 
     frames = (MRFrame(s.magnitude[f], s.phase[f], s.grid, s.te_ms, s.b0_t, float(s.times_s[f]), f)
               for f in range(len(s.times_s)))
@@ -57,6 +58,7 @@ def _monitor_and_score(ctx: DemoContext, s, structures, points: dict) -> tuple:
         n[0] += int(hot.sum())
 
     sess = run_monitoring(frames, n_baselines=s.n_baselines, out=ctx.out / "monitor", structures=structures,
+                          live=write_live_view,
                           live_every=0, on_frame=score, points=points)
     rmse = (sq[0] / max(n[0], 1)) ** 0.5
     hist = np.concatenate([np.full((1, *s.grid.shape), 37.0), s.true_temperature_c])

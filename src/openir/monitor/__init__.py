@@ -39,7 +39,6 @@ from .structures import (
     structures_from_plan,
 )
 from .uncertainty import background_mask, noise_sigma, snr_map, temperature_sigma
-from .view import render_png, write_live_html
 from .watch import FolderWatcher, frame_from_files, read_series_frames
 
 __all__ = [
@@ -74,7 +73,6 @@ __all__ = [
     "read_header",
     "read_mr_volume",
     "read_series_frames",
-    "render_png",
     "run_monitoring",
     "snr_map",
     "structures_from_labels",
@@ -83,5 +81,4 @@ __all__ = [
     "temperature_sigma",
     "temporal_unwrap",
     "wrap",
-    "write_live_html",
 ]

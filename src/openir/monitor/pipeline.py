@@ -17,7 +17,9 @@ from openir.core.volume import Grid
 from .models import FrameResult, MonitorPlan, MRFrame, SkippedFrame
 from .session import MonitorSession
 from .structures import MonitorStructures, structures_from_plan
-from .view import render_png, write_live_html
+
+# (out folder, session, latest frame, its magnitude, finished): draws the live view
+LiveWriter = Callable[[Path, MonitorSession, FrameResult, np.ndarray, bool], None]
 
 
 def run_monitoring(
@@ -31,10 +33,12 @@ def run_monitoring(
     structures_for: Callable[[Grid], MonitorStructures] | None = None,
     live_every: int = 1,
     on_frame: Callable[[FrameResult], None] | None = None,
+    live: LiveWriter | None = None,
     **session_kw: object,
 ) -> MonitorSession:
-    """Process frames; write ``events.jsonl``, ``summary.json``, ``live.html``/``live.png`` and
-    the final temperature/CEM43 maps (``final_maps.npz``) under ``out``.
+    """Process frames; write ``events.jsonl``, ``summary.json`` and the final temperature/CEM43 maps
+    (``final_maps.npz``) under ``out``; ``live`` (e.g. ``openir.report.monitor_view.write_live_view``)
+    draws the live view every ``live_every`` frames and at the end.
 
     Structures: ``structures`` as given, else ``structures_for(grid)`` on the first frame's grid
     (e.g. from an ablation plan), else from the monitoring ``plan``.
@@ -99,22 +103,15 @@ def run_monitoring(
                 last, last_mag = res, f.magnitude
             if on_frame is not None:
                 on_frame(res)
-            if live_every and last is not None and (session.frame_count % live_every == 0 or res.events):
-                _live(out, session, last, last_mag, finished=False)  # type: ignore[arg-type]
+            if live is not None and live_every and last is not None and (session.frame_count % live_every == 0 or res.events):
+                live(out, session, last, last_mag, False)  # type: ignore[arg-type]
         last_time = f.time_s
         seen += 1
     if session is None or last is None or last_mag is None:
         raise InputError(f"got {seen} frame(s): need more than the {n_baselines} baseline frame(s)")
-    _live(out, session, last, last_mag, finished=True)
+    if live is not None:
+        live(out, session, last, last_mag, True)
     session.write_summaries(out / "summary.json")
     np.savez_compressed(out / "final_maps.npz", temperature_c=last.temperature_c, cem43_min=last.cem43_min,
                         damage=last.damage, lethal=last.lethal, affine=session.grid.affine)
     return session
-
-
-def _live(out: Path, session: MonitorSession, res: FrameResult, mag: np.ndarray, finished: bool) -> None:
-    st = session.structures
-    png = render_png(mag, res.temperature_c, res.lethal, target=st.target,
-                     organs={o.name: o.mask for o in st.organs}, curves=list(session.curves.values()),
-                     summary=res.summary)
-    write_live_html(out / "live.html", png, session.events, res.summary, finished=finished)

@@ -1,8 +1,11 @@
 """Live view: temperature over the magnitude image, lethal-dose and structure contours, point curves.
 
-`render_png` draws one frame; `write_live_html` writes a self-contained page (PNG inlined, event
-log, meta refresh) that a browser reloads while `openir thermo watch` runs. Writes go to a
-temporary file first and are renamed, so a reloading browser never sees half a file.
+`render_png` draws one frame through the frame's affine in the radiological convention (patient's
+right on the image left, anterior up, orientation letters and a scale bar); `write_live_html` writes a
+self-contained page (PNG inlined, event log, meta refresh) that a browser reloads while
+`openir thermo watch` runs; `write_live_view` is the writer `run_monitoring` calls. Writes go to a
+temporary file first and are renamed, so a reloading browser never sees half a file. (The monitor
+computes; this module draws: plotting lives in report/.)
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .models import Event, FrameSummary, PointCurve
+from openir.core import Grid, Volume
+from openir.monitor import Event, FrameResult, FrameSummary, MonitorSession, PointCurve
+
+from .slices import decorate, radiological_slice
 
 
 def render_png(
@@ -23,45 +29,56 @@ def render_png(
     temperature_c: np.ndarray,
     lethal: np.ndarray,
     *,
+    grid: Grid,
     target: np.ndarray | None = None,
     organs: dict[str, np.ndarray] | None = None,
     curves: list[PointCurve] | None = None,
     summary: FrameSummary | None = None,
-    slice_k: int | None = None,
     t_range_c: tuple[float, float] = (37.0, 90.0),
 ) -> bytes:
-    """PNG of one slice (default: the hottest) with a temperature overlay and the curves."""
+    """PNG of the axial plane through the hottest voxel, temperature over magnitude, and the curves."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if slice_k is None:
-        t = np.nan_to_num(temperature_c, nan=-np.inf)
-        slice_k = int(np.unravel_index(np.argmax(t), t.shape)[0]) if np.isfinite(t).any() else temperature_c.shape[0] // 2
+    t = np.nan_to_num(temperature_c, nan=-np.inf)
+    hot = np.unravel_index(np.argmax(t), t.shape) if np.isfinite(t).any() else tuple(n // 2 for n in t.shape)
+    centre = grid.index_to_world(np.array([hot[::-1]], float))[0]
+
+    def view(arr: np.ndarray, order: int = 0, cval: float = 0.0):
+        return radiological_slice(Volume(np.asarray(arr), grid.affine), "axial", centre, order=order, cval=cval)
+
     ncol = 2 if curves else 1
     fig, axes = plt.subplots(1, ncol, figsize=(5.2 * ncol, 4.6), dpi=90, squeeze=False)
     ax = axes[0, 0]
-    ax.imshow(magnitude[slice_k], cmap="gray", interpolation="nearest")
-    tt = np.ma.masked_where(~np.isfinite(temperature_c[slice_k]) | (temperature_c[slice_k] < t_range_c[0] + 2),
-                            temperature_c[slice_k])
-    im = ax.imshow(tt, cmap="inferno", vmin=t_range_c[0], vmax=t_range_c[1], alpha=0.75, interpolation="nearest")
+    mag = view(magnitude.astype(np.float32), order=1)
+    ax.imshow(mag.pixels, cmap="gray", extent=mag.extent, interpolation="nearest")
+    temp = view(np.where(np.isfinite(temperature_c), temperature_c, np.nan).astype(np.float32), cval=np.nan)
+    tt = np.ma.masked_where(~np.isfinite(temp.pixels) | (temp.pixels < t_range_c[0] + 2), temp.pixels)
+    im = ax.imshow(tt, cmap="inferno", vmin=t_range_c[0], vmax=t_range_c[1], alpha=0.75, extent=temp.extent,
+                   interpolation="nearest")
     fig.colorbar(im, ax=ax, fraction=0.046, label="°C")
-    if lethal[slice_k].any():
-        ax.contour(lethal[slice_k].astype(float), [0.5], colors="cyan", linewidths=1.2)
-    if target is not None and target[slice_k].any():
-        ax.contour(target[slice_k].astype(float), [0.5], colors="lime", linewidths=1.0, linestyles="--")
-    for name, m in (organs or {}).items():
-        if m[slice_k].any():
-            ax.contour(m[slice_k].astype(float), [0.5], colors="deepskyblue", linewidths=1.0)
-            jj, ii = np.nonzero(m[slice_k])
-            ax.text(ii.mean(), jj.mean(), name, color="deepskyblue", fontsize=7)
-    title = f"slice {slice_k}"
+    outlines = [("lethal dose", lethal, "cyan", "solid")]
+    if target is not None:
+        outlines.append(("target", target, "lime", "dashed"))
+    outlines += [(name, m, "deepskyblue", "solid") for name, m in (organs or {}).items()]
+    for name, mask, colour, style in outlines:
+        v = view(mask.astype(np.uint8))
+        if v.pixels.any():
+            ax.contour(v.pixels.astype(float), [0.5], colors=colour, linewidths=1.1, linestyles=style,
+                       extent=v.extent, origin="upper")
+            if colour == "deepskyblue":
+                rr, cc = np.nonzero(v.pixels)
+                x0, x1, y0, y1 = v.extent
+                ax.text(x0 + (cc.mean() + 0.5) * (x1 - x0) / v.pixels.shape[1],
+                        y1 + (rr.mean() + 0.5) * (y0 - y1) / v.pixels.shape[0], name, color=colour, fontsize=7)
+    decorate(ax, mag)
+    title = f"axial through the hottest voxel (z = {centre[2]:.0f} mm)"
     if summary is not None:
         cov = "" if summary.target_coverage is None else f", coverage {100 * summary.target_coverage:.0f} %"
-        title = f"t = {summary.time_s:.0f} s, slice {slice_k}: Tmax {summary.max_temperature_c:.1f} °C{cov}"
+        title = f"t = {summary.time_s:.0f} s, z = {centre[2]:.0f} mm: Tmax {summary.max_temperature_c:.1f} °C{cov}"
     ax.set_title(title, fontsize=9)
-    ax.set_axis_off()
     if curves:
         ax2 = axes[0, 1]
         for c in curves:
@@ -114,3 +131,13 @@ tr.critical{{background:#fdd}}tr.warning{{background:#ffd}}</style></head><body>
 </body></html>"""
     _atomic_write(p, doc.encode("utf-8"))
     return p
+
+
+def write_live_view(out: Path, session: MonitorSession, res: FrameResult, magnitude: np.ndarray,
+                    finished: bool) -> None:
+    """``live.png`` and ``live.html`` of the latest frame (the writer `run_monitoring` is given)."""
+    st = session.structures
+    png = render_png(magnitude, res.temperature_c, res.lethal, grid=session.grid, target=st.target,
+                     organs={o.name: o.mask for o in st.organs}, curves=list(session.curves.values()),
+                     summary=res.summary)
+    write_live_html(Path(out) / "live.html", png, session.events, res.summary, finished=finished)
