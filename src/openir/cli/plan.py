@@ -26,6 +26,12 @@ def parse_pairs(items: list[str], what: str) -> dict[str, float]:
     return out
 
 
+# PlanOptions field -> the `openir plan` option that sets it (where the names differ)
+_OPTION_OF_FIELD = {"devices": "--device", "clip_to_organ": "--clip-capsule", "needle_length_mm": "--needle",
+                    "margin_mm": "--margin", "uncertainty_mm": "--uncertainty", "plan_voxel_mm": "--plan-voxel",
+                    "tip_offset_mm": "--tip-offset", "physics_spacing_mm": "--physics-spacing"}
+
+
 def read_case(ct: Path, labels: Path, names: Path | None, console: Console):
     """The CT and its label map (on the same grid, else a clear error), as both commands need them."""
     from openir import io
@@ -152,11 +158,15 @@ def plan(
 
     console = Console()
     # every option is checked before anything is read, planned or written (one line, exit 2)
-    opts = PlanOptions.build(modality=modality, devices=device, tumour_type=tumour_type, margin_mm=margin_mm,
-                             clip_to_organ=clip, uncertainty_mm=uncertainty_mm, needle_length_mm=needle_mm,
-                             keep_away=parse_pairs(keep_away, "--keep-away"), plan_voxel_mm=plan_voxel_mm,
-                             tip_offset_mm=tip_offset_mm, zone_model=zone_model,
-                             physics_spacing_mm=physics_spacing_mm, evidence=evidence)
+    try:
+        opts = PlanOptions.build(modality=modality, devices=device, tumour_type=tumour_type, margin_mm=margin_mm,
+                                 clip_to_organ=clip, uncertainty_mm=uncertainty_mm, needle_length_mm=needle_mm,
+                                 keep_away=parse_pairs(keep_away, "--keep-away"), plan_voxel_mm=plan_voxel_mm,
+                                 tip_offset_mm=tip_offset_mm, zone_model=zone_model,
+                                 physics_spacing_mm=physics_spacing_mm, evidence=evidence)
+    except InputError as exc:  # name the command-line option the user typed, not the model field
+        top = (exc.field or "").split(".")[0]
+        raise InputError(exc.problem, field=_OPTION_OF_FIELD.get(top, f"--{top.replace('_', '-')}")) from None
     cat = load_catalogue()
     for d in opts.devices:
         dev = cat.get(d)  # unknown device: InputError naming the catalogue's ids
