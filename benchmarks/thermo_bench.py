@@ -29,7 +29,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
 import numpy as np  # noqa: E402
 
 from openir.core.volume import Grid, make_affine  # noqa: E402
-from openir.monitor import MonitorSession, MonitorStructures, OrganLimit, phase_for_temperature  # noqa: E402
+from openir.monitor import (  # noqa: E402
+    MonitorSession,
+    MonitorStructures,
+    OrganLimit,
+    SessionOptions,
+    phase_for_temperature,
+)
 
 SHAPE = (8, 256, 256)
 TE, B0, PERIOD = 10.0, 3.0, 1.0
@@ -188,7 +194,8 @@ def main() -> None:
     st = MonitorStructures(target=target, organs=[OrganLimit("oar", oar, 45.0, "bench")], reference=ref)
 
     def new_session():
-        sess = MonitorSession(grid, te_ms=TE, b0_t=B0, structures=st, drift_order=2, points={"c": (192.0, 192.0, 14.0)})
+        sess = MonitorSession(grid, te_ms=TE, b0_t=B0, structures=st,
+                              options=SessionOptions(drift_order=2, points={"c": (192.0, 192.0, 14.0)}))
         for m, p, t in frames[:n_base]:
             sess.add_baseline(m, p, t - n_base * PERIOD)
         return sess

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from openir.monitor import MonitorSession, MonitorStructures, OrganLimit, add_margin
-from openir.monitor.synthetic_series import make_heating_series
+from openir.monitor import MonitorSession, MonitorStructures, OrganLimit, SessionOptions, add_margin
+from openir.monitor.synthetic_series import HeatingSeriesSpec, make_heating_series
 from openir.physics import cem43
 
 
 @pytest.fixture(scope="module")
 def series():
-    return make_heating_series(seed=3)
+    return make_heating_series(HeatingSeriesSpec(seed=3))
 
 
 def _structures(s, oar_limit=45.0, far_mm=30.0):
@@ -26,7 +26,8 @@ def _structures(s, oar_limit=45.0, far_mm=30.0):
 
 
 def _run(s, far_mm=30.0, **kw):
-    sess = MonitorSession(s.grid, te_ms=s.te_ms, b0_t=s.b0_t, structures=_structures(s, far_mm=far_mm), points={"tip": s.tip_lps}, **kw)
+    sess = MonitorSession(s.grid, te_ms=s.te_ms, b0_t=s.b0_t, structures=_structures(s, far_mm=far_mm),
+                          options=SessionOptions(points={"tip": s.tip_lps}, **kw))
     for f in range(s.n_baselines):
         sess.add_baseline(s.magnitude[f], s.phase[f], s.times_s[f])
     sq, n, results = 0.0, 0, []
@@ -68,8 +69,8 @@ def test_alerts_and_time_to_stop(series):
 
 
 def test_without_drift_correction_error_grows():
-    s = make_heating_series(shape=(4, 40, 40), drift_hz_per_min=20.0, breathing_amplitude_mm=0.0, heat_s=40, cool_s=0,
-                            seed=1)
+    s = make_heating_series(HeatingSeriesSpec(shape=(4, 40, 40), drift_hz_per_min=20.0, breathing_amplitude_mm=0.0,
+                                              heat_s=40, cool_s=0, seed=1))
     _, _, rmse_corrected = _run(s, far_mm=18.0, drift_order=1)
     _, _, rmse_raw = _run(s, far_mm=18.0, drift_order=None)
     assert rmse_corrected < 1.0
@@ -78,8 +79,8 @@ def test_without_drift_correction_error_grows():
 
 def test_no_drift_correction_on_a_drift_free_series_is_accurate():
     """drift_order=None must not read drift tables at all (regression: out-of-bounds reads gave garbage)."""
-    s = make_heating_series(shape=(4, 40, 40), drift_hz_per_min=0.0, breathing_amplitude_mm=0.0, heat_s=40, cool_s=0,
-                            seed=2)
+    s = make_heating_series(HeatingSeriesSpec(shape=(4, 40, 40), drift_hz_per_min=0.0, breathing_amplitude_mm=0.0,
+                                              heat_s=40, cool_s=0, seed=2))
     _, results, rmse = _run(s, far_mm=18.0, drift_order=None)
     assert all(np.isfinite(r.temperature_c[r.valid]).all() for r in results)
     assert rmse < 1.0

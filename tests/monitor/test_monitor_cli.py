@@ -13,13 +13,17 @@ from openir.cli import app
 from openir.core.labels import LabelMap
 from openir.io import write_nifti
 from openir.monitor import FolderWatcher, MonitorPlan, MonitorStructure
-from openir.monitor.synthetic_series import make_heating_series, write_heating_dicom
+from openir.monitor.synthetic_series import (
+    HeatingSeriesSpec,
+    make_heating_series,
+    write_heating_dicom,
+)
 
 
 @pytest.fixture(scope="module")
 def dicom_series(tmp_path_factory):
-    s = make_heating_series(shape=(3, 40, 40), heat_s=30, cool_s=4, power_w=4.0, breathing_amplitude_mm=0.0,
-                            n_baselines=3, seed=2)
+    s = make_heating_series(HeatingSeriesSpec(shape=(3, 40, 40), heat_s=30, cool_s=4, power_w=4.0,
+                                              breathing_amplitude_mm=0.0, n_baselines=3, seed=2))
     root = tmp_path_factory.mktemp("thermo")
     write_heating_dicom(s, root / "series")
     lab = s.labels.array.copy()

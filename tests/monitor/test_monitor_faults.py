@@ -10,14 +10,21 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from openir.monitor import MonitorSession, MonitorStructures, OrganLimit, add_margin, noise_sigma
-from openir.monitor.synthetic_series import make_heating_series
+from openir.monitor import (
+    MonitorSession,
+    MonitorStructures,
+    OrganLimit,
+    SessionOptions,
+    add_margin,
+    noise_sigma,
+)
+from openir.monitor.synthetic_series import HeatingSeriesSpec, make_heating_series
 from openir.physics import cem43
 
 
 @pytest.fixture(scope="module")
 def series():
-    return make_heating_series(shape=(4, 40, 40), heat_s=100, cool_s=10, breathing_amplitude_mm=0.0, seed=4)
+    return make_heating_series(HeatingSeriesSpec(shape=(4, 40, 40), heat_s=100, cool_s=10, breathing_amplitude_mm=0.0, seed=4))
 
 
 def _structures(s, target=True):
@@ -32,7 +39,8 @@ def _structures(s, target=True):
 def _run(s, frames=None, target=True):
     """frames: (magnitude, phase) per heated frame, default the clean series."""
     # 4 W do not reach the whole tumour + margin of this small case: stop at 70 % to test the signal
-    sess = MonitorSession(s.grid, te_ms=s.te_ms, b0_t=s.b0_t, structures=_structures(s, target), coverage_to_stop=0.7)
+    sess = MonitorSession(s.grid, te_ms=s.te_ms, b0_t=s.b0_t, structures=_structures(s, target),
+                          options=SessionOptions(coverage_to_stop=0.7))
     for f in range(s.n_baselines):
         sess.add_baseline(s.magnitude[f], s.phase[f], s.times_s[f])
     heated = range(s.n_baselines, len(s.times_s))
@@ -112,7 +120,7 @@ def test_air_and_body_edge_never_heated(series):
 
 @pytest.mark.parametrize("snr", [20, 30, 40])
 def test_reported_uncertainty_matches_the_error_spread(snr):
-    s = make_heating_series(shape=(4, 40, 40), heat_s=20, cool_s=0, snr=snr, seed=5)
+    s = make_heating_series(HeatingSeriesSpec(shape=(4, 40, 40), heat_s=20, cool_s=0, snr=snr, seed=5))
     assert noise_sigma(s.magnitude[0]) == pytest.approx(s.noise_sigma, rel=0.05)
     sess, res = _run(s)
     z = []

@@ -185,10 +185,14 @@ def test_monitoring_plan_format_still_detected(tmp_path):
 @pytest.fixture(scope="module")
 def planned_series(tmp_path_factory):
     from openir.core.resample import resample
-    from openir.monitor.synthetic_series import make_heating_series, write_heating_dicom
+    from openir.monitor.synthetic_series import (
+        HeatingSeriesSpec,
+        make_heating_series,
+        write_heating_dicom,
+    )
 
-    s = make_heating_series(shape=(3, 40, 40), heat_s=30, cool_s=4, power_w=4.0, breathing_amplitude_mm=0.0,
-                            n_baselines=3, seed=3)
+    s = make_heating_series(HeatingSeriesSpec(shape=(3, 40, 40), heat_s=30, cool_s=4, power_w=4.0,
+                                              breathing_amplitude_mm=0.0, n_baselines=3, seed=3))
     root = tmp_path_factory.mktemp("planned")
     write_heating_dicom(s, root / "series")
     # the planning label map: the series anatomy on a finer 'CT' grid, with planning names

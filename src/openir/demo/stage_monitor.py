@@ -72,7 +72,7 @@ def _monitor_and_score(ctx: DemoContext, s, structures, points: dict) -> tuple:
 def _run_planned(ctx: DemoContext, patient, plan) -> None:
     from openir.core.resample import resample
     from openir.monitor.plan_input import structures_from_ablation_plan
-    from openir.monitor.synthetic_series import make_heating_series
+    from openir.monitor.synthetic_series import HeatingSeriesSpec, make_heating_series
     from openir.plan import body_from_ct
 
     pf = plan
@@ -85,8 +85,9 @@ def _run_planned(ctx: DemoContext, patient, plan) -> None:
     grid = _mr_grid(centre, n_inplane=48, inplane_mm=3.0, n_slices=8, slice_mm=5.0)
     anatomy = resample(patient.labels, grid)  # the "MR" sees the same anatomy: identity registration
     # every zone of this tumour heats at once (a probe cluster; sequential zones compressed in time)
-    s = make_heating_series(anatomy=anatomy, source_lps=sources, seed=ctx.seed, frame_period_s=3.0,
-                            heat_s=360.0, cool_s=30.0, power_w=POWER_W, source_sigma_mm=SOURCE_SIGMA_MM)
+    spec = HeatingSeriesSpec(seed=ctx.seed, frame_period_s=3.0, heat_s=360.0, cool_s=30.0, power_w=POWER_W,
+                             source_sigma_mm=SOURCE_SIGMA_MM)
+    s = make_heating_series(spec, anatomy=anatomy, source_lps=sources)
     ps = structures_from_ablation_plan(pf, patient.labels, grid, tumours=[tumour],
                                        body_mask=body_from_ct(patient.ct.array, patient.labels.array))
     out = ctx.out / "monitor"
@@ -172,9 +173,9 @@ def _run_standalone(ctx: DemoContext) -> None:
         add_margin,
         load_thermometry,
     )
-    from openir.monitor.synthetic_series import make_heating_series
+    from openir.monitor.synthetic_series import HeatingSeriesSpec, make_heating_series
 
-    s = make_heating_series(seed=ctx.seed)
+    s = make_heating_series(HeatingSeriesSpec(seed=ctx.seed))
     sp = s.grid.spacing
     skji = (float(sp[2]), float(sp[1]), float(sp[0]))
     far = ndimage.distance_transform_edt(~s.mask("tumour"), sampling=skji) > 30.0

@@ -29,7 +29,7 @@ from .prf import (
     temporal_unwrap,
     wrap,
 )
-from .session import MonitorSession
+from .session import MonitorSession, SessionOptions
 from .structures import (
     MonitorStructures,
     OrganLimit,
@@ -55,6 +55,7 @@ __all__ = [
     "MonitorStructures",
     "OrganLimit",
     "PointCurve",
+    "SessionOptions",
     "SkippedFrame",
     "ThermometryTable",
     "add_margin",

@@ -15,7 +15,7 @@ from openir.core.errors import InputError
 from openir.core.volume import Grid
 
 from .models import FrameResult, MonitorPlan, MRFrame, SkippedFrame
-from .session import MonitorSession
+from .session import MonitorSession, SessionOptions
 from .structures import MonitorStructures, structures_from_plan
 
 # (out folder, session, latest frame, its magnitude, finished): draws the live view
@@ -41,7 +41,8 @@ def run_monitoring(
     draws the live view every ``live_every`` frames and at the end.
 
     Structures: ``structures`` as given, else ``structures_for(grid)`` on the first frame's grid
-    (e.g. from an ablation plan), else from the monitoring ``plan``.
+    (e.g. from an ablation plan), else from the monitoring ``plan``. ``session_kw`` are `SessionOptions`
+    fields; the plan's drift order, criterion and points apply where they are not given.
 
     A `SkippedFrame` from the reader, or a frame on another grid (dropped slices), is reported as a
     "monitoring_degraded" event and processing goes on with the next frame: no later frame is lost."""
@@ -78,7 +79,8 @@ def run_monitoring(
                 kw.setdefault("drift_order", plan.drift_order)
                 kw.setdefault("criterion", plan.criterion)
                 kw.setdefault("points", plan.points)
-            session = MonitorSession(f.grid, te_ms=f.te_ms, b0_t=f.b0_t, structures=structures, event_log=log, **kw)  # type: ignore[arg-type]
+            session = MonitorSession(f.grid, te_ms=f.te_ms, b0_t=f.b0_t, structures=structures,
+                                     options=SessionOptions(event_log=log, **kw))  # type: ignore[arg-type]
         if last_time is not None and f.time_s > last_time:
             period = f.time_s - last_time
         if not f.grid.same_as(session.grid):

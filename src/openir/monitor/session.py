@@ -21,6 +21,7 @@ import json
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -58,6 +59,38 @@ def _shift(a: np.ndarray, shift_kji: np.ndarray, cval: float = 0.0) -> np.ndarra
     return ndimage.shift(a, s, order=1, mode="constant", cval=cval, prefilter=False)
 
 
+@dataclass(frozen=True, kw_only=True)
+class SessionOptions:
+    """How a `MonitorSession` processes frames; the defaults suit a 1.5-3 T liver gradient echo.
+
+    ``drift_order``: polynomial order of the field-drift fit over the reference region (None: no drift
+    correction). ``snr_min``: voxels below this magnitude SNR are left out of a frame. ``criterion``:
+    lethal-zone rule (CEM43 or Arrhenius damage). ``alpha_ppm_c``: PRF coefficient (None: the sourced
+    value in data/thermometry.yaml). ``points``: named LPS points (mm) whose temperature and dose
+    curves are kept. ``motion_correction``: register baselines in-plane to follow breathing.
+    ``noise_sigma``: magnitude noise sigma (None: measured from the images). ``coverage_to_stop``:
+    target coverage fraction that raises "target_covered" (None: data/thermometry.yaml).
+    ``clear_margin_c``: hysteresis below a limit before its alert clears, so noise alone cannot flap
+    it. ``event_log``: JSON-lines file the events are appended to. ``table``: thermometry data
+    (None: the packaged data/thermometry.yaml).
+
+    >>> SessionOptions(drift_order=2).criterion
+    'cem43'
+    """
+
+    drift_order: int | None = 1
+    snr_min: float = 5.0
+    criterion: Criterion = "cem43"
+    alpha_ppm_c: float | None = None
+    points: Mapping[str, tuple[float, float, float]] | None = None
+    motion_correction: bool = True
+    noise_sigma: float | None = None
+    coverage_to_stop: float | None = None
+    clear_margin_c: float = 1.0
+    event_log: str | Path | None = None
+    table: ThermometryTable | None = None
+
+
 class MonitorSession:
     """Incremental PRF thermometry and thermal-dose monitoring of one ablation.
 
@@ -74,44 +107,37 @@ class MonitorSession:
         te_ms: float,
         b0_t: float,
         structures: MonitorStructures | None = None,
-        drift_order: int | None = 1,
-        snr_min: float = 5.0,
-        criterion: Criterion = "cem43",
-        alpha_ppm_c: float | None = None,
-        points: Mapping[str, tuple[float, float, float]] | None = None,
-        motion_correction: bool = True,
-        noise_sigma: float | None = None,
-        coverage_to_stop: float | None = None,
-        clear_margin_c: float = 1.0,
-        event_log: str | Path | None = None,
-        table: ThermometryTable | None = None,
+        options: SessionOptions | None = None,
     ) -> None:
         if te_ms <= 0 or b0_t <= 0:
             raise InputError(f"echo time and field must be > 0, got TE {te_ms} ms, B0 {b0_t} T")
+        o = options or SessionOptions()
+        points = o.points or {}
+        self.options = o
         self.grid = grid
-        self.table = table or load_thermometry()
+        self.table = o.table or load_thermometry()
         self.te_ms, self.b0_t = float(te_ms), float(b0_t)
-        self.k = prf_rad_per_c(b0_t, te_ms, alpha_ppm_c=alpha_ppm_c, table=self.table)
+        self.k = prf_rad_per_c(b0_t, te_ms, alpha_ppm_c=o.alpha_ppm_c, table=self.table)
         self.structures = structures or MonitorStructures()
-        self.drift_order = drift_order
-        self.snr_min = snr_min
-        self.criterion: Criterion = criterion
-        self.motion_correction = motion_correction
+        self.drift_order = o.drift_order
+        self.snr_min = o.snr_min
+        self.criterion: Criterion = o.criterion
+        self.motion_correction = o.motion_correction
         self.body_c = float(self.table.body_temperature_c.value)
-        self.coverage_to_stop = self.table.coverage_to_stop.value if coverage_to_stop is None else coverage_to_stop
+        self.coverage_to_stop = self.table.coverage_to_stop.value if o.coverage_to_stop is None else o.coverage_to_stop
         tissues = load_tissue_table()
         self.lethal_cem43 = tissues.thermal_dose.lethal_cem43_min.value
         self.lethal_damage = tissues.arrhenius.lethal_damage.value
         self.arrhenius_floor_c = tissues.arrhenius.integration_floor_c.value
-        self._sigma_noise = noise_sigma
+        self._sigma_noise = o.noise_sigma
         self.library = BaselineLibrary()
         self.shifts: list[np.ndarray] = []
         self.events: list[Event] = []
         self.summaries: list[FrameSummary] = []
-        self.event_log = Path(event_log) if event_log else None
-        self.curves = {n: PointCurve(name=n, lps=tuple(float(v) for v in p)) for n, p in (points or {}).items()}  # type: ignore[misc]
+        self.event_log = Path(o.event_log) if o.event_log else None
+        self.curves = {n: PointCurve(name=n, lps=tuple(float(v) for v in p)) for n, p in points.items()}  # type: ignore[misc]
         self._point_idx: dict[str, tuple[int, int, int] | None] = {}
-        for n, p in (points or {}).items():
+        for n, p in points.items():
             ijk = np.rint(grid.world_to_index(np.asarray(p, float))).astype(int)
             self._point_idx[n] = (int(ijk[2]), int(ijk[1]), int(ijk[0])) if grid.contains_index(ijk) else None
         self._ready = False
@@ -121,7 +147,7 @@ class MonitorSession:
         self._last_baseline_time = 0.0
         self.frame_count = 0
         self._over: dict[str, bool] = {}
-        self.clear_margin_c = clear_margin_c  # hysteresis: noise alone must not flap an alert
+        self.clear_margin_c = o.clear_margin_c  # hysteresis: noise alone must not flap an alert
         self._covered = False
 
     # ---- baselines ----------------------------------------------------------------------------

@@ -96,43 +96,65 @@ def _anatomy(shape: tuple[int, int, int], spacing: tuple[float, float, float], t
     return lab, centre
 
 
+@dataclass(frozen=True, kw_only=True)
+class HeatingSeriesSpec:
+    """What `make_heating_series` simulates: grid, heating, MR acquisition, drift, breathing, noise.
+
+    ``shape`` is ``(nk, nj, ni)``, ``spacing_mm`` ``(si, sj, sk)``. ``snr`` is the liver magnitude
+    over the noise sigma (3 T gradient echo, ~20-40 in liver thermometry; illustrative default).
+    ``drift_hz_per_min``: uniform field drift; ``breathing_*``: in-plane (j) sinusoidal shift of the
+    anatomy and a breathing field of that peak phase. Heating is a Gaussian source (``source_sigma_mm``)
+    of ``power_w`` absorbed watts at the tumour centre for ``heat_s`` seconds, then ``cool_s`` of
+    cooling. ``n_baselines`` (None: two breathing cycles, at least 4) unheated frames come first.
+    ``tumour_radius_mm``/``oar_distance_mm`` shape the built-in patient; ``target_margin_mm`` is
+    carried to the series for the target the monitor uses. ``seed`` makes the noise reproducible.
+
+    >>> HeatingSeriesSpec(seed=3).shape
+    (6, 48, 48)
+    """
+
+    shape: tuple[int, int, int] = (6, 48, 48)
+    spacing_mm: tuple[float, float, float] = (2.0, 2.0, 3.0)
+    frame_period_s: float = 2.0
+    heat_s: float = 150.0
+    cool_s: float = 30.0
+    power_w: float = 4.0
+    source_sigma_mm: float = 4.0
+    tumour_radius_mm: float = 5.0
+    oar_distance_mm: float = 11.0
+    target_margin_mm: float = 2.0
+    snr: float = 30.0
+    te_ms: float = 10.0
+    b0_t: float = 3.0
+    drift_hz_per_min: float = 1.0
+    breathing_period_s: float = 5.0
+    breathing_amplitude_mm: float = 2.0
+    breathing_field_rad: float = 0.3
+    n_baselines: int | None = None
+    seed: int = 0
+
+
 def make_heating_series(
+    spec: HeatingSeriesSpec | None = None,
     *,
-    shape: tuple[int, int, int] = (6, 48, 48),
-    spacing_mm: tuple[float, float, float] = (2.0, 2.0, 3.0),
-    frame_period_s: float = 2.0,
-    heat_s: float = 150.0,
-    cool_s: float = 30.0,
-    power_w: float = 4.0,
-    source_sigma_mm: float = 4.0,
-    tumour_radius_mm: float = 5.0,
-    oar_distance_mm: float = 11.0,
-    target_margin_mm: float = 2.0,
-    snr: float = 30.0,
-    te_ms: float = 10.0,
-    b0_t: float = 3.0,
-    drift_hz_per_min: float = 1.0,
-    breathing_period_s: float = 5.0,
-    breathing_amplitude_mm: float = 2.0,
-    breathing_field_rad: float = 0.3,
-    n_baselines: int | None = None,
-    seed: int = 0,
     anatomy: LabelMap | None = None,
     source_lps: tuple[float, float, float] | list[tuple[float, float, float]] | None = None,
 ) -> HeatingSeries:
     """Heat a synthetic patient (physics.solve_pennes) and build the MR images of every frame.
 
-    ``shape`` is ``(nk, nj, ni)``, ``spacing_mm`` ``(si, sj, sk)``. ``snr`` is the liver magnitude
-    over the noise sigma (3 T gradient echo, ~20-40 in liver thermometry; illustrative default).
-    ``drift_hz_per_min``: uniform field drift; ``breathing_*``: in-plane (j) sinusoidal shift of the
-    anatomy and a breathing field of that peak phase. Heating is a Gaussian source of ``power_w``
-    absorbed watts at the tumour centre for ``heat_s`` seconds, then ``cool_s`` of cooling.
-
+    ``spec`` (default `HeatingSeriesSpec()`) sets the grid, heating, acquisition and noise.
     ``anatomy`` (a label map already on the MR grid, e.g. a patient's labels resampled there) replaces
-    the built-in patient; ``shape``/``spacing_mm`` then come from it, the heat source sits at
-    ``source_lps`` (e.g. a planned zone centre; several points share ``power_w``), fat-like labels get no PRF shift and unlabelled voxels
-    no signal. Heating is still that of homogeneous liver (no vessel cooling): a demo, not a prediction.
+    the built-in patient; the shape and spacing then come from it, the heat source sits at
+    ``source_lps`` (e.g. a planned zone centre; several points share ``power_w``), fat-like labels get
+    no PRF shift and unlabelled voxels no signal. Heating is still that of homogeneous liver (no vessel
+    cooling): a demo, not a prediction.
     """
+    sp = spec or HeatingSeriesSpec()
+    shape, spacing_mm, frame_period_s, heat_s = sp.shape, sp.spacing_mm, sp.frame_period_s, sp.heat_s
+    cool_s, power_w, source_sigma_mm, target_margin_mm = sp.cool_s, sp.power_w, sp.source_sigma_mm, sp.target_margin_mm
+    snr, te_ms, b0_t, drift_hz_per_min = sp.snr, sp.te_ms, sp.b0_t, sp.drift_hz_per_min
+    breathing_period_s, breathing_amplitude_mm = sp.breathing_period_s, sp.breathing_amplitude_mm
+    breathing_field_rad, n_baselines, seed = sp.breathing_field_rad, sp.n_baselines, sp.seed
     from openir.physics import HeatSource, homogeneous_medium, solve_pennes
 
     if min(shape) < 3:
@@ -158,7 +180,7 @@ def make_heating_series(
         affine = make_affine(spacing_mm, (-(shape[2] - 1) / 2 * spacing_mm[0], -(shape[1] - 1) / 2 * spacing_mm[1],
                                           -(shape[0] - 1) / 2 * spacing_mm[2]))
         grid = Grid(shape, affine)
-        lab, centre = _anatomy(shape, spacing_mm, tumour_radius_mm, oar_distance_mm)
+        lab, centre = _anatomy(shape, spacing_mm, sp.tumour_radius_mm, sp.oar_distance_mm)
         centres = centre[None, :]
         labels = LabelMap(lab, affine, {"description": "synthetic thermometry patient"}, dict(LABELS))
         sig = np.vectorize(_SIGNAL.get)(lab).astype(np.float32)
