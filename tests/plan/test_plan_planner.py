@@ -87,7 +87,9 @@ def test_one_device_per_tumour_and_the_others_are_reported():
     p = phantom.make_abdomen(seed=11, tumours=(phantom.TumourSpec(diameter_mm=30.0),), spacing_mm=(2.0, 2.0, 2.0))
     plan = plan_ablation(p.labels, [t.name for t in p.tumours], modality="microwave", n_directions=2000)
     t = plan.targets[0]
-    assert t.full_coverage and t.n_probes >= 2
+    # 3 cm + 5 mm margin with at most 3 antennas: full coverage, or near-full and the plan says which limit
+    assert t.n_probes >= 2 and t.target_coverage_pct >= 95.0
+    assert t.full_coverage or any("configuration limit" in w for w in plan.warnings)
     assert len({pr.device for pr in plan.probes}) == 1
     assert any("one device per tumour" in n and "also tried" in n for n in t.notes)
     only = plan_ablation(p.labels, [t.name for t in p.tumours], modality="microwave", devices=["neuwave_pr"],
