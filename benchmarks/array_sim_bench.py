@@ -17,7 +17,13 @@ import time
 
 import numpy as np
 
-from openir.physics.bioheat import HeatSource, HeldSource, solve_pennes, stable_time_step
+from openir.physics.bioheat import (
+    HeatSource,
+    HeldSource,
+    SolverOptions,
+    solve_pennes,
+    stable_time_step,
+)
 from openir.physics.models import SimulationRequest
 from openir.physics.simulate import _build_sources, cube_grid, homogeneous_medium, simulate
 
@@ -46,7 +52,8 @@ def baseline_seconds(req: SimulationRequest, steps: int) -> tuple[float, int]:
     sched_heat = [HeatSource(h.pattern, [(0.0, dur, 100.0)], h.name) for h in heat]
     sched_held = [HeldSource(h.mask, h.temperature_c, [(0.0, dur, 1.0)], h.name) for h in held]
     t0 = time.perf_counter()
-    solve_pennes(medium, dur, sources=sched_heat, held_sources=sched_held, method="explicit", backend="numpy")
+    solve_pennes(medium, dur, sources=sched_heat, held_sources=sched_held, method="explicit",
+                 options=SolverOptions(backend="numpy"))
     return (time.perf_counter() - t0) * n_full / steps, n_full
 
 

@@ -25,7 +25,7 @@ from openir.physics.bioheat import (
     stable_time_step,
 )
 from openir.physics.dose import dose_constants
-from openir.physics.heatsink import microwave_heat_sink
+from openir.physics.heatsink import VesselSetup, ZoneGrid, microwave_heat_sink
 from openir.physics.models import SimulationRequest
 from openir.physics.presets import find_device, source_parameters
 from openir.physics.simulate import cube_grid, homogeneous_medium, simulate
@@ -133,7 +133,7 @@ def throughput(n: int, steps: int, reps: int) -> dict[str, float]:
         a = solve_pennes(med, sim_s, sources=src, dt_s=dt)
         keep("solve_pennes numba fused float32, 1 thread", a.voxel_updates / a.runtime_s)
         numba.set_num_threads(nt)
-    b = solve_pennes(med, (steps // 8) * dt, sources=src, dt_s=dt, backend="numpy")
+    b = solve_pennes(med, (steps // 8) * dt, sources=src, dt_s=dt, options=SolverOptions(backend="numpy"))
     best["solve_pennes backend=numpy (exact-dose reference)"] = b.voxel_updates / b.runtime_s
     # same problem: the baseline and the solver agree (after the baseline's step count)
     chk = NumpyFTCS(med, 100.0 * pat, tab.blood.arterial_temperature_c.value, dose_constants(tab),
@@ -155,7 +155,8 @@ def analytic_error(h: float, edge: float, times: list[float]) -> list[tuple[floa
     z, y, x = np.meshgrid(ax, ax, ax, indexing="ij")
     r = np.sqrt(x * x + y * y + z * z)
     src = HeatSource(2e6 * np.exp(-(r**2) / 32.0), [(0.0, 1e9, 1.0)])
-    sol = solve_pennes(med, max(times), sources=[src], snapshot_times_s=times, perfusion_shutdown=False)
+    sol = solve_pennes(med, max(times), sources=[src], snapshot_times_s=times,
+                       options=SolverOptions(perfusion_shutdown=False))
     out = []
     for t, temp in zip(sol.times_s, sol.temperature_c, strict=True):
         ana = gaussian_source_rise(r, t, q0_w_m3=2e6, sigma_mm=4.0, density_kg_m3=1079, heat_capacity_j_kg_k=3540,
@@ -209,8 +210,9 @@ def main() -> None:
     if not args.quick:
         hs = microwave_heat_sink(power_w=100, time_s=600, absorbed_fraction=p["absorbed_fraction"],
                                  sigma_axial_mm=p["sigma_axial_mm"], feed_offset_mm=p["feed_offset_mm"],
-                                 sigma_radial_mm=p["sigma_radial_mm"], vessel_diameter_mm=6.0,
-                                 vessel_axis_distance_mm=14.0, velocity_m_s=0.15, spacing_mm=1.0, box_mm=90)
+                                 sigma_radial_mm=p["sigma_radial_mm"],
+                                 vessel=VesselSetup(diameter_mm=6.0, axis_distance_mm=14.0, velocity_m_s=0.15),
+                                 grid=ZoneGrid(spacing_mm=1.0, box_mm=90))
         print(f"[heat sink] 6 mm vessel, axis 14 mm from the antenna, 0.15 m/s (h = {hs.wall_h_w_m2_k:.0f} W/m2/K): "
               f"volume {hs.homogeneous.volume_ml:.1f} -> {hs.with_vessel.volume_ml:.1f} ml "
               f"(-{hs.volume_shrinkage_pct:.0f}%), radius towards vessel {hs.radius_towards_vessel_mm[0]:.1f} -> "

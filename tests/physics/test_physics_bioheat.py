@@ -10,6 +10,7 @@ from openir.physics.analytic import gaussian_source_rise
 from openir.physics.bioheat import (
     HeatSource,
     HeldSource,
+    SolverOptions,
     ThermalMedium,
     solve_pennes,
     stable_time_step,
@@ -37,7 +38,8 @@ def test_gaussian_source_matches_analytic_within_0_1_C() -> None:
     # the standard case: liver, blood, w_b = 0.01 1/s, Q0 = 2e6 W/m^3, sigma = 4 mm
     med, r = _cube(0.75, 40.0)
     src = HeatSource(Q0 * np.exp(-(r**2) / (2 * SIGMA**2)), [(0.0, 1e9, 1.0)])
-    sol = solve_pennes(med, 60.0, sources=[src], snapshot_times_s=[30.0, 60.0], perfusion_shutdown=False, dt_s=0.25)
+    sol = solve_pennes(med, 60.0, sources=[src], snapshot_times_s=[30.0, 60.0], dt_s=0.25,
+                       options=SolverOptions(perfusion_shutdown=False))
     for t, temp in zip(sol.times_s, sol.temperature_c, strict=True):
         err = np.abs(temp - 37.0 - _analytic(r, t)).max()
         assert err < 0.1, f"max error {err:.3f} C at t = {t} s"
@@ -47,7 +49,8 @@ def test_gaussian_source_matches_analytic_within_0_1_C() -> None:
 def test_implicit_close_to_analytic() -> None:
     med, r = _cube(1.0, 36.0)
     src = HeatSource(Q0 * np.exp(-(r**2) / (2 * SIGMA**2)), [(0.0, 1e9, 1.0)])
-    sol = solve_pennes(med, 40.0, sources=[src], method="implicit", dt_s=1.0, perfusion_shutdown=False)
+    sol = solve_pennes(med, 40.0, sources=[src], method="implicit", dt_s=1.0,
+                       options=SolverOptions(perfusion_shutdown=False))
     assert sol.method == "implicit"
     assert np.abs(sol.temperature_c[-1] - 37.0 - _analytic(r, 40.0)).max() < 0.3
 
@@ -57,8 +60,8 @@ def test_numba_and_numpy_agree_and_energy_is_conserved() -> None:
     pat = np.where(r <= 3.0, 1.0, 0.0)
     pat /= pat.sum() * 1e-9  # 1 W in total
     src = [HeatSource(pat, [(0.0, 20.0, 2.0)])]
-    a = solve_pennes(med, 30.0, sources=src, backend="numba")
-    b = solve_pennes(med, 30.0, sources=src, backend="numpy")
+    a = solve_pennes(med, 30.0, sources=src, options=SolverOptions(backend="numba"))
+    b = solve_pennes(med, 30.0, sources=src, options=SolverOptions(backend="numpy"))
     np.testing.assert_allclose(a.temperature_c[-1], b.temperature_c[-1], atol=1e-4)
     np.testing.assert_allclose(a.cem43_min[-1], b.cem43_min[-1], rtol=1e-4, atol=1e-9)
     # 2 W for 20 s, nothing reached the held boundary: stored heat = 40 J
@@ -76,7 +79,7 @@ def test_explicit_step_above_limit_is_refused() -> None:
 
 def test_auto_switches_to_implicit_for_long_runs() -> None:
     med, _ = _cube(1.0, 11.0)
-    sol = solve_pennes(med, 3600.0, max_explicit_steps=100)
+    sol = solve_pennes(med, 3600.0, options=SolverOptions(max_explicit_steps=100))
     assert sol.method == "implicit"
     np.testing.assert_allclose(sol.temperature_c[-1], 37.0, atol=1e-6)  # equilibrium stays put
 
@@ -98,8 +101,8 @@ def test_vessel_voxels_hold_and_cool() -> None:
 def test_perfusion_shutdown_raises_temperature() -> None:
     med, r = _cube(1.0, 25.0)
     src = [HeatSource(np.where(r <= 3, 3e7, 0.0), [(0.0, 60.0, 1.0)])]
-    on = solve_pennes(med, 60.0, sources=src, perfusion_shutdown=True)
-    off = solve_pennes(med, 60.0, sources=src, perfusion_shutdown=False)
+    on = solve_pennes(med, 60.0, sources=src, options=SolverOptions(perfusion_shutdown=True))
+    off = solve_pennes(med, 60.0, sources=src, options=SolverOptions(perfusion_shutdown=False))
     assert on.temperature_c[-1].max() > off.temperature_c[-1].max() + 1.0
 
 
@@ -125,8 +128,8 @@ def test_cryoprobe_ice_ball_and_latent_heat() -> None:
 def test_enthalpy_kernels_agree_numba_numpy() -> None:
     med, r = _cube(1.0, 15.0)
     held = [HeldSource(r <= 1.0, -150.0, [(0.0, 15.0, 1.0)])]
-    a = solve_pennes(med, 20.0, held_sources=held, backend="numba")
-    b = solve_pennes(med, 20.0, held_sources=held, backend="numpy")
+    a = solve_pennes(med, 20.0, held_sources=held, options=SolverOptions(backend="numba"))
+    b = solve_pennes(med, 20.0, held_sources=held, options=SolverOptions(backend="numpy"))
     np.testing.assert_allclose(a.temperature_c[-1], b.temperature_c[-1], atol=1e-3)
     assert a.min_temperature_c.min() == pytest.approx(-150.0)
 
@@ -138,30 +141,30 @@ def _box(n: int, perfusion: float, t0: float = 37.0) -> ThermalMedium:
                          (1.0, 1.0, 1.0), initial_temperature_c=t0)
 
 
-@pytest.mark.parametrize("kw", [{"backend": "numba"}, {"backend": "numpy"}, {"method": "implicit", "dt_s": 0.5},
-                                {"options": {"temperature_dependent": True}}])
+@pytest.mark.parametrize("kw", [{"options": {"backend": "numba"}}, {"options": {"backend": "numpy"}},
+                                {"method": "implicit", "dt_s": 0.5}, {"options": {"temperature_dependent": True}}])
 def test_insulated_box_cools_by_perfusion_as_the_ode(kw: dict) -> None:
     # no gradient anywhere: each voxel, edges included, follows dT/dt = -w rho_b c_b (T - Ta) / (rho c)
     from openir.physics.bioheat import SolverOptions
 
     kw = dict(kw)
     opts = kw.pop("options", {})
-    sol = solve_pennes(_box(9, W_B, 41.0), 60.0, options=SolverOptions(boundary="insulated", **opts),
-                       perfusion_shutdown=False, **kw)
+    sol = solve_pennes(_box(9, W_B, 41.0), 60.0,
+                       options=SolverOptions(boundary="insulated", perfusion_shutdown=False, **opts), **kw)
     lam = W_B * RHO_B * C_B / (RHO * C)
     exact = 37.0 + 4.0 * np.exp(-lam * 60.0)
     np.testing.assert_allclose(sol.temperature_c[-1], exact, atol=1e-2)
     # and exactly the discrete ODE of the scheme (forward or backward Euler, sol.n_steps equal steps)
     step = 1.0 - lam * sol.dt_s if sol.method == "explicit" else 1.0 / (1.0 + lam * sol.dt_s)
     np.testing.assert_allclose(sol.temperature_c[-1], 37.0 + 4.0 * step**sol.n_steps, atol=2e-5)
-    fixed = solve_pennes(_box(9, W_B, 41.0), 60.0, perfusion_shutdown=False, **kw)
+    fixed = solve_pennes(_box(9, W_B, 41.0), 60.0, options=SolverOptions(perfusion_shutdown=False, **opts), **kw)
     assert fixed.temperature_c[-1][0, 4, 4] == pytest.approx(41.0)  # the default edge is held
     assert abs(fixed.temperature_c[-1][1, 4, 4] - exact) > 0.1
 
 
-@pytest.mark.parametrize("kw", [{"backend": "numba"}, {"backend": "numpy"}, {"method": "implicit", "dt_s": 0.5},
-                                {"options": {"temperature_dependent": True}},
-                                {"options": {"temperature_dependent": True}, "backend": "numpy"}])
+@pytest.mark.parametrize("kw", [{"options": {"backend": "numba"}}, {"options": {"backend": "numpy"}},
+                                {"method": "implicit", "dt_s": 0.5}, {"options": {"temperature_dependent": True}},
+                                {"options": {"temperature_dependent": True, "backend": "numpy"}}])
 def test_insulated_box_keeps_all_the_heat(kw: dict) -> None:
     from openir.physics.bioheat import SolverOptions
 
@@ -175,7 +178,8 @@ def test_insulated_box_keeps_all_the_heat(kw: dict) -> None:
     stored = ((sol.temperature_c[-1].astype(float) - 37.0) * RHO * C).sum() * 1e-9
     assert stored == pytest.approx(20.0, rel=2e-4)
     assert sol.temperature_c[-1][0].max() > 37.5  # the edge layer warmed (it is not held)
-    held_edge = solve_pennes(med, 40.0, sources=[HeatSource(pat, [(0.0, 20.0, 1.0)])], **kw)
+    held_edge = solve_pennes(med, 40.0, sources=[HeatSource(pat, [(0.0, 20.0, 1.0)])], options=SolverOptions(**opts),
+                             **kw)
     assert ((held_edge.temperature_c[-1].astype(float) - 37.0) * RHO * C).sum() * 1e-9 < 19.0  # heat lost
 
 
@@ -185,7 +189,7 @@ def test_fused_float32_and_float64_and_numpy_agree_with_insulated_edges() -> Non
     med, r = _cube(1.0, 15.0)
     pat = np.where(r <= 2.5, 2e7, 0.0)
     src = [HeatSource(pat, [(0.0, 25.0, 1.0)])]
-    runs = [solve_pennes(med, 30.0, sources=src, backend=b, options=SolverOptions(boundary=bd, precision=p))
+    runs = [solve_pennes(med, 30.0, sources=src, options=SolverOptions(boundary=bd, precision=p, backend=b))
             for b, p, bd in (("numba", "float32", "insulated"), ("numba", "float64", "insulated"),
                              ("numpy", "float64", "insulated"))]
     assert runs[0].temperature_c[-1].max() > 60  # coagulating: dose, damage and shutdown all active
@@ -215,8 +219,9 @@ def test_temperature_dependent_conductivity_matches_kirchhoff_steady_state() -> 
                         held_temperature_c=thold)
     mids = {}
     for dep in (False, True):
-        sol = solve_pennes(med, 40000.0, method="implicit", dt_s=400.0, perfusion_shutdown=False,
-                           options=SolverOptions(boundary="insulated", temperature_dependent=dep))
+        sol = solve_pennes(med, 40000.0, method="implicit", dt_s=400.0,
+                           options=SolverOptions(boundary="insulated", temperature_dependent=dep,
+                                                 perfusion_shutdown=False))
         mids[dep] = float(sol.temperature_c[-1][n // 2, 1, 1])
 
     def phi(t: float) -> float:
@@ -246,7 +251,8 @@ def test_adjacent_dirichlet_vessel_voxels_stay_finite(backend: str) -> None:
     med.held = vessel
     pat = np.zeros(med.shape)
     pat[5, 5, 3] = 1e9
-    sol = solve_pennes(med, 5.0, sources=[HeatSource(pat, [(0.0, 5.0, 1.0)])], backend=backend)
+    sol = solve_pennes(med, 5.0, sources=[HeatSource(pat, [(0.0, 5.0, 1.0)])],
+                       options=SolverOptions(backend=backend))
     assert np.isfinite(sol.temperature_c[-1]).all()
     np.testing.assert_allclose(sol.temperature_c[-1][vessel], 37.0)
     assert sol.temperature_c[-1][5, 5, 4] > 37.0

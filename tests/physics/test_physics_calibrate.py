@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from openir.physics.calibrate import calibrate_microwave, microwave_zone
-from openir.physics.heatsink import microwave_heat_sink
+from openir.physics.calibrate import CalibrationFit, calibrate_microwave, microwave_zone
+from openir.physics.heatsink import VesselSetup, ZoneGrid, microwave_heat_sink
 from openir.physics.presets import find_device, source_parameters
 from openir.physics.vessels import wall_heat_transfer
 
 
 def test_calibration_hits_targets_on_coarse_grid() -> None:
     res = calibrate_microwave(13.0, 10.0, device="test", power_w=60, time_s=300, feed_offset_mm=8, sigma_radial_mm=4,
-                              target_source="test", spacing_mm=2.0, coarse_spacing_mm=2.0, initial=(0.2, 6.0))
+                              target_source="test",
+                              fit=CalibrationFit(spacing_mm=2.0, coarse_spacing_mm=2.0, initial=(0.2, 6.0)))
     along, across = res.achieved_semi_axes_mm
     assert along == pytest.approx(13.0, abs=0.3) and across == pytest.approx(10.0, abs=0.3)
     # the fitted values reproduce the zone when simulated again
@@ -40,8 +41,9 @@ def test_vessel_clips_the_zone() -> None:
     p = _emprint()
     res = microwave_heat_sink(power_w=100, time_s=600, absorbed_fraction=p["absorbed_fraction"],
                               sigma_axial_mm=p["sigma_axial_mm"], feed_offset_mm=p["feed_offset_mm"],
-                              sigma_radial_mm=p["sigma_radial_mm"], vessel_diameter_mm=6.0,
-                              vessel_axis_distance_mm=14.0, spacing_mm=2.0, box_mm=80)
+                              sigma_radial_mm=p["sigma_radial_mm"],
+                              vessel=VesselSetup(diameter_mm=6.0, axis_distance_mm=14.0),
+                              grid=ZoneGrid(spacing_mm=2.0, box_mm=80))
     towards_h, towards_v = res.radius_towards_vessel_mm
     away_h, away_v = res.radius_away_mm
     assert towards_v < towards_h - 2.0  # clipped on the vessel side

@@ -23,7 +23,7 @@ from openir.plan import arrays as arrays_mod
 from openir.plan.placement import array_options, place_array
 from openir.plan.planner import plan_ablation, weigh_modalities
 from openir.plan.rules import load_modality_rules
-from openir.plan.target import build_target
+from openir.plan.target import TargetOverrides, build_target
 from openir.plan.zones import rasterise_zones
 
 
@@ -92,7 +92,8 @@ def _place(lm, modality, **kw):
     cfg = cfgs.modalities[modality]
     opts, _ = array_options(load_catalogue(), modality, cfg)
     pad = 2 * max(max(o.semi_mm) for o in opts) + 30
-    pt = build_target(lm, "tumour_1", organ="liver", organ_label="liver", pad_mm=pad, margin_mm=kw.pop("margin", 5.0))
+    pt = build_target(lm, "tumour_1", organ="liver", organ_label="liver", pad_mm=pad,
+                      overrides=TargetOverrides(margin_mm=kw.pop("margin", 5.0)))
     pl = place_array(pt, opts, [np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0])], None, cfg,
                      required_coverage=0.99)
     return pt, opts, pl

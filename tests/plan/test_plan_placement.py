@@ -18,7 +18,7 @@ from openir.plan.placement import (
     union_count,
     zone_options,
 )
-from openir.plan.target import build_target
+from openir.plan.target import TargetOverrides, build_target
 from openir.plan.zones import rasterise_zones
 
 
@@ -62,8 +62,10 @@ def test_target_margin_volume_and_uncertainty_band():
 
 def test_target_clipped_at_capsule_and_must_spare():
     lm = _liver(20.0, offset=(34.0, 0, 0))  # subcapsular: margin sticks out of the liver
-    clipped = build_target(lm, "tumour_1", organ="liver", organ_label="liver", clip_to_organ=True)
-    full = build_target(lm, "tumour_1", organ="liver", organ_label="liver", clip_to_organ=False)
+    clipped = build_target(lm, "tumour_1", organ="liver", organ_label="liver",
+                           overrides=TargetOverrides(clip_to_organ=True))
+    full = build_target(lm, "tumour_1", organ="liver", organ_label="liver",
+                        overrides=TargetOverrides(clip_to_organ=False))
     assert "beyond the organ capsule" in clipped.spec.excluded_ml
     assert clipped.spec.target_ml < full.spec.target_ml
     lm2 = _liver(20.0, spare=15.0)

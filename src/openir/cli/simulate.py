@@ -25,7 +25,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from openir.core.errors import InputError
 from openir.core.labels import LabelMap
-from openir.physics.calibrate import calibrate_microwave
+from openir.physics.calibrate import CalibrationFit, calibrate_microwave
 from openir.physics.models import SimulationRequest
 from openir.physics.presets import (
     CALIBRATION_YAML,
@@ -158,7 +158,8 @@ def _calibrate(console: Console, device: str, power_w: float, time_s: float, alo
     with console.status(f"calibrating {key} {power_w:g} W / {time_s:g} s"):
         res = calibrate_microwave(along, across, device=key, power_w=power_w, time_s=time_s,
                                   feed_offset_mm=p["feed_offset_mm"], sigma_radial_mm=p["sigma_radial_mm"],
-                                  target_source=source, initial=(p["absorbed_fraction"], p["sigma_axial_mm"]))
+                                  target_source=source,
+                                  fit=CalibrationFit(initial=(p["absorbed_fraction"], p["sigma_axial_mm"])))
     setting = CalibratedSetting(
         power_w=power_w, time_s=time_s, target_semi_axes_mm=TargetAxes(along=along, across=across, source=source),
         fitted=res.fitted, achieved_semi_axes_mm=tuple(round(v, 3) for v in res.achieved_semi_axes_mm),  # type: ignore[arg-type]

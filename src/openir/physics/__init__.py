@@ -23,10 +23,10 @@ from .bioheat import (
     solve_pennes,
     stable_time_step,
 )
-from .calibrate import calibrate_microwave, microwave_zone
+from .calibrate import CalibrationFit, calibrate_microwave, microwave_zone
 from .cryo_array import CryoOptions, FreezeStep, cryo_array_zone, schedule_from_minutes
 from .dose import arrhenius_damage, cem43
-from .heatsink import microwave_heat_sink
+from .heatsink import VesselSetup, ZoneGrid, microwave_heat_sink
 from .ire import IREOptions, conductivity_of_field, electrode_pairs, ire_array_zone
 from .models import (
     CalibrationResult,
@@ -72,6 +72,9 @@ __all__ = [
     "SimulationRequest",
     "SimulationResult",
     "SolverOptions",
+    "CalibrationFit",
+    "VesselSetup",
+    "ZoneGrid",
     "ThermalMedium",
     "ZoneAxes",
     "ZoneSnapshot",

@@ -128,7 +128,10 @@ class SolverOptions:
     published for liver (tissues.yaml ``temperature_dependence``); explicit runs then take the
     enthalpy kernel. ``precision``: storage of the fused explicit kernel; 'float32' stores the rise
     above arterial temperature (rounding < 2e-6 °C per step, checked against the analytic cases),
-    'float64' for bit-level comparisons.
+    'float64' for bit-level comparisons. ``backend``: explicit kernel ('numba' fused, 'numpy' the
+    plain reference). ``safety`` x the stability limit is the explicit step; ``method='auto'`` turns
+    implicit when that needs more than ``max_explicit_steps`` steps. ``perfusion_shutdown`` stops
+    perfusion irreversibly where tissue coagulates or freezes (off only for analytic checks).
 
     >>> SolverOptions(boundary="insulated").boundary
     'insulated'
@@ -137,6 +140,10 @@ class SolverOptions:
     boundary: Boundary = "fixed"
     temperature_dependent: bool = False
     precision: Precision = "float32"
+    backend: Backend = "numba"
+    max_explicit_steps: int = 20000
+    safety: float = 0.9
+    perfusion_shutdown: bool = True
 
 
 @dataclass
@@ -858,10 +865,6 @@ def solve_pennes(
     snapshot_times_s: Sequence[float] = (),
     dt_s: float | None = None,
     method: Method = "auto",
-    backend: Backend = "numba",
-    max_explicit_steps: int = 20000,
-    safety: float = 0.9,
-    perfusion_shutdown: bool = True,
     table: TissueTable | None = None,
     progress: Callable[[float, float], None] | None = None,
     options: SolverOptions | None = None,
@@ -869,11 +872,12 @@ def solve_pennes(
     """Integrate the Pennes equation for ``duration_s`` seconds.
 
     Sources are piecewise constant in time (their schedules); steps are shortened to land exactly on
-    every schedule change and snapshot time. ``method='auto'`` takes forward Euler at ``safety`` x the
-    stability limit unless that needs more than ``max_explicit_steps`` steps, then backward Euler
-    with ``dt_s`` (default: duration / 500). ``perfusion_shutdown`` stops perfusion irreversibly
-    where tissue coagulates (tissues.yaml thresholds) or freezes. ``options``: outer boundary,
-    temperature-dependent properties and storage precision (SolverOptions). Returns snapshots
+    every schedule change and snapshot time. ``method='auto'`` takes forward Euler at
+    ``options.safety`` x the stability limit unless that needs more than
+    ``options.max_explicit_steps`` steps, then backward Euler with ``dt_s`` (default:
+    duration / 500). ``options`` (SolverOptions): outer boundary, temperature-dependent
+    properties, storage precision, backend, and whether perfusion shuts down irreversibly where
+    tissue coagulates (tissues.yaml thresholds) or freezes (on by default). Returns snapshots
     (temperature, CEM43 in minutes, Arrhenius damage) at ``snapshot_times_s`` (the end time is
     always included).
 
@@ -887,6 +891,8 @@ def solve_pennes(
     5.0
     """
     opts = options or SolverOptions()
+    backend, safety, perfusion_shutdown = opts.backend, opts.safety, opts.perfusion_shutdown
+    max_explicit_steps = opts.max_explicit_steps
     _check_inputs(medium, duration_s, sources, held_sources, backend, opts)
     tab = table or load_tissue_table()
     c = _consts(tab, opts.temperature_dependent)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -54,6 +55,23 @@ def microwave_zone(
     return z.semi_axes_mm
 
 
+@dataclass(frozen=True)
+class CalibrationFit:
+    """How the fit runs: final ``spacing_mm`` (the planner's grid), the cheap ``coarse_spacing_mm``
+    for least squares, the lethal ``criterion``, the accepted error ``tol_mm`` on each semi-axis and
+    the ``initial`` (absorbed_fraction, sigma_axial_mm).
+
+    >>> CalibrationFit(spacing_mm=2.0).coarse_spacing_mm
+    2.0
+    """
+
+    spacing_mm: float = 1.0
+    coarse_spacing_mm: float = 2.0
+    criterion: Criterion = "cem43"
+    tol_mm: float = 0.2
+    initial: tuple[float, float] = (0.3, 8.0)
+
+
 def calibrate_microwave(
     target_along_mm: float,
     target_across_mm: float,
@@ -64,14 +82,14 @@ def calibrate_microwave(
     feed_offset_mm: float,
     sigma_radial_mm: float,
     target_source: str,
-    spacing_mm: float = 1.0,
-    coarse_spacing_mm: float = 2.0,
-    criterion: Criterion = "cem43",
-    tol_mm: float = 0.2,
-    initial: tuple[float, float] = (0.3, 8.0),
+    fit: CalibrationFit | None = None,
     table: TissueTable | None = None,
 ) -> CalibrationResult:
-    """Fit (absorbed_fraction, sigma_axial_mm) so the zone semi-axes match the targets (mm)."""
+    """Fit (absorbed_fraction, sigma_axial_mm) so the zone semi-axes match the targets (mm);
+    ``fit`` (CalibrationFit) sets grids, criterion, tolerance and start values."""
+    f = fit or CalibrationFit()
+    spacing_mm, coarse_spacing_mm, criterion, tol_mm, initial = (f.spacing_mm, f.coarse_spacing_mm, f.criterion,
+                                                                  f.tol_mm, f.initial)
     if target_along_mm <= 0 or target_across_mm <= 0:
         raise InputError("target semi-axes must be > 0 mm")
     t0 = time.perf_counter()
@@ -89,9 +107,9 @@ def calibrate_microwave(
 
     x0 = np.log(np.asarray(initial, float))
     bounds = (np.log([1e-3, 1.0]), np.log([1.0, 40.0]))
-    fit = least_squares(resid, x0, args=(coarse_spacing_mm,), bounds=bounds, diff_step=0.03, xtol=1e-4, ftol=1e-4, max_nfev=40)
-    x = fit.x
-    jac = fit.jac
+    lsq = least_squares(resid, x0, args=(coarse_spacing_mm,), bounds=bounds, diff_step=0.03, xtol=1e-4, ftol=1e-4, max_nfev=40)
+    x = lsq.x
+    jac = lsq.jac
     r = resid(x, spacing_mm)
     for _ in range(6):  # Newton steps on the target grid with the coarse Jacobian
         if np.abs(r).max() <= tol_mm:

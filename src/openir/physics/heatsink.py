@@ -6,6 +6,8 @@ shaft. The vessel lumen is held at arterial temperature behind its flow-dependen
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .bioheat import HeatSource, solve_pennes
@@ -20,6 +22,33 @@ AXIS = np.array([0.0, 0.0, 1.0])
 SIDE = np.array([1.0, 0.0, 0.0])  # the vessel lies towards +L
 
 
+@dataclass(frozen=True)
+class VesselSetup:
+    """The straight vessel beside the antenna: lumen ``diameter_mm``, its axis ``axis_distance_mm``
+    from the antenna axis (parallel), mean blood ``velocity_m_s`` (sets the wall film).
+
+    >>> VesselSetup(diameter_mm=4.0).axis_distance_mm
+    14.0
+    """
+
+    diameter_mm: float = 6.0
+    axis_distance_mm: float = 14.0
+    velocity_m_s: float = 0.15
+
+
+@dataclass(frozen=True)
+class ZoneGrid:
+    """The calibration cube: voxel ``spacing_mm``, edge ``box_mm`` and the lethal ``criterion``.
+
+    >>> ZoneGrid(spacing_mm=2.0, box_mm=80).criterion
+    'cem43'
+    """
+
+    spacing_mm: float = 1.0
+    box_mm: float = 90.0
+    criterion: Criterion = "cem43"
+
+
 def microwave_heat_sink(
     *,
     power_w: float,
@@ -28,36 +57,36 @@ def microwave_heat_sink(
     sigma_axial_mm: float,
     feed_offset_mm: float,
     sigma_radial_mm: float,
-    vessel_diameter_mm: float = 6.0,
-    vessel_axis_distance_mm: float = 14.0,
-    velocity_m_s: float = 0.15,
-    spacing_mm: float = 1.0,
-    box_mm: float = 90.0,
-    criterion: Criterion = "cem43",
+    vessel: VesselSetup | None = None,
+    grid: ZoneGrid | None = None,
     table: TissueTable | None = None,
 ) -> HeatSinkResult:
-    """Zone without and with a vessel of ``vessel_diameter_mm`` whose axis lies
-    ``vessel_axis_distance_mm`` from the antenna axis (parallel to it)."""
+    """Zone without and with a ``vessel`` (VesselSetup, default 6 mm at 14 mm, 0.15 m/s) parallel
+    to the antenna, on ``grid`` (ZoneGrid, default 1 mm in a 90 mm cube, CEM43)."""
+    zg = grid or ZoneGrid()
+    spacing_mm, box_mm, criterion = zg.spacing_mm, zg.box_mm, zg.criterion
+    v = vessel or VesselSetup()
+    vessel_diameter_mm, vessel_axis_distance_mm, velocity_m_s = v.diameter_mm, v.axis_distance_mm, v.velocity_m_s
     t = table or load_tissue_table()
     tip = feed_offset_mm * AXIS
-    grid = cube_grid(np.zeros(3), box_mm, spacing_mm)
-    pat = microwave_pattern(grid, tip, AXIS, feed_offset_mm=feed_offset_mm, sigma_radial_mm=sigma_radial_mm,
+    cube = cube_grid(np.zeros(3), box_mm, spacing_mm)
+    pat = microwave_pattern(cube, tip, AXIS, feed_offset_mm=feed_offset_mm, sigma_radial_mm=sigma_radial_mm,
                             sigma_axial_mm=sigma_axial_mm, absorbed_fraction=absorbed_fraction)
     src = [HeatSource(pat, [(0.0, time_s, power_w)])]
     thr, _ = criterion_threshold(criterion, t)
     h = wall_heat_transfer(vessel_diameter_mm, velocity_m_s, table=t)
-    _, rho = probe_coordinates(grid, vessel_axis_distance_mm * SIDE, AXIS)
-    vessel = rho <= vessel_diameter_mm / 2
+    _, rho = probe_coordinates(cube, vessel_axis_distance_mm * SIDE, AXIS)
+    lumen = rho <= vessel_diameter_mm / 2
     snaps = []
     for with_vessel in (False, True):
-        med = homogeneous_medium(grid, "liver", t)
+        med = homogeneous_medium(cube, "liver", t)
         if with_vessel:
-            med.held = vessel
-            med.wall_resistance = np.where(vessel, 1.0 / h, 0.0)
+            med.held = lumen
+            med.wall_resistance = np.where(lumen, 1.0 / h, 0.0)
             med.held_temperature_c = t.blood.arterial_temperature_c.value
         sol = solve_pennes(med, time_s, sources=src, table=t)
         field = sol.cem43_min[-1] if criterion == "cem43" else sol.damage[-1]
-        z = zone_axes(field, grid, thr, tip, AXIS, ref_lps=SIDE, reach_mm=box_mm / 2)
+        z = zone_axes(field, cube, thr, tip, AXIS, ref_lps=SIDE, reach_mm=box_mm / 2)
         snaps.append((z, ZoneSnapshot(time_s=time_s, length_mm=z.length_mm, width_mm=z.width_mm, volume_ml=z.volume_ml,
                                       max_temperature_c=float(sol.max_temperature_c.max()),
                                       min_temperature_c=float(sol.min_temperature_c.min()))))

@@ -504,13 +504,33 @@ def _refine(cands: list[Candidate], trows: _CSR, hrows: _CSR, chosen: list[int],
     return out
 
 
+@dataclass(frozen=True)
+class PlacementSearch:
+    """Search knobs of place_probes: ``healthy_weight`` (cost of healthy tissue per covered target
+    voxel in the greedy pick), candidate ``lattice_fraction`` and ``tip_offset_mm``, and the exact
+    search over the ``exact_pool`` best candidates for up to ``exact_max_k`` probes.
+
+    >>> PlacementSearch(tip_offset_mm=2.0).exact_max_k
+    3
+    """
+
+    healthy_weight: float = 0.05
+    lattice_fraction: float = 0.5
+    tip_offset_mm: float = 0.0
+    exact_pool: int = 60
+    exact_max_k: int = 3
+
+
 def place_probes(pt: PlanningTarget, options: list[ZoneOption], directions: Sequence[np.ndarray],
                  prep: CasePrep | None, *, required_coverage: float = 0.99, max_probes: int = 12,
-                 healthy_weight: float = 0.05, lattice_fraction: float = 0.5, tip_offset_mm: float = 0.0,
-                 exact_pool: int = 60, exact_max_k: int = 3, max_tracks: int | None = None,
+                 max_tracks: int | None = None, search: PlacementSearch | None = None,
                  label_names: dict[int, str] | None = None) -> Placement:
     """Choose zones (single-probe options) covering >= ``required_coverage`` of the target with no
-    must-spare overlap: at most ``max_probes`` zones on at most ``max_tracks`` insertions."""
+    must-spare overlap: at most ``max_probes`` zones on at most ``max_tracks`` insertions;
+    ``search`` (PlacementSearch) tunes candidates and the exact search."""
+    s = search or PlacementSearch()
+    healthy_weight, lattice_fraction, tip_offset_mm = s.healthy_weight, s.lattice_fraction, s.tip_offset_mm
+    exact_pool, exact_max_k = s.exact_pool, s.exact_max_k
     notes: list[str] = []
     cands, trows, hrows, n_t, ok_cover, blocked = build_candidates(
         pt, options, directions, prep, lattice_fraction=lattice_fraction, tip_offset_mm=tip_offset_mm,

@@ -50,10 +50,17 @@ from .models import (
     TumourFeatures,
 )
 from .options import PlanOptions
-from .placement import Placement, array_options, place_array, place_probes, zone_options
+from .placement import (
+    Placement,
+    PlacementSearch,
+    array_options,
+    place_array,
+    place_probes,
+    zone_options,
+)
 from .policy import TrajectoryPolicy, is_target_label, load_policy
 from .rules import MarginTable, ModalityRules, Tradeoff, load_margins, load_modality_rules, matches
-from .target import PlanningTarget, build_target
+from .target import PlanningTarget, TargetOverrides, build_target
 from .trajectories import find_trajectories, prepare_case, target_from_label
 from .zones import heat_sink_check, predict_zone, rasterise_zones
 
@@ -223,9 +230,10 @@ def _plan_modality(case: _Case, name: str, feats: TumourFeatures, mod: str, budg
     notes += onotes
     reach = max((float(np.abs(op.offsets()).max()) for op in opts), default=0.0)
     pad = 2 * max((max(op.semi_mm) for op in opts), default=10.0) + reach
-    pt = build_target(case.labels, name, organ=feats.organ, organ_label=feats.organ_label, margin_mm=o.margin_mm,
-                      clip_to_organ=o.clip_to_organ, uncertainty_mm=o.uncertainty_mm, pad_mm=pad,
-                      plan_voxel_mm=o.plan_voxel_mm, body_mask=case.body_mask, margins=case.margins)
+    pt = build_target(case.labels, name, organ=feats.organ, organ_label=feats.organ_label,
+                      overrides=TargetOverrides(margin_mm=o.margin_mm, clip_to_organ=o.clip_to_organ,
+                                                uncertainty_mm=o.uncertainty_mm),
+                      pad_mm=pad, plan_voxel_mm=o.plan_voxel_mm, body_mask=case.body_mask, margins=case.margins)
     dirs, prep, dnotes = (_directions(case.labels, name, case.policy, o.needle_length_mm, case.body_mask,
                                       o.n_directions, o.n_paths, o.keep_away or None) if opts and cap > 0
                           else ([], None, []))
@@ -250,7 +258,8 @@ def _plan_modality(case: _Case, name: str, feats: TumourFeatures, mod: str, budg
         for dev_id, dev_opts in by_device.items():
             pl_d = place_probes(pt, dev_opts, dirs, prep, required_coverage=req,
                                 max_probes=cfg.positions_per_tumour.max, max_tracks=cap,
-                                lattice_fraction=o.lattice_fraction, tip_offset_mm=o.tip_offset_mm,
+                                search=PlacementSearch(lattice_fraction=o.lattice_fraction,
+                                                       tip_offset_mm=o.tip_offset_mm),
                                 label_names=case.label_names)
             score = (pl_d.covered >= pl_d.required, -len({c.lattice for c in pl_d.chosen}), -len(pl_d.chosen),
                      pl_d.covered)

@@ -23,6 +23,23 @@ from .policy import is_target_label
 from .rules import MarginTable, load_margins, matches
 
 
+@dataclass(frozen=True)
+class TargetOverrides:
+    """User choices that replace the margin table's: ``margin_mm``, ``clip_to_organ``,
+    ``uncertainty_mm`` (None: the table's sourced value) and must-spare names added
+    (``spare_extra``) or allowed (``spare_allow``).
+
+    >>> TargetOverrides(margin_mm=10.0).clip_to_organ is None
+    True
+    """
+
+    margin_mm: float | None = None
+    clip_to_organ: bool | None = None
+    uncertainty_mm: float | None = None
+    spare_extra: list[str] | None = None
+    spare_allow: list[str] | None = None
+
+
 @dataclass
 class PlanningTarget:
     """Masks of one target on its crop (array order k, j, i) plus the spec that describes them."""
@@ -69,11 +86,13 @@ def _strided(grid: Grid, f: tuple[int, int, int]) -> tuple[Grid, tuple[slice, sl
 
 
 def build_target(labels: LabelMap, tumour: str, *, organ: str = "soft_tissue", organ_label: str | None = None,
-                 margin_mm: float | None = None, clip_to_organ: bool | None = None,
-                 uncertainty_mm: float | None = None, pad_mm: float = 0.0, plan_voxel_mm: float = 2.0,
-                 body_mask: np.ndarray | None = None, margins: MarginTable | None = None,
-                 spare_extra: list[str] | None = None, spare_allow: list[str] | None = None) -> PlanningTarget:
-    """Tumour + margin target on a crop padded by ``pad_mm`` (room for every zone touching it)."""
+                 overrides: TargetOverrides | None = None, pad_mm: float = 0.0, plan_voxel_mm: float = 2.0,
+                 body_mask: np.ndarray | None = None, margins: MarginTable | None = None) -> PlanningTarget:
+    """Tumour + margin target on a crop padded by ``pad_mm`` (room for every zone touching it);
+    ``overrides`` (TargetOverrides) replace the margin table's values."""
+    ov = overrides or TargetOverrides()
+    margin_mm, clip_to_organ, uncertainty_mm = ov.margin_mm, ov.clip_to_organ, ov.uncertainty_mm
+    spare_extra, spare_allow = ov.spare_extra, ov.spare_allow
     margins = margins or load_margins()
     om = margins.for_organ(organ)
     m_mm = om.margin_mm if margin_mm is None else float(margin_mm)
@@ -152,9 +171,10 @@ def target_mask(labels: LabelMap, spec: TargetSpec, *, body_mask: np.ndarray | N
     >>> int(target_mask(lm, spec).sum())  # the voxel and its 6 face neighbours
     7
     """
-    pt = build_target(labels, spec.tumour, organ_label=spec.organ_label, margin_mm=spec.margin_mm,
-                      clip_to_organ=spec.clip_to_organ, uncertainty_mm=0.0, plan_voxel_mm=0.0,
-                      body_mask=body_mask, margins=margins)
+    pt = build_target(labels, spec.tumour, organ_label=spec.organ_label,
+                      overrides=TargetOverrides(margin_mm=spec.margin_mm, clip_to_organ=spec.clip_to_organ,
+                                                uncertainty_mm=0.0),
+                      plan_voxel_mm=0.0, body_mask=body_mask, margins=margins)
     full = np.zeros(labels.shape, bool)
     full[pt.box] = pt.native["target"]
     return full
