@@ -31,13 +31,20 @@ def run(ctx: DemoContext) -> None:
         _run_emprint(ctx)
 
 
-def _request(ctx: DemoContext, probes: list) -> object:
-    from openir.physics import SimulationRequest
+def _request(ctx: DemoContext, probes: list, notes: list[str]) -> object:
+    """The simulation request of the plan's probes; a cryoprobe planned without a freeze time gets the
+    sourced default freeze-thaw-freeze protocol (data/arrays.yaml), said in ``notes``."""
+    from openir.physics import SimulationRequest, load_array_data
 
-    return SimulationRequest.model_validate({
-        "probes": [p.model_dump(mode="json") for p in probes],
-        "spacing_mm": 2.0 if ctx.quick else 1.5, "box_mm": BOX_MM,
-    })
+    rows = [p.model_dump(mode="json") for p in probes]
+    cryo = load_array_data().cryo.default_schedule_min
+    for r in rows:
+        if r.get("modality") == "cryo" and r.get("time_s") is None and not r.get("schedule"):
+            r["schedule"] = [{"duration_s": 60.0 * m, "power_w": 0.0 if k % 2 else 1.0} for k, m in enumerate(cryo.value)]
+    if any(r.get("schedule") for r in rows):
+        notes.append(f"no freeze time in the plan: {'-'.join(f'{m:g}' for m in cryo.value)} min freeze-thaw-freeze "
+                     f"({cryo.source})")
+    return SimulationRequest.model_validate({"probes": rows, "spacing_mm": 2.0 if ctx.quick else 1.5, "box_mm": BOX_MM})
 
 
 def _crop_ct_labels(patient, centre):
@@ -60,8 +67,10 @@ def _run_planned(ctx: DemoContext, plan) -> None:
     tumour = tp.tumour
     mine = sorted((p for p in plan.probes if p.tumour == tumour), key=lambda p: p.order)
     probes = [p for p in mine if p.array_position == 1]
-    req = _request(ctx, probes)
+    req_notes: list[str] = []
+    req = _request(ctx, probes, req_notes)
     res, fields = simulate(req, patient.labels)  # type: ignore[arg-type]
+    res.notes[:0] = req_notes
     ctx.results["physics"] = res
     folder = ctx.out / "physics"
     folder.mkdir(parents=True, exist_ok=True)
