@@ -22,6 +22,7 @@ from scipy import ndimage
 if TYPE_CHECKING:
     from .runner import DemoContext
 
+THERMAL = ("microwave", "radiofrequency", "laser")  # what PRF thermometry monitors
 POWER_W = 45.0  # absorbed power of the synthetic heating (illustrative: sized to cover a ~4 cm target in 6 min)
 SOURCE_SIGMA_MM = 12.0  # width of each Gaussian heat source (illustrative)
 
@@ -111,10 +112,18 @@ def _run_planned(ctx: DemoContext, patient, plan) -> None:
                     f"<td>{_limit_text(i)}</td><td>{html.escape(i.note)}</td></tr>" for i in ps.info)
     notes = "".join(f"<li>{html.escape(x)}</li>" for x in ps.notes)
     g = s.grid.describe()
+    modality = pf.targets[0].modality
+    if modality in THERMAL:
+        intro = f"<p>The planned {html.escape(modality)} ablation of <b>{html.escape(tumour)}</b> ({len(probes)} zone(s), heated together)"
+    else:
+        intro = (f"<p><b>The plan for {html.escape(tumour)} is {html.escape(modality)}, which this stage does not monitor:</b> "
+                 "MR thermometry (PRF shift) monitors heating (microwave, RF, laser); it does not follow an ice ball or "
+                 "an electroporation zone. For demonstration only, this stage monitors a synthetic <i>heating</i> "
+                 f"example at the sites of the planned zones of {html.escape(tumour)} ({len(probes)} zone(s)), "
+                 "with the plan's target and organs at risk.</p><p>The example is")
     ctx.add_section(
         "MR thermometry monitoring",
-        f"<p>The planned ablation of <b>{html.escape(tumour)}</b> ({len(probes)} zone(s), heated together) "
-        f"watched on MR-like slices through its zones (first probe P{probe.order}) ({g}; identity registration: CT and MR share "
+        f"{intro} watched on MR-like slices through its zones (first probe P{probe.order}) ({g}; identity registration: CT and MR share "
         f"the patient frame). Synthetic heating (homogeneous liver, {POWER_W:g} W absorbed, no vessel cooling) for "
         f"{s.meta['heat_s']:g} s, {len(s.heated_times_s)} frames every {s.meta['frame_period_s']:g} s after "
         f"{s.n_baselines} baselines; 3 T, TE {s.te_ms:g} ms, SNR {s.snr:g}, field drift, breathing. Target and "

@@ -67,7 +67,7 @@ def _registry(ctx: DemoContext) -> None:
 STAGES: list[Stage] = [
     Stage("patient", "Synthetic patient (CT + label map)", _patient),
     Stage("plan", "Ablation plan (modality, target, multi-probe placement)", _plan),
-    Stage("physics", "Bioheat simulation (Pennes, thermal dose, vessel heat sink)", _physics),
+    Stage("physics", "Physics of the plan (heating, cryo ice ball or IRE field)", _physics),
     Stage("monitor", "MR thermometry monitoring (temperature, dose, alerts)", _monitor),
     Stage("dose", "Radiation dose monitoring (RDSR, alerts, DRLs)", _dose),
     Stage("verify", "Ablation verification (registration, minimal margin)", _verify),
