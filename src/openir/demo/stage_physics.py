@@ -57,6 +57,7 @@ def _crop_ct_labels(patient, centre):
 
 def _run_planned(ctx: DemoContext, plan) -> None:
     from openir.core import LabelMap, Volume, resample
+    from openir.core.enums import THERMAL_MODALITIES
     from openir.io import write_nifti
     from openir.physics import simulate
     from openir.report import img_tag, overlay_slices_png, table
@@ -68,6 +69,11 @@ def _run_planned(ctx: DemoContext, plan) -> None:
     mine = sorted((p for p in plan.probes if p.tumour == tumour), key=lambda p: p.order)
     probes = [p for p in mine if p.array_position == 1]
     req_notes: list[str] = []
+    if tp.modality in THERMAL_MODALITIES and len(probes) > 1:
+        # overlapping thermal zones are ablated one after another (an antenna repositioned between
+        # them); switching them all on at once would overheat the overlap, so show the first one
+        req_notes.append(f"first of {len(probes)} planned overlapping zones simulated; the plan ablates them one after another")
+        probes = probes[:1]
     req = _request(ctx, probes, req_notes)
     res, fields = simulate(req, patient.labels)  # type: ignore[arg-type]
     res.notes[:0] = req_notes
