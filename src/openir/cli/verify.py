@@ -86,20 +86,38 @@ def batch(
     cases: Path = typer.Argument(..., help="CSV with case_id, pre_labels[, post_labels, pre_image, ...]"),
     results: Path = typer.Option(Path("verify-results.csv"), "--results", "-r", help="output CSV"),
     out: Path | None = typer.Option(None, "--out", "-o", help="folder for per-case reports"),
-    scheduler: str | None = typer.Option(None, help="Dask scheduler address (default: local threads)"),
-    workers: int = typer.Option(2, help="local worker threads"),
+    scheduler: str | None = typer.Option(None, help="Dask scheduler address (default: a local cluster)"),
+    workers: int = typer.Option(2, min=1, help="local workers"),
+    threads: bool = typer.Option(False, "--threads", help="local workers as threads (no crash isolation)"),
+    resume: bool = typer.Option(False, "--resume", help="skip cases already finished in --results"),
 ) -> None:
-    """Verify every case in a CSV, in parallel with Dask; one result row per case.
+    """Verify every case in a CSV on Dask; one result row per case, written as each case finishes.
 
-    Exits 1 (after writing every row) when any case failed or got no verdict, naming them.
+    Local by default: WORKERS processes, so a case that exhausts memory kills only its worker (it is
+    retried once, then reported). With --scheduler every worker must read the CSV's files at the same
+    absolute paths (shared file system). Exits 1 (after writing every row) naming any failed case.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from openir.core.settings import get_settings
     from openir.report.verify_report import write_verification
-    from openir.verify.batch import run_batch
+    from openir.verify.batch import BatchOptions, run_batch
 
-    rows = run_batch(cases, results, out_dir=out, write=write_verification, scheduler=scheduler or get_settings().dask_scheduler,
-                     workers=workers)
     console = Console()
+    failed: list[str] = []
+    with Progress(TextColumn("[bold]verifying"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
+                  TimeElapsedColumn(), console=console, transient=True) as prog:
+        task = prog.add_task("batch", total=None, last="starting workers ...")
+
+        def step(done: int, total: int, row: dict) -> None:
+            if row["status"] != "ok":
+                failed.append(row["case_id"])
+            prog.update(task, completed=done, total=total, last=f"{row['case_id']}: {row['status']}"
+                        + (f" ({len(failed)} failed)" if failed else ""))
+
+        opts = BatchOptions(out_dir=out, write=write_verification, scheduler=scheduler or get_settings().dask_scheduler,
+                            workers=workers, processes=not threads, resume=resume, progress=step)
+        rows = run_batch(cases, results, opts)
     bad = [r for r in rows if r["status"] != "ok"]
     console.print(f"{len(rows) - len(bad)}/{len(rows)} cases verified; results in {results}")
     if bad:

@@ -9,6 +9,7 @@ from importlib import import_module
 from typing import Any
 
 _WHERE = {
+    "BatchOptions": "batch",
     "run_batch": "batch",
     "load_config": "config",
     "load_terminology": "config",

@@ -20,13 +20,24 @@ same_frame     no        1/true: pre and post labels share one frame (no registr
 
 A failing case writes a row with ``status`` 'refused', 'error' or 'no verdict' (alignment not
 measured) and the message; it never stops the batch, and `openir verify batch` exits non-zero
-naming those cases.
+naming those cases. A case that kills its worker (e.g. out of memory) is retried once on another
+worker, then reported by its ``case_id`` as 'error'; the other cases complete.
+
+Every path is made absolute on the client before a case leaves it, so workers must see the files
+at the same absolute paths (a shared file system on a cluster). The results CSV is rewritten
+atomically after every finished case, so an interrupt loses nothing that finished, and
+``resume=True`` skips the cases already in it with a final status ('ok', 'no verdict', 'refused').
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,44 +136,126 @@ def run_case(row: dict[str, str], base: Path, out_dir: Path | None, write: Write
     return out
 
 
-def run_batch(
-    csv_path: Path,
-    results_csv: Path,
-    *,
-    out_dir: Path | None = None,
-    write: Writer | None = None,
-    scheduler: str | None = None,
-    workers: int = 2,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Verify every case of ``csv_path`` and write ``results_csv``; returns the rows.
+FINAL_STATUSES = ("ok", "no verdict", "refused")
+"""Statuses a rerun would not change; ``resume`` skips these cases and reruns the errors."""
 
-    Local by default (Dask threads, ``workers``); with ``scheduler`` (e.g. 'tcp://host:8786') the
-    cases run on that Dask cluster. ``out_dir`` keeps each case's report folder, written by ``write``
-    (``openir.report.write_verification``; verify itself draws nothing).
+Runner = Callable[[dict[str, str], Path, "Path | None", "Writer | None"], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a batch runs: where, how wide, and what to keep.
+
+    ``processes`` (local runs only): worker processes, so a case that exhausts memory or crashes
+    kills only its own worker; ``False`` runs threads in this process (faster start, no isolation).
+    ``progress(done, total, row)`` is called after each finished case.
     """
-    import dask
 
-    csv_path = Path(csv_path)
-    rows = read_cases(csv_path)
-    base = csv_path.parent
-    tasks = [dask.delayed(run_case)(row, base, out_dir, write) for row in rows]
-    if scheduler:
-        from distributed import Client
+    out_dir: Path | None = None
+    write: Writer | None = None
+    scheduler: str | None = None
+    workers: int = 2
+    processes: bool = True
+    resume: bool = False
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None
+    runner: Runner | None = None  # None: run_case (a replacement must be importable on the workers)
 
-        with Client(scheduler) as client:
-            futures = client.compute(tasks)
-            results = client.gather(futures)
-    else:
-        results = list(dask.compute(*tasks, scheduler="threads", num_workers=max(1, workers)))
-    if progress:
-        progress(len(results), len(rows))
-    results_csv = Path(results_csv)
-    results_csv.parent.mkdir(parents=True, exist_ok=True)
-    tmp = results_csv.with_suffix(results_csv.suffix + ".part")
+
+def _failed_row(cid: str, message: str) -> dict[str, Any]:
+    out: dict[str, Any] = dict.fromkeys(OUTPUT_COLUMNS, "")
+    out.update(case_id=cid, status="error", message=message)
+    return out
+
+
+def _write_rows(path: Path, order: list[str], results: dict[str, dict[str, Any]]) -> None:
+    """Rewrite the results CSV atomically (temporary file, fsync, rename): never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=OUTPUT_COLUMNS)
         w.writeheader()
-        w.writerows(results)
-    tmp.replace(results_csv)  # no half-written results file
-    return results
+        w.writerows(results[c] for c in order if c in results)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def _finished(path: Path, ids: set[str]) -> dict[str, dict[str, Any]]:
+    """Rows of an earlier run of this batch with a final status (cases not in the CSV are dropped)."""
+    if not path.exists():
+        return {}
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is None or "case_id" not in reader.fieldnames or "status" not in reader.fieldnames:
+                raise InputError("not a results file of `openir verify batch` (no case_id/status columns)",
+                                 source=path)
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the results to resume ({exc})", source=path) from None
+    return {r["case_id"]: {c: r.get(c, "") for c in OUTPUT_COLUMNS} for r in rows
+            if r.get("case_id") in ids and r.get("status") in FINAL_STATUSES}
+
+
+@contextmanager
+def _client(opts: BatchOptions) -> Iterator[Any]:
+    """A Dask client on the given scheduler, or on a local cluster of ``workers`` processes/threads."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    if opts.scheduler:
+        with Client(opts.scheduler) as client:
+            yield client
+        return
+    # a case that kills two workers is reported, not retried until the batch dies
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), LocalCluster(
+        n_workers=max(1, opts.workers), threads_per_worker=1, processes=opts.processes,
+        dashboard_address=None, silence_logs=logging.ERROR,
+    ) as cluster, Client(cluster) as client:
+        yield client
+
+
+def run_batch(
+    csv_path: Path, results_csv: Path, options: BatchOptions | None = None, **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Verify every case of ``csv_path`` into ``results_csv``; returns the rows in CSV order.
+
+    Local by default (a Dask cluster of ``workers`` processes); with ``scheduler`` (e.g.
+    'tcp://host:8786') the cases run on that cluster. ``out_dir`` keeps each case's report folder,
+    written by ``write`` (``openir.report.write_verification``; verify itself draws nothing).
+    ``kwargs`` are the fields of :class:`BatchOptions` when ``options`` is not given.
+    """
+    from distributed import as_completed
+
+    opts = options or BatchOptions(**kwargs)
+    csv_path = Path(csv_path).resolve()
+    rows = read_cases(csv_path)
+    base = csv_path.parent
+    results_csv = Path(results_csv).resolve()
+    out_dir = Path(opts.out_dir).resolve() if opts.out_dir is not None else None
+    order = [r["case_id"] for r in rows]
+    results = _finished(results_csv, set(order)) if opts.resume else {}
+    todo = [r for r in rows if r["case_id"] not in results]
+    if not todo:
+        return [results[c] for c in order]
+    with _client(opts) as client:
+        run_id = uuid.uuid4().hex[:8]
+        futures = {
+            client.submit(opts.runner or run_case, row, base, out_dir, opts.write, key=f"verify-{row['case_id']}-{run_id}",
+                          pure=False): row["case_id"]
+            for row in todo
+        }
+        for n, fut in enumerate(as_completed(futures), start=1):
+            cid = futures[fut]
+            try:
+                res = fut.result()
+            except Exception as exc:  # the case, not the batch: KilledWorker, lost worker, unpicklable result
+                name = exc.__class__.__name__
+                why = ("its worker died twice while verifying it (most often out of memory); "
+                       if name == "KilledWorker" else "")
+                res = _failed_row(cid, f"{why}{name}: {exc}")
+            results[cid] = res
+            _write_rows(results_csv, order, results)
+            if opts.progress:
+                opts.progress(n, len(todo), res)
+    return [results[c] for c in order if c in results]
