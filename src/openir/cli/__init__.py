@@ -37,6 +37,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "registry": ("openir.cli.registry", "app", "Multi-centre procedure registry: create, import, export, record."),
     "qc": ("openir.cli.registry", "qc_app", "Quality control over the registry: indicators, funnel plots, ratings."),
     "serve": ("openir.cli.web", "serve", "Start the web application (registry entry, dashboards, case viewer)."),
+    "users": ("openir.cli.users", "app", "Web accounts: add, list, disable/enable, the first administrator."),
 }
 
 

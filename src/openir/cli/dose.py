@@ -14,7 +14,7 @@ app = typer.Typer(help="Radiation dose monitoring: RDSR import, DICOM receiver, 
                   no_args_is_help=True)
 
 DB = typer.Option(None, "--db", help="SQLAlchemy URL (default: the OpenIR database under $OPENIR_HOME)")
-ROOT = typer.Option(None, "--root", help="folder for original and quarantined files (default $OPENIR_HOME/dose)")
+ROOT = typer.Option(None, "--root", help="folder for original and quarantined files (default $OPENIR_STORAGE/dose, else $OPENIR_HOME/dose)")
 
 
 def _store(db: str | None, root: Path | None, alert_log: Path | None = None):

@@ -13,7 +13,7 @@ from .datafiles import (
 from .errors import DataFileError, GeometryError, InputError, OpenIRError, UnknownLabelError
 from .labels import LabelMap, normalise_label_name
 from .resample import isotropic_grid, resample
-from .settings import Settings, get_settings
+from .settings import Settings, get_settings, load_secret
 from .units import to_canonical
 from .volume import Grid, Volume, make_affine
 
@@ -35,6 +35,7 @@ __all__ = [
     "crop",
     "crop_to_mask",
     "get_settings",
+    "load_secret",
     "isotropic_grid",
     "load_packaged",
     "load_yaml_model",

@@ -156,14 +156,14 @@ class DoseStore:
     """SQL store of dose reports (own ``dose_`` tables) plus a file root for originals.
 
     ``url`` defaults to the OpenIR database (SQLite under $OPENIR_HOME), ``root`` to
-    ``$OPENIR_HOME/dose``.
+    ``$OPENIR_STORAGE/dose`` (default ``$OPENIR_HOME/dose``).
     """
 
     def __init__(self, url: str | None = None, root: str | Path | None = None,
                  thresholds: AlertThresholds | None = None, hooks: Iterable[AlertHook] = (),
                  skin_dose: bool = True):
         settings = get_settings()
-        self.root = Path(root) if root else settings.home / "dose"
+        self.root = Path(root) if root else settings.storage_root / "dose"
         self.root.mkdir(parents=True, exist_ok=True)
         self.url = url or settings.effective_database_url
         if self.url.startswith("sqlite:///"):

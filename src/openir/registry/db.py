@@ -78,6 +78,37 @@ def init_db(url: str | None = None, *, engine: Engine | None = None) -> Engine:
     return engine
 
 
+def upgrade_component(engine: Engine, script_location: Path, version_table: str,
+                      baseline: tuple[str, str] | None = None) -> None:
+    """Upgrade another package's own Alembic history (its own version table) to its head.
+
+    ``baseline`` = (revision, table): a database that has ``table`` but no ``version_table`` was made
+    before that package had migrations; it is stamped at ``revision`` first. On PostgreSQL an advisory
+    lock serialises processes that start together; on SQLite the loser of a creation race retries
+    once and finds the tables made.
+    """
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import DBAPIError
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    for attempt in range(2):
+        try:
+            with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": version_table})
+                cfg.attributes["connection"] = conn
+                names = set(inspect(conn).get_table_names())
+                if baseline and baseline[1] in names and version_table not in names:
+                    command.stamp(cfg, baseline[0])
+                command.upgrade(cfg, "head")
+            return
+        except DBAPIError:
+            if attempt:
+                raise
+
+
 def schema_revision(engine: Engine) -> str | None:
     """The migration the database is at (None for an empty database)."""
     with engine.connect() as conn:

@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import event
 
 from openir import __version__
-from openir.core import OpenIRError, get_settings
+from openir.core import OpenIRError, get_settings, load_secret
 from openir.registry import init_db, make_engine
 
 from .context import Ctx
@@ -36,8 +36,15 @@ def _sqlite_concurrency(engine) -> None:
 
 def create_app(url: str | None = None, *, home: str | Path | None = None, schema: str | None = None,
                secret: bytes | None = None, cache_ttl_s: float = 30.0) -> FastAPI:
-    """The application on ``url`` (default: OPENIR_DATABASE_URL, else SQLite in OPENIR_HOME)."""
-    home = Path(home) if home else get_settings().home
+    """The application on ``url`` (default: OPENIR_DATABASE_URL, else SQLite in OPENIR_HOME).
+
+    The pseudonym key comes from ``secret``, else settings (``OPENIR_SECRET_KEY`` / the key file,
+    by default ``home/secret.key``), so every worker and every restart uses the same one.
+    """
+    settings = get_settings()
+    if home:
+        settings = settings.model_copy(update={"home": Path(home)})
+    home = settings.home
     home.mkdir(parents=True, exist_ok=True)
     if url is None and not get_settings().database_url:
         url = f"sqlite:///{home / 'openir.db'}"
@@ -45,9 +52,8 @@ def create_app(url: str | None = None, *, home: str | Path | None = None, schema
     _sqlite_concurrency(engine)
     init_db(engine=engine)
     create_web_tables(engine)
-    ctx = Ctx(engine=engine, home=home, cache_ttl_s=cache_ttl_s)
-    if secret:
-        ctx.secret = secret
+    ctx = Ctx(engine=engine, home=home, secret=secret or load_secret(settings), storage=settings.storage_root,
+              cache_ttl_s=cache_ttl_s)
     app = FastAPI(title="OpenIR", version=__version__, docs_url=None, redoc_url=None,  # their UIs load from a CDN
                   description="Registry entry, case view, dose and quality dashboards, remote consultation.")
     app.state.ctx = ctx
@@ -74,3 +80,11 @@ def create_app(url: str | None = None, *, home: str | Path | None = None, schema
         return resp
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The application as configured by ``OPENIR_*`` settings: the factory that each worker of
+    ``openir serve --workers N`` (uvicorn, by import string) calls."""
+    import os
+
+    return create_app(os.environ.get("OPENIR_WEB_DB") or None, home=os.environ.get("OPENIR_HOME") or None)

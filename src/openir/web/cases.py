@@ -33,7 +33,7 @@ def _image_paths(ctx: Ctx, links: dict[str, Any]) -> tuple[str, str | None] | No
     img = links.get("image")
     if not img:
         return None
-    root = ctx.home.resolve()
+    root = ctx.storage.resolve()
     paths = []
     for name in (img, links.get("labels")):
         if name is None:

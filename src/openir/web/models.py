@@ -1,10 +1,13 @@
 """The web application's own tables (users, sessions, API tokens, dose acknowledgements,
-consultations, notifications), in their own metadata so that the registry's Alembic history stays
-untouched; ``create_web_tables`` creates them (idempotent) beside the registry's tables."""
+consultations, notifications, shared login state), in their own metadata and their own Alembic
+history (``web/migrations``, version table ``alembic_version_web``) beside the registry's;
+``create_web_tables`` brings a database to the newest web revision. A change here needs a new
+revision: tests compare the migrated schema with these models."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Engine, ForeignKey, Index, Integer, String, Text
@@ -119,6 +122,29 @@ class Notification(WebBase):
     __table_args__ = (Index("ix_web_notifications_hospital", "hospital_code", "read"),)
 
 
+class LoginFailure(WebBase):
+    """One failed login, per key ('user:NAME' or 'ip:ADDRESS'): shared by every web worker."""
+
+    __tablename__ = "web_login_failures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, index=True, default=now)
+
+
+class SharedState(WebBase):
+    """Counters every worker reads: 'data' is bumped on each write, so dashboard caches of all
+    workers see new data without waiting for their time-to-live."""
+
+    __tablename__ = "web_state"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)
+
+
 def create_web_tables(engine: Engine) -> None:
-    """Create the web's own tables beside the registry's (idempotent)."""
-    WebBase.metadata.create_all(engine)
+    """Create or upgrade the web's own tables to the newest revision (idempotent, safe when several
+    workers start together). A database made by ``create_all`` before migrations existed (web tables,
+    no web version table) is stamped at the first revision, then upgraded, keeping its data."""
+    from openir.registry.db import upgrade_component
+
+    upgrade_component(engine, Path(__file__).parent / "migrations", "alembic_version_web",
+                      baseline=("web_0001", "web_users"))

@@ -65,13 +65,13 @@ def seed_demo(ctx: Ctx, *, procedures: int = 400, hospitals: int = 4, seed: int 
         op = ds.operators.loc[ds.operators["hospital_code"] == code, "code"]
         add_user(ctx, f"qo-{code.lower()}", password, "quality_officer", code)
         add_user(ctx, f"op-{code.lower()}", password, "operator", code, str(op.iloc[0]) if len(op) else None)
-    (ctx.home / "cases").mkdir(parents=True, exist_ok=True)
+    (ctx.storage / "cases").mkdir(parents=True, exist_ok=True)
     with session_scope(ctx.engine, "seed") as s:
         hosp = sorted(list_hospitals(s), key=lambda h: h.id)  # registry order, as loaded
         for h in hosp[:hospitals]:
             for n, proc in enumerate(list_procedures(s, hospitals=[h.code], limit=cases, order="entry")):
                 name = f"cases/{proc.uid}.npz"
-                np.savez_compressed(ctx.home / name, **case_volume(seed * 1000 + proc.id))
+                np.savez_compressed(ctx.storage / name, **case_volume(seed * 1000 + proc.id))
                 merge_procedure_links(s, proc.id, {
                     "image": name,
                     "plan": {"modality": "microwave", "device": "demo", "trajectories": [

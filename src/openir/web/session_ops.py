@@ -1,4 +1,5 @@
-"""Log in and out (shared by the page form and the JSON API), rate-limited per user and address."""
+"""Log in and out (shared by the page form and the JSON API), throttled per account (with backoff) and,
+far more loosely, per address; an unknown user name takes as long to refuse as a wrong password."""
 
 from __future__ import annotations
 
@@ -10,17 +11,27 @@ from openir.registry import session_scope
 from .access import audit
 from .context import Ctx
 from .models import User
-from .security import Principal, close_session, open_session, session_principal, verify_password
+from .security import (
+    Principal,
+    close_session,
+    open_session,
+    session_principal,
+    spend_password_time,
+    verify_password,
+)
 
 
 def login_user(ctx: Ctx, username: str, password: str, address: str) -> tuple[Principal, str]:
-    """Check the password (rate-limited per user and address), open a session and audit the login."""
+    """Check the password (throttled in the database, so across workers), open a session, audit it."""
     keys = (f"user:{username.lower()}", f"ip:{address}")
-    if ctx.limiter.blocked(*keys):
-        raise HTTPException(429, "too many failed logins; wait a few minutes")
+    wait = ctx.limiter.retry_after(*keys)
+    if wait > 0:
+        raise HTTPException(429, f"too many failed logins for this account; try again in {int(wait) + 1} s",
+                            headers={"Retry-After": str(int(wait) + 1)})
     with session_scope(ctx.engine, username) as s:
         user = s.scalar(select(User).where(User.username == username))
-        if user is None or not user.active or not verify_password(user.password_hash, password):
+        ok = verify_password(user.password_hash, password) if user is not None else spend_password_time(password)
+        if user is None or not user.active or not ok:
             ctx.limiter.fail(*keys)
             raise HTTPException(401, "wrong user name or password")
         secret, _ = open_session(s, user)
