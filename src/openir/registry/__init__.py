@@ -12,7 +12,7 @@ from .audit import audit_event
 from .bulk import insert_procedures, load_dataset
 from .catalogue import Catalogue, load_catalogue
 from .cusum import cusum_path, cusum_signal, cusum_threshold
-from .db import init_db, make_engine, session_scope
+from .db import init_db, make_engine, session_scope, upgrade_component
 from .export import export_fhir, export_research, fhir_bundle, research_table
 from .funnel import (
     Overdispersion,
@@ -55,5 +55,5 @@ __all__ = [
     "get_operator", "grade_all", "import_procedures", "init_db", "insert_procedures", "learning_curves",
     "list_hospitals", "list_operators", "list_procedures", "load_catalogue", "load_dataset", "load_indicators",
     "make_engine", "merge_procedure_links", "overdispersion", "rate_hospitals", "record_procedure",
-    "research_table", "session_scope", "sir_2003_grade", "sir_2017_grade",
+    "research_table", "session_scope", "sir_2003_grade", "sir_2017_grade", "upgrade_component",
 ]

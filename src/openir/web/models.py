@@ -144,7 +144,7 @@ def create_web_tables(engine: Engine) -> None:
     """Create or upgrade the web's own tables to the newest revision (idempotent, safe when several
     workers start together). A database made by ``create_all`` before migrations existed (web tables,
     no web version table) is stamped at the first revision, then upgraded, keeping its data."""
-    from openir.registry.db import upgrade_component
+    from openir.registry import upgrade_component
 
     upgrade_component(engine, Path(__file__).parent / "migrations", "alembic_version_web",
                       baseline=("web_0001", "web_users"))
