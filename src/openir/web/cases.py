@@ -28,22 +28,50 @@ def _dose_rows(ctx: Ctx, patient_key: str | None, identify: bool) -> list[dict[s
     return out
 
 
-def _image_paths(ctx: Ctx, links: dict[str, Any]) -> tuple[str, str | None] | None:
-    """Image (and labels) files named by the record, only inside the application's home."""
+FILE_LINKS = ("image", "labels")
+"""Links that name stored files: only the server writes them (``case_file``), never a client."""
+ACTIVE_CONSULTATION = ("requested", "accepted", "answered")
+
+
+def case_file(hospital_code: str, uid: str, suffix: str = ".npz", kind: str = "image") -> str:
+    """Where a case's stored file lives, relative to the storage root: the hospital and the case are
+    in the path, so a link can be checked against the record that holds it."""
+    return f"cases/{hospital_code}/{uid}{'' if kind == 'image' else '.' + kind}{suffix}"
+
+
+def _image_paths(ctx: Ctx, links: dict[str, Any], hospital_code: str, uid: str) -> tuple[str, str | None] | None:
+    """Image (and labels) files of this case only: inside ``cases/<its hospital>/`` of the storage
+    root and named after its uid. A link to another hospital's or another case's file (however it
+    got into the record) is treated as no image."""
     img = links.get("image")
-    if not img:
+    if not img or not isinstance(img, str):
         return None
-    root = ctx.storage.resolve()
+    folder = (ctx.storage / "cases" / hospital_code).resolve()
     paths = []
     for name in (img, links.get("labels")):
         if name is None:
             paths.append(None)
             continue
-        p = (root / name).resolve() if not Path(name).is_absolute() else Path(name).resolve()
-        if not p.is_relative_to(root) or not p.is_file():
+        if not isinstance(name, str) or Path(name).is_absolute():
+            return None
+        p = (ctx.storage / name).resolve()
+        if p.parent != folder or not p.name.startswith(uid + ".") or not p.is_file():
             return None
         paths.append(str(p))
     return paths[0], paths[1]
+
+
+def consulted_on(s: Any, p: Principal, pid: int) -> int | None:
+    """The open consultation in which ``p``'s hospital is the expert asked about case ``pid``."""
+    import sqlalchemy as sa
+
+    from .models import Consultation
+
+    if not p.is_hospital or not p.hospital_code:
+        return None
+    return s.scalar(sa.select(Consultation.id).where(
+        Consultation.procedure_id == pid, Consultation.to_hospital == p.hospital_code,
+        Consultation.state.in_(ACTIVE_CONSULTATION)).limit(1))
 
 
 def case_view(ctx: Ctx, p: Principal, pid: int) -> CaseOut:
@@ -56,7 +84,7 @@ def case_view(ctx: Ctx, p: Principal, pid: int) -> CaseOut:
         raise HTTPException(404, "not found")
     links = rec.links
     identify = may_identify(p, head.hospital_code)
-    files = _image_paths(ctx, links)
+    files = _image_paths(ctx, links, rec.procedure.hospital_code, rec.procedure.uid)
     volume = None
     if files is not None:
         img, lab, sp = load_case_volume(*files)
@@ -75,14 +103,19 @@ def case_view(ctx: Ctx, p: Principal, pid: int) -> CaseOut:
 
 
 def read_images(ctx: Ctx, p: Principal, pid: int) -> tuple[str, str | None]:
-    """The image (and labels) files of a case ``p`` may see, 404 otherwise; like every other read
-    of patient data, the read is written to the audit log (table ``case_images``)."""
+    """The image (and labels) files of a case ``p`` may see, 404 otherwise: their own hospital's
+    cases, every case for the centre, and the case an open consultation asks ``p``'s hospital about
+    (while it is open). Like every other read of patient data, the read is audited (``case_images``,
+    with the consultation it was made under)."""
     with session_scope(ctx.engine, p.username) as s:
         rec = find_case(s, pid, hospitals=hospitals_of(p))
+        via = None
+        if rec is None and (via := consulted_on(s, p, pid)) is not None:
+            rec = find_case(s, pid)
         if rec is None:
             raise HTTPException(404, "not found")
-        files = _image_paths(ctx, rec.links)
+        files = _image_paths(ctx, rec.links, rec.procedure.hospital_code, rec.procedure.uid)
         if files is None:
             raise HTTPException(404, "this case has no images")
-        audit(s, p, "read", "case_images", pid)
+        audit(s, p, "read", "case_images", pid, {"consultation": via} if via is not None else None)
     return files

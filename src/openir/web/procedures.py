@@ -97,6 +97,12 @@ def create_procedure(ctx: Ctx, p: Principal, body: ProcedureIn) -> dict[str, Any
     registry validation errors come back as 422 naming the field."""
     if not p.is_hospital or body.hospital_code != p.hospital_code:
         raise HTTPException(403, "a hospital user may record procedures of their own hospital only")
+    from .cases import FILE_LINKS
+
+    named = sorted(k for k in (body.links or {}) if k in FILE_LINKS)
+    if named:  # stored files are linked by the server that stored them, never named by a client
+        raise HTTPException(422, [{"loc": ["body", "links", named[0]], "type": "value_error",
+                                   "msg": f"links.{named[0]} names a stored file; the server sets it when it stores one"}])
     try:
         with session_scope(ctx.engine, p.username) as s:
             res = record_procedure(s, body)

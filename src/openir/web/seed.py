@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from openir.registry import (
     list_hospitals,
     list_procedures,
+    load_catalogue,
     load_dataset,
     merge_procedure_links,
     session_scope,
@@ -30,6 +31,14 @@ def add_user(ctx: Ctx, username: str, password: str, role: str, hospital_code: s
         if s.scalar(sa.select(User.id).where(User.username == username)) is None:
             s.add(User(username=username, password_hash=hash_password(password), role=role,
                        hospital_code=hospital_code, operator_code=operator_code, lang=lang))
+
+
+def _modality_of(technique: str) -> str:
+    """The ablation modality a technique code names (the demo plan must match its procedure)."""
+    for key, modality in (("rfa", "radiofrequency"), ("cryo", "cryo"), ("ire", "ire"), ("laser", "laser")):
+        if key in technique:
+            return modality
+    return "microwave"
 
 
 def case_volume(seed: int, shape: tuple[int, int, int] = (40, 96, 96)) -> dict[str, np.ndarray]:
@@ -65,16 +74,21 @@ def seed_demo(ctx: Ctx, *, procedures: int = 400, hospitals: int = 4, seed: int 
         op = ds.operators.loc[ds.operators["hospital_code"] == code, "code"]
         add_user(ctx, f"qo-{code.lower()}", password, "quality_officer", code)
         add_user(ctx, f"op-{code.lower()}", password, "operator", code, str(op.iloc[0]) if len(op) else None)
-    (ctx.storage / "cases").mkdir(parents=True, exist_ok=True)
+    from .cases import case_file
+
+    ablation = {t.code for t in load_catalogue().techniques.values() if t.category == "ablation"}
     with session_scope(ctx.engine, "seed") as s:
         hosp = sorted(list_hospitals(s), key=lambda h: h.id)  # registry order, as loaded
         for h in hosp[:hospitals]:
-            for n, proc in enumerate(list_procedures(s, hospitals=[h.code], limit=cases, order="entry")):
-                name = f"cases/{proc.uid}.npz"
+            (ctx.storage / "cases" / h.code).mkdir(parents=True, exist_ok=True)
+            # an ablation plan and margin verdict belong to ablations only
+            abl = [q for q in list_procedures(s, hospitals=[h.code], limit=None, order="entry") if q.technique in ablation]
+            for n, proc in enumerate(abl[:cases]):
+                name = case_file(h.code, proc.uid)
                 np.savez_compressed(ctx.storage / name, **case_volume(seed * 1000 + proc.id))
                 merge_procedure_links(s, proc.id, {
                     "image": name,
-                    "plan": {"modality": "microwave", "device": "demo", "trajectories": [
+                    "plan": {"modality": _modality_of(proc.technique), "device": "demo", "trajectories": [
                         {"entry_mm": [10.0, 48.0, 50.0], "target_mm": [48.0, 48.0, 50.0]}], "n_probes": 1},
                     "verification": {"min_margin_mm": round(2.0 + n, 1), "verdict": "complete" if n else "incomplete"},
                     "thermometry": [{"t_s": t, "max_c": 37 + 2.5 * t / 10} for t in range(0, 60, 20)],

@@ -1,0 +1,64 @@
+"""Stored-file links: only the server creates them, every read checks them against the record that
+holds them, and the consulted expert sees the images of the case they were asked about, while the
+consultation is open."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from openir.registry import merge_procedure_links, session_scope
+from openir.registry.models import AuditLog, Hospital, Procedure
+
+
+def _cases(web_app, code):
+    with web_app.state.ctx.engine.connect() as c:
+        return c.execute(sa.select(Procedure.id, Procedure.links).join(Hospital, Hospital.id == Procedure.hospital_id)
+                         .where(Hospital.code == code)).all()
+
+
+def _with_image(web_app, code):
+    return next((pid, links) for pid, links in _cases(web_app, code) if links and links.get("image"))
+
+
+def test_a_client_cannot_name_a_stored_file(client_for, web_app):
+    _, b_links = _with_image(web_app, "H002")
+    c = client_for("op-h001")
+    for key in ("image", "labels"):
+        proc = {"uid": f"LEAK-{key}", "patient_key": "PK-LEAK", "hospital_code": "H001", "operator_code": "H001-OP01",
+                "date": "2024-01-02", "technique": "liver_mwa", "links": {key: b_links["image"]}}
+        r = c.post("/api/procedures", json=proc)
+        assert r.status_code == 422 and f"links.{key}" in r.text
+
+
+def test_a_link_to_another_hospitals_file_is_never_served(client_for, web_app):
+    """However a foreign path got into a record (an import, an old database), reads refuse it."""
+    _, b_links = _with_image(web_app, "H002")
+    a_pid, a_links = next((pid, links) for pid, links in _cases(web_app, "H001") if not (links or {}).get("image"))
+    own_pid, own_links = _with_image(web_app, "H001")
+    c = client_for("op-h001")
+    for tampered in ({"image": b_links["image"]}, {"image": own_links["image"].replace(".npz", "x.npz")},
+                     {"image": "../" + b_links["image"]}, {"image": own_links["image"], "labels": b_links["image"]}):
+        with session_scope(web_app.state.ctx.engine, "test") as s:
+            merge_procedure_links(s, a_pid, {"labels": None, **tampered})
+        assert c.get(f"/api/cases/{a_pid}/slice.png").status_code == 404, tampered
+        assert c.get(f"/api/cases/{a_pid}").json()["has_images"] is False
+    assert c.get(f"/api/cases/{own_pid}/slice.png").status_code == 200  # its own file still works
+    with session_scope(web_app.state.ctx.engine, "test") as s:
+        merge_procedure_links(s, a_pid, {"image": None, "labels": None})
+
+
+def test_the_consulted_expert_sees_the_images_while_the_consultation_is_open(client_for, web_app):
+    b_pid, _ = _with_image(web_app, "H002")
+    asker, expert = client_for("qo-h002"), client_for("qo-h004")
+    assert expert.get(f"/api/cases/{b_pid}/slice.png").status_code == 404  # not asked yet
+    cid = asker.post("/api/consultations", json={"procedure_id": b_pid, "to_hospital": "H004",
+                                                 "question": "is the margin enough?"}).json()["id"]
+    r = expert.get(f"/api/cases/{b_pid}/slice.png?axis=coronal&index=10")
+    assert r.status_code == 200 and r.content.startswith(b"\x89PNG")
+    with web_app.state.ctx.engine.connect() as conn:
+        row = conn.execute(sa.select(AuditLog.after).where(AuditLog.actor == "qo-h004", AuditLog.table_name == "case_images")
+                           .order_by(AuditLog.id.desc())).first()
+    assert row is not None and row[0] == {"consultation": cid}
+    assert client_for("qo-h003").get(f"/api/cases/{b_pid}/slice.png").status_code == 404  # not asked
+    asker.post(f"/api/consultations/{cid}/transition", json={"state": "closed"})
+    assert expert.get(f"/api/cases/{b_pid}/slice.png").status_code == 404  # closed: access ends
