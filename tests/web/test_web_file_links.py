@@ -62,3 +62,21 @@ def test_the_consulted_expert_sees_the_images_while_the_consultation_is_open(cli
     assert client_for("qo-h003").get(f"/api/cases/{b_pid}/slice.png").status_code == 404  # not asked
     asker.post(f"/api/consultations/{cid}/transition", json={"state": "closed"})
     assert expert.get(f"/api/cases/{b_pid}/slice.png").status_code == 404  # closed: access ends
+
+
+def test_browsers_get_html_error_pages_and_patient_data_is_never_cached(client_for):
+    c = client_for("op-h001")
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    r = c.get("/cases/99999999", headers=html)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "Not found" in r.text and "Back to the start page" in r.text
+    c.put("/api/me/lang", json={"lang": "zh-CN"})
+    r = c.get("/cases/99999999", headers=html)
+    assert r.status_code == 404 and "未找到" in r.text
+    c.put("/api/me/lang", json={"lang": "en"})
+    r = c.get("/api/cases/99999999", headers=html)  # the API keeps answering JSON
+    assert r.status_code == 404 and r.json()["detail"] == "not found"
+    pid = c.get("/api/procedures?limit=1").json()["items"][0]["id"]
+    for path in (f"/api/cases/{pid}", f"/cases/{pid}", "/procedures", "/api/procedures"):
+        assert c.get(path).headers["cache-control"] == "no-store", path
+    assert "no-store" not in c.get("/static/app.css").headers.get("cache-control", "")

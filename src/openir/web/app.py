@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import event
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openir import __version__
 from openir.core import OpenIRError, get_settings, load_secret
@@ -69,7 +71,22 @@ def create_app(url: str | None = None, *, home: str | Path | None = None, schema
 
     @app.exception_handler(OpenIRError)
     async def _input(request: Request, exc: OpenIRError):
+        if _wants_html(request):
+            return _error_page(request, 422, str(exc))
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        if _wants_html(request):
+            return _error_page(request, exc.status_code, exc.detail if isinstance(exc.detail, str) else "",
+                               headers=getattr(exc, "headers", None))
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception):  # logged by the server; never a traceback to a user
+        if _wants_html(request):
+            return _error_page(request, 500, "server_error")
+        return JSONResponse({"detail": "server error"}, status_code=500)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):
@@ -77,9 +94,39 @@ def create_app(url: str | None = None, *, home: str | Path | None = None, schema
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'")
+        if not request.url.path.startswith("/static/"):  # pages and API answers hold patient data
+            resp.headers.setdefault("Cache-Control", "no-store")
         return resp
 
     return app
+
+
+def _wants_html(request: Request) -> bool:
+    """A browser asking for a page (not the JSON API): it gets an HTML error page."""
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def _error_page(request: Request, status: int, message: str, headers: dict | None = None):
+    from openir.registry import session_scope
+
+    from .i18n import catalogue
+    from .pages import render
+    from .security import SESSION_COOKIE, session_principal
+
+    p = None
+    if cookie := request.cookies.get(SESSION_COOKIE):  # the user's own language and menu, if logged in
+        try:
+            with session_scope(request.app.state.ctx.engine) as s:
+                p = session_principal(s, cookie)
+        except Exception:  # an error page must render even when the database is the problem
+            p = None
+    generic = {403: "not_allowed", 404: "not_found", 500: "server_error"}
+    title = f"error_{status}" if f"error_{status}" in catalogue("en") else "error_other"
+    text = message if message and message not in ("Not Found", "Forbidden", "not found") else generic.get(status, "")
+    resp = render(request, "error.html", p, status=status, title=title, message=text, messages=catalogue("en"))
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
 
 
 def app_from_env() -> FastAPI:
