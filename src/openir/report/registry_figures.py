@@ -130,7 +130,9 @@ def funnel_svg(t: pd.DataFrame, d: IndicatorDef, highlight: str | None = None) -
     ys = ys[np.isfinite(ys)]
     y0, y1 = float(ys.min()), float(ys.max())
     y0, y1 = y0 - 0.05 * (y1 - y0 + 1e-9), y1 + 0.05 * (y1 - y0 + 1e-9)
-    lx0, lx1 = np.log(max(d.min_cases, 5) * 0.8), np.log(nmax * 1.15)
+    # every hospital on the canvas, including those with fewer cases than the limits start at
+    nmin = min(float(max(t["n"].min(), 1)), float(max(d.min_cases, 5)))
+    lx0, lx1 = np.log(nmin * 0.8), np.log(nmax * 1.15)
 
     def X(n: Any) -> Any:  # noqa: N802
         return m + (np.log(np.maximum(n, 1)) - lx0) / (lx1 - lx0) * (W - 2 * m)
