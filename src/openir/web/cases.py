@@ -12,10 +12,16 @@ from openir.registry import find_case, session_scope
 
 from .access import audit, deidentify, hospitals_of, may_identify, pseudonym
 from .context import Ctx
-from .imaging import load_case_volume
+from .imaging import LETTERS, load_case_volume
 from .procedures import get_procedure
 from .schemas import CaseOut
 from .security import Principal
+
+# (centre, width) in HU, display presets as tabulated by Radiopaedia, "Windowing (CT)":
+# soft tissue W400 L40 (W350-400 L20-60), liver W150 L30, lungs W1500 L-600, bone W1800 L400
+WINDOW_PRESETS = {
+    "soft_tissue": [40.0, 400.0], "liver": [30.0, 150.0], "lung": [-600.0, 1500.0], "bone": [400.0, 1800.0],
+}
 
 
 def _dose_rows(ctx: Ctx, patient_key: str | None, identify: bool) -> list[dict[str, Any]]:
@@ -89,7 +95,8 @@ def case_view(ctx: Ctx, p: Principal, pid: int) -> CaseOut:
     if files is not None:
         img, lab, sp = load_case_volume(*files)
         volume = {"shape": list(img.shape), "spacing_mm": list(sp), "labels": bool(lab is not None),
-                  "window": {"centre": 40.0, "width": 400.0}}
+                  "window": {"centre": 40.0, "width": 400.0}, "letters": {k: list(v) for k, v in LETTERS.items()},
+                  "presets": WINDOW_PRESETS}
     plan = links.get("plan")
     if isinstance(plan, dict) and not identify:
         plan = deidentify(plan, ctx.secret) if "patient_key" in plan else plan

@@ -43,16 +43,48 @@ def load_case_volume(path: str, labels_path: str | None) -> tuple[np.ndarray, np
         from openir.io import read_image, read_labels
 
         vol = read_image(p)
-        img = np.asarray(vol.array, np.float32)
-        sp = tuple(float(v) for v in vol.spacing[::-1]) if hasattr(vol, "spacing") else (1.0, 1.0, 1.0)
-        lab = np.asarray(read_labels(Path(labels_path)).array, np.int16) if labels_path else None
+        img, sp = lps_canonical(np.asarray(vol.array, np.float32), vol.direction, vol.spacing)
+        lab = None
+        if labels_path:
+            lv = read_labels(Path(labels_path))
+            lab, _ = lps_canonical(np.asarray(lv.array, np.int16), lv.grid.direction, lv.grid.spacing)
     if lab is not None and lab.shape != img.shape:
         raise InputError(f"{path}: labels grid {lab.shape} differs from image grid {img.shape}", source=str(p))
     return img, lab, sp  # type: ignore[return-value]
 
 
+LETTERS = {  # (top, bottom, left, right) of each view of an LPS-canonical volume, radiological
+    "axial": ("A", "P", "R", "L"),
+    "coronal": ("S", "I", "R", "L"),
+    "sagittal": ("S", "I", "A", "P"),
+}
+
+
+def lps_canonical(array: np.ndarray, direction: np.ndarray, spacing_ijk) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Flip and permute an ``[k, j, i]`` array so that i runs to the patient's left, j to posterior
+    and k to superior (each index axis assigned to the patient axis it is closest to), whatever the
+    file's direction (a RAS NIfTI, a feet-first series); returns it with its (k, j, i) spacing.
+    The viewer then draws every file the same radiological way."""
+    d = np.asarray(direction, float)
+    axes = [int(a) for a in np.argmax(np.abs(d), axis=0)]  # index axis (i, j, k) -> LPS axis
+    if sorted(axes) != [0, 1, 2]:  # too oblique to assign: keep the file's order
+        axes = [0, 1, 2]
+    arr = array
+    for t in range(3):
+        if d[axes[t], t] < 0:
+            arr = np.flip(arr, axis=2 - t)
+    perm = [0, 0, 0]
+    for t in range(3):
+        perm[2 - axes[t]] = 2 - t
+    arr = np.ascontiguousarray(np.transpose(arr, perm))
+    sp = np.asarray(spacing_ijk, float)
+    by_lps = {axes[t]: float(sp[t]) for t in range(3)}
+    return arr, (by_lps[2], by_lps[1], by_lps[0])
+
+
 def take(arr: np.ndarray, axis: str, index: int) -> np.ndarray:
-    """A 2D slice, displayed radiologically (head up for coronal and sagittal)."""
+    """A 2D slice of an LPS-canonical volume, displayed radiologically: patient right on the image
+    left, anterior up on axial views, head up on coronal and sagittal views (``LETTERS``)."""
     if axis == "axial":
         return arr[index]
     if axis == "coronal":
@@ -80,11 +112,25 @@ def render_slice(img: np.ndarray, lab: np.ndarray | None, spacing: tuple[float, 
         if m.any():
             col = PALETTE[1 + (ls[m].astype(np.int64) - 1) % (len(PALETTE) - 1)]
             rgb[m] = ((1 - alpha) * rgb[m] + alpha * col).astype(np.uint8)
-    if axis != "axial":  # stretch rows so that one pixel is square in mm
-        factor = max(1, int(round(spacing[0] / spacing[1])))
-        if factor > 1:
-            rgb = np.repeat(rgb, factor, axis=0)
-    return png_bytes(np.ascontiguousarray(rgb))
+    return png_bytes(np.ascontiguousarray(square_pixels(rgb, *pixel_mm(spacing, axis))))
+
+
+def pixel_mm(spacing: tuple[float, float, float], axis: str) -> tuple[float, float]:
+    """(row, column) pixel size in mm of a view, from the (k, j, i) spacing."""
+    sk, sj, si = spacing
+    return {"axial": (sj, si), "coronal": (sk, si), "sagittal": (sk, sj)}[axis]
+
+
+def square_pixels(rgb: np.ndarray, row_mm: float, col_mm: float) -> np.ndarray:
+    """Resample rows (nearest) so that a pixel is as tall as it is wide in mm: the image's aspect
+    ratio equals the patient's, for any ratio (not only whole multiples)."""
+    r = row_mm / col_mm
+    h = rgb.shape[0]
+    new_h = max(1, int(round(h * r)))
+    if new_h == h:
+        return rgb
+    rows = np.minimum(((np.arange(new_h) + 0.5) / r).astype(np.int64), h - 1)
+    return rgb[rows]
 
 
 def surface_points(lab: np.ndarray | None, spacing: tuple[float, float, float], *,

@@ -15,7 +15,7 @@
     img.src = "/api/cases/" + pid + "/slice.png?axis=" + axis + "&index=" + index + "&centre=" + wc.value +
       "&width=" + Math.max(1, Number(ww.value)) + "&overlay=" + ov.checked;
   }
-  function setAxis(a) {
+  let setAxis = function (a) {
     axis = a; slider.max = shape[dim[a]] - 1; index = Math.floor(shape[dim[a]] / 2); slider.value = index;
     root.querySelectorAll("button[data-axis]").forEach((b) => b.classList.toggle("on", b.dataset.axis === a)); draw();
   }
@@ -30,6 +30,41 @@
   window.addEventListener("mouseup", () => { if (drag) { drag = null; draw(); } });
   window.addEventListener("mousemove", (ev) => { if (!drag) return;
     ww.value = Math.max(1, Math.round(drag.w + (ev.clientX - drag.x) * 2)); wc.value = Math.round(drag.c + (ev.clientY - drag.y) * 2); });
+  // orientation letters of the current view; window presets; zoom and pan; distance in mm
+  const sp = (root.dataset.spacing || "1,1,1").split(",").map(Number);  // (k, j, i) mm
+  const colMm = {axial: sp[2], coronal: sp[2], sagittal: sp[1]};  // displayed pixels are square
+  const box = document.getElementById("slice-box"), layer = document.getElementById("measure-layer");
+  const out = document.getElementById("distance");
+  let zoom = 1, pan = [0, 0], measuring = false, pts = [];
+  function place() { img.style.transform = "translate(" + pan[0] + "px," + pan[1] + "px) scale(" + zoom + ")"; }
+  function letters() { root.querySelectorAll("[data-letters]").forEach((e) => { e.hidden = e.dataset.letters !== axis; }); }
+  const baseSetAxis = setAxis;
+  setAxis = function (a) { baseSetAxis(a); letters(); pts = []; layer.innerHTML = ""; out.textContent = ""; };
+  root.querySelectorAll("button[data-preset]").forEach((b) => b.addEventListener("click", () => {
+    const cw = b.dataset.preset.split(",").map(Number); wc.value = cw[0]; ww.value = cw[1]; draw(); }));
+  document.getElementById("zoom-in").addEventListener("click", () => { zoom = Math.min(8, zoom * 1.25); place(); });
+  document.getElementById("zoom-out").addEventListener("click", () => { zoom = Math.max(1, zoom / 1.25); place(); });
+  document.getElementById("zoom-reset").addEventListener("click", () => { zoom = 1; pan = [0, 0]; place(); });
+  document.getElementById("measure").addEventListener("click", (ev) => {
+    measuring = !measuring; ev.target.classList.toggle("on", measuring); pts = []; layer.innerHTML = ""; });
+  let panFrom = null;
+  img.addEventListener("mousedown", (ev) => {
+    if (ev.button !== 0) return;
+    ev.preventDefault();
+    const r = img.getBoundingClientRect();
+    if (measuring) {  // image pixel under the pointer (natural size), then its screen point for the line
+      const px = [(ev.clientX - r.left) / r.width * img.naturalWidth, (ev.clientY - r.top) / r.height * img.naturalHeight];
+      pts.push({px: px, scr: [ev.clientX - box.getBoundingClientRect().left, ev.clientY - box.getBoundingClientRect().top]});
+      if (pts.length === 2) {
+        const d = Math.hypot(pts[1].px[0] - pts[0].px[0], pts[1].px[1] - pts[0].px[1]) * colMm[axis];
+        out.textContent = d.toFixed(1) + " mm"; out.dataset.mm = d.toFixed(2);
+        layer.innerHTML = '<line x1="' + pts[0].scr[0] + '" y1="' + pts[0].scr[1] + '" x2="' + pts[1].scr[0] + '" y2="' + pts[1].scr[1] + '"/>';
+        pts = [];
+      }
+    } else if (zoom > 1) { panFrom = [ev.clientX - pan[0], ev.clientY - pan[1]]; }
+  });
+  window.addEventListener("mousemove", (ev) => { if (panFrom) { pan = [ev.clientX - panFrom[0], ev.clientY - panFrom[1]]; place(); } });
+  window.addEventListener("mouseup", () => { panFrom = null; });
   setAxis("axial");
   // 3D: orthographic projection of surface points, rotated by dragging
   const cv = document.getElementById("view3d"), g = cv.getContext("2d");
