@@ -28,8 +28,14 @@ templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates"))
 def render(request: Request, name: str, p: Principal | None, status: int = 200, **kw) -> HTMLResponse:
     """Render a template with the caller, the translator and the language chosen for this request."""
     lang = p.lang if p else pick(request.cookies.get("openir_lang"), request.headers.get("accept-language"))
-    return templates.TemplateResponse(request, name, {"p": p, "t": translator(lang), "lang": lang, **kw},
-                                      status_code=status)
+    return templates.TemplateResponse(request, name, {"p": p, "t": translator(lang), "tech": technique_namer(lang),
+                                                      "lang": lang, **kw}, status_code=status)
+
+
+def technique_namer(lang: str):
+    """``tech(code)``: a technique's name from the catalogue in ``lang`` (the code when unknown)."""
+    names = {c: (t.name_zh if lang == "zh-CN" and t.name_zh else t.name) for c, t in load_catalogue().techniques.items()}
+    return lambda code: names.get(code, code)
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -1,0 +1,68 @@
+"""zh-CN is complete: no template holds interface text outside the message catalogues, and pages
+rendered in zh-CN show no English catalogue message."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import openir.web
+
+WEB = Path(openir.web.__file__).parent
+# units, acronyms and proper names that are written the same in both languages
+SAME_IN_BOTH = {"English", "mm", "mL", "JSON", "SR", "KAP Gy·cm²", "Ka,r Gy", "CIRSE", "SIR 2017", "DRL", "/DRL",
+                "95% CI", "CUSUM", "SR, KAP", "Gy·cm², Ka,r", "Gy"}
+
+
+def _template_texts(source: str) -> list[str]:
+    s = re.sub(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", " ", source, flags=re.S)
+    s = re.sub(r"<script.*?</script>|<style.*?</style>", " ", s, flags=re.S)
+    found: list[str] = []
+
+    class Texts(HTMLParser):
+        def handle_data(self, data: str) -> None:
+            found.extend(x for x in (p.strip(" :,·") for p in re.split(r"\s{2,}", data.strip())) if re.search(r"[A-Za-z]{2,}", x))
+
+        def handle_starttag(self, tag, attrs) -> None:
+            found.extend(v for k, v in attrs if k in ("title", "placeholder", "alt", "aria-label") and v
+                         and re.search(r"[A-Za-z]{2,}", v))
+
+    Texts().feed(s)
+    return [x for x in found if x not in SAME_IN_BOTH]
+
+
+def test_templates_hold_no_untranslated_text():
+    bad = {f.name: t for f in sorted((WEB / "templates").glob("*.html")) if (t := _template_texts(f.read_text("utf-8")))}
+    assert not bad, bad
+
+
+def test_the_check_finds_literal_text():
+    assert _template_texts("<p>{{ t('x') }} Saved <b title='Open'>mm</b></p>") == ["Saved", "Open"]
+
+
+def test_catalogues_have_the_same_keys():
+    en = json.loads((WEB / "i18n" / "en.json").read_text("utf-8"))
+    zh = json.loads((WEB / "i18n" / "zh-CN.json").read_text("utf-8"))
+    assert set(en) == set(zh), set(en) ^ set(zh)
+
+
+def test_pages_in_zh_cn_show_no_english_message(client_for):
+    en = json.loads((WEB / "i18n" / "en.json").read_text("utf-8"))
+    zh = json.loads((WEB / "i18n" / "zh-CN.json").read_text("utf-8"))
+    english = {v for k, v in en.items() if zh.get(k) != v and len(v) > 3 and v not in SAME_IN_BOTH}
+    for user, pages in (("op-h001", ["/procedures", "/procedures/new", "/consultations"]),
+                        ("centre", ["/quality", "/dose"])):
+        c = client_for(user)
+        c.put("/api/me/lang", json={"lang": "zh-CN"})
+        if user == "op-h001":
+            pid = c.get("/api/procedures?limit=1").json()["items"][0]["id"]
+            pages = [*pages, f"/cases/{pid}"]
+        for page in pages:
+            html = c.get(page).text
+            body = re.sub(r"<script.*?</script>|<[^>]+>", "\n", html, flags=re.S)
+            shown = {x.strip() for x in body.split("\n") if x.strip()}
+            left = shown & english
+            assert not left, (page, left)
+        c.put("/api/me/lang", json={"lang": "en"})
