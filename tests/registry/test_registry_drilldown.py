@@ -7,7 +7,13 @@ import datetime as dt
 import pytest
 
 from openir.core import InputError
-from openir.registry import CaseFilter, compute_indicators, find_cases, load_indicators, session_scope
+from openir.registry import (
+    CaseFilter,
+    compute_indicators,
+    find_cases,
+    load_indicators,
+    session_scope,
+)
 
 
 def test_the_cases_behind_every_funnel_point(seeded):

@@ -80,3 +80,23 @@ def test_browsers_get_html_error_pages_and_patient_data_is_never_cached(client_f
     for path in (f"/api/cases/{pid}", f"/cases/{pid}", "/procedures", "/api/procedures"):
         assert c.get(path).headers["cache-control"] == "no-store", path
     assert "no-store" not in c.get("/static/app.css").headers.get("cache-control", "")
+
+
+def test_dashboards_lead_to_the_cases_behind_them(client_for):
+    centre = client_for("centre")
+    html = centre.get("/quality?indicator=" + centre.get("/api/quality/indicators").json()[0]["indicator"]).text
+    import re
+
+    link = re.search(r'href="(/procedures\?indicator=[^"&]+&(?:amp;)?hospital=[^"&]+)">(\d+)</a>', html)
+    assert link, "funnel table rows link to their cases"
+    url, n = link.group(1).replace("&amp;", "&"), int(link.group(2))
+    page = centre.get(url.replace("/procedures", "/api/procedures") + "&limit=500").json()
+    assert page["total"] == n  # exactly the point's cases
+    assert all(i["deidentified"] for i in page["items"])
+    # a hospital searches its own records; the centre cannot search identifiers at all
+    op = client_for("op-h001")
+    mine = op.get("/api/procedures?limit=1").json()["items"][0]
+    assert op.get(f"/api/procedures?q={mine['patient_key']}").json()["total"] >= 1
+    assert centre.get(f"/api/procedures?q={mine['patient_key']}").json()["total"] > 1  # ignored, not a probe
+    r = op.get("/procedures?technique=liver_mwa&date_from=2020-01-01")
+    assert r.status_code == 200 and 'name="technique"' in r.text

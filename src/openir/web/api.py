@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import select
 
-from openir.registry import ProcedureIn, load_catalogue, session_scope
+from openir.registry import CaseFilter, ProcedureIn, load_catalogue, session_scope
 
 from . import cases, consult, dose_view, quality_view
 from .access import audit
@@ -15,7 +15,7 @@ from .context import Ctx
 from .deps import admin, api_user, api_writer, ctx_of
 from .imaging import load_case_volume, render_slice, surface_points
 from .models import User
-from .procedures import check_draft, create_procedure, get_procedure, list_procedures
+from .procedures import case_filter, check_draft, create_procedure, get_procedure, list_procedures
 from .schemas import (
     AckIn,
     CaseOut,
@@ -127,9 +127,12 @@ def check(body: CheckIn, p: Principal = Depends(api_user), ctx: Ctx = Depends(ct
 
 @router.get("/procedures", response_model=ProcedurePage, tags=["procedures"])
 def procedures(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10_000_000),
-               flagged: bool = False, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> ProcedurePage:
-    """A page of the procedures the caller may see, newest first; other hospitals' rows de-identified."""
-    total, items = list_procedures(ctx, p, limit=limit, offset=offset, flagged=flagged)
+               flagged: bool = False, f: CaseFilter = Depends(case_filter), p: Principal = Depends(api_user),
+               ctx: Ctx = Depends(ctx_of)) -> ProcedurePage:
+    """A page of the procedures the caller may see, newest first; other hospitals' rows de-identified.
+    Filters: hospital, operator, technique, date_from, date_to, q (own hospital's uid/patient key),
+    indicator (its denominator; with events=true its numerator), flagged."""
+    total, items = list_procedures(ctx, p, limit=limit, offset=offset, flagged=flagged, filters=f)
     return ProcedurePage(total=total, items=items)
 
 

@@ -9,14 +9,20 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from openir.registry import list_hospitals, list_operators, load_catalogue, session_scope
+from openir.registry import (
+    CaseFilter,
+    list_hospitals,
+    list_operators,
+    load_catalogue,
+    session_scope,
+)
 
 from . import cases, consult, dose_view, quality_view
 from .context import Ctx
 from .deps import ctx_of, page_user, page_writer, who
 from .i18n import pick, translator
 from .models import User
-from .procedures import list_procedures
+from .procedures import case_filter, list_procedures
 from .schemas import ConsultIn
 from .security import SESSION_COOKIE, Principal
 from .session_ops import login_user, logout_user
@@ -83,10 +89,13 @@ async def set_lang(request: Request, p: Principal = Depends(page_writer), ctx: C
 
 
 @router.get("/procedures", response_class=HTMLResponse)
-def procedures_page(request: Request, offset: int = 0, p: Principal = Depends(page_user), ctx: Ctx = Depends(ctx_of)):
-    """The procedure list (50 per page)."""
-    total, items = list_procedures(ctx, p, limit=50, offset=max(0, offset))
-    return render(request, "procedures.html", p, total=total, items=items, offset=max(0, offset))
+def procedures_page(request: Request, offset: int = 0, f: CaseFilter = Depends(case_filter),
+                    p: Principal = Depends(page_user), ctx: Ctx = Depends(ctx_of)):
+    """The procedure list (50 per page), filtered; the target of every dashboard drill-down."""
+    total, items = list_procedures(ctx, p, limit=50, offset=max(0, offset), filters=f)
+    query = {k: v for k, v in request.query_params.items() if k != "offset"}
+    return render(request, "procedures.html", p, total=total, items=items, offset=max(0, offset), f=f,
+                  query=query, techniques=load_catalogue().techniques)
 
 
 @router.get("/procedures/new", response_class=HTMLResponse)

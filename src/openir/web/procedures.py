@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import replace
 from typing import Any
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Query
 from sqlalchemy.orm import Session
 
 from openir.core import InputError
 from openir.registry import (
+    CaseFilter,
     ProcedureIn,
     ProcedureSummary,
     count_procedures,
+    find_cases,
     find_procedure,
     get_hospital,
     get_operator,
@@ -36,13 +40,21 @@ def _shape(ctx: Ctx, p: Principal, summary: ProcedureSummary) -> ProcedureOut:
 
 
 def list_procedures(ctx: Ctx, p: Principal, *, limit: int = 50, offset: int = 0,
-                    flagged: bool = False) -> tuple[int, list[ProcedureOut]]:
+                    flagged: bool = False, filters: CaseFilter | None = None) -> tuple[int, list[ProcedureOut]]:
     """One page of the procedures ``p`` may see (newest first) and how many there are in all;
-    other hospitals' rows come de-identified."""
+    other hospitals' rows come de-identified. ``filters`` narrow it (the cases behind a funnel point,
+    a CUSUM signal, a rating); searching by patient key or case uid is for a hospital's own records
+    only, because a match on another hospital's identifiers would itself disclose them."""
     scope = hospitals_of(p)
     with session_scope(ctx.engine, p.username) as s:
-        total = count_procedures(s, hospitals=scope, flagged=flagged)
-        rows = registry_procedures(s, hospitals=scope, flagged=flagged, limit=limit, offset=offset)
+        if filters is None or filters == CaseFilter():
+            total = count_procedures(s, hospitals=scope, flagged=flagged)
+            rows = registry_procedures(s, hospitals=scope, flagged=flagged, limit=limit, offset=offset)
+        else:
+            if not p.is_hospital:
+                filters = replace(filters, text=None, patient_key=None)
+            total, rows = find_cases(s, replace(filters, flagged=filters.flagged or flagged), hospitals=scope,
+                                     limit=limit, offset=offset)
         return total, [_shape(ctx, p, r) for r in rows]
 
 
@@ -110,3 +122,13 @@ def create_procedure(ctx: Ctx, p: Principal, body: ProcedureIn) -> dict[str, Any
         raise HTTPException(422, [{"loc": ["body", exc.field or ""], "msg": str(exc), "type": "value_error"}]) from exc
     ctx.bump()
     return res.model_dump()
+
+
+def case_filter(hospital: str | None = Query(None, max_length=32), operator: str | None = Query(None, max_length=32),
+                technique: str | None = Query(None, max_length=64), date_from: dt.date | None = None,
+                date_to: dt.date | None = None, q: str | None = Query(None, max_length=64),
+                indicator: str | None = Query(None, max_length=64), events: bool = False) -> CaseFilter:
+    """The list filters of a request (query parameters), shared by the page and the API."""
+    clean = {k: (v.strip() or None) if isinstance(v, str) else v for k, v in
+             {"hospital": hospital, "operator": operator, "technique": technique, "text": q, "indicator": indicator}.items()}
+    return CaseFilter(date_from=date_from, date_to=date_to, events_only=events and bool(clean["indicator"]), **clean)
