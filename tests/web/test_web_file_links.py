@@ -100,3 +100,29 @@ def test_dashboards_lead_to_the_cases_behind_them(client_for):
     assert centre.get(f"/api/procedures?q={mine['patient_key']}").json()["total"] > 1  # ignored, not a probe
     r = op.get("/procedures?technique=liver_mwa&date_from=2020-01-01")
     assert r.status_code == 200 and 'name="technique"' in r.text
+
+
+def test_account_and_user_pages(client_for):
+    import re
+
+    op = client_for("op-h002")
+    csrf = op.headers["X-CSRF-Token"]
+    r = op.post("/account/tokens", data={"csrf_token": csrf, "name": "modality-1"})
+    token = re.search(r'id="new-token">([^<]+)<', r.text).group(1)
+    assert client_for().get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    tid = max(int(x) for x in re.findall(r'/account/tokens/(\d+)/revoke', r.text))
+    assert op.post(f"/account/tokens/{tid}/revoke", data={"csrf_token": csrf}).status_code == 303
+    assert client_for().get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert token not in op.get("/account").text  # shown once only
+    assert op.get("/admin/users").status_code == 403
+    adm = client_for("admin")
+    a = adm.headers["X-CSRF-Token"]
+    r = adm.post("/admin/users", data={"csrf_token": a, "username": "new-qo", "password": "short", "role": "centre"})
+    assert r.status_code == 422 and "10 characters" in r.text
+    r = adm.post("/admin/users", data={"csrf_token": a, "username": "new-qo", "password": "long-enough-pw",
+                                       "role": "quality_officer", "hospital_code": "H002"})
+    assert r.status_code == 200 and "new-qo" in r.text, re.search(r"role=\"alert\">([^<]*)<", r.text)
+    assert adm.post("/admin/users/new-qo/active", data={"csrf_token": a, "active": "0"}).status_code == 303
+    c = client_for()
+    assert c.post("/api/login", json={"username": "new-qo", "password": "long-enough-pw"}).status_code == 401
+    assert adm.post("/admin/users/admin/active", data={"csrf_token": a, "active": "0"}).status_code == 409

@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Route
 
 from openir.registry.models import Hospital, Patient, Procedure
-from openir.web.models import Consultation, DoseAck
+from openir.web.models import ApiToken, Consultation, DoseAck, User
 
 
 def _b_secrets(web_app, client_for):
@@ -30,8 +30,11 @@ def _b_secrets(web_app, client_for):
     cid = qb.post("/api/consultations", json={"procedure_id": b_case[0], "to_hospital": "H003",
                                                "question": "margin?"}).json()["id"]
     nid = client_for("qo-h003").get("/api/notifications").json()[0]["id"]
+    qb.post("/api/tokens", json={"name": "b-machine"})
+    with eng.connect() as c:
+        tid = c.scalar(sa.select(sa.func.max(ApiToken.id)))
     return {"pid": b_case[0], "aid": alerts[0]["id"], "patient_id": b_patient, "cid": cid, "nid": nid,
-            "code": "major_ae", "secrets": secrets}
+            "code": "major_ae", "secrets": secrets, "tid": tid, "username": "qo-h002"}
 
 
 def _requests(b):
@@ -72,6 +75,12 @@ def _requests(b):
         ("POST", "/consultations/{cid}/messages"): {"data": {**f, "body": "x"}},
         ("POST", "/consultations/{cid}/transition"): {"data": {**f, "state": "closed"}},
         ("GET", "/healthz"): {},
+        ("GET", "/account"): {}, ("POST", "/account/tokens"): {"data": {**f, "name": "mine"}},
+        ("POST", "/account/tokens/{tid}/revoke"): {"data": f},
+        ("GET", "/admin/users"): {},
+        ("POST", "/admin/users"): {"data": {**f, "username": "evil2", "password": "0123456789ab", "role": "quality_officer",
+                                            "hospital_code": "H002"}},
+        ("POST", "/admin/users/{username}/active"): {"data": {**f, "active": "0"}},
     }
 
 
@@ -85,7 +94,7 @@ def _all_routes(routes):
 
 
 # routes that take an id of B: must refuse (4xx); the others must answer without B's identifiers
-TARGETED = {"{pid}", "{aid}", "{cid}", "{nid}", "{patient_id}"}
+TARGETED = {"{pid}", "{aid}", "{cid}", "{nid}", "{patient_id}", "{tid}", "{username}"}
 
 
 def test_every_route_isolates_hospitals(web_app, client_for):
@@ -100,19 +109,23 @@ def test_every_route_isolates_hospitals(web_app, client_for):
         for (method, path), kw in table.items():
             if path in ("/api/logout", "/logout"):
                 continue  # would end this user's session; covered by test_web_auth
-            url = path.format(**{k: b[k] for k in ("pid", "aid", "cid", "nid", "patient_id", "code")})
+            url = path.format(**{k: b[k] for k in ("pid", "aid", "cid", "nid", "patient_id", "code", "tid", "username")})
             kw = {k: ({**v, "csrf_token": csrf} if k == "data" and "csrf_token" in v else v) for k, v in kw.items()}
             r = a.request(method, url, **kw)
             text = r.text
             leaked = [s for s in b["secrets"] if s in text]
             assert not leaked, f"{user} {method} {path} leaks {leaked[:3]}"
-            if any(t in path for t in TARGETED) or path in ("/api/procedures", "/api/consultations", "/consultations") and method == "POST":
+            if any(t in path for t in TARGETED) or path in ("/api/procedures", "/api/consultations", "/consultations",
+                                                            "/admin/users") and method == "POST":
                 assert 400 <= r.status_code < 500, f"{user} {method} {path} -> {r.status_code}"
     # nothing of B changed
     with web_app.state.ctx.engine.connect() as c:
         assert c.scalar(sa.select(Consultation.state).where(Consultation.id == b["cid"])) == "requested"
         assert c.scalar(sa.select(sa.func.count()).select_from(DoseAck).where(DoseAck.alert_id == b["aid"])) == 0
         assert c.scalar(sa.select(sa.func.count()).select_from(Procedure).where(Procedure.uid == "X-NEW-1")) == 0
+        assert c.scalar(sa.select(ApiToken.revoked).where(ApiToken.id == b["tid"])) is False
+        assert c.scalar(sa.select(User.active).where(User.username == "qo-h002")) is True
+        assert c.scalar(sa.select(sa.func.count()).select_from(User).where(User.username == "evil2")) == 0
 
 
 def test_centre_sees_all_deidentified(web_app, client_for):

@@ -71,3 +71,25 @@ def set_active(engine: Engine, username: str, active: bool, *, actor: str = "cli
                              field="username")
         user.active = active
         audit_event(s, actor=actor, action="update", table="web_users", key=username, after={"active": active})
+
+
+def list_tokens(engine: Engine, user_id: int) -> list[dict]:
+    """A user's API tokens (name, created, revoked), never the token itself (only its hash is stored)."""
+    from .models import ApiToken
+
+    with session_scope(engine) as s:
+        return [{"id": t.id, "name": t.name, "created": t.created_at.isoformat(timespec="seconds"), "revoked": t.revoked}
+                for t in s.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id))]
+
+
+def revoke_token(engine: Engine, user_id: int, token_id: int, *, actor: str) -> bool:
+    """Revoke one of the user's own tokens; False when it is not theirs (no probing of others')."""
+    from .models import ApiToken
+
+    with session_scope(engine, actor) as s:
+        t = s.get(ApiToken, token_id)
+        if t is None or t.user_id != user_id:
+            return False
+        t.revoked = True
+        audit_event(s, actor=actor, action="update", table="web_api_tokens", key=token_id, after={"revoked": True})
+        return True

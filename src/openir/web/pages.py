@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from openir.core import InputError
 from openir.registry import (
     CaseFilter,
     list_hospitals,
@@ -18,6 +19,7 @@ from openir.registry import (
 )
 
 from . import cases, consult, dose_view, quality_view
+from .access import audit
 from .context import Ctx
 from .deps import ctx_of, page_user, page_writer, who
 from .i18n import pick, translator
@@ -226,3 +228,83 @@ def consult_move(cid: int, state: str = Form(..., max_length=16), p: Principal =
 def healthz(_: Principal | None = Depends(who)) -> dict:
     """Liveness probe for load balancers (no login needed)."""
     return {"ok": True}
+
+
+# ---- accounts: own API tokens for everyone, user management for administrators -----------------
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request, token: str | None = None, p: Principal = Depends(page_user),
+                 ctx: Ctx = Depends(ctx_of)):
+    """The caller's API tokens (create, revoke); a new token is shown once."""
+    from .accounts import list_tokens
+
+    return render(request, "account.html", p, tokens=list_tokens(ctx.engine, p.user_id), new_token=None)
+
+
+@router.post("/account/tokens", response_class=HTMLResponse)
+async def account_new_token(request: Request, p: Principal = Depends(page_writer), ctx: Ctx = Depends(ctx_of)):
+    """Create an API token from the form; the page shows it once."""
+    from .accounts import list_tokens
+    from .security import new_token
+
+    name = str((await request.form()).get("name") or "").strip()[:100] or "token"
+    with session_scope(ctx.engine, p.username) as s:
+        token = new_token(s, s.get(User, p.user_id), name)
+        audit(s, p, "insert", "web_api_tokens", p.user_id, {"name": name})
+    return render(request, "account.html", p, tokens=list_tokens(ctx.engine, p.user_id), new_token=token)
+
+
+@router.post("/account/tokens/{tid}/revoke")
+def account_revoke(tid: int, p: Principal = Depends(page_writer), ctx: Ctx = Depends(ctx_of)) -> RedirectResponse:
+    """Revoke one of the caller's tokens (another user's is a 404)."""
+    from .accounts import revoke_token
+
+    if not revoke_token(ctx.engine, p.user_id, tid, actor=p.username):
+        raise HTTPException(404, "not found")
+    return RedirectResponse("/account", 303)
+
+
+@router.get("/admin/users", response_class=HTMLResponse)
+def users_page(request: Request, p: Principal = Depends(page_user), ctx: Ctx = Depends(ctx_of)):
+    """Accounts, for administrators: list, add, disable and enable."""
+    from .accounts import list_accounts
+
+    if p.role != "admin":
+        raise HTTPException(403, "administrators only")
+    with session_scope(ctx.engine, p.username) as s:
+        hospitals = [h.code for h in list_hospitals(s)]
+    return render(request, "users.html", p, users=list_accounts(ctx.engine), hospitals=hospitals, error=None)
+
+
+@router.post("/admin/users", response_class=HTMLResponse)
+async def users_add(request: Request, p: Principal = Depends(page_writer), ctx: Ctx = Depends(ctx_of)):
+    """Add an account from the form; a refused one re-renders the page with the reason."""
+    from .accounts import add_account, list_accounts
+
+    if p.role != "admin":
+        raise HTTPException(403, "administrators only")
+    form = await request.form()
+    spec = {k: str(v).strip() or None for k in ("username", "password", "role", "hospital_code", "operator_code", "lang")
+            if (v := form.get(k)) is not None}
+    error = None
+    try:
+        add_account(ctx.engine, {k: v for k, v in spec.items() if v is not None}, actor=p.username)
+    except InputError as exc:
+        error = str(exc)
+    with session_scope(ctx.engine, p.username) as s:
+        hospitals = [h.code for h in list_hospitals(s)]
+    return render(request, "users.html", p, status=422 if error else 200, users=list_accounts(ctx.engine),
+                  hospitals=hospitals, error=error)
+
+
+@router.post("/admin/users/{username}/active")
+async def users_active(username: str, request: Request, p: Principal = Depends(page_writer),
+                       ctx: Ctx = Depends(ctx_of)) -> RedirectResponse:
+    """Disable or enable an account (not one's own)."""
+    from .accounts import set_active
+
+    if p.role != "admin":
+        raise HTTPException(403, "administrators only")
+    if username == p.username:
+        raise HTTPException(409, "you cannot disable your own account")
+    set_active(ctx.engine, username, str((await request.form()).get("active")) == "1", actor=p.username)
+    return RedirectResponse("/admin/users", 303)
