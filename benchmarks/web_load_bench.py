@@ -50,8 +50,10 @@ def prepare(url: str, home: Path, procedures: int) -> list[str]:
 async def user_loop(base: str, username: str, deadline_box: list[float], lat: list[tuple[str, float]], errors: list[str],
                     rng: random.Random, think_s: float) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+        t0 = time.perf_counter()
         r = await c.post("/api/login", json={"username": username, "password": PASSWORD})
         r.raise_for_status()
+        lat.append(("POST /api/login", time.perf_counter() - t0))  # logins count: all users log in at once
         c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
         hosp = r.json()["hospital_code"]
         ops = (await c.get("/api/catalogue")).json()
@@ -121,6 +123,11 @@ def summary(label: str, lat: list[tuple[str, float]], errors: list[str], wall: f
            "p50_ms": float(np.percentile(ms, 50)) if len(ms) else float("nan"),
            "p95_ms": float(np.percentile(ms, 95)) if len(ms) else float("nan"),
            "p99_ms": float(np.percentile(ms, 99)) if len(ms) else float("nan")}
+    logins = np.array([d for n, d in lat if n == "POST /api/login"]) * 1000
+    if len(logins):
+        out["login_p95_ms"] = float(np.percentile(logins, 95))
+        print(f"  {label:<28} {len(logins):>7} logins started together: p50 {np.percentile(logins, 50):6.1f} ms  "
+              f"p95 {out['login_p95_ms']:6.1f} ms  max {logins.max():6.1f} ms")
     print(f"  {label:<28} {out['requests']:>7} req  {out['rps']:7.1f} req/s  p50 {out['p50_ms']:6.1f} ms  "
           f"p95 {out['p95_ms']:6.1f} ms  p99 {out['p99_ms']:6.1f} ms  errors {out['errors']}")
     if errors:

@@ -14,6 +14,8 @@ from .models import User
 from .security import (
     Principal,
     close_session,
+    hash_password,
+    needs_rehash,
     open_session,
     session_principal,
     spend_password_time,
@@ -34,6 +36,8 @@ def login_user(ctx: Ctx, username: str, password: str, address: str) -> tuple[Pr
         if user is None or not user.active or not ok:
             ctx.limiter.fail(*keys)
             raise HTTPException(401, "wrong user name or password")
+        if needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
         secret, _ = open_session(s, user)
         s.flush()
         p = session_principal(s, secret)
