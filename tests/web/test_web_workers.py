@@ -117,3 +117,21 @@ def test_a_write_on_one_worker_expires_the_other_workers_cache(two_workers, monk
     a.state.ctx.bump()  # a procedure saved through worker a
     b.state.ctx._cache["k"] = (b.state.ctx._cache["k"][0] - 10.0, 1)  # older than the 5 s grace
     assert b.state.ctx.cached("k", lambda: made.append(1) or len(made)) == 2
+
+
+def test_an_old_hash_is_upgraded_at_login(two_workers):
+    import sqlalchemy as sa
+    from argon2 import PasswordHasher
+
+    from openir.web.models import User
+    from openir.web.security import needs_rehash
+
+    a, _ = two_workers
+    old = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash(PASSWORD)  # the library default
+    with a.state.ctx.engine.begin() as conn:
+        conn.execute(sa.update(User).where(User.username == "op-h002").values(password_hash=old))
+    assert needs_rehash(old)
+    assert TestClient(a).post("/api/login", json={"username": "op-h002", "password": PASSWORD}).status_code == 200
+    with a.state.ctx.engine.connect() as conn:
+        new = conn.scalar(sa.select(User.password_hash).where(User.username == "op-h002"))
+    assert new != old and not needs_rehash(new) and "m=19456,t=2,p=1" in new
