@@ -126,3 +126,21 @@ def test_account_and_user_pages(client_for):
     c = client_for()
     assert c.post("/api/login", json={"username": "new-qo", "password": "long-enough-pw"}).status_code == 401
     assert adm.post("/admin/users/admin/active", data={"csrf_token": a, "active": "0"}).status_code == 409
+
+
+def test_edit_then_lock_a_record_with_audit(client_for, web_app):
+    op, qo = client_for("op-h003"), client_for("qo-h003")
+    pid = op.get("/api/procedures?limit=1").json()["items"][0]["id"]
+    r = op.put(f"/api/procedures/{pid}", json={"age_years": 71, "asa_class": 3})
+    assert r.status_code == 200 and set(r.json()["changed"]) <= {"age_years", "asa_class"}
+    assert op.put(f"/api/procedures/{pid}", json={"technique": "tace"}).status_code == 422  # not editable
+    with web_app.state.ctx.engine.connect() as conn:
+        row = conn.execute(sa.select(AuditLog.before, AuditLog.after).where(
+            AuditLog.actor == "op-h003", AuditLog.table_name == "procedures", AuditLog.action == "update",
+            AuditLog.row_key == str(pid)).order_by(AuditLog.id.desc())).first()
+    assert row is not None and row[1].get("age_years") == 71
+    assert op.post(f"/api/procedures/{pid}/lock").status_code == 403  # the quality officer signs off
+    assert qo.post(f"/api/procedures/{pid}/lock").status_code == 200
+    assert op.put(f"/api/procedures/{pid}", json={"age_years": 72}).status_code == 409
+    page = op.get(f"/cases/{pid}").text
+    assert 'id="locked"' in page and 'id="edit-form"' not in page

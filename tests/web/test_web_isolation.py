@@ -51,7 +51,9 @@ def _requests(b):
         ("GET", "/api/catalogue"): {},
         ("POST", "/api/procedures/check"): {"json": {"technique": "tace", "operator_code": "H002-OP01"}},
         ("GET", "/api/procedures"): {}, ("POST", "/api/procedures"): {"json": proc},
-        ("GET", "/api/procedures/{pid}"): {},
+        ("GET", "/api/procedures/{pid}"): {}, ("PUT", "/api/procedures/{pid}"): {"json": {"age_years": 99}},
+        ("POST", "/api/procedures/{pid}/lock"): {},
+        ("POST", "/cases/{pid}/edit"): {"data": {**f, "age_years": "99"}}, ("POST", "/cases/{pid}/lock"): {"data": f},
         ("GET", "/api/cases/{pid}"): {}, ("GET", "/api/cases/{pid}/slice.png"): {}, ("GET", "/api/cases/{pid}/points3d"): {},
         ("GET", "/api/dose/alerts"): {}, ("POST", "/api/dose/alerts/{aid}/ack"): {"json": {}},
         ("GET", "/api/dose/patients/{patient_id}/cumulative"): {},
@@ -126,6 +128,7 @@ def test_every_route_isolates_hospitals(web_app, client_for):
         assert c.scalar(sa.select(ApiToken.revoked).where(ApiToken.id == b["tid"])) is False
         assert c.scalar(sa.select(User.active).where(User.username == "qo-h002")) is True
         assert c.scalar(sa.select(sa.func.count()).select_from(User).where(User.username == "evil2")) == 0
+        assert c.scalar(sa.select(Procedure.age_years).where(Procedure.id == b["pid"])) != 99
 
 
 def test_centre_sees_all_deidentified(web_app, client_for):

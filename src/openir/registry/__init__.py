@@ -14,6 +14,7 @@ from .catalogue import Catalogue, load_catalogue
 from .cusum import cusum_path, cusum_signal, cusum_threshold
 from .db import init_db, make_engine, session_scope, upgrade_component
 from .drilldown import CaseFilter, find_cases
+from .edit import ProcedureEdit, edit_procedure, procedure_hospital
 from .export import export_fhir, export_research, fhir_bundle, research_table
 from .funnel import (
     Overdispersion,
@@ -50,11 +51,11 @@ __all__ = [
     "AEFacts", "AdverseEventIn", "CaseRecord", "Catalogue", "HospitalIn", "HospitalRating", "HospitalRef",
     "ImportReport", "ImportValidationError", "IndicatorDef", "LearningCurve", "OperatorIn", "OperatorRef",
     "OutcomeIn", "Overdispersion", "ProcedureIn", "ProcedureSummary", "QCResult", "RecordResult", "add_hospital",
-    "CaseFilter", "add_operator", "audit_event", "binomial_limit", "build_qc", "cirse_grade", "classify", "compute_indicators",
-    "count_procedures", "cusum_path", "cusum_signal", "cusum_threshold", "exact_ci", "export_fhir",
+    "CaseFilter", "ProcedureEdit", "add_operator", "audit_event", "binomial_limit", "build_qc", "cirse_grade", "classify", "compute_indicators",
+    "count_procedures", "cusum_path", "cusum_signal", "cusum_threshold", "edit_procedure", "exact_ci", "export_fhir",
     "export_research", "fhir_bundle", "find_case", "find_cases", "find_procedure", "funnel_limits", "get_hospital",
     "get_operator", "grade_all", "import_procedures", "init_db", "insert_procedures", "learning_curves",
     "list_hospitals", "list_operators", "list_procedures", "load_catalogue", "load_dataset", "load_indicators",
-    "make_engine", "merge_procedure_links", "overdispersion", "rate_hospitals", "record_procedure",
+    "make_engine", "merge_procedure_links", "procedure_hospital", "overdispersion", "rate_hospitals", "record_procedure",
     "research_table", "session_scope", "sir_2003_grade", "sir_2017_grade", "upgrade_component",
 ]

@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import select
 
-from openir.registry import CaseFilter, ProcedureIn, load_catalogue, session_scope
+from openir.registry import CaseFilter, ProcedureEdit, ProcedureIn, load_catalogue, session_scope
 
 from . import cases, consult, dose_view, quality_view
 from .access import audit
@@ -15,7 +15,15 @@ from .context import Ctx
 from .deps import admin, api_user, api_writer, ctx_of
 from .imaging import load_case_volume, render_slice, surface_points
 from .models import User
-from .procedures import case_filter, check_draft, create_procedure, get_procedure, list_procedures
+from .procedures import (
+    case_filter,
+    check_draft,
+    create_procedure,
+    edit_record,
+    get_procedure,
+    list_procedures,
+    lock_record,
+)
 from .schemas import (
     AckIn,
     CaseOut,
@@ -140,6 +148,19 @@ def procedures(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0
 def record(body: ProcedureIn, p: Principal = Depends(api_writer), ctx: Ctx = Depends(ctx_of)) -> RecordOut:
     """Record a procedure of the caller's own hospital; returns the rule flags and derived AE grades."""
     return RecordOut(**create_procedure(ctx, p, body))
+
+
+@router.put("/procedures/{pid}", tags=["procedures"])
+def edit(pid: int, body: ProcedureEdit, p: Principal = Depends(api_writer), ctx: Ctx = Depends(ctx_of)) -> dict:
+    """Correct a saved record of the caller's hospital (409 once locked); returns the changed fields."""
+    return {"changed": edit_record(ctx, p, pid, body)}
+
+
+@router.post("/procedures/{pid}/lock", tags=["procedures"])
+def lock(pid: int, p: Principal = Depends(api_writer), ctx: Ctx = Depends(ctx_of)) -> dict:
+    """Lock (sign off) a record: the hospital's quality officer only; no edits afterwards."""
+    lock_record(ctx, p, pid)
+    return {"locked": True}
 
 
 @router.get("/procedures/{pid}", response_model=ProcedureOut, tags=["procedures"])

@@ -131,6 +131,15 @@ class LoginFailure(WebBase):
     at: Mapped[dt.datetime] = mapped_column(DateTime, index=True, default=now)
 
 
+class RecordLock(WebBase):
+    """A procedure record signed off by its hospital's quality officer: no more edits."""
+
+    __tablename__ = "web_record_locks"
+    procedure_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    locked_by: Mapped[int] = mapped_column(ForeignKey("web_users.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
 class SharedState(WebBase):
     """Counters every worker reads: 'data' is bumped on each write, so dashboard caches of all
     workers see new data without waiting for their time-to-live."""

@@ -118,8 +118,41 @@ def case_page(pid: int, request: Request, p: Principal = Depends(page_user), ctx
     view = cases.case_view(ctx, p, pid)
     with session_scope(ctx.engine, p.username) as s:
         others = [h.code for h in list_hospitals(s) if h.code != p.hospital_code]
+    from .procedures import is_locked
+
+    own = p.is_hospital and view.procedure.hospital_code == p.hospital_code
     return render(request, "case.html", p, v=view, pid=pid, others=others, plan_view=plan_summary(view.plan),
-                  plan_json=json.dumps(view.plan, indent=1, default=str) if view.plan else None)
+                  plan_json=json.dumps(view.plan, indent=1, default=str) if view.plan else None,
+                  own=own, locked=is_locked(ctx, pid))
+
+
+@router.post("/cases/{pid}/edit")
+async def case_edit(pid: int, request: Request, p: Principal = Depends(page_writer), ctx: Ctx = Depends(ctx_of)):
+    """Correct the record from the case page's form (blank fields are left as they are)."""
+    from pydantic import ValidationError
+
+    from openir.registry import ProcedureEdit
+
+    from .procedures import edit_record
+
+    form = await request.form()
+    raw = {k: str(v).strip() for k in ProcedureEdit.model_fields if (v := form.get(k)) is not None and str(v).strip()}
+    try:
+        changes = ProcedureEdit.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise HTTPException(422, f"{err['loc'][0]}: {err['msg']}") from None
+    edit_record(ctx, p, pid, changes)
+    return RedirectResponse(f"/cases/{pid}", 303)
+
+
+@router.post("/cases/{pid}/lock")
+def case_lock(pid: int, p: Principal = Depends(page_writer), ctx: Ctx = Depends(ctx_of)) -> RedirectResponse:
+    """Sign the record off (quality officer of its hospital)."""
+    from .procedures import lock_record
+
+    lock_record(ctx, p, pid)
+    return RedirectResponse(f"/cases/{pid}", 303)
 
 
 def plan_summary(plan: dict | None) -> dict | None:

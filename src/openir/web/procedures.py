@@ -12,9 +12,11 @@ from sqlalchemy.orm import Session
 from openir.core import InputError
 from openir.registry import (
     CaseFilter,
+    ProcedureEdit,
     ProcedureIn,
     ProcedureSummary,
     count_procedures,
+    edit_procedure,
     find_cases,
     find_procedure,
     get_hospital,
@@ -132,3 +134,41 @@ def case_filter(hospital: str | None = Query(None, max_length=32), operator: str
     clean = {k: (v.strip() or None) if isinstance(v, str) else v for k, v in
              {"hospital": hospital, "operator": operator, "technique": technique, "text": q, "indicator": indicator}.items()}
     return CaseFilter(date_from=date_from, date_to=date_to, events_only=events and bool(clean["indicator"]), **clean)
+
+
+def edit_record(ctx: Ctx, p: Principal, pid: int, changes: ProcedureEdit) -> list[str]:
+    """Correct a saved procedure of the caller's own hospital unless it is locked (409); the registry
+    audits the change field by field and re-checks the rules."""
+    from .models import RecordLock
+
+    if not p.is_hospital:
+        raise HTTPException(403, "a hospital user may edit their own hospital's records only")
+    with session_scope(ctx.engine, p.username) as s:
+        procedure_row(s, p, pid)  # 404 unless the caller's own
+        if s.get(RecordLock, pid) is not None:
+            raise HTTPException(409, "this record is locked (signed off by the quality officer)")
+        changed = edit_procedure(s, pid, changes)
+    if changed:
+        ctx.bump()
+    return changed
+
+
+def lock_record(ctx: Ctx, p: Principal, pid: int) -> None:
+    """Sign a record off: only the quality officer of its hospital; afterwards edits are refused."""
+    from .models import RecordLock
+
+    if p.role != "quality_officer":
+        raise HTTPException(403, "only the hospital's quality officer locks records")
+    with session_scope(ctx.engine, p.username) as s:
+        procedure_row(s, p, pid)
+        if s.get(RecordLock, pid) is None:
+            s.add(RecordLock(procedure_id=pid, locked_by=p.user_id))
+            audit(s, p, "insert", "web_record_locks", pid)
+
+
+def is_locked(ctx: Ctx, pid: int) -> bool:
+    """Whether a record is signed off."""
+    from .models import RecordLock
+
+    with session_scope(ctx.engine) as s:
+        return s.get(RecordLock, pid) is not None
