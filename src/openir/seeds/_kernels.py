@@ -90,3 +90,25 @@ def accumulate_points(out, points, seeds, table, dr_mm, r_max_mm):  # pragma: no
                 c = abs(vx * seeds[s, 3] + vy * seeds[s, 4] + vz * seeds[s, 5]) / r
             acc += seeds[s, 6] * _lookup(table, r, c, inv_dr, nu_m1)
         out[p] = acc
+
+
+@nb.njit(cache=True, nogil=True, parallel=True, fastmath=True)
+def influence_matrix(out, points, seeds, table, dr_mm, r_max_mm):  # pragma: no cover
+    """``out[p, s]`` = dose rate at point p from seed s (seeds' S_K column included), float32."""
+    inv_dr = 1.0 / dr_mm
+    nu_m1 = table.shape[1] - 1
+    r2max = r_max_mm * r_max_mm
+    for p in nb.prange(points.shape[0]):
+        for s in range(seeds.shape[0]):
+            vx = points[p, 0] - seeds[s, 0]
+            vy = points[p, 1] - seeds[s, 1]
+            vz = points[p, 2] - seeds[s, 2]
+            r2 = vx * vx + vy * vy + vz * vz
+            if r2 > r2max:
+                out[p, s] = 0.0
+                continue
+            r = np.sqrt(r2)
+            c = 1.0
+            if r > 1e-9:
+                c = abs(vx * seeds[s, 3] + vy * seeds[s, 4] + vz * seeds[s, 5]) / r
+            out[p, s] = seeds[s, 6] * _lookup(table, r, c, inv_dr, nu_m1)
