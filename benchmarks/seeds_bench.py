@@ -18,7 +18,14 @@ import time
 import numpy as np
 
 from openir.core.volume import Grid, make_affine
-from openir.seeds import Seed, dose_rate_2d, dose_rate_at_points, dose_rate_grid, get_seed_model, kernel_for
+from openir.seeds import (
+    Seed,
+    dose_rate_2d,
+    dose_rate_at_points,
+    dose_rate_grid,
+    get_seed_model,
+    kernel_for,
+)
 
 
 def numpy_dose_rate(seeds, kern, grid: Grid) -> np.ndarray:
