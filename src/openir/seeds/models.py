@@ -260,3 +260,13 @@ class SeedPlan(BaseModel):
     @property
     def seed_count(self) -> int:
         return len(self.seeds)
+
+
+def registry_dosimetry(plan: SeedPlan, stage: str = "plan") -> dict:
+    """The generic fields the registry records for a seed implant (its ``SeedDosimetryIn``):
+    the registry validates them with its own schema, so it needs nothing of this package."""
+    m = plan.metrics
+    return {"stage": stage, "seed_model": plan.seed_model, "seeds": len(plan.seeds), "needles": len(plan.needles),
+            "activity_mci_per_seed": plan.activity_mci, "total_activity_mci": plan.total_activity_mci,
+            "prescription_gy": plan.prescription_gy, "d90_gy": round(m.d90_gy, 2), "d100_gy": round(m.d100_gy, 2),
+            "v100_pct": round(m.v100_pct, 2), "v150_pct": round(m.v150_pct, 2), "v200_pct": round(m.v200_pct, 2)}

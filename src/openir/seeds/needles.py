@@ -74,6 +74,7 @@ class CandidateSet:
     needles: list[Candidate]
     rejected: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    prep: CasePrep | None = None  # the trajectory case, to re-trace the final needles
 
 
 def template_frame(direction_lps: Sequence[float], centre_lps: Sequence[float], spacing_mm: float) -> TemplateFrame:
@@ -193,6 +194,7 @@ def candidate_needles(labels: LabelMap, ptv: np.ndarray, policy: TrajectoryPolic
             best, best_cov = cs, cov
     assert best is not None
     best.notes = notes + best.notes
+    best.prep = prep
     if not best.needles:
         raise InputError("no candidate needle path through the target is safe", field="target")
     return best

@@ -91,27 +91,32 @@ def _box(mask: np.ndarray, grid: Grid, margin_mm: float) -> tuple[slice, slice, 
 def planning_target(labels: LabelMap, tumour: str, margin_mm: float, body: np.ndarray | None,
                     exclude: np.ndarray | None = None) -> np.ndarray:
     """Tumour grown by ``margin_mm`` (exact Euclidean distance, anisotropic voxels), inside the body,
-    minus ``exclude`` (organ-at-risk voxels); full-grid mask. Errors if the target leaves the CT."""
+    minus ``exclude`` (organ-at-risk voxels); mask on ``labels``' grid. Errors if the target leaves the CT."""
     tum = labels.mask(tumour)
     if not tum.any():
         raise InputError(f"tumour label {tumour!r} is empty: no target in the CT", field="tumour")
+    check_inside_image(tum, labels.grid, margin_mm, tumour)
     box = _box(tum, labels.grid, margin_mm + 2 * float(labels.grid.spacing.max()))
     sub = tum[box]
     dist = ndimage.distance_transform_edt(~sub, sampling=labels.grid.spacing[::-1])
     ptv = np.zeros(labels.shape, bool)
     ptv[box] = dist <= margin_mm + 1e-6
-    edge = np.zeros(labels.shape, bool)
-    edge[[0, -1], :, :] = True
-    edge[:, [0, -1], :] = True
-    edge[:, :, [0, -1]] = True
-    if (ptv & edge).any() and (ptv & edge & (body if body is not None else True)).any():
-        raise InputError(f"target {tumour!r} + {margin_mm:g} mm margin reaches the edge of the CT: "
-                         "the target lies (partly) outside the image", field="tumour")
     if body is not None:
         ptv &= body
     if exclude is not None:
         ptv &= ~exclude
     return ptv
+
+
+def check_inside_image(tumour: np.ndarray, grid: Grid, margin_mm: float, name: str) -> None:
+    """InputError when the tumour, or the tumour plus its margin, reaches beyond the image."""
+    k, j, i = np.nonzero(tumour)
+    idx = np.stack([i, j, k], -1)
+    n = np.array(grid.shape_ijk)
+    room = np.minimum(idx.min(axis=0), (n - 1) - idx.max(axis=0)) * grid.spacing
+    if np.any(room < margin_mm + 1e-6) or np.any(idx.min(axis=0) == 0) or np.any(idx.max(axis=0) == n - 1):
+        raise InputError(f"target {name!r} + {margin_mm:g} mm margin reaches the edge of the CT: the target lies "
+                         "(partly) outside the image", field="tumour")
 
 
 def _subsample(idx: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -145,14 +150,26 @@ def plan_seeds(ct: Volume | None, labels: LabelMap, options: SeedPlanOptions) ->
     if ct is not None and not ct.grid.same_as(labels.grid):
         raise GeometryError("CT and label map are not on the same grid")
     notes: list[str] = []
-    body = body_mask_from_arrays(ct.array, labels.array) if ct is not None else labels.array > 0
-    organs = _organs(labels, site)
-    excl = np.zeros(labels.shape, bool)
+    tum_full = labels.mask(options.tumour)
+    if not tum_full.any():
+        raise InputError(f"tumour label {options.tumour!r} is empty: no target in the CT", field="tumour")
+    check_inside_image(tum_full, labels.grid, margin, options.tumour)
+    # everything but the needle paths is computed in a box around the tumour (margin + dose box)
+    box = _box(tum_full, labels.grid, margin + options.dose_box_margin_mm)
+    grid_box = labels.grid.subgrid([s.start for s in box], [s.stop - s.start for s in box])
+    sub = LabelMap(labels.array[box], grid_box.affine, {}, labels.labels)
+    body = body_mask_from_arrays(ct.array[box], sub.array) if ct is not None else sub.array > 0
+    organs = _organs(sub, site)
+    excl = np.zeros(sub.shape, bool)
     for o in organs:
         excl |= o.mask
-    ptv = planning_target(labels, options.tumour, margin, body, excl if excl.any() else None)
+    ptv_box = planning_target(sub, options.tumour, margin, body, excl if excl.any() else None)
+    if not ptv_box.any():
+        raise InputError(f"the planning target of {options.tumour!r} is empty (outside the body?)", field="tumour")
     if excl.any():
         notes.append("organ-at-risk voxels are excluded from the planning target")
+    ptv = np.zeros(labels.shape, bool)
+    ptv[box] = ptv_box
     policy = options.policy or load_policy()
     if options.policy is None:
         policy = policy.model_copy(update={"needle_gauge": site.needle_gauge, "needle_diameter_mm": None})
@@ -162,22 +179,20 @@ def plan_seeds(ct: Volume | None, labels: LabelMap, options: SeedPlanOptions) ->
     # influence matrices (total dose, Gy) on target and organ sample points
     rows, needle_of = _slot_rows(cands, sk)
     gy_per_rate = model.mean_life_h / 100.0
-    box = _box(ptv, labels.grid, options.dose_box_margin_mm)
-    grid_box = labels.grid.subgrid([s.start for s in box], [s.stop - s.start for s in box])
-    pidx = _subsample(np.flatnonzero(ptv[box]), options.max_target_points)
-    pts = _points(grid_box, ptv[box].shape, pidx)
+    pidx = _subsample(np.flatnonzero(ptv_box), options.max_target_points)
+    pts = _points(grid_box, ptv_box.shape, pidx)
     a_t = influence_matrix_rate(rows, model, pts, options.dose) * gy_per_rate
     vox_cc = labels.grid.voxel_volume_mm3 / 1000.0
     cons = []
     for o in organs:
-        oidx = np.flatnonzero(o.mask[box])
+        oidx = np.flatnonzero(o.mask)
         if oidx.size == 0:
             continue
-        sub = _subsample(oidx, options.max_organ_points, 1)
-        frac = sub.size / oidx.size
+        sel = _subsample(oidx, options.max_organ_points, 1)
+        frac = sel.size / oidx.size
         cc = {"dmax": 0.0, "d0_1cc": 0.1, "d1cc": 1.0, "d2cc": 2.0, "dmean": 0.0}[o.metric or "dmax"]
         k = max(1, int(math.ceil(cc / vox_cc * frac))) if cc > 0 else 1
-        m = influence_matrix_rate(rows, model, _points(grid_box, o.mask[box].shape, sub), options.dose)
+        m = influence_matrix_rate(rows, model, _points(grid_box, o.mask.shape, sel), options.dose)
         cons.append(OrganConstraint(o.name, m * gy_per_rate, o.metric or "dmax", float(o.limit_gy or 1e9), k))
 
     q = site.quality
@@ -188,8 +203,8 @@ def plan_seeds(ct: Volume | None, labels: LabelMap, options: SeedPlanOptions) ->
                              margin_d90=0.03 + 0.04 * attempt,
                              time_budget_s=max(5.0, options.time_budget_s - (time.perf_counter() - t0)))
         res = optimise(a_t, cons, needle_of, inv)
-        result = _finish(_Ctx(labels, options, site, model, sk, activity, rx, margin, cands, ptv, box, grid_box,
-                              organs, notes, t0), res)
+        result = _finish(_Ctx(labels, sub, options, site, model, sk, activity, rx, margin, cands, ptv_box,
+                              grid_box, organs, notes, t0), res)
         g = result.plan.goals_met
         if (g["d90"] and g["v100"]) or not res.organ_ok or time.perf_counter() - t0 > options.time_budget_s:
             break
@@ -218,6 +233,7 @@ class _Ctx:
     """What `plan_seeds` has prepared, handed to `_finish` as one object."""
 
     labels: LabelMap
+    sub: LabelMap
     options: SeedPlanOptions
     site: SiteProtocol
     model: SeedModel
@@ -227,7 +243,6 @@ class _Ctx:
     margin: float
     cands: CandidateSet
     ptv: np.ndarray
-    box: tuple[slice, slice, slice]
     grid_box: Grid
     organs: list[OrganMask]
     notes: list[str]
@@ -237,19 +252,17 @@ class _Ctx:
 def _finish(ctx: _Ctx, res: InverseResult) -> SeedPlanResult:
     """Seeds and needles of the chosen slots, full-grid dose, indices, DVHs: the `SeedPlan`."""
     labels, options, site, model, sk, activity = ctx.labels, ctx.options, ctx.site, ctx.model, ctx.sk, ctx.activity
-    rx, margin, cands, ptv, box, grid_box = ctx.rx, ctx.margin, ctx.cands, ctx.ptv, ctx.box, ctx.grid_box
+    rx, margin, cands, ptv, grid_box = ctx.rx, ctx.margin, ctx.cands, ctx.ptv, ctx.grid_box
     organs, notes, t0 = ctx.organs, ctx.notes, ctx.t0
-    from openir.plan.trajectories import prepare_case, trace_one
+    from openir.plan.trajectories import trace_one
 
     chosen = set(res.chosen)
     needles: list[PlannedNeedle] = []
     seeds: list[Seed] = []
     slot = 0
     k, j, i = np.nonzero(ptv)
-    centre = labels.grid.index_to_world(np.array([i.mean(), j.mean(), k.mean()]))
-    prep = prepare_case(labels, centre, options.policy or load_policy().model_copy(
-        update={"needle_gauge": site.needle_gauge, "needle_diameter_mm": None}),
-        needle_length_mm=options.needles.needle_length_mm)
+    centre = grid_box.index_to_world(np.array([i.mean(), j.mean(), k.mean()]))
+    prep = cands.prep
     for c in cands.needles:
         use = [s for s in range(len(c.slots)) if slot + s in chosen]
         slot += len(c.slots)
@@ -271,9 +284,9 @@ def _finish(ctx: _Ctx, res: InverseResult) -> SeedPlanResult:
             seeds.append(Seed(position_lps=tuple(p), direction_lps=tuple(c.direction), air_kerma_strength_U=sk,
                               needle=idx))
     dose = total_dose_gy(seeds, model, grid_box, options.dose)
-    tgt = ptv[box]
-    tum = labels.mask(options.tumour)[box]
-    organ_box = [OrganMask(o.name, o.mask[box], o.metric, o.limit_gy, o.source) for o in organs]
+    tgt = ptv
+    tum = ctx.sub.mask(options.tumour)
+    organ_box = organs
     metrics = dose_metrics(dose, tgt, labels.grid.voxel_volume_mm3, rx, organ_box)
     q = site.quality
     goals = {"d90": metrics.d90_gy >= rx, "v100": metrics.v100_pct >= q.v100_min_pct,
