@@ -110,9 +110,7 @@ if __name__ == "__main__":
         bench_accuracy()
         bench_grid()
     if "plan" in parts:
-        try:
-            from seeds_plan_cases import bench_plans  # type: ignore[import-not-found]
-        except ImportError:
-            bench_plans = None
-        if bench_plans is not None:
-            bench_plans()
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from seeds_plan_cases import bench_plans  # type: ignore[import-not-found]
+
+        bench_plans()
