@@ -95,13 +95,19 @@ def run_plan(ct: Path, labels: Path, names: Path | None, opts, out: Path, thickn
     with console.status("planning: target, needles, inverse seed placement, dose"):
         res = plan_seeds(image, lm, opts)
         body = body_mask_from_ct(image, lm)
-        mesh = template_mesh(res.plan, body, lm, TemplateOptions(thickness_mm=thickness))
+        try:
+            mesh = template_mesh(res.plan, body, lm, TemplateOptions(thickness_mm=thickness))
+        except InputError as exc:  # e.g. free-hand needles too oblique for one plate: plan still useful
+            mesh, why = None, exc.problem
         html = seed_report_html(res.plan, image, res.dose_gy, res.target)
     out.mkdir(parents=True, exist_ok=True)
     p = res.plan
     _write_text_atomic(out / "plan.json", p.model_dump_json(indent=2))
     _write_text_atomic(out / "needles.csv", needle_table_csv(p, thickness))
-    write_stl(out / "template.stl", mesh.triangles)
+    if mesh is not None:
+        write_stl(out / "template.stl", mesh.triangles)
+    else:
+        console.print(f"[yellow]no template STL[/yellow]: {why}", markup=True)
     io.write_nifti(res.dose_gy, out / "dose.nii.gz")
     io.write_rt_dose(res.dose_gy, out / "rtdose.dcm", ct_meta=image.meta)
     _write_text_atomic(out / "report.html", html)
