@@ -19,6 +19,7 @@ from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 
 class Fallback(Exception):
@@ -56,7 +57,7 @@ class Document:
 
 # header attributes read by keyword
 HEADER = ("SOPClassUID", "SOPInstanceUID", "StudyDescription", "RequestedProcedureDescription",
-          "StudyInstanceUID", "SeriesInstanceUID", "PatientID", "PatientSex", "PatientBirthDate",
+          "StudyInstanceUID", "SeriesInstanceUID", "PatientID", "PatientName", "PatientSex", "PatientBirthDate",
           "AccessionNumber", "InstitutionName", "StationName", "Manufacturer", "ManufacturerModelName",
           "PerformingPhysicianName", "ContentDate", "ContentTime", "StudyDate", "StudyTime", "CompletionFlag")
 T_VALUE_TYPE, T_CONCEPT_NAME, T_CONTENT_SEQ = 0x0040A040, 0x0040A043, 0x0040A730
@@ -263,13 +264,13 @@ class _Builder:
         mv = get(T_MEASURED)
         if mv:
             m = mv[0]
+            if len(mv) > 1:
+                raise Fallback  # one value per item: leave the sequence to the reference path
             raw = m.get(T_NUMERIC)
             if raw:  # absent or empty: no value
                 text = raw.decode("latin-1")
-                if "\\" in text:
-                    raise Fallback
                 try:
-                    value = float(text)
+                    value: Any = [float(t) for t in text.split("\\")] if "\\" in text else float(text)
                 except ValueError as exc:
                     raise Fallback from exc
                 units = self.code(m.get(T_UNITS))
@@ -338,7 +339,12 @@ def _ds_item(ds: Dataset) -> Item:
     if mv:
         m = mv[0]
         raw = _val(m, T_NUMERIC)
-        if raw is not None and raw != "":
+        if len(mv) > 1:  # one value per item (per pulse): gather them, as a multi-valued NumericValue
+            raws = [_val(x, T_NUMERIC) for x in mv]
+            raw = [v for r in raws if r is not None and r != "" for v in (r if isinstance(r, MultiValue) else [r])]
+        elif isinstance(raw, MultiValue):
+            raw = list(raw)
+        if raw is not None and raw != "" and raw != []:
             units = _code(m, T_UNITS)
             num = (raw, units[0] if units else "")
     children = [_ds_item(c) for c in _val(ds, T_CONTENT_SEQ) or []]

@@ -103,6 +103,7 @@ class DoseReport(BaseModel):
     study_instance_uid: str | None = None
     series_instance_uid: str | None = None
     patient_id: str | None = None
+    patient_name: str | None = Field(None, description="as the report gives it; used to recognise QA/phantom studies")
     patient_sex: str | None = None
     patient_birth_date: str | None = None
     accession_number: str | None = None

@@ -108,14 +108,38 @@ class RDSRError(InputError):
 
 
 # ---- content item access (items are _srtree.Item, read from bytes or from pydicom) ------------
+# Technique factors that some systems report once per pulse (e.g. Eurocolumbus fluoroscopy: pulse
+# width, kVp and tube current as multi-valued NUMs). Rule, as OpenREM applies it: the event's value
+# is the mean of the non-zero values (0 if all are zero). Doses, times and counts are never averaged:
+# a multi-valued one is refused, because no rule would give the event's dose safely.
+MEAN_OF_NONZERO = {"113733", "113734", "113793", "113767"}  # KVP, X-Ray Tube Current, Pulse Width, Average X-Ray Tube Current
+
+
+def _mean_of_nonzero(values: list[float]) -> float:
+    nonzero = [v for v in values if v != 0.0]
+    return sum(nonzero) / len(nonzero) if nonzero else 0.0
+
+
 def _num(item: Item, quantity: str, src: str | None, field: str) -> float | None:
     if item.num is None:
         return None
     raw, unit = item.num
     try:
-        value = float(raw)
+        if isinstance(raw, list | tuple):
+            values = [float(v) for v in raw]
+            if len(values) == 1:
+                value = values[0]
+            elif item.concept in MEAN_OF_NONZERO:
+                value = _mean_of_nonzero(values)
+            else:
+                raise RDSRError(f"{len(values)} values where one is expected (only kVp, tube current and pulse "
+                                "width are averaged)", "invalid", source=src, field=field)
+        else:
+            value = float(raw)
     except (TypeError, ValueError) as exc:
         raise RDSRError(f"numeric value {raw!r} is not a number", "invalid", source=src, field=field) from exc
+    if value != value or value in (float("inf"), float("-inf")):
+        raise RDSRError(f"numeric value {raw!r} is not a finite number", "invalid", source=src, field=field)
     return convert(value, unit, quantity, source=src, field=field)
 
 
@@ -393,6 +417,7 @@ def _parse(doc: Document, src: str) -> DoseReport:
         "study_instance_uid": s("StudyInstanceUID"),
         "series_instance_uid": s("SeriesInstanceUID"),
         "patient_id": s("PatientID"),
+        "patient_name": s("PatientName"),
         "patient_sex": s("PatientSex"),
         "patient_birth_date": s("PatientBirthDate"),
         "accession_number": s("AccessionNumber"),
