@@ -169,6 +169,10 @@ class ReferenceLevel(BaseModel):
     typical_value: float = Field(description="median of the group medians")
     n_groups: int
     n_procedures: int
+    min_per_group: int = Field(1, description="minimum procedures per group (ICRP 135 sample)")
+    groups_left_out: int = Field(0, description="groups below the minimum, not in the distribution")
+    provisional: bool = Field(False, description="no group reached the minimum: computed from all, with a warning")
+    warning: str | None = None
 
 
 class ReferenceComparison(BaseModel):
@@ -184,6 +188,7 @@ class ReferenceComparison(BaseModel):
     typical_value: float
     ratio_to_drl: float
     above_drl: bool
+    provisional: bool = False
 
 
 class SkinDoseResult(BaseModel):
