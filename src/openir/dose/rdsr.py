@@ -8,8 +8,11 @@ Units are converted to OpenIR's canonical units as they are read.
 
 from __future__ import annotations
 
+import gc
 import io
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -330,6 +333,38 @@ def _document(buf: bytes, read_src: str, fast: bool) -> Document:
     return from_dataset(read_dataset(buf, source=read_src))
 
 
+_gc_lock = threading.Lock()
+_gc_depth = 0  # parses in progress (threads) that have the collector paused
+
+
+@contextmanager
+def _no_gc_pauses() -> Iterator[None]:
+    """Pause the cyclic garbage collector while one report is parsed.
+
+    Why: a report is tens of thousands of small acyclic objects (content items, tuples, strings);
+    each allocation burst triggers generation collections that re-scan every live object of the
+    process, which doubled the parse time and made it vary run to run (issue 18). Nothing built
+    here forms a reference cycle, so reference counting frees it all; the collector is resumed
+    when the last concurrent parse ends (and only if it was running before).
+    """
+    global _gc_depth
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_no_gc_pauses_state[0] = gc.isenabled()
+            gc.disable()
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_no_gc_pauses_state[0]:
+                gc.enable()
+
+
+_gc_no_gc_pauses_state = [True]
+
+
 def parse_rdsr(obj: str | Path | bytes | Dataset, source: str | None = None, *, fast: bool = True) -> DoseReport:
     """Parse a projection X-ray (TID 10001) or CT (TID 10011) RDSR into a :class:`DoseReport`.
 
@@ -344,8 +379,9 @@ def parse_rdsr(obj: str | Path | bytes | Dataset, source: str | None = None, *, 
         buf = _read_bytes(obj)
         src = str(source or read_src)
     try:
-        doc = from_dataset(obj) if isinstance(obj, Dataset) else _document(buf, read_src, fast)
-        return _parse(doc, src)
+        with _no_gc_pauses():
+            doc = from_dataset(obj) if isinstance(obj, Dataset) else _document(buf, read_src, fast)
+            return _parse(doc, src)
     except RDSRError:
         raise
     except InputError as exc:  # unit errors: keep the message, add the quarantine reason
