@@ -16,6 +16,7 @@ _EXTRA: dict[str, dict[str, float]] = {
     "1/s": {"pulse/s": 1.0, "pulses/s": 1.0, "/s": 1.0, "1/s": 1.0, "hz": 1.0, "s-1": 1.0, "frames/s": 1.0},
     "1": {"1": 1.0, "": 1.0, "pulse": 1.0, "pulses": 1.0, "frames": 1.0, "ratio": 1.0, "nounits": 1.0},
     "%": {"%": 1.0, "percent": 1.0},
+    "uAs": {"uas": 1.0, "ua.s": 1.0, "mas": 1e3, "ma.s": 1e3, "as": 1e6, "a.s": 1e6},
 }
 
 

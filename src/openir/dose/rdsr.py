@@ -25,7 +25,15 @@ from openir.core.errors import InputError
 
 from ._srtree import Document, Fallback, Item, from_bytes, from_dataset
 from ._units import convert
-from .models import AccumulatedDose, CTAcquisition, DoseReport, IrradiationEvent, XRayFilter
+from .models import (
+    AccumulatedDose,
+    CTAcquisition,
+    CTDoseCheck,
+    CTSource,
+    DoseReport,
+    IrradiationEvent,
+    XRayFilter,
+)
 
 # ---- SOP classes and concept codes (DCM unless noted) -----------------------------------------
 SR_SOP_CLASSES = {
@@ -35,6 +43,8 @@ SR_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.88.33": "Comprehensive SR",
     "1.2.840.10008.5.1.4.1.1.88.34": "Comprehensive 3D SR",
 }
+RADIOPHARMACEUTICAL_SR = "1.2.840.10008.5.1.4.1.1.88.68"  # Radiopharmaceutical Radiation Dose SR
+RADIOPHARMACEUTICAL_REPORT = "113500"  # its document title (TID 10021)
 XRAY_DOSE_REPORT = "113701"  # X-Ray Radiation Dose Report (root of TID 10001 and TID 10011)
 PROCEDURE_REPORTED = "121058"
 PROJECTION_XRAY = "113704"
@@ -86,7 +96,24 @@ _EVT_NUM = {
     "113753": ("table_height_mm", "mm"),  # Table Height Position
     "113754": ("table_head_tilt_deg", "deg"),  # Table Head Tilt Angle
     "113756": ("table_cradle_tilt_deg", "deg"),  # Table Cradle Tilt Angle
+    "113767": ("average_tube_current_ma", "mA"),  # Average X-Ray Tube Current
+    "113736": ("exposure_uas", "uAs"),  # Exposure
+    "113766": ("focal_spot_mm", "mm"),  # Focal Spot Size
+    "113845": ("exposure_index", "1"),  # Exposure Index
+    "113846": ("target_exposure_index", "1"),  # Target Exposure Index
+    "113847": ("deviation_index", "1"),  # Deviation Index
+    "111631": ("average_glandular_dose_mgy", "mGy"),  # Average Glandular Dose
+    "111636": ("entrance_exposure_at_rp_mgy", "mGy"),  # Entrance Exposure at RP
+    "111633": ("compression_thickness_mm", "mm"),  # Compression Thickness
+    "111634": ("half_value_layer_mm", "mm"),  # Half Value Layer
 }
+# irradiation event coded/text details: code -> field
+_EVT_CODE = {
+    "113743": "patient_orientation", "113745": "patient_table_relationship", "113732": "fluoro_mode",
+    "111031": "image_view", "111632": "anode_target_material",
+}
+_ORIENTATION_MOD, _GRID = "113744", "111635"
+_ACC_AGD = "111637"  # Accumulated Average Glandular Dose (mammography, one per breast)
 _EVT_TYPE, _EVT_UID, _EVT_DT, _PROTOCOL, _REF_POINT, _TARGET = (
     "113721", "113769", "111526", "125203", "113780", "123014",
 )
@@ -100,7 +127,27 @@ _CT_NUM = {
     "113733": ("kvp_kv", "kV"),  # KVP
     "113734": ("tube_current_ma", "mA"),  # X-Ray Tube Current
 }
+_CT_NUM.update({
+    "113826": ("nominal_single_collimation_mm", "mm"),  # Nominal Single Collimation Width
+    "113827": ("nominal_total_collimation_mm", "mm"),  # Nominal Total Collimation Width
+    "113823": ("number_of_sources", "1"),  # Number of X-Ray Sources
+})
 _CT_PHANTOM, _CT_TYPE = "113835", "113820"  # CTDIw Phantom Type, CT Acquisition Type
+_CT_SOURCE, _CT_SOURCE_ID = "113831", "113832"  # CT X-Ray Source Parameters, Identification of the X-Ray Source
+_CT_SOURCE_NUM = {
+    "113733": ("kvp_kv", "kV"), "113833": ("max_tube_current_ma", "mA"), "113734": ("tube_current_ma", "mA"),
+    "113834": ("exposure_time_per_rotation_s", "s"),
+}
+_DOSE_CHECK_ALERT, _DOSE_CHECK_NOTIFICATION, _REASON_FOR_PROCEEDING = "113900", "113908", "113907"
+_DOSE_CHECK_NUM = {
+    "113901": ("alert_dlp_configured_mgy_cm", "mGy·cm"), "113902": ("alert_ctdivol_configured_mgy", "mGy"),
+    "113903": ("alert_dlp_mgy_cm", "mGy·cm"), "113904": ("alert_ctdivol_mgy", "mGy"),
+    "113905": ("accumulated_dlp_forward_estimate_mgy_cm", "mGy·cm"),
+    "113906": ("accumulated_ctdivol_forward_estimate_mgy", "mGy"),
+    "113909": ("notification_dlp_configured_mgy_cm", "mGy·cm"), "113910": ("notification_ctdivol_configured_mgy", "mGy"),
+    "113911": ("notification_dlp_mgy_cm", "mGy·cm"), "113912": ("notification_ctdivol_mgy", "mGy"),
+    "113913": ("dlp_forward_estimate_mgy_cm", "mGy·cm"), "113914": ("ctdivol_forward_estimate_mgy", "mGy"),
+}
 
 class RDSRError(InputError):
     """A file that cannot be read as a dose report; ``reason`` says why, for the quarantine."""
@@ -424,6 +471,10 @@ def _parse(doc: Document, src: str) -> DoseReport:
     sop_class = "" if a["SOPClassUID"] is None else str(a["SOPClassUID"])
     if not doc.has_sop_class or not doc.has_title and sop_class not in SR_SOP_CLASSES:
         raise RDSRError("not a structured report (no SOP class or document title)", "not_dose_report", source=src)
+    if sop_class == RADIOPHARMACEUTICAL_SR or (doc.title and doc.title[0] == RADIOPHARMACEUTICAL_REPORT):
+        raise RDSRError("radiopharmaceutical radiation dose report (TID 10021, nuclear medicine) is not supported: "
+                        "only X-ray dose reports (TID 10001, 10011) are read", "unknown_template", source=src,
+                        field="ContentTemplateSequence")
     if sop_class not in SR_SOP_CLASSES:
         raise RDSRError(f"SOP class {sop_class} is not a dose structured report", "not_dose_report",
                         source=src, field="SOPClassUID")
@@ -546,6 +597,10 @@ def _accumulated(item: Item, src: str) -> AccumulatedDose:
                 out[field] = int(round(v)) if field == "number_of_events" and v is not None else v
         elif code == _REF_POINT:
             out["reference_point"] = _text(c)
+        elif code == _ACC_AGD:
+            v = _num(c, "mGy", src, "Accumulated Average Glandular Dose")
+            if v is not None:
+                out.setdefault("accumulated_agd_mgy", []).append(v)
     return AccumulatedDose(**out)
 
 
@@ -576,6 +631,18 @@ def _event(item: Item, src: str, index: int) -> IrradiationEvent:
             out["reference_point"] = _text(c)
         elif code == _TARGET:
             out["target_region"] = _text(c)
+        elif code in _EVT_CODE:
+            out.setdefault(_EVT_CODE[code], _text(c))
+            if code == "113743":
+                for m in c.children:
+                    if m.concept == _ORIENTATION_MOD:
+                        out["patient_orientation_modifier"] = _text(m)
+        elif code == _ORIENTATION_MOD:  # some systems put the modifier beside the orientation
+            out.setdefault("patient_orientation_modifier", _text(c))
+        elif code == _GRID:
+            g = _text(c)
+            if g:
+                out.setdefault("grid", []).append(g)
         elif code == XRAY_FILTERS:
             f: dict[str, Any] = {}
             for fc in c.children:
@@ -591,11 +658,44 @@ def _event(item: Item, src: str, index: int) -> IrradiationEvent:
     return IrradiationEvent(**out)
 
 
+def _ct_source(item: Item, src: str, where: str) -> CTSource:
+    out: dict[str, Any] = {}
+    for c in item.children:
+        code = c.concept
+        if code in _CT_SOURCE_NUM:
+            field, q = _CT_SOURCE_NUM[code]
+            out.setdefault(field, _num(c, q, src, f"{where}/X-Ray Source/{code}"))
+        elif code == _CT_SOURCE_ID:
+            out["identification"] = _text(c)
+    return CTSource(**out)
+
+
+def _dose_check(items: list[Item], src: str, where: str) -> CTDoseCheck | None:
+    out: dict[str, Any] = {}
+    for box in items:
+        for c in _descendants(box):
+            code = c.concept
+            if code in _DOSE_CHECK_NUM:
+                field, q = _DOSE_CHECK_NUM[code]
+                out.setdefault(field, _num(c, q, src, f"{where}/Dose Check/{code}"))
+            elif code == _REASON_FOR_PROCEEDING:
+                r = _text(c)
+                if r:
+                    out.setdefault("reasons_for_proceeding", []).append(r)
+    return CTDoseCheck(**out) if out else None
+
+
 def _ct_acquisition(item: Item, src: str, index: int) -> CTAcquisition:
     out: dict[str, Any] = {}
     where = f"CT Acquisition[{index}]"
+    sources: list[CTSource] = []
+    checks: list[Item] = []
     for c in _descendants(item):
         code = c.concept
+        if code == _CT_SOURCE:
+            sources.append(_ct_source(c, src, where))
+        elif code in (_DOSE_CHECK_ALERT, _DOSE_CHECK_NOTIFICATION):
+            checks.append(c)
         if code in _CT_NUM:
             field, q = _CT_NUM[code]
             if field not in out:
@@ -610,4 +710,8 @@ def _ct_acquisition(item: Item, src: str, index: int) -> CTAcquisition:
             out["phantom"] = _text(c)
         elif code == _CT_TYPE:
             out["acquisition_type"] = _text(c)
+    if out.get("number_of_sources") is not None:
+        out["number_of_sources"] = int(round(out["number_of_sources"]))
+    out["sources"] = sources
+    out["dose_check"] = _dose_check(checks, src, where)
     return CTAcquisition(**out)
