@@ -141,3 +141,16 @@ def test_dose_nuclear_medicine_report_is_refused_by_template():
     with pytest.raises(RDSRError) as e:
         parse_rdsr(_bytes(ds))
     assert e.value.reason == "unknown_template" and "TID 10021" in str(e.value)
+
+
+@pytest.mark.parametrize(("unit", "quantity", "factor"), [
+    ("uGy.cm2", "Gy·cm²", 1e-6), ("mGy.m2", "Gy·cm²", 10.0), ("Gy.dm2", "Gy·cm²", 100.0),
+    ("cGy.cm", "mGy·cm", 10.0), ("uA", "mA", 1e-3), ("A", "mA", 1e3), ("mA.s", "uAs", 1e3),
+])
+def test_dose_vendor_unit_spellings(unit, quantity, factor):
+    from openir.core.errors import InputError
+    from openir.dose._units import convert
+
+    assert convert(2.0, unit, quantity) == pytest.approx(2.0 * factor, rel=1e-12)
+    with pytest.raises(InputError, match="unknown unit"):
+        convert(1.0, unit.replace("Gy", "Sv").replace("A", "V"), quantity)

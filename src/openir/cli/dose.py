@@ -57,6 +57,9 @@ def import_(
     if not path.exists():
         raise InputError("no such file or folder", source=path)
     store = _store(db, root, alert_log, qa_rules)
+    import gc
+
+    gc.freeze()  # the libraries loaded so far are never garbage: keep collections during the import short
     folder = path.is_dir()
     files = sorted(q for q in path.rglob("*") if q.is_file()) if folder else [path]
     console = Console()
