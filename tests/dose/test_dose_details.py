@@ -154,3 +154,19 @@ def test_dose_vendor_unit_spellings(unit, quantity, factor):
     assert convert(2.0, unit, quantity) == pytest.approx(2.0 * factor, rel=1e-12)
     with pytest.raises(InputError, match="unknown unit"):
         convert(1.0, unit.replace("Gy", "Sv").replace("A", "V"), quantity)
+
+
+def test_dose_real_vendor_details(shared_data):
+    """Values read off the files with pydicom by hand (see the dumps in the issue-18 notes)."""
+    d = shared_data / "pyskindose-rdsr"
+    p = parse_rdsr(d / "philips_allura_clarity_u104.dcm")
+    assert all((e.detector_field_x_mm, e.detector_field_y_mm) == (380.0, 300.0) for e in p.events[:2])
+    e = p.events[0]
+    assert (e.patient_orientation, e.patient_orientation_modifier, e.patient_table_relationship) == (
+        "recumbent", "supine", "headfirst")
+    assert parse_rdsr(d / "philips_allura_clarity_u601.dcm").events[0].detector_field_x_mm == 176.0
+    s = parse_rdsr(d / "siemens_axiom_artis.dcm")
+    e = s.events[0]
+    assert e.intensifier_size_mm == 480.0 and e.exposure_time_ms == 31.0
+    assert e.exposure_uas == 1488.0 and e.focal_spot_mm == 0.6 and e.fluoro_mode == "Pulsed"
+    assert all(x.intensifier_size_mm for x in s.events)  # every event's comment gives it

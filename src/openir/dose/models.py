@@ -66,6 +66,11 @@ class IrradiationEvent(BaseModel):
     target_exposure_index: float | None = None
     deviation_index: float | None = None
     image_view: str | None = Field(None, description="e.g. cranio-caudal (mammography)")
+    exposure_time_ms: float | None = Field(None, description="Exposure Time (113735)")
+    intensifier_size_mm: float | None = Field(
+        None, description="image intensifier / detector field diameter (Siemens: iiDiameter in the event comment)")
+    detector_field_x_mm: float | None = Field(None, description="Philips private Detector Field Size, X side")
+    detector_field_y_mm: float | None = Field(None, description="Philips private Detector Field Size, Y side")
     # mammography (TID 10003 with the mammography rows)
     average_glandular_dose_mgy: float | None = None
     entrance_exposure_at_rp_mgy: float | None = None

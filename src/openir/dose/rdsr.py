@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import io
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,7 +107,14 @@ _EVT_NUM = {
     "111636": ("entrance_exposure_at_rp_mgy", "mGy"),  # Entrance Exposure at RP
     "111633": ("compression_thickness_mm", "mm"),  # Compression Thickness
     "111634": ("half_value_layer_mm", "mm"),  # Half Value Layer
+    "113735": ("exposure_time_ms", "ms"),  # Exposure Time
 }
+# vendor extras: Siemens writes the intensifier diameter (mm) into the event's Comment (121106) as
+# <iiDiameter SRData="480"/>; Philips gives the detector field size under its private coding scheme
+_COMMENT = "121106"
+_SIEMENS_II = re.compile(r'<iiDiameter\s+SRData="\s*([0-9]+(?:\.[0-9]+)?)\s*"')
+_PHILIPS_SCHEME, _PHILIPS_DETECTOR_FIELD = "99PHI-IXR-XPER", "023"
+_PHILIPS_SIDES = {"024": "detector_field_x_mm", "025": "detector_field_y_mm"}
 # irradiation event coded/text details: code -> field
 _EVT_CODE = {
     "113743": "patient_orientation", "113745": "patient_table_relationship", "113732": "fluoro_mode",
@@ -611,6 +619,17 @@ def _event(item: Item, src: str, index: int) -> IrradiationEvent:
     for c in item.children:
         code = c.concept
         if code is None:
+            name = c.name
+            if name is not None and name[0] == _PHILIPS_DETECTOR_FIELD and name[1] == _PHILIPS_SCHEME:
+                for side in c.children:
+                    sname = side.name
+                    if sname is not None and sname[1] == _PHILIPS_SCHEME and sname[0] in _PHILIPS_SIDES:
+                        out.setdefault(_PHILIPS_SIDES[sname[0]], _num(side, "mm", src, f"{where}/Philips Detector Field Size"))
+            continue
+        if code == _COMMENT:
+            m = _SIEMENS_II.search(_text(c) or "")
+            if m:
+                out.setdefault("intensifier_size_mm", float(m.group(1)))
             continue
         if code in _EVT_NUM:
             field, q = _EVT_NUM[code]
