@@ -170,3 +170,15 @@ def test_dose_real_vendor_details(shared_data):
     assert e.intensifier_size_mm == 480.0 and e.exposure_time_ms == 31.0
     assert e.exposure_uas == 1488.0 and e.focal_spot_mm == 0.6 and e.fluoro_mode == "Pulsed"
     assert all(x.intensifier_size_mm for x in s.events)  # every event's comment gives it
+
+
+def test_dose_vendor_summary_report_refused_naming_its_template():
+    ds = synthetic_xray_rdsr(2)
+    ds.ConceptNameCodeSequence[0].CodeValue = "99SMS_SUM"  # a vendor's own summary document
+    ds.ConceptNameCodeSequence[0].CodingSchemeDesignator = "99SMS"
+    ds.ConceptNameCodeSequence[0].CodeMeaning = "Radiation Dose Summary"
+    ds.ContentTemplateSequence[0].TemplateIdentifier = "9999"
+    with pytest.raises(RDSRError) as e:
+        parse_rdsr(_bytes(ds))
+    assert e.value.reason == "not_dose_report"
+    assert "Radiation Dose Summary" in str(e.value) and "TID 9999" in str(e.value)

@@ -489,8 +489,10 @@ def _parse(doc: Document, src: str) -> DoseReport:
     title = doc.title
     if title is None or title[0] != XRAY_DOSE_REPORT:
         shown = f"{title[0]} {title[2]}" if title else "none"
-        raise RDSRError(f"document title {shown} is not 113701 X-Ray Radiation Dose Report",
-                        "not_dose_report", source=src, field="ConceptNameCodeSequence")
+        tids = ", ".join(f"TID {t}" for t in doc.templates if t) or "no template identifier"
+        raise RDSRError(f"document title {shown} ({tids}) is not 113701 X-Ray Radiation Dose Report "
+                        "(TID 10001 projection X-ray, TID 10011 CT)", "not_dose_report", source=src,
+                        field="ConceptNameCodeSequence")
     sop_uid = str(a["SOPInstanceUID"] or "")
     if not sop_uid:
         raise RDSRError("no SOPInstanceUID", "invalid", source=src, field="SOPInstanceUID")
