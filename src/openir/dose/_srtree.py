@@ -85,6 +85,11 @@ _TAG_LEN = struct.Struct("<HHI")  # group, element, 4-byte length (implicit VR, 
 _U32 = struct.Struct("<I")
 _IMPLICIT, _EXPLICIT = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1"
 _sq_cache: dict[int, bool] = {}
+_CODE_SEQS = frozenset({T_CONCEPT_NAME, T_CONCEPT_CODE, T_UNITS})
+# parsed code sequences by their bytes, one table per VR encoding (read-only results: safe to share
+# between threads; a miss only costs a parse). Bounded: emptied when it grows past _MEMO_MAX.
+_MEMO: dict[bool, dict[bytes, list[dict]]] = {True: {}, False: {}}
+_MEMO_MAX = 20000
 
 
 def _is_sq(tag: int) -> bool:
@@ -137,7 +142,20 @@ def _dataset(buf: bytes, pos: int, end: int, explicit: bool, undefined: bool) ->
             want = wanted.get(tag)
             sq = length == 0xFFFFFFFF or want == b"SQ" or (want is None and _is_sq(tag))
         if sq:
-            items, pos = _sequence(buf, pos, length, end, explicit)
+            if want is not None and tag in _CODE_SEQS and length != _UNDEFINED:
+                # code sequences repeat byte for byte thousands of times in a report: read each once
+                stop = pos + length
+                if stop > end:
+                    raise Fallback
+                memo = _MEMO[explicit]
+                key = buf[pos:stop]
+                items = memo.get(key)
+                if items is None:
+                    items, _ = _sequence(buf, pos, length, end, explicit)
+                    memo[key] = items
+                pos = stop
+            else:
+                items, pos = _sequence(buf, pos, length, end, explicit)
             if want is not None:
                 d[tag] = items
         else:
@@ -236,6 +254,7 @@ class _Builder:
     def __init__(self, codec: str):
         self.codec = codec
         self.codes: dict[tuple, tuple[str, str, str]] = {}  # concept codes repeat: decode each once
+        self.by_seq: dict[int, tuple[str, str, str]] = {}
 
     def s(self, d: dict, tag: int) -> str | None:
         raw = d.get(tag)
@@ -244,6 +263,9 @@ class _Builder:
     def code(self, seq: list[dict] | None) -> tuple[str, str, str] | None:
         if not seq:
             return None
+        hit = self.by_seq.get(id(seq))  # the same (memoised) sequence object: decoded already
+        if hit is not None:
+            return hit
         c = seq[0]
         get = c.get
         key = (get(T_CODE_VALUE), get(T_LONG_CODE), get(T_SCHEME), get(T_MEANING), T_CHARSET in c)
@@ -254,6 +276,7 @@ class _Builder:
             s = self.s
             r = (s(c, T_CODE_VALUE) or s(c, T_LONG_CODE) or "", s(c, T_SCHEME) or "", s(c, T_MEANING) or "")
             self.codes[key] = r
+        self.by_seq[id(seq)] = r  # the tree holds seq for the whole build, so its id is not reused
         return r
 
     def item(self, d: dict) -> Item:
@@ -283,6 +306,9 @@ class _Builder:
 def from_bytes(buf: bytes) -> Document:
     """Read a little-endian Part 10 file; raises :class:`Fallback` for anything pydicom should judge."""
     ts, pos = _meta(buf)
+    for memo in _MEMO.values():
+        if len(memo) > _MEMO_MAX:
+            memo.clear()
     if ts == _EXPLICIT:
         explicit = True
     elif ts == _IMPLICIT:
