@@ -155,6 +155,10 @@ def test_dose_store_adds_new_columns_to_an_old_table(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     s = DoseStore(url, tmp_path / "root", skin_dose=False)
     s.import_bytes(_bytes(synthetic_xray_rdsr(3)), "a")
+    s.import_bytes(_bytes(synthetic_ct_rdsr(2, seed=7, patient_id="OLD-CT")), "old ct")
+    phantom = synthetic_xray_rdsr(3, seed=8, patient_id="PH")
+    phantom.StudyDescription = "QA phantom"
+    s.import_bytes(_bytes(phantom), "old qa")
     s.close()
     eng = sa.create_engine(url)
     with eng.begin() as c:  # an old store: before the QA and CTDIvol columns
@@ -165,6 +169,7 @@ def test_dose_store_adds_new_columns_to_an_old_table(tmp_path):
     try:
         assert s.import_bytes(_bytes(synthetic_ct_rdsr(2)), "ct").status == "stored"
         df = s.summary_frame()
-        assert len(df) == 2 and df.ctdivol_mgy.notna().sum() == 1
+        assert len(df) == 4 and df.ctdivol_mgy.notna().sum() == 2  # the old CT row is backfilled
+        assert df.loc[df.patient_id == "PH", "qa_reason"].notna().item()  # and the old QA study found
     finally:
         s.close()

@@ -210,10 +210,10 @@ class DoseStore:
         self.engine = sa.create_engine(self.url)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._create_tables()
         self.thresholds = thresholds or load_thresholds()
         self.plausibility = plausibility or load_rules()
         self.qa_rules = qa_rules or load_qa_rules()
+        self._create_tables()
         self.hooks = list(hooks)
         self.skin_dose = skin_dose
         self.hook_errors: list[str] = []
@@ -227,15 +227,25 @@ class DoseStore:
                         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
                     Base.metadata.create_all(conn)
                     have = {c["name"] for c in sa.inspect(conn).get_columns(ReportRow.__tablename__)}
-                    for col, typ in _ADDED_COLUMNS.items():
-                        if col not in have:
-                            conn.execute(sa.text(f"ALTER TABLE {ReportRow.__tablename__} ADD COLUMN {col} {typ}"))
+                    added = [col for col in _ADDED_COLUMNS if col not in have]
+                    for col in added:
+                        conn.execute(sa.text(f"ALTER TABLE {ReportRow.__tablename__} ADD COLUMN {col} {_ADDED_COLUMNS[col]}"))
+                    if added:
+                        self._backfill(conn)
                 return
             except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
                 # another process created a table, index or column between our check and our CREATE
                 if attempt == 19:
                     raise
                 time.sleep(0.02 * (attempt + 1))
+
+    def _backfill(self, conn: sa.Connection) -> None:
+        """Fill the columns just added to an older store from each row's stored report."""
+        t = ReportRow.__table__
+        for rid, js in conn.execute(sa.select(t.c.id, t.c.report_json)).all():
+            r = DoseReport.model_validate_json(js)
+            conn.execute(sa.update(t).where(t.c.id == rid).values(ctdivol_mgy=study_ctdivol(r),
+                                                                   qa_reason=qa_reason(r, self.qa_rules)))
 
     # ---- import ----------------------------------------------------------------------------
     def import_file(self, path: str | Path, *, skip: Collection[str] = ()) -> ImportResult:
