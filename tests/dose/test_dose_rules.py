@@ -173,3 +173,21 @@ def test_dose_store_adds_new_columns_to_an_old_table(tmp_path):
         assert df.loc[df.patient_id == "PH", "qa_reason"].notna().item()  # and the old QA study found
     finally:
         s.close()
+
+
+def test_dose_cli_qa_override(tmp_path):
+    from openir.cli import app
+
+    ds = synthetic_xray_rdsr(3, seed=9)
+    (tmp_path / "a.dcm").write_bytes(_bytes(ds))
+    db = ["--db", f"sqlite:///{tmp_path / 'd.db'}", "--root", str(tmp_path / "root")]
+    runner = CliRunner()
+    assert runner.invoke(app, ["dose", "import", str(tmp_path / "a.dcm"), *db]).exit_code == 0
+    res = runner.invoke(app, ["dose", "qa", ds.SOPInstanceUID, "--exclude", "--reason", "monthly phantom", *db])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["dose", "report", "--json", *db])
+    assert '"qa_reports": 1' in res.output
+    res = runner.invoke(app, ["dose", "qa", ds.SOPInstanceUID, "--include", *db])
+    assert res.exit_code == 0 and '"qa_reports": 0' in runner.invoke(app, ["dose", "report", "--json", *db]).output
+    res = runner.invoke(app, ["dose", "qa", "1.2.3.999", *db])  # main() turns this into one line, exit 2
+    assert getattr(res.exception, "exit_code", None) == 2 and "no stored dose report" in str(res.exception)
