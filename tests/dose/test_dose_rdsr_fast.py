@@ -119,3 +119,38 @@ def test_dose_fast_path_falls_back_where_it_should():
     assert from_bytes(utf8).attrs["InstitutionName"] == "Universitätsklinik Zürich"
     assert parse_rdsr(utf8) == parse_rdsr(utf8, fast=False)
     assert parse_rdsr(big).number_of_events == 3
+
+
+def test_dose_parse_pauses_gc_only_while_parsing():
+    import gc
+    import threading
+
+    data = _encode(synthetic_xray_rdsr(30, seed=1))
+    seen: list[bool] = []
+    orig = parse_rdsr.__globals__["_parse"]
+
+    def spy(doc, src):
+        seen.append(gc.isenabled())
+        return orig(doc, src)
+
+    parse_rdsr.__globals__["_parse"] = spy
+    try:
+        assert gc.isenabled()
+        parse_rdsr(data)
+        assert seen == [False] and gc.isenabled()  # paused during the parse, resumed after
+        gc.disable()  # a caller that runs without the collector keeps it off
+        parse_rdsr(data)
+        assert not gc.isenabled()
+        gc.enable()
+        threads = [threading.Thread(target=parse_rdsr, args=(data,)) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert gc.isenabled()  # overlapping parses in threads resume it once, at the end
+        with pytest.raises(RDSRError):
+            parse_rdsr(data[: len(data) // 2])
+        assert gc.isenabled()  # also after a failed parse
+    finally:
+        parse_rdsr.__globals__["_parse"] = orig
+        gc.enable()

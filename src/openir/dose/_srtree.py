@@ -19,6 +19,7 @@ from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 
 class Fallback(Exception):
@@ -56,7 +57,7 @@ class Document:
 
 # header attributes read by keyword
 HEADER = ("SOPClassUID", "SOPInstanceUID", "StudyDescription", "RequestedProcedureDescription",
-          "StudyInstanceUID", "SeriesInstanceUID", "PatientID", "PatientSex", "PatientBirthDate",
+          "StudyInstanceUID", "SeriesInstanceUID", "PatientID", "PatientName", "PatientSex", "PatientBirthDate",
           "AccessionNumber", "InstitutionName", "StationName", "Manufacturer", "ManufacturerModelName",
           "PerformingPhysicianName", "ContentDate", "ContentTime", "StudyDate", "StudyTime", "CompletionFlag")
 T_VALUE_TYPE, T_CONCEPT_NAME, T_CONTENT_SEQ = 0x0040A040, 0x0040A043, 0x0040A730
@@ -84,6 +85,11 @@ _TAG_LEN = struct.Struct("<HHI")  # group, element, 4-byte length (implicit VR, 
 _U32 = struct.Struct("<I")
 _IMPLICIT, _EXPLICIT = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1"
 _sq_cache: dict[int, bool] = {}
+_CODE_SEQS = frozenset({T_CONCEPT_NAME, T_CONCEPT_CODE, T_UNITS})
+# parsed code sequences by their bytes, one table per VR encoding (read-only results: safe to share
+# between threads; a miss only costs a parse). Bounded: emptied when it grows past _MEMO_MAX.
+_MEMO: dict[bool, dict[bytes, list[dict]]] = {True: {}, False: {}}
+_MEMO_MAX = 20000
 
 
 def _is_sq(tag: int) -> bool:
@@ -136,7 +142,20 @@ def _dataset(buf: bytes, pos: int, end: int, explicit: bool, undefined: bool) ->
             want = wanted.get(tag)
             sq = length == 0xFFFFFFFF or want == b"SQ" or (want is None and _is_sq(tag))
         if sq:
-            items, pos = _sequence(buf, pos, length, end, explicit)
+            if want is not None and tag in _CODE_SEQS and length != _UNDEFINED:
+                # code sequences repeat byte for byte thousands of times in a report: read each once
+                stop = pos + length
+                if stop > end:
+                    raise Fallback
+                memo = _MEMO[explicit]
+                key = buf[pos:stop]
+                items = memo.get(key)
+                if items is None:
+                    items, _ = _sequence(buf, pos, length, end, explicit)
+                    memo[key] = items
+                pos = stop
+            else:
+                items, pos = _sequence(buf, pos, length, end, explicit)
             if want is not None:
                 d[tag] = items
         else:
@@ -235,6 +254,7 @@ class _Builder:
     def __init__(self, codec: str):
         self.codec = codec
         self.codes: dict[tuple, tuple[str, str, str]] = {}  # concept codes repeat: decode each once
+        self.by_seq: dict[int, tuple[str, str, str]] = {}
 
     def s(self, d: dict, tag: int) -> str | None:
         raw = d.get(tag)
@@ -243,6 +263,9 @@ class _Builder:
     def code(self, seq: list[dict] | None) -> tuple[str, str, str] | None:
         if not seq:
             return None
+        hit = self.by_seq.get(id(seq))  # the same (memoised) sequence object: decoded already
+        if hit is not None:
+            return hit
         c = seq[0]
         get = c.get
         key = (get(T_CODE_VALUE), get(T_LONG_CODE), get(T_SCHEME), get(T_MEANING), T_CHARSET in c)
@@ -253,6 +276,7 @@ class _Builder:
             s = self.s
             r = (s(c, T_CODE_VALUE) or s(c, T_LONG_CODE) or "", s(c, T_SCHEME) or "", s(c, T_MEANING) or "")
             self.codes[key] = r
+        self.by_seq[id(seq)] = r  # the tree holds seq for the whole build, so its id is not reused
         return r
 
     def item(self, d: dict) -> Item:
@@ -263,13 +287,13 @@ class _Builder:
         mv = get(T_MEASURED)
         if mv:
             m = mv[0]
+            if len(mv) > 1:
+                raise Fallback  # one value per item: leave the sequence to the reference path
             raw = m.get(T_NUMERIC)
             if raw:  # absent or empty: no value
                 text = raw.decode("latin-1")
-                if "\\" in text:
-                    raise Fallback
                 try:
-                    value = float(text)
+                    value: Any = [float(t) for t in text.split("\\")] if "\\" in text else float(text)
                 except ValueError as exc:
                     raise Fallback from exc
                 units = self.code(m.get(T_UNITS))
@@ -282,6 +306,9 @@ class _Builder:
 def from_bytes(buf: bytes) -> Document:
     """Read a little-endian Part 10 file; raises :class:`Fallback` for anything pydicom should judge."""
     ts, pos = _meta(buf)
+    for memo in _MEMO.values():
+        if len(memo) > _MEMO_MAX:
+            memo.clear()
     if ts == _EXPLICIT:
         explicit = True
     elif ts == _IMPLICIT:
@@ -338,7 +365,12 @@ def _ds_item(ds: Dataset) -> Item:
     if mv:
         m = mv[0]
         raw = _val(m, T_NUMERIC)
-        if raw is not None and raw != "":
+        if len(mv) > 1:  # one value per item (per pulse): gather them, as a multi-valued NumericValue
+            raws = [_val(x, T_NUMERIC) for x in mv]
+            raw = [v for r in raws if r is not None and r != "" for v in (r if isinstance(r, MultiValue) else [r])]
+        elif isinstance(raw, MultiValue):
+            raw = list(raw)
+        if raw is not None and raw != "" and raw != []:
             units = _code(m, T_UNITS)
             num = (raw, units[0] if units else "")
     children = [_ds_item(c) for c in _val(ds, T_CONTENT_SEQ) or []]

@@ -7,6 +7,8 @@ raises InputError naming the unit: a KAP off by 10^4 is worse than an import tha
 
 from __future__ import annotations
 
+import re
+
 from openir.core import to_canonical
 from openir.core.errors import InputError
 
@@ -16,6 +18,7 @@ _EXTRA: dict[str, dict[str, float]] = {
     "1/s": {"pulse/s": 1.0, "pulses/s": 1.0, "/s": 1.0, "1/s": 1.0, "hz": 1.0, "s-1": 1.0, "frames/s": 1.0},
     "1": {"1": 1.0, "": 1.0, "pulse": 1.0, "pulses": 1.0, "frames": 1.0, "ratio": 1.0, "nounits": 1.0},
     "%": {"%": 1.0, "percent": 1.0},
+    "uAs": {"uas": 1.0, "ua.s": 1.0, "mas": 1e3, "ma.s": 1e3, "as": 1e6, "a.s": 1e6},
 }
 
 
@@ -49,4 +52,32 @@ def convert(value: float, unit: str, quantity: str, *, source: str | None = None
             return to_canonical(value, cand, quantity)
         except InputError:
             continue
+    factor = _composed(bare, quantity)
+    if factor is not None:
+        return float(value) * factor
     raise InputError(f"unknown unit {unit!r} for {quantity}", source=source, field=field)
+
+
+# vendors combine any SI prefix with Gy, A and a length or area (uGy.cm2, mGy.m2, cGy.cm, uA):
+# read them by composition, each part from this table, rather than list every spelling
+_PREFIX = {"": 1.0, "k": 1e3, "d": 1e-1, "c": 1e-2, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+_COMPOSED = {
+    "Gy·cm²": (re.compile(r"^([kdcmun]?)gy[.*·]?([kdcmu]?)m2$"), 1.0, 2, 1e-2),  # Gy, area in cm²
+    "mGy·cm": (re.compile(r"^([kdcmun]?)gy[.*·]?([kdcmu]?)m$"), 1e-3, 1, 1e-2),  # mGy, length in cm
+    "mA": (re.compile(r"^([kmun]?)a$"), 1e-3, 0, 1.0),
+}
+
+
+def _composed(bare: str, quantity: str) -> float | None:
+    """Factor of a prefixed dose-product or current unit, or None when it does not parse."""
+    spec = _COMPOSED.get(quantity)
+    if spec is None:
+        return None
+    rx, dose_unit, power, base = spec
+    m = rx.match(bare)
+    if m is None:
+        return None
+    factor = _PREFIX[m.group(1)] / dose_unit
+    if power:
+        factor *= (_PREFIX[m.group(2)] / base) ** power
+    return factor

@@ -53,6 +53,30 @@ class IrradiationEvent(BaseModel):
     table_cradle_tilt_deg: float | None = None
     reference_point: str | None = None
     target_region: str | None = None
+    # TID 10003 / 10003B details (None when the report does not give them)
+    patient_orientation: str | None = Field(None, description="e.g. Recumbent (113743)")
+    patient_orientation_modifier: str | None = Field(None, description="e.g. supine (113744)")
+    patient_table_relationship: str | None = Field(None, description="e.g. headfirst (113745)")
+    fluoro_mode: str | None = Field(None, description="Pulsed or Continuous (113732)")
+    average_tube_current_ma: float | None = None
+    exposure_uas: float | None = Field(None, description="exposure (tube current-time product, 113736) in µAs")
+    focal_spot_mm: float | None = None
+    grid: list[str] = Field(default_factory=list, description="X-Ray Grid codes (111635), e.g. Fixed Grid")
+    exposure_index: float | None = None
+    target_exposure_index: float | None = None
+    deviation_index: float | None = None
+    image_view: str | None = Field(None, description="e.g. cranio-caudal (mammography)")
+    exposure_time_ms: float | None = Field(None, description="Exposure Time (113735)")
+    intensifier_size_mm: float | None = Field(
+        None, description="image intensifier / detector field diameter (Siemens: iiDiameter in the event comment)")
+    detector_field_x_mm: float | None = Field(None, description="Philips private Detector Field Size, X side")
+    detector_field_y_mm: float | None = Field(None, description="Philips private Detector Field Size, Y side")
+    # mammography (TID 10003 with the mammography rows)
+    average_glandular_dose_mgy: float | None = None
+    entrance_exposure_at_rp_mgy: float | None = None
+    compression_thickness_mm: float | None = None
+    half_value_layer_mm: float | None = None
+    anode_target_material: str | None = None
 
 
 class AccumulatedDose(BaseModel):
@@ -70,6 +94,44 @@ class AccumulatedDose(BaseModel):
     radiographic_frames: float | None = None
     number_of_events: int | None = Field(None, description="113812 when the report states it")
     reference_point: str | None = None
+    accumulated_agd_mgy: list[float] = Field(default_factory=list,
+                                             description="Accumulated Average Glandular Dose per breast (mammography, 111637)")
+
+
+class CTSource(BaseModel):
+    """One X-ray source of a CT acquisition (TID 10013, CT X-Ray Source Parameters)."""
+
+    identification: str | None = None
+    kvp_kv: float | None = None
+    max_tube_current_ma: float | None = None
+    tube_current_ma: float | None = None
+    exposure_time_per_rotation_s: float | None = None
+
+
+class CTDoseCheck(BaseModel):
+    """The scanner's dose check of an acquisition (TID 10015, NEMA XR 25): configured values,
+    forward estimates that crossed them, and the reason given for proceeding."""
+
+    alert_dlp_configured_mgy_cm: float | None = None
+    alert_ctdivol_configured_mgy: float | None = None
+    alert_dlp_mgy_cm: float | None = None
+    alert_ctdivol_mgy: float | None = None
+    accumulated_dlp_forward_estimate_mgy_cm: float | None = None
+    accumulated_ctdivol_forward_estimate_mgy: float | None = None
+    notification_dlp_configured_mgy_cm: float | None = None
+    notification_ctdivol_configured_mgy: float | None = None
+    notification_dlp_mgy_cm: float | None = None
+    notification_ctdivol_mgy: float | None = None
+    dlp_forward_estimate_mgy_cm: float | None = None
+    ctdivol_forward_estimate_mgy: float | None = None
+    reasons_for_proceeding: list[str] = Field(default_factory=list)
+
+    @property
+    def triggered(self) -> bool:
+        """Whether an alert or a notification was reached (a forward estimate is given)."""
+        return any(v is not None for v in (self.accumulated_dlp_forward_estimate_mgy_cm,
+                                           self.accumulated_ctdivol_forward_estimate_mgy,
+                                           self.dlp_forward_estimate_mgy_cm, self.ctdivol_forward_estimate_mgy))
 
 
 class CTAcquisition(BaseModel):
@@ -87,6 +149,11 @@ class CTAcquisition(BaseModel):
     pitch: float | None = None
     kvp_kv: float | None = None
     tube_current_ma: float | None = None
+    nominal_single_collimation_mm: float | None = None
+    nominal_total_collimation_mm: float | None = None
+    number_of_sources: int | None = None
+    sources: list[CTSource] = Field(default_factory=list)
+    dose_check: CTDoseCheck | None = None
 
 
 class DoseReport(BaseModel):
@@ -103,6 +170,7 @@ class DoseReport(BaseModel):
     study_instance_uid: str | None = None
     series_instance_uid: str | None = None
     patient_id: str | None = None
+    patient_name: str | None = Field(None, description="as the report gives it; used to recognise QA/phantom studies")
     patient_sex: str | None = None
     patient_birth_date: str | None = None
     accession_number: str | None = None
@@ -168,6 +236,10 @@ class ReferenceLevel(BaseModel):
     typical_value: float = Field(description="median of the group medians")
     n_groups: int
     n_procedures: int
+    min_per_group: int = Field(1, description="minimum procedures per group (ICRP 135 sample)")
+    groups_left_out: int = Field(0, description="groups below the minimum, not in the distribution")
+    provisional: bool = Field(False, description="no group reached the minimum: computed from all, with a warning")
+    warning: str | None = None
 
 
 class ReferenceComparison(BaseModel):
@@ -183,6 +255,7 @@ class ReferenceComparison(BaseModel):
     typical_value: float
     ratio_to_drl: float
     above_drl: bool
+    provisional: bool = False
 
 
 class SkinDoseResult(BaseModel):

@@ -8,8 +8,12 @@ Units are converted to OpenIR's canonical units as they are read.
 
 from __future__ import annotations
 
+import gc
 import io
+import re
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,15 @@ from openir.core.errors import InputError
 
 from ._srtree import Document, Fallback, Item, from_bytes, from_dataset
 from ._units import convert
-from .models import AccumulatedDose, CTAcquisition, DoseReport, IrradiationEvent, XRayFilter
+from .models import (
+    AccumulatedDose,
+    CTAcquisition,
+    CTDoseCheck,
+    CTSource,
+    DoseReport,
+    IrradiationEvent,
+    XRayFilter,
+)
 
 # ---- SOP classes and concept codes (DCM unless noted) -----------------------------------------
 SR_SOP_CLASSES = {
@@ -32,6 +44,8 @@ SR_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.88.33": "Comprehensive SR",
     "1.2.840.10008.5.1.4.1.1.88.34": "Comprehensive 3D SR",
 }
+RADIOPHARMACEUTICAL_SR = "1.2.840.10008.5.1.4.1.1.88.68"  # Radiopharmaceutical Radiation Dose SR
+RADIOPHARMACEUTICAL_REPORT = "113500"  # its document title (TID 10021)
 XRAY_DOSE_REPORT = "113701"  # X-Ray Radiation Dose Report (root of TID 10001 and TID 10011)
 PROCEDURE_REPORTED = "121058"
 PROJECTION_XRAY = "113704"
@@ -83,7 +97,31 @@ _EVT_NUM = {
     "113753": ("table_height_mm", "mm"),  # Table Height Position
     "113754": ("table_head_tilt_deg", "deg"),  # Table Head Tilt Angle
     "113756": ("table_cradle_tilt_deg", "deg"),  # Table Cradle Tilt Angle
+    "113767": ("average_tube_current_ma", "mA"),  # Average X-Ray Tube Current
+    "113736": ("exposure_uas", "uAs"),  # Exposure
+    "113766": ("focal_spot_mm", "mm"),  # Focal Spot Size
+    "113845": ("exposure_index", "1"),  # Exposure Index
+    "113846": ("target_exposure_index", "1"),  # Target Exposure Index
+    "113847": ("deviation_index", "1"),  # Deviation Index
+    "111631": ("average_glandular_dose_mgy", "mGy"),  # Average Glandular Dose
+    "111636": ("entrance_exposure_at_rp_mgy", "mGy"),  # Entrance Exposure at RP
+    "111633": ("compression_thickness_mm", "mm"),  # Compression Thickness
+    "111634": ("half_value_layer_mm", "mm"),  # Half Value Layer
+    "113735": ("exposure_time_ms", "ms"),  # Exposure Time
 }
+# vendor extras: Siemens writes the intensifier diameter (mm) into the event's Comment (121106) as
+# <iiDiameter SRData="480"/>; Philips gives the detector field size under its private coding scheme
+_COMMENT = "121106"
+_SIEMENS_II = re.compile(r'<iiDiameter\s+SRData="\s*([0-9]+(?:\.[0-9]+)?)\s*"')
+_PHILIPS_SCHEME, _PHILIPS_DETECTOR_FIELD = "99PHI-IXR-XPER", "023"
+_PHILIPS_SIDES = {"024": "detector_field_x_mm", "025": "detector_field_y_mm"}
+# irradiation event coded/text details: code -> field
+_EVT_CODE = {
+    "113743": "patient_orientation", "113745": "patient_table_relationship", "113732": "fluoro_mode",
+    "111031": "image_view", "111632": "anode_target_material",
+}
+_ORIENTATION_MOD, _GRID = "113744", "111635"
+_ACC_AGD = "111637"  # Accumulated Average Glandular Dose (mammography, one per breast)
 _EVT_TYPE, _EVT_UID, _EVT_DT, _PROTOCOL, _REF_POINT, _TARGET = (
     "113721", "113769", "111526", "125203", "113780", "123014",
 )
@@ -97,7 +135,27 @@ _CT_NUM = {
     "113733": ("kvp_kv", "kV"),  # KVP
     "113734": ("tube_current_ma", "mA"),  # X-Ray Tube Current
 }
+_CT_NUM.update({
+    "113826": ("nominal_single_collimation_mm", "mm"),  # Nominal Single Collimation Width
+    "113827": ("nominal_total_collimation_mm", "mm"),  # Nominal Total Collimation Width
+    "113823": ("number_of_sources", "1"),  # Number of X-Ray Sources
+})
 _CT_PHANTOM, _CT_TYPE = "113835", "113820"  # CTDIw Phantom Type, CT Acquisition Type
+_CT_SOURCE, _CT_SOURCE_ID = "113831", "113832"  # CT X-Ray Source Parameters, Identification of the X-Ray Source
+_CT_SOURCE_NUM = {
+    "113733": ("kvp_kv", "kV"), "113833": ("max_tube_current_ma", "mA"), "113734": ("tube_current_ma", "mA"),
+    "113834": ("exposure_time_per_rotation_s", "s"),
+}
+_DOSE_CHECK_ALERT, _DOSE_CHECK_NOTIFICATION, _REASON_FOR_PROCEEDING = "113900", "113908", "113907"
+_DOSE_CHECK_NUM = {
+    "113901": ("alert_dlp_configured_mgy_cm", "mGy·cm"), "113902": ("alert_ctdivol_configured_mgy", "mGy"),
+    "113903": ("alert_dlp_mgy_cm", "mGy·cm"), "113904": ("alert_ctdivol_mgy", "mGy"),
+    "113905": ("accumulated_dlp_forward_estimate_mgy_cm", "mGy·cm"),
+    "113906": ("accumulated_ctdivol_forward_estimate_mgy", "mGy"),
+    "113909": ("notification_dlp_configured_mgy_cm", "mGy·cm"), "113910": ("notification_ctdivol_configured_mgy", "mGy"),
+    "113911": ("notification_dlp_mgy_cm", "mGy·cm"), "113912": ("notification_ctdivol_mgy", "mGy"),
+    "113913": ("dlp_forward_estimate_mgy_cm", "mGy·cm"), "113914": ("ctdivol_forward_estimate_mgy", "mGy"),
+}
 
 class RDSRError(InputError):
     """A file that cannot be read as a dose report; ``reason`` says why, for the quarantine."""
@@ -108,14 +166,38 @@ class RDSRError(InputError):
 
 
 # ---- content item access (items are _srtree.Item, read from bytes or from pydicom) ------------
+# Technique factors that some systems report once per pulse (e.g. Eurocolumbus fluoroscopy: pulse
+# width, kVp and tube current as multi-valued NUMs). Rule, as OpenREM applies it: the event's value
+# is the mean of the non-zero values (0 if all are zero). Doses, times and counts are never averaged:
+# a multi-valued one is refused, because no rule would give the event's dose safely.
+MEAN_OF_NONZERO = {"113733", "113734", "113793", "113767"}  # KVP, X-Ray Tube Current, Pulse Width, Average X-Ray Tube Current
+
+
+def _mean_of_nonzero(values: list[float]) -> float:
+    nonzero = [v for v in values if v != 0.0]
+    return sum(nonzero) / len(nonzero) if nonzero else 0.0
+
+
 def _num(item: Item, quantity: str, src: str | None, field: str) -> float | None:
     if item.num is None:
         return None
     raw, unit = item.num
     try:
-        value = float(raw)
+        if isinstance(raw, list | tuple):
+            values = [float(v) for v in raw]
+            if len(values) == 1:
+                value = values[0]
+            elif item.concept in MEAN_OF_NONZERO:
+                value = _mean_of_nonzero(values)
+            else:
+                raise RDSRError(f"{len(values)} values where one is expected (only kVp, tube current and pulse "
+                                "width are averaged)", "invalid", source=src, field=field)
+        else:
+            value = float(raw)
     except (TypeError, ValueError) as exc:
         raise RDSRError(f"numeric value {raw!r} is not a number", "invalid", source=src, field=field) from exc
+    if value != value or value in (float("inf"), float("-inf")):
+        raise RDSRError(f"numeric value {raw!r} is not a finite number", "invalid", source=src, field=field)
     return convert(value, unit, quantity, source=src, field=field)
 
 
@@ -306,6 +388,38 @@ def _document(buf: bytes, read_src: str, fast: bool) -> Document:
     return from_dataset(read_dataset(buf, source=read_src))
 
 
+_gc_lock = threading.Lock()
+_gc_depth = 0  # parses in progress (threads) that have the collector paused
+
+
+@contextmanager
+def _no_gc_pauses() -> Iterator[None]:
+    """Pause the cyclic garbage collector while one report is parsed.
+
+    Why: a report is tens of thousands of small acyclic objects (content items, tuples, strings);
+    each allocation burst triggers generation collections that re-scan every live object of the
+    process, which doubled the parse time and made it vary run to run (issue 18). Nothing built
+    here forms a reference cycle, so reference counting frees it all; the collector is resumed
+    when the last concurrent parse ends (and only if it was running before).
+    """
+    global _gc_depth
+    with _gc_lock:
+        if _gc_depth == 0:
+            _gc_no_gc_pauses_state[0] = gc.isenabled()
+            gc.disable()
+        _gc_depth += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_depth -= 1
+            if _gc_depth == 0 and _gc_no_gc_pauses_state[0]:
+                gc.enable()
+
+
+_gc_no_gc_pauses_state = [True]
+
+
 def parse_rdsr(obj: str | Path | bytes | Dataset, source: str | None = None, *, fast: bool = True) -> DoseReport:
     """Parse a projection X-ray (TID 10001) or CT (TID 10011) RDSR into a :class:`DoseReport`.
 
@@ -320,8 +434,9 @@ def parse_rdsr(obj: str | Path | bytes | Dataset, source: str | None = None, *, 
         buf = _read_bytes(obj)
         src = str(source or read_src)
     try:
-        doc = from_dataset(obj) if isinstance(obj, Dataset) else _document(buf, read_src, fast)
-        return _parse(doc, src)
+        with _no_gc_pauses():
+            doc = from_dataset(obj) if isinstance(obj, Dataset) else _document(buf, read_src, fast)
+            return _parse(doc, src)
     except RDSRError:
         raise
     except InputError as exc:  # unit errors: keep the message, add the quarantine reason
@@ -364,14 +479,20 @@ def _parse(doc: Document, src: str) -> DoseReport:
     sop_class = "" if a["SOPClassUID"] is None else str(a["SOPClassUID"])
     if not doc.has_sop_class or not doc.has_title and sop_class not in SR_SOP_CLASSES:
         raise RDSRError("not a structured report (no SOP class or document title)", "not_dose_report", source=src)
+    if sop_class == RADIOPHARMACEUTICAL_SR or (doc.title and doc.title[0] == RADIOPHARMACEUTICAL_REPORT):
+        raise RDSRError("radiopharmaceutical radiation dose report (TID 10021, nuclear medicine) is not supported: "
+                        "only X-ray dose reports (TID 10001, 10011) are read", "unknown_template", source=src,
+                        field="ContentTemplateSequence")
     if sop_class not in SR_SOP_CLASSES:
         raise RDSRError(f"SOP class {sop_class} is not a dose structured report", "not_dose_report",
                         source=src, field="SOPClassUID")
     title = doc.title
     if title is None or title[0] != XRAY_DOSE_REPORT:
         shown = f"{title[0]} {title[2]}" if title else "none"
-        raise RDSRError(f"document title {shown} is not 113701 X-Ray Radiation Dose Report",
-                        "not_dose_report", source=src, field="ConceptNameCodeSequence")
+        tids = ", ".join(f"TID {t}" for t in doc.templates if t) or "no template identifier"
+        raise RDSRError(f"document title {shown} ({tids}) is not 113701 X-Ray Radiation Dose Report "
+                        "(TID 10001 projection X-ray, TID 10011 CT)", "not_dose_report", source=src,
+                        field="ConceptNameCodeSequence")
     sop_uid = str(a["SOPInstanceUID"] or "")
     if not sop_uid:
         raise RDSRError("no SOPInstanceUID", "invalid", source=src, field="SOPInstanceUID")
@@ -393,6 +514,7 @@ def _parse(doc: Document, src: str) -> DoseReport:
         "study_instance_uid": s("StudyInstanceUID"),
         "series_instance_uid": s("SeriesInstanceUID"),
         "patient_id": s("PatientID"),
+        "patient_name": s("PatientName"),
         "patient_sex": s("PatientSex"),
         "patient_birth_date": s("PatientBirthDate"),
         "accession_number": s("AccessionNumber"),
@@ -485,6 +607,10 @@ def _accumulated(item: Item, src: str) -> AccumulatedDose:
                 out[field] = int(round(v)) if field == "number_of_events" and v is not None else v
         elif code == _REF_POINT:
             out["reference_point"] = _text(c)
+        elif code == _ACC_AGD:
+            v = _num(c, "mGy", src, "Accumulated Average Glandular Dose")
+            if v is not None:
+                out.setdefault("accumulated_agd_mgy", []).append(v)
     return AccumulatedDose(**out)
 
 
@@ -495,6 +621,17 @@ def _event(item: Item, src: str, index: int) -> IrradiationEvent:
     for c in item.children:
         code = c.concept
         if code is None:
+            name = c.name
+            if name is not None and name[0] == _PHILIPS_DETECTOR_FIELD and name[1] == _PHILIPS_SCHEME:
+                for side in c.children:
+                    sname = side.name
+                    if sname is not None and sname[1] == _PHILIPS_SCHEME and sname[0] in _PHILIPS_SIDES:
+                        out.setdefault(_PHILIPS_SIDES[sname[0]], _num(side, "mm", src, f"{where}/Philips Detector Field Size"))
+            continue
+        if code == _COMMENT:
+            m = _SIEMENS_II.search(_text(c) or "")
+            if m:
+                out.setdefault("intensifier_size_mm", float(m.group(1)))
             continue
         if code in _EVT_NUM:
             field, q = _EVT_NUM[code]
@@ -515,6 +652,18 @@ def _event(item: Item, src: str, index: int) -> IrradiationEvent:
             out["reference_point"] = _text(c)
         elif code == _TARGET:
             out["target_region"] = _text(c)
+        elif code in _EVT_CODE:
+            out.setdefault(_EVT_CODE[code], _text(c))
+            if code == "113743":
+                for m in c.children:
+                    if m.concept == _ORIENTATION_MOD:
+                        out["patient_orientation_modifier"] = _text(m)
+        elif code == _ORIENTATION_MOD:  # some systems put the modifier beside the orientation
+            out.setdefault("patient_orientation_modifier", _text(c))
+        elif code == _GRID:
+            g = _text(c)
+            if g:
+                out.setdefault("grid", []).append(g)
         elif code == XRAY_FILTERS:
             f: dict[str, Any] = {}
             for fc in c.children:
@@ -530,11 +679,44 @@ def _event(item: Item, src: str, index: int) -> IrradiationEvent:
     return IrradiationEvent(**out)
 
 
+def _ct_source(item: Item, src: str, where: str) -> CTSource:
+    out: dict[str, Any] = {}
+    for c in item.children:
+        code = c.concept
+        if code in _CT_SOURCE_NUM:
+            field, q = _CT_SOURCE_NUM[code]
+            out.setdefault(field, _num(c, q, src, f"{where}/X-Ray Source/{code}"))
+        elif code == _CT_SOURCE_ID:
+            out["identification"] = _text(c)
+    return CTSource(**out)
+
+
+def _dose_check(items: list[Item], src: str, where: str) -> CTDoseCheck | None:
+    out: dict[str, Any] = {}
+    for box in items:
+        for c in _descendants(box):
+            code = c.concept
+            if code in _DOSE_CHECK_NUM:
+                field, q = _DOSE_CHECK_NUM[code]
+                out.setdefault(field, _num(c, q, src, f"{where}/Dose Check/{code}"))
+            elif code == _REASON_FOR_PROCEEDING:
+                r = _text(c)
+                if r:
+                    out.setdefault("reasons_for_proceeding", []).append(r)
+    return CTDoseCheck(**out) if out else None
+
+
 def _ct_acquisition(item: Item, src: str, index: int) -> CTAcquisition:
     out: dict[str, Any] = {}
     where = f"CT Acquisition[{index}]"
+    sources: list[CTSource] = []
+    checks: list[Item] = []
     for c in _descendants(item):
         code = c.concept
+        if code == _CT_SOURCE:
+            sources.append(_ct_source(c, src, where))
+        elif code in (_DOSE_CHECK_ALERT, _DOSE_CHECK_NOTIFICATION):
+            checks.append(c)
         if code in _CT_NUM:
             field, q = _CT_NUM[code]
             if field not in out:
@@ -549,4 +731,8 @@ def _ct_acquisition(item: Item, src: str, index: int) -> CTAcquisition:
             out["phantom"] = _text(c)
         elif code == _CT_TYPE:
             out["acquisition_type"] = _text(c)
+    if out.get("number_of_sources") is not None:
+        out["number_of_sources"] = int(round(out["number_of_sources"]))
+    out["sources"] = sources
+    out["dose_check"] = _dose_check(checks, src, where)
     return CTAcquisition(**out)

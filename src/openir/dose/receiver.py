@@ -14,6 +14,7 @@ import os
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,7 +53,8 @@ class DoseReceiver:
             data = event.encoded_dataset(include_meta=True)
             sop = str(event.request.AffectedSOPInstanceUID or "unknown")
             safe = "".join(ch for ch in sop if ch.isdigit() or ch == ".")[:64] or "unknown"
-            path = self.incoming / f"{safe}.dcm"
+            # one name per received copy: concurrent sends of one report never share a file
+            path = self.incoming / f"{safe}.{uuid.uuid4().hex[:12]}.dcm"
             durable_write(path, data)
         except Exception:  # disk full etc.: refuse, so the modality keeps and retries the report
             log.exception("could not write incoming report")

@@ -6,13 +6,23 @@
   kept but marked ``superseded_by`` so totals never count the same event twice. A report that
   arrives after its own cumulative successor is stored already superseded.
 * Originals are kept in a content-addressed folder (``files/ab/<sha256>.dcm``); files that are not
-  usable dose reports go to ``quarantine/`` with a row saying why, never silently dropped.
+  usable dose reports go to ``quarantine/`` with a row saying why, never silently dropped. Reports
+  with negative or absurd values (``plausibility``) are quarantined too, with the reason.
+* QA and phantom studies (``qa``) are stored with ``qa_reason`` set and left out of the frame that
+  reference levels are computed from; ``mark_qa`` overrides the rule for one study.
+* Any number of processes and threads may import into one store at once (SQLite or PostgreSQL):
+  tables are created idempotently (PostgreSQL: under an advisory lock; both: retried when another
+  process created them first), a report or quarantined file committed meanwhile by another writer
+  is a duplicate, not an error, and temporary file names are unique per process and thread.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
+import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +36,10 @@ from openir.core import get_settings
 
 from .alerts import AlertHook, AlertThresholds, load_thresholds, patient_alerts, procedure_alerts
 from .models import DoseAlert, DoseReport
+from .plausibility import PlausibilityRules, load_rules, problems
+from .qa import QARules, load_qa_rules, qa_reason
 from .rdsr import RDSRError, parse_rdsr
+from .reference_levels import procedure_name, study_ctdivol
 from .skin_dose import peak_skin_dose
 
 
@@ -52,7 +65,9 @@ class ReportRow(Base):
     dose_rp_total_gy: Mapped[float | None] = mapped_column(sa.Float)
     fluoro_time_s: Mapped[float | None] = mapped_column(sa.Float)
     dlp_total_mgy_cm: Mapped[float | None] = mapped_column(sa.Float)
+    ctdivol_mgy: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
     peak_skin_dose_gy: Mapped[float | None] = mapped_column(sa.Float)
+    qa_reason: Mapped[str | None] = mapped_column(sa.String(512), nullable=True)
     superseded_by: Mapped[int | None] = mapped_column(sa.ForeignKey("dose_reports.id"), nullable=True)
     file_sha256: Mapped[str] = mapped_column(sa.String(64))
     imported_at: Mapped[datetime] = mapped_column(sa.DateTime)
@@ -97,9 +112,16 @@ class QuarantineRow(Base):
     quarantined_at: Mapped[datetime] = mapped_column(sa.DateTime)
 
 
+# columns added after the first release: added to an existing table on open (name -> SQL type)
+_ADDED_COLUMNS = {"ctdivol_mgy": "FLOAT", "qa_reason": "VARCHAR(512)"}
+_PG_LOCK_KEY = 0x0D05E  # advisory lock id of the dose tables' creation (PostgreSQL)
+# the skippable reasons: a stray file that is no DICOM at all, or DICOM that is no dose report
+SKIPPABLE = ("not_dicom", "not_dose_report")
+
+
 @dataclass
 class ImportResult:
-    """What one import did: status is stored | duplicate | superseded | quarantined."""
+    """What one import did: status is stored | duplicate | superseded | quarantined | skipped."""
 
     source: str
     status: str
@@ -137,14 +159,21 @@ def _now() -> datetime:
 
 
 def durable_write(path: Path, data: bytes) -> None:
-    """Write ``data`` so that after return it survives a crash: temp file, fsync, atomic rename."""
+    """Write ``data`` so that after return it survives a crash: temp file, fsync, atomic rename.
+
+    The temporary name is unique per process, thread and call, so concurrent writers of the same
+    file (two receivers' threads, two importers) never write into each other's temporary file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex[:12]}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     dfd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dfd)
@@ -156,12 +185,22 @@ class DoseStore:
     """SQL store of dose reports (own ``dose_`` tables) plus a file root for originals.
 
     ``url`` defaults to the OpenIR database (SQLite under $OPENIR_HOME), ``root`` to
-    ``$OPENIR_STORAGE/dose`` (default ``$OPENIR_HOME/dose``).
+    ``$OPENIR_STORAGE/dose`` (default ``$OPENIR_HOME/dose``). ``plausibility`` and ``qa_rules`` default to the packaged rule files.
+
+    >>> import tempfile
+    >>> from openir.phantom import synthetic_xray_rdsr
+    >>> d = tempfile.mkdtemp()
+    >>> store = DoseStore(f"sqlite:///{d}/dose.db", d, skin_dose=False)
+    >>> synthetic_xray_rdsr(4).save_as(f"{d}/r.dcm", enforce_file_format=True)
+    >>> store.import_file(f"{d}/r.dcm").status, store.import_file(f"{d}/r.dcm").status
+    ('stored', 'duplicate')
+    >>> store.close()
     """
 
     def __init__(self, url: str | None = None, root: str | Path | None = None,
                  thresholds: AlertThresholds | None = None, hooks: Iterable[AlertHook] = (),
-                 skin_dose: bool = True):
+                 skin_dose: bool = True, plausibility: PlausibilityRules | None = None,
+                 qa_rules: QARules | None = None):
         settings = get_settings()
         self.root = Path(root) if root else settings.storage_root / "dose"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -171,23 +210,75 @@ class DoseStore:
         self.engine = sa.create_engine(self.url)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
         self.thresholds = thresholds or load_thresholds()
+        self.plausibility = plausibility or load_rules()
+        self.qa_rules = qa_rules or load_qa_rules()
+        self._create_tables()
         self.hooks = list(hooks)
         self.skin_dose = skin_dose
         self.hook_errors: list[str] = []
 
-    # ---- import ----------------------------------------------------------------------------
-    def import_file(self, path: str | Path) -> ImportResult:
-        p = Path(path)
-        return self.import_bytes(p.read_bytes(), name=str(p))
+    def _create_tables(self) -> None:
+        """Create the tables and add later columns, safe when several processes open a new store at once."""
+        for attempt in range(20):
+            try:
+                with self.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+                    Base.metadata.create_all(conn)
+                    have = {c["name"] for c in sa.inspect(conn).get_columns(ReportRow.__tablename__)}
+                    added = [col for col in _ADDED_COLUMNS if col not in have]
+                    for col in added:
+                        conn.execute(sa.text(f"ALTER TABLE {ReportRow.__tablename__} ADD COLUMN {col} {_ADDED_COLUMNS[col]}"))
+                    if added:
+                        self._backfill(conn)
+                return
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+                # another process created a table, index or column between our check and our CREATE
+                if attempt == 19:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
 
-    def import_bytes(self, data: bytes, name: str = "<bytes>") -> ImportResult:
+    def _backfill(self, conn: sa.Connection) -> None:
+        """Fill the columns just added to an older store from each row's stored report."""
+        t = ReportRow.__table__
+        for rid, js in conn.execute(sa.select(t.c.id, t.c.report_json)).all():
+            r = DoseReport.model_validate_json(js)
+            conn.execute(sa.update(t).where(t.c.id == rid).values(ctdivol_mgy=study_ctdivol(r),
+                                                                   qa_reason=qa_reason(r, self.qa_rules)))
+
+    # ---- import ----------------------------------------------------------------------------
+    def import_file(self, path: str | Path, *, skip: Collection[str] = ()) -> ImportResult:
+        """Import one file; files failing for a reason in ``skip`` (e.g. :data:`SKIPPABLE`) are
+        reported as ``skipped`` and left alone instead of quarantined."""
+        p = Path(path)
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            return ImportResult(str(p), "skipped", None, f"cannot read: {exc.strerror or exc}")
+        return self.import_bytes(data, name=str(p), skip=skip)
+
+    def import_bytes(self, data: bytes, name: str = "<bytes>", *, skip: Collection[str] = ()) -> ImportResult:
         sha = hashlib.sha256(data).hexdigest()
         try:
             report = parse_rdsr(data, source=name)
         except RDSRError as exc:
+            if exc.reason in skip:
+                return ImportResult(name, "skipped", None, str(exc))
             return self._quarantine(data, sha, name, exc.reason, str(exc))
+        bad = problems(report, self.plausibility)
+        if bad:
+            return self._quarantine(data, sha, name, "implausible", f"{name}: implausible: " + "; ".join(bad))
+        for attempt in range(5):
+            try:
+                return self._store(data, sha, name, report)
+            except sa.exc.OperationalError:  # SQLite busy past its timeout under heavy concurrency
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _store(self, data: bytes, sha: str, name: str, report: DoseReport) -> ImportResult:
         with Session(self.engine) as s:
             if s.scalar(sa.select(ReportRow.id).where(ReportRow.sop_instance_uid == report.sop_instance_uid)):
                 return ImportResult(name, "duplicate", report.sop_instance_uid, "already stored")
@@ -198,6 +289,10 @@ class DoseStore:
             psd = peak_skin_dose(report).peak_skin_dose_gy
         try:
             with Session(self.engine) as s, s.begin():
+                if self.engine.dialect.name == "postgresql" and report.study_instance_uid:
+                    # one study's reports are compared for supersession one writer at a time
+                    key = int.from_bytes(hashlib.sha256(report.study_instance_uid.encode()).digest()[:8], "big", signed=True)
+                    s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
                 row = self._add_report(s, report, sha, psd)
                 status = self._supersede(s, row, report)
                 alerts = []
@@ -223,20 +318,24 @@ class DoseStore:
         dest = self.root / "quarantine" / f"{sha}.bin"
         if not dest.exists():
             durable_write(dest, data)
-        with Session(self.engine) as s, s.begin():
-            if not s.scalar(sa.select(QuarantineRow.id).where(QuarantineRow.file_sha256 == sha)):
-                s.add(QuarantineRow(file_sha256=sha, original_name=name[:1024], reason=reason, message=message,
-                                    path=str(dest), quarantined_at=_now()))
+        try:
+            with Session(self.engine) as s, s.begin():
+                if not s.scalar(sa.select(QuarantineRow.id).where(QuarantineRow.file_sha256 == sha)):
+                    s.add(QuarantineRow(file_sha256=sha, original_name=name[:1024], reason=reason, message=message,
+                                        path=str(dest), quarantined_at=_now()))
+        except sa.exc.IntegrityError:
+            pass  # another process quarantined the same file meanwhile: one row, as wanted
         return ImportResult(name, "quarantined", None, message)
 
     def _add_report(self, s: Session, r: DoseReport, sha: str, psd: float | None) -> ReportRow:
         row = ReportRow(
             sop_instance_uid=r.sop_instance_uid, study_instance_uid=r.study_instance_uid,
             device_uid=r.device_observer_uid or r.station_name, kind=r.kind, patient_id=r.patient_id,
-            procedure=r.procedure, facility=r.institution, room=r.room, operator=r.operator,
+            procedure=procedure_name(r), facility=r.institution, room=r.room, operator=r.operator,
             performed_at=r.content_datetime or r.study_datetime, n_events=r.number_of_events,
             kap_total_gy_cm2=r.kap_total_gy_cm2, dose_rp_total_gy=r.dose_rp_total_gy,
             fluoro_time_s=r.fluoro_time_s, dlp_total_mgy_cm=r.dlp_total_mgy_cm, peak_skin_dose_gy=psd,
+            ctdivol_mgy=study_ctdivol(r), qa_reason=qa_reason(r, self.qa_rules),
             file_sha256=sha, imported_at=_now(), report_json=r.model_dump_json(),
         )
         s.add(row)
@@ -309,7 +408,7 @@ class DoseStore:
             rows = s.scalars(q).all()
             cols = ["sop_instance_uid", "study_instance_uid", "patient_id", "kind", "procedure", "facility", "room",
                     "operator", "performed_at", "n_events", "kap_total_gy_cm2", "dose_rp_total_gy", "fluoro_time_s",
-                    "dlp_total_mgy_cm", "peak_skin_dose_gy", "superseded_by"]
+                    "dlp_total_mgy_cm", "ctdivol_mgy", "peak_skin_dose_gy", "qa_reason", "superseded_by"]
             return pd.DataFrame([{c: getattr(r, c) for c in cols} for r in rows], columns=cols)
 
     def alerts(self, *, facilities: Collection[str] | None = None, since: datetime | None = None,
@@ -358,6 +457,15 @@ class DoseStore:
         with Session(self.engine) as s:
             rows = s.execute(q.order_by(ReportRow.performed_at, ReportRow.id)).mappings().all()
         return [ReportEntry.model_validate(dict(r)) for r in rows]
+
+    def mark_qa(self, sop_instance_uid: str, qa: bool, reason: str = "set by hand") -> bool:
+        """Override the QA/phantom rule for one report: ``qa=True`` keeps it out of reference levels,
+        ``qa=False`` puts it back. Returns False when no such report is stored."""
+        value = f"override: {reason}" if qa else None
+        with Session(self.engine) as s, s.begin():
+            n = s.execute(sa.update(ReportRow).where(ReportRow.sop_instance_uid == sop_instance_uid)
+                          .values(qa_reason=value)).rowcount
+        return bool(n)
 
     def quarantined(self) -> list[dict]:
         with Session(self.engine) as s:

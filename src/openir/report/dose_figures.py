@@ -24,14 +24,16 @@ def distribution_chart(df: pd.DataFrame, levels: list[ReferenceLevel], path: str
     if procs:
         ax.boxplot([d.loc[d["procedure"] == p, metric].to_numpy() for p in procs], showfliers=True)
         lv = {lvl.procedure: lvl for lvl in levels}
+        first = next((i for i, p in enumerate(procs, start=1) if p in lv), None)  # label once, on a drawn level
         for i, p in enumerate(procs, start=1):
             if p in lv:
-                ax.hlines(lv[p].drl, i - 0.4, i + 0.4, colors="red", label="DRL (P75 of medians)" if i == 1 else None)
+                ax.hlines(lv[p].drl, i - 0.4, i + 0.4, colors="red", label="DRL (P75 of medians)" if i == first else None)
                 ax.hlines(lv[p].typical_value, i - 0.4, i + 0.4, colors="orange", linestyles="--",
-                          label="typical value (P50)" if i == 1 else None)
+                          label="typical value (P50)" if i == first else None)
         ax.set_xticks(range(1, len(procs) + 1), [p if len(p) < 22 else p[:20] + "…" for p in procs], fontsize=8)
         ax.set_yscale("log")
-        ax.legend(fontsize=8)
+        if first is not None:
+            ax.legend(fontsize=8)
     ax.set_ylabel(f"{metric} [{METRIC_UNITS.get(metric, '')}]")
     ax.set_title("Dose per procedure type")
     fig.tight_layout()
