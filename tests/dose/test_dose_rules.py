@@ -161,7 +161,8 @@ def test_dose_store_adds_new_columns_to_an_old_table(tmp_path):
     s.import_bytes(_bytes(phantom), "old qa")
     s.close()
     eng = sa.create_engine(url)
-    with eng.begin() as c:  # an old store: before the QA and CTDIvol columns
+    with eng.begin() as c:  # an old store: before migrations and the QA and CTDIvol columns
+        c.execute(sa.text("DROP TABLE alembic_version_dose"))
         c.execute(sa.text("ALTER TABLE dose_reports DROP COLUMN qa_reason"))
         c.execute(sa.text("ALTER TABLE dose_reports DROP COLUMN ctdivol_mgy"))
     eng.dispose()

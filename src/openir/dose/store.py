@@ -113,7 +113,6 @@ class QuarantineRow(Base):
 
 
 # columns added after the first release: added to an existing table on open (name -> SQL type)
-_ADDED_COLUMNS = {"ctdivol_mgy": "FLOAT", "qa_reason": "VARCHAR(512)"}
 _PG_LOCK_KEY = 0x0D05E  # advisory lock id of the dose tables' creation (PostgreSQL)
 # the skippable reasons: a stray file that is no DICOM at all, or DICOM that is no dose report
 SKIPPABLE = ("not_dicom", "not_dose_report")
@@ -219,33 +218,33 @@ class DoseStore:
         self.hook_errors: list[str] = []
 
     def _create_tables(self) -> None:
-        """Create the tables and add later columns, safe when several processes open a new store at once."""
+        """Bring the store's tables to the newest migration (``dose/migrations``, version table
+        ``alembic_version_dose``), safe when several processes open a new store at once. A store made
+        before migrations (tables, no version table) is stamped at the revision its columns match,
+        then upgraded (later columns added and filled in from the stored reports)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         for attempt in range(20):
             try:
                 with self.engine.begin() as conn:
                     if conn.dialect.name == "postgresql":
                         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-                    Base.metadata.create_all(conn)
-                    have = {c["name"] for c in sa.inspect(conn).get_columns(ReportRow.__tablename__)}
-                    added = [col for col in _ADDED_COLUMNS if col not in have]
-                    for col in added:
-                        conn.execute(sa.text(f"ALTER TABLE {ReportRow.__tablename__} ADD COLUMN {col} {_ADDED_COLUMNS[col]}"))
-                    if added:
-                        self._backfill(conn)
+                    cfg.attributes["connection"] = conn
+                    names = set(sa.inspect(conn).get_table_names())
+                    if ReportRow.__tablename__ in names and "alembic_version_dose" not in names:
+                        have = {c["name"] for c in sa.inspect(conn).get_columns(ReportRow.__tablename__)}
+                        command.stamp(cfg, "dose_0002" if {"ctdivol_mgy", "qa_reason"} <= have else "dose_0001")
+                    command.upgrade(cfg, "head")
                 return
             except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
                 # another process created a table, index or column between our check and our CREATE
                 if attempt == 19:
                     raise
                 time.sleep(0.02 * (attempt + 1))
-
-    def _backfill(self, conn: sa.Connection) -> None:
-        """Fill the columns just added to an older store from each row's stored report."""
-        t = ReportRow.__table__
-        for rid, js in conn.execute(sa.select(t.c.id, t.c.report_json)).all():
-            r = DoseReport.model_validate_json(js)
-            conn.execute(sa.update(t).where(t.c.id == rid).values(ctdivol_mgy=study_ctdivol(r),
-                                                                   qa_reason=qa_reason(r, self.qa_rules)))
 
     # ---- import ----------------------------------------------------------------------------
     def import_file(self, path: str | Path, *, skip: Collection[str] = ()) -> ImportResult:
