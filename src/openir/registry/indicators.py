@@ -106,11 +106,28 @@ class IndicatorDef(BaseModel):
         return {k: np.asarray(v, dtype=float if k in ("target", "alarm_level") else object) for k, v in out.items()}
 
 
+class LearningCurveDef(BaseModel):
+    """Risk model of the operator learning curves (technical failure), see qc.learning_curves."""
+
+    model_config = ConfigDict(extra="forbid")
+    risk_factors: list[RiskFactor] = []
+    horizon: int = Field(default=200, ge=20)
+    false_alarm: float = Field(default=0.05, gt=0, lt=0.5)
+    source: str
+
+
 class IndicatorFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int
     derived: dict[str, Derived] = {}
+    learning_curve: LearningCurveDef | None = None
     indicators: list[IndicatorDef]
+
+
+@lru_cache(maxsize=4)
+def load_learning_curve_def(path: str | None = None) -> LearningCurveDef:
+    f = load_yaml(path or "indicators.yaml", IndicatorFile)
+    return f.learning_curve or LearningCurveDef(source="no risk factors configured: unadjusted")
 
 
 @lru_cache(maxsize=4)
