@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.special import expit
 from sqlalchemy import (
     BigInteger,
     Engine,
@@ -335,7 +336,7 @@ def fit_logistic(X: np.ndarray, x: np.ndarray, n: np.ndarray, *, ridge: float = 
     pbar = x.sum() / max(n.sum(), 1)
     beta[0] = np.log(max(pbar, 1e-9) / max(1 - pbar, 1e-9))
     for _ in range(iters):
-        p = 1 / (1 + np.exp(-(X1 @ beta)))
+        p = expit(X1 @ beta)
         w = n * p * (1 - p)
         grad = X1.T @ (x - n * p) - ridge * beta
         hess = (X1 * w[:, None]).T @ X1 + ridge * np.eye(X1.shape[1])
@@ -356,7 +357,7 @@ def add_expected(cells: pd.DataFrame, defs: tuple[IndicatorDef, ...]) -> pd.Data
         rf = [f"rf_{r.name}" for r in d.risk_factors]
         g = cells.groupby(rf, as_index=False)[[n_col, x_col]].sum()
         beta = fit_logistic(g[rf].to_numpy(), g[x_col].to_numpy(float), g[n_col].to_numpy(float))
-        p = 1 / (1 + np.exp(-(beta[0] + cells[rf].to_numpy(float) @ beta[1:])))
+        p = expit(beta[0] + cells[rf].to_numpy(float) @ beta[1:])
         cells[f"e_{d.code}"] = cells[n_col].to_numpy() * p
     return cells
 

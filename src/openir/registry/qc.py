@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import optimize
+from scipy.special import expit
 from sqlalchemy import Engine, select
 
 from .catalogue import Condition, load_catalogue
@@ -92,13 +93,15 @@ def expected_risk(df: pd.DataFrame, p0: dict[str, float], factors: list[Any]) ->
         if Xt.shape[1]:
             keys, inv = np.unique(Xt, axis=0, return_inverse=True)
             inv = inv.ravel()
-            beta = fit_logistic(keys, np.bincount(inv, yt, len(keys)), np.bincount(inv, None, len(keys)).astype(float))
+            # ridge 1: a few cases with perfect separation must not give infinite odds ratios
+            beta = fit_logistic(keys, np.bincount(inv, yt, len(keys)), np.bincount(inv, None, len(keys)).astype(float),
+                                ridge=1.0)
             lin = Xt @ beta[1:]
         else:
             lin = np.zeros(len(idx))
         target = p0[str(tech)]
-        b0 = optimize.brentq(lambda b: float(np.mean(1 / (1 + np.exp(-(b + lin))))) - target, -30, 30)  # noqa: B023
-        risk[idx] = 1 / (1 + np.exp(-(b0 + lin)))
+        b0 = optimize.brentq(lambda b: float(np.mean(expit(b + lin))) - target, -40, 40)  # noqa: B023
+        risk[idx] = expit(b0 + lin)
     return risk
 
 
