@@ -69,8 +69,18 @@ def _key(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip().casefold()
 
 
+_VALUE_MAPS: dict[tuple[str, str], dict[str, str]] = {}
+
+
 def value_map(col: Column) -> dict[str, str]:
-    """Every accepted spelling (code, zh, en, also; case-folded) -> the stored code."""
+    """Every accepted spelling (code, zh, en, also; case-folded) -> the stored code (built once per column)."""
+    key = (col.name, col.kind)
+    if key not in _VALUE_MAPS:
+        _VALUE_MAPS[key] = _value_map(col)
+    return _VALUE_MAPS[key]
+
+
+def _value_map(col: Column) -> dict[str, str]:
     f = column_file()
     labels = {"true": f.bool_values["true"], "false": f.bool_values["false"]} if col.kind == "bool" else col.values or {}
     out: dict[str, str] = {}

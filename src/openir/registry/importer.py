@@ -150,6 +150,9 @@ def read_table(path: Path, encoding: str | None = None) -> pd.DataFrame:
     return df
 
 
+_AE_COLUMNS: dict[str, tuple[int, str]] = {}  # file column -> (event number, field), set per file
+
+
 def _clean(v: Any) -> str | None:
     if v is None or (isinstance(v, float) and v != v):
         return None
@@ -157,9 +160,23 @@ def _clean(v: Any) -> str | None:
     return t or None
 
 
-def _row_to_model(rec: dict[str, Any]) -> dict[str, Any]:
-    """One row (text cells) as the nested dict ProcedureIn validates."""
+def coerce_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Chinese/English labels -> codes and number clean-up, once per distinct value of each column."""
     cols = columns_by_name()
+    df = df.copy()
+    for name in df.columns:
+        ae = ae_column(name)
+        col = ae[1] if ae is not None else cols.get(name)
+        if col is None or col.kind not in ("bool", "choice", "int", "number"):
+            continue
+        values = df[name].tolist()
+        mapping = {v: coerce(col, v) for v in set(values)}
+        df[name] = pd.Series([mapping[v] for v in values], index=df.index, dtype=object)
+    return df
+
+
+def _row_to_model(rec: dict[str, Any]) -> dict[str, Any]:
+    """One row (text cells, labels already coerced) as the nested dict ProcedureIn validates."""
     data: dict[str, Any] = {}
     outcome: dict[str, Any] = {}
     aes: dict[int, dict[str, Any]] = {}
@@ -168,13 +185,11 @@ def _row_to_model(rec: dict[str, Any]) -> dict[str, Any]:
     for k, v in rec.items():
         if v is None:
             continue
-        ae = ae_column(k)
+        ae = _AE_COLUMNS.get(k)
         if ae is not None:
-            n, col = ae
-            aes.setdefault(n, {})[col.name] = coerce(col, v)
+            aes.setdefault(ae[0], {})[ae[1]] = v
             continue
-        col = cols.get(k)
-        val = coerce(col, v) if col is not None else v
+        val = v
         if k == "date":
             try:
                 val = parse_date(v)
@@ -220,7 +235,9 @@ def validate_rows(df: pd.DataFrame, engine: Engine | None = None, source: str = 
     parsed: list[ProcedureIn] = []
     seen: dict[str, int] = {}
     use = [c for c in df.columns if c in known or ae_column(c) is not None]
-    records = df[use].to_dict("records")
+    _AE_COLUMNS.clear()
+    _AE_COLUMNS.update({c: (a[0], a[1].name) for c in use if (a := ae_column(c)) is not None})
+    records = coerce_columns(df[use]).to_dict("records")
     for row, rec in zip(df.index.tolist(), records, strict=True):
         data = _row_to_model(rec)
         numbers = data.pop("_ae_numbers")
