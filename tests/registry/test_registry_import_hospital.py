@@ -200,3 +200,16 @@ def test_template_has_every_column_and_imports_empty(engine, tmp_path, suffix):
     else:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
         assert lines[1].startswith("#手术唯一编号*") and "是/否" in lines[2 - 1] and lines[2].startswith("#procedure UID")
+
+
+def test_bulk_load_with_nan_where_none_was_meant(engine):
+    """pandas 3 keeps NaN in object columns; the bulk path must treat it as blank, not crash."""
+    from openir.registry.bulk import load_dataset
+
+    ds = generate_registry(60, 3, seed=6, prefix="N")
+    ds.procedures["disease"] = ds.procedures["disease"].astype(object)
+    ds.procedures.loc[::3, "disease"] = np.nan
+    assert load_dataset(engine, ds)["procedures"] == 60
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(Procedure.disease, Procedure.diagnosis_code, Procedure.n_flags)).all()
+    assert sum(d is None for d, _, _ in rows) == 20 and all((d is None) == (c is None) for d, c, _ in rows)
