@@ -27,6 +27,8 @@ MODULES = [
     "openir.phantom.dose_reports",
     "openir.phantom.implant",
     "openir.phantom.tissues",
+    "openir.registry.codes",
+    "openir.registry.dates",
 ]
 
 

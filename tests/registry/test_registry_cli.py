@@ -7,6 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from openir.cli import app
+from openir.core.errors import InputError
 
 runner = CliRunner()
 
@@ -60,3 +61,42 @@ def test_demo_stage_records_the_case_from_earlier_results(tmp_path):
         "select p.dose_alert, o.technical_success, o.min_margin_mm, p.verify_uid from procedures p "
         "join outcomes o on o.procedure_id = p.id where p.uid = 'DEMO-3'").fetchone()
     assert row == (1, 1, 4.2, "verify-1")
+
+
+def test_cli_empty_registry_says_so_and_fails(tmp_path):
+    db = f"sqlite:///{tmp_path / 'empty.db'}"
+    for args in (["qc", "indicators", "--db", db], ["qc", "report", "--db", db, "-o", str(tmp_path / "q.html")]):
+        r = runner.invoke(app, args)
+        assert isinstance(r.exception, InputError) and r.exception.exit_code == 2, (args, r.output)
+        assert "no procedures yet" in str(r.exception)
+    assert not (tmp_path / "q.html").exists()
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", "from openir.cli import main; main()", "qc", "indicators", "--db", db],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "no procedures yet" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_cli_template_then_gb18030_import_and_indicators(tmp_path):
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    assert runner.invoke(app, ["registry", "seed", "--db", db, "--procedures", "300", "--hospitals", "4"]).exit_code == 0
+    for name in ("t.xlsx", "t.csv"):
+        r = runner.invoke(app, ["registry", "template", str(tmp_path / name)])
+        assert r.exit_code == 0 and (tmp_path / name).stat().st_size > 0, r.output
+    assert isinstance(runner.invoke(app, ["registry", "template", str(tmp_path / "t.txt")]).exception, InputError)
+    head = "手术唯一编号,患者假名编号,医院编码,主刀医师编码,手术日期,技术编码,诊断,性别,技术成功,不良事件1,处理1,不良事件2,后遗症2\n"
+    row = "GB-1,pk-gb-0001,H001,H001-OP01,2025/5/1,经动脉化疗栓塞术,肝细胞癌,男,是,术后发热,无需处理,异位栓塞,轻度后遗症\n"
+    f = tmp_path / "gb.csv"
+    f.write_bytes((head + row).encode("gb18030"))
+    r = runner.invoke(app, ["registry", "import", str(f), "--db", db, "--encoding", "utf-8"])
+    assert isinstance(r.exception, InputError) and "not valid utf-8" in str(r.exception)
+    r = runner.invoke(app, ["registry", "import", str(f), "--db", db])
+    assert r.exit_code == 0 and "'adverse_events': 2" in r.output, r.output
+    out = tmp_path / "ind.csv"
+    r = runner.invoke(app, ["qc", "indicators", "--db", db, "--by", "technique,disease", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    import pandas as pd
+
+    tab = pd.read_csv(out)
+    assert {"technique", "disease"} == set(tab["level_by"]) and tab["alarm_source"].notna().all()

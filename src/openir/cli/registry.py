@@ -44,18 +44,33 @@ def seed(
 
 @app.command("import")
 def import_(path: Path = typer.Argument(..., help="CSV or Excel file of procedures"), db: str | None = URL,
-            actor: str = typer.Option("import", help="who is importing (audit log)")) -> None:
-    """Import procedures; the whole file is validated first and nothing is stored if any row is bad."""
+            actor: str = typer.Option("import", help="who is importing (audit log)"),
+            encoding: str | None = typer.Option(None, help="CSV text encoding (default: detect UTF-8 / BOM / GB18030)")) -> None:
+    """Import procedures; the whole file is validated first and nothing is stored if any row is bad.
+
+    Example: openir registry import 导出.csv --encoding gb18030
+    """
     from openir.registry.db import init_db
     from openir.registry.importer import ImportValidationError, import_procedures
 
     engine = init_db(db)
     try:
-        report = import_procedures(engine, path, actor=actor)
+        report = import_procedures(engine, path, actor=actor, encoding=encoding)
     except ImportValidationError as exc:
         Console(stderr=True).print(exc.report.text(), highlight=False)
         raise
     Console().print(f"[green]imported[/green] {report.stored}")
+
+
+@app.command("template")
+def template(out: Path = typer.Argument(..., help=".xlsx (drop-down lists, column sheet) or .csv (UTF-8 BOM, label rows)")) -> None:
+    """Write an empty import file with every column and its allowed values in Chinese and English.
+
+    Example: openir registry template procedures.xlsx
+    """
+    from openir.registry.columns import write_template
+
+    Console().print(f"[green]template[/green] {write_template(out)}")
 
 
 @app.command("export")
@@ -101,6 +116,28 @@ def add(record: Path = typer.Argument(..., help="JSON file: a procedure, or {hos
     except ValidationError as exc:
         err = exc.errors()[0]
         raise InputError(err["msg"], source=record, field=".".join(str(x) for x in err["loc"])) from exc
+
+
+@qc_app.command("indicators")
+def indicators(db: str | None = URL, by: str = typer.Option("hospital,technique,disease", help="levels, comma separated: "
+               "hospital, operator, region, level, technique, disease, all"),
+               out: Path | None = typer.Option(None, "--out", "-o", help="CSV to write (default: print a summary)")) -> None:
+    """Quality indicators per unit (rates, exact CIs, funnel status, target and alarm with sources).
+
+    Example: openir qc indicators --by technique,disease -o indicators.csv
+    """
+    from openir.registry.db import init_db
+    from openir.registry.indicators import compute_indicators
+
+    engine = init_db(db)
+    tab = compute_indicators(engine, by=tuple(b.strip() for b in by.split(",") if b.strip()))
+    if out:
+        tab.to_csv(out, index=False)
+        Console().print(f"[green]written[/green] {out} ({len(tab)} rows)")
+        return
+    alarms = tab[tab["status"] == "alarm"] if "status" in tab else tab.iloc[:0]
+    Console().print(f"{len(tab)} indicator rows over {', '.join(sorted(tab['level_by'].unique()))}; "
+                    f"{len(alarms)} outside the 99.8% funnel")
 
 
 @qc_app.command("report")

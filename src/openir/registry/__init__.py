@@ -3,15 +3,27 @@
 Tables and Alembic migrations (SQLite embedded, PostgreSQL in production), an audit trail of
 every change, the coded technique catalogue with tier rules, adverse-event grading (CIRSE 2017,
 SIR 2003/2017) from raw facts, quality indicators with exact intervals, funnel plots with
-over-dispersion and risk adjustment, operator CUSUM learning curves, hospital ratings, CSV/Excel
-import, de-identified CSV/Parquet and FHIR R4 export, and typed queries for applications
-(:mod:`.queries`). The HTML QC report and its figures are drawn by :mod:`openir.report`.
+over-dispersion and risk adjustment, operator risk-adjusted (Steiner) CUSUM learning curves,
+hospital ratings, CSV/Excel import as hospitals have it (GB18030, Chinese headers, slashed dates,
+a template), ICD-10 diagnoses with Chinese and English names, de-identified CSV/Parquet and FHIR
+R4 export, and typed queries for applications (:mod:`.queries`). The HTML QC report and its
+figures are drawn by :mod:`openir.report`.
 """
 
 from .audit import audit_event
 from .bulk import insert_procedures, load_dataset
 from .catalogue import Catalogue, load_catalogue
-from .cusum import cusum_path, cusum_signal, cusum_threshold
+from .codes import Resolved, resolve_diagnosis
+from .columns import write_template
+from .cusum import (
+    cusum_path,
+    cusum_signal,
+    cusum_threshold,
+    ra_learning_curve,
+    ra_scores,
+    ra_thresholds,
+)
+from .dates import parse_date
 from .db import init_db, make_engine, session_scope, upgrade_component
 from .drilldown import CaseFilter, find_cases
 from .edit import ProcedureEdit, edit_procedure, procedure_hospital
@@ -66,6 +78,8 @@ __all__ = [
     "get_hospital",
     "get_operator", "grade_all", "import_procedures", "init_db", "insert_procedures", "learning_curves",
     "list_hospitals", "list_operators", "list_procedures", "load_catalogue", "load_dataset", "load_indicators",
-    "make_engine", "merge_procedure_links", "procedure_hospital", "overdispersion", "rate_hospitals", "record_procedure",
-    "research_table", "session_scope", "sir_2003_grade", "sir_2017_grade", "upgrade_component",
+    "Resolved", "make_engine", "merge_procedure_links", "overdispersion", "parse_date", "procedure_hospital",
+    "ra_learning_curve", "ra_scores", "ra_thresholds", "rate_hospitals", "record_procedure", "research_table",
+    "resolve_diagnosis", "session_scope", "sir_2003_grade", "sir_2017_grade", "upgrade_component",
+    "write_template",
 ]

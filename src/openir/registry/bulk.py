@@ -47,7 +47,7 @@ from .models import (
 )
 
 PROCEDURE_FIELDS = [
-    "uid", "date", "technique", "disease", "target_organ", "imaging_guidance", "anaesthesia", "duration_min",
+    "uid", "date", "technique", "disease", "diagnosis_code", "target_organ", "imaging_guidance", "anaesthesia", "duration_min",
     "cost_cny", "drg_group", "age_years", "asa_class", "child_pugh", "emergency", "max_lesion_mm", "n_lesions",
     "plan_uid", "verify_uid", "dose_uid", "dose_alert", "lesions", "devices", "consumables", "links",
 ]
@@ -156,20 +156,44 @@ def grade_frame(ae: pd.DataFrame) -> pd.DataFrame:
     return merged[["cirse_grade", "sir_2003", "sir_2017", "major"]]
 
 
+def _cell(v: Any) -> Any:
+    """None for pandas' missing values (NaN, NA, NaT), the value otherwise."""
+    return None if v is None or (not isinstance(v, (list, dict, str)) and pd.isna(v)) else v
+
+
+def diagnosis_codes(df: pd.DataFrame) -> pd.Series:
+    """ICD-10 code per row: the given ``diagnosis_code``, else resolved from ``disease`` (once per distinct text)."""
+    from .codes import resolve_diagnosis
+
+    given = df["diagnosis_code"] if "diagnosis_code" in df else pd.Series(None, index=df.index, dtype=object)
+    disease = df["disease"] if "disease" in df else pd.Series(None, index=df.index, dtype=object)
+    lookup: dict[Any, Any] = {}
+    for written in pd.unique(disease.astype(object)):
+        t = _cell(written)
+        res = resolve_diagnosis(str(t)) if t is not None else None
+        lookup[written] = res.code if res else None
+    resolved = disease.astype(object).map(lambda v: lookup.get(v) if _cell(v) is not None else None)
+    given = given.astype(object).map(_cell)
+    return given.where(given.notna(), resolved).astype(object)
+
+
 def flag_frame(df: pd.DataFrame, level: pd.Series, credential: pd.Series) -> pd.Series:
     """Rule flags of every procedure (list or None), via catalogue.check_procedure per distinct case."""
     cat = load_catalogue()
     fields = sorted({c.field for t in cat.techniques.values() for c in t.contraindications if c.field})
     keys = pd.DataFrame({"technique": df["technique"], "level": level.to_numpy(), "credential": credential.to_numpy(),
-                         "disease": df.get("disease", pd.Series(None, index=df.index))})
+                         "disease": df.get("disease", pd.Series(None, index=df.index)),
+                         "diagnosis_code": df.get("diagnosis_code", pd.Series(None, index=df.index))})
     for f in fields:
         keys[f] = df.get(f, None)
-    keys = keys.astype(object).where(keys.notna(), None)
+    keys = keys.astype(object)
+    for c in keys.columns:  # pandas 3 keeps NaN in object columns where None was meant
+        keys[c] = pd.Series([_cell(v) for v in keys[c].tolist()], index=keys.index, dtype=object)
     codes = keys.groupby(list(keys.columns), dropna=False, sort=False).ngroup()
     first = keys.groupby(codes.to_numpy(), sort=False).head(1)
     result: dict[int, Any] = {}
     for idx, row in first.iterrows():
-        rec = dict(row)
+        rec = {k: _cell(v) for k, v in row.items()}
         flags = cat.check_procedure(technique=rec.pop("technique"), hospital_level=rec.pop("level"),
                                     credential=rec.pop("credential"), record=rec)
         result[int(codes.loc[idx])] = flags or None
@@ -261,6 +285,8 @@ def insert_procedures(conn: Connection, frame: pd.DataFrame, adverse_events: pd.
         i = int(np.flatnonzero(wrong.to_numpy())[0])
         raise InputError(f"operator {df['operator_code'][i]!r} does not belong to hospital {df['hospital_code'][i]!r}",
                          field="operator_code")
+    out["diagnosis_code"] = diagnosis_codes(df)
+    df = df.assign(diagnosis_code=out["diagnosis_code"])
     tech = df["technique"].map(cat.techniques)
     out["category"] = tech.map(lambda t: t.category)
     if "target_organ" not in out:

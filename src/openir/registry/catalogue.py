@@ -97,7 +97,9 @@ class Technique(_Strict):
     category: str
     tier: Tier
     organ: str
-    indications: list[str] = []
+    indication_codes: list[str] = []  # ICD-10 stems; the diagnosis code must lie under one
+    procedure_codes: list[str] = []  # ICD-9-CM Vol. 3
+    indications: list[str] = []  # English wording, display only
     contraindications: list[Condition] = []
     source: str
     cusum: Cusum
@@ -168,10 +170,36 @@ class Catalogue:
         for c in t.contraindications:
             if c.holds(record):
                 flags.append({"rule": "contraindication", "message": f"{t.code}: {c.field} = {record.get(c.field or '')!r} ({c.why or 'contraindicated'})"})
-        disease = (record.get("disease") or "").strip().lower()
-        if disease and t.indications and not any(i.lower() in disease or disease in i.lower() for i in t.indications):
-            flags.append({"rule": "indication", "message": f"{t.code}: disease {disease!r} is not among its indications ({', '.join(t.indications)})"})
+        flags += self._indication_flags(t, record)
         return flags
+
+    @staticmethod
+    def _indication_flags(t: Technique, record: dict[str, Any]) -> list[dict[str, str]]:
+        """Indication by ICD-10 code: the stored code, else the code resolved from the disease text."""
+        from .codes import code_matches, resolve_diagnosis
+
+        disease = _text(record.get("disease"))
+        code = _text(record.get("diagnosis_code"))
+        res = resolve_diagnosis(code or disease)
+        if res is None:
+            if disease or code:
+                return [{"rule": "diagnosis_uncoded",
+                         "message": f"{t.code}: diagnosis {code or disease!r} is not a known ICD-10 code or name; "
+                                    "its indication cannot be checked"}]
+            return []
+        if t.indication_codes and not code_matches(res.code, t.indication_codes):
+            name = " / ".join(x for x in (res.zh, res.en) if x) or (disease or "")
+            return [{"rule": "indication",
+                     "message": f"{t.code}: diagnosis {res.code} ({name}) is not among its indications "
+                                f"({', '.join(t.indication_codes)}: {', '.join(t.indications)})"}]
+        return []
+
+
+def _text(v: Any) -> str:
+    """A cell as text: '' for None / NaN / blank (pandas keeps NaN where None was meant)."""
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    return str(v).strip()
 
 
 @lru_cache(maxsize=1)

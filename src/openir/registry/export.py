@@ -2,13 +2,12 @@
 
 De-identification: the registry already holds only pseudonymous patient keys; an export replaces
 them by a keyed hash (``salt`` per export, so two exports cannot be linked unless the same salt
-is given), drops free text, UIDs of other systems and exact dates (kept as year and month), and
+is given), drops free text (the diagnosis as typed is replaced by its ICD-10 code and standard names), UIDs of other systems and exact dates (kept as year and month), and
 reports age in 5-year bands.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -21,11 +20,12 @@ from sqlalchemy import Engine, func, select
 
 from openir.core.errors import InputError
 
+from .codes import resolve_diagnosis
 from .models import AdverseEvent, Hospital, Operator, Outcome, Patient, Procedure
 
 RESEARCH_COLUMNS = [
     "research_id", "subject", "hospital", "region", "hospital_level", "operator", "credential", "year", "month",
-    "technique", "category", "disease", "target_organ", "n_lesions", "max_lesion_mm", "imaging_guidance",
+    "technique", "category", "diagnosis_code", "diagnosis_en", "diagnosis_zh", "target_organ", "n_lesions", "max_lesion_mm", "imaging_guidance",
     "anaesthesia", "duration_min", "cost_cny", "drg_group", "age_band", "sex", "asa_class", "child_pugh",
     "emergency", "dose_alert", "n_flags", "technical_success", "complete_ablation", "min_margin_mm", "mrecist", "easl",
     "necrosis_pct", "ltp", "followup_months", "puncture_bleeding", "died", "death_days", "n_adverse_events",
@@ -45,7 +45,7 @@ def research_table(engine: Engine, *, salt: bytes | None = None, keep_uid: bool 
                  func.max(A.sir_2017).label("_s")).group_by(A.procedure_id).subquery())
     major = select(A.procedure_id).where(A.major.is_(True)).distinct().subquery()
     q = (select(P.uid, Pa.pseudo_key, Pa.sex, H.code.label("hospital"), H.region, H.level.label("hospital_level"),
-                Op.code.label("operator"), Op.credential, P.date, P.technique, P.category, P.disease, P.target_organ,
+                Op.code.label("operator"), Op.credential, P.date, P.technique, P.category, P.diagnosis_code, P.target_organ,
                 P.n_lesions, P.max_lesion_mm, P.imaging_guidance, P.anaesthesia, P.duration_min, P.cost_cny,
                 P.drg_group, P.age_years, P.asa_class, P.child_pugh, P.emergency, P.dose_alert, P.n_flags,
                 Oc.technical_success, Oc.complete_ablation, Oc.min_margin_mm, Oc.mrecist, Oc.easl, Oc.necrosis_pct, Oc.ltp,
@@ -58,6 +58,9 @@ def research_table(engine: Engine, *, salt: bytes | None = None, keep_uid: bool 
         res = conn.execute(q)
         df = pd.DataFrame(res.all(), columns=list(res.keys()))
     uid = df.pop("uid")
+    names = {c: resolve_diagnosis(c) for c in df["diagnosis_code"].dropna().unique()}
+    df["diagnosis_en"] = df["diagnosis_code"].map(lambda c: names[c].en if c in names and names[c] else None)
+    df["diagnosis_zh"] = df["diagnosis_code"].map(lambda c: names[c].zh if c in names and names[c] else None)
     df["research_id"] = [_hash(u, salt) for u in uid]
     df["subject"] = [_hash(k, salt) for k in df.pop("pseudo_key")]
     d = pd.to_datetime(df.pop("date"))
@@ -82,87 +85,26 @@ def export_research(engine: Engine, path: str | Path, *, salt: bytes | None = No
     return path
 
 
-def _ref(kind: str, ident: str) -> dict[str, str]:
-    return {"reference": f"urn:uuid:{_uuid(kind, ident)}"}
-
-
-def _uuid(kind: str, ident: str) -> str:
-    h = hashlib.sha256(f"{kind}:{ident}".encode()).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-a{h[17:20]}-{h[20:32]}"
-
-
 def fhir_bundle(engine: Engine, *, salt: bytes | None = None, limit: int | None = None) -> dict[str, Any]:
-    """A FHIR R4 ``collection`` Bundle: Patient (pseudonym), Procedure, Observation, AdverseEvent."""
+    """A FHIR R4 ``collection`` Bundle (see :mod:`.fhir`): Patient (pseudonym), Procedure, Observation, AdverseEvent."""
+    from .fhir import adverse_event_facts, build_bundle
+
     df = research_table(engine, salt=salt, keep_uid=True)
     if limit:
         df = df.head(limit)
-    with engine.connect() as conn:
-        aes = pd.DataFrame(conn.execute(select(Procedure.uid, AdverseEvent.what, AdverseEvent.cirse_grade,
-                                               AdverseEvent.sir_2003, AdverseEvent.major, AdverseEvent.death,
-                                               AdverseEvent.onset_days)
-                                        .join(Procedure, Procedure.id == AdverseEvent.procedure_id)).all(),
-                           columns=["uid", "what", "cirse_grade", "sir_2003", "major", "death", "onset_days"])
-    entries: list[dict[str, Any]] = []
-    seen_subjects: set[str] = set()
-    system = "urn:openir:registry"
-    for rec in df.to_dict("records"):
-        subj = rec["subject"]
-        if subj not in seen_subjects:
-            seen_subjects.add(subj)
-            patient: dict[str, Any] = {"resourceType": "Patient", "id": _uuid("Patient", subj),
-                                       "identifier": [{"system": f"{system}:pseudonym", "value": subj}]}
-            entries.append({"fullUrl": f"urn:uuid:{patient['id']}", "resource": patient})
-        rid = rec["research_id"]
-        performed = f"{int(rec['year']):04d}-{int(rec['month']):02d}"
-        proc: dict[str, Any] = {
-            "resourceType": "Procedure", "id": _uuid("Procedure", rid), "status": "completed",
-            "identifier": [{"system": f"{system}:procedure", "value": rid}],
-            "code": {"coding": [{"system": f"{system}:technique", "code": rec["technique"]}], "text": rec["technique"]},
-            "subject": _ref("Patient", subj), "performedDateTime": performed,
-        }
-        if rec.get("target_organ"):
-            proc["bodySite"] = [{"text": rec["target_organ"]}]
-        entries.append({"fullUrl": f"urn:uuid:{proc['id']}", "resource": proc})
-        for name in ("technical_success", "complete_ablation", "min_margin_mm", "mrecist", "ltp"):
-            v = rec.get(name)
-            if v is None or (isinstance(v, float) and v != v):
-                continue
-            obs: dict[str, Any] = {
-                "resourceType": "Observation", "id": _uuid("Observation", f"{rid}:{name}"), "status": "final",
-                "code": {"coding": [{"system": f"{system}:observation", "code": name}], "text": name},
-                "subject": _ref("Patient", subj), "partOf": [_ref("Procedure", rid)], "effectiveDateTime": performed,
-            }
-            if isinstance(v, bool):
-                obs["valueBoolean"] = v
-            elif isinstance(v, (int, float)):
-                obs["valueQuantity"] = {"value": float(v), "unit": "mm", "system": "http://unitsofmeasure.org", "code": "mm"}
-            else:
-                obs["valueCodeableConcept"] = {"coding": [{"system": f"{system}:mrecist", "code": str(v)}]}
-            entries.append({"fullUrl": f"urn:uuid:{obs['id']}", "resource": obs})
-    ae_by_uid = {u: g for u, g in aes.groupby("uid")} if not aes.empty else {}
-    for rec in df.to_dict("records"):
-        uid = rec["_uid"]
-        if uid not in ae_by_uid:
-            continue
-        for j, a in enumerate(ae_by_uid[uid].to_dict("records")):
-            ev = {
-                "resourceType": "AdverseEvent", "id": _uuid("AdverseEvent", f"{rec['research_id']}:{j}"),
-                "actuality": "actual", "subject": _ref("Patient", rec["subject"]),
-                "event": {"text": a["what"]},
-                "seriousness": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness",
-                                            "code": "serious" if a["major"] else "non-serious"}]},
-                "severity": {"coding": [{"system": f"{system}:cirse-2017", "code": str(int(a["cirse_grade"]))}],
-                             "text": f"CIRSE {int(a['cirse_grade'])}, SIR {a['sir_2003']}"},
-                "outcome": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adverse-event-outcome",
-                                        "code": "fatal" if a["death"] else "resolved"}]},
-                "suspectEntity": [{"instance": _ref("Procedure", rec["research_id"])}],
-            }
-            entries.append({"fullUrl": f"urn:uuid:{ev['id']}", "resource": ev})
-    return {"resourceType": "Bundle", "type": "collection",
-            "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "entry": entries}
+    return build_bundle(df, adverse_event_facts(engine))
 
 
 def export_fhir(engine: Engine, path: str | Path, *, salt: bytes | None = None, limit: int | None = None) -> Path:
+    """Write the Bundle as JSON after checking the R4 required bindings (nothing written if one fails)."""
+    from .fhir import binding_problems
+
     path = Path(path)
-    path.write_text(json.dumps(fhir_bundle(engine, salt=salt, limit=limit), indent=1), encoding="utf-8")
+    bundle = fhir_bundle(engine, salt=salt, limit=limit)
+    probs = binding_problems(bundle)
+    if probs:
+        raise InputError(f"FHIR bundle fails R4 bindings ({len(probs)}); first: {probs[0]}", source=path)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(bundle, indent=1, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
     return path

@@ -1,7 +1,7 @@
 """Quality indicators: definitions (YAML) and their computation per hospital, operator, region, period.
 
 All indicators come from ONE aggregate SQL query: per (hospital, operator, period, risk-factor
-cell) it counts each indicator's denominator and numerator with ``SUM(CASE ...)``. Everything
+cell) it counts each indicator's denominator and numerator with ``COUNT(*) FILTER (WHERE ...)``. Everything
 else (grouping to hospitals / operators / regions, exact confidence intervals, risk adjustment,
 funnel limits) is vectorised numpy/scipy on those few thousand cells, so the cost is one scan of
 the procedures table.
@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.special import expit
 from sqlalchemy import (
     BigInteger,
     Engine,
@@ -39,7 +40,7 @@ from sqlalchemy.sql import ColumnElement
 
 from openir.core.errors import InputError
 
-from .catalogue import Condition, Sourced, load_yaml
+from .catalogue import Condition, load_catalogue, load_yaml
 from .enums import Direction, Period
 from .funnel import classify, exact_ci
 from .models import AdverseEvent, Hospital, Operator, Outcome, Procedure
@@ -49,6 +50,31 @@ class RiskFactor(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     when: list[Condition]
+
+
+class Target(BaseModel):
+    """A target or alarm level with its publication; ``verified`` only when checked against the cited text."""
+
+    model_config = ConfigDict(extra="forbid")
+    value: float
+    source: str = Field(min_length=3)
+    verified: bool = False
+
+
+class CategoryTargets(BaseModel):
+    """Target and alarm for one technique category (guidelines give thresholds per procedure type)."""
+
+    model_config = ConfigDict(extra="forbid")
+    target: Target | None = None
+    alarm: Target | None = None
+
+
+class Derived(BaseModel):
+    """A per-procedure yes/no decided by the first recorded of several fields (e.g. necrosis %, else response)."""
+
+    model_config = ConfigDict(extra="forbid")
+    first_present: list[Condition] = Field(min_length=1)
+    source: str
 
 
 class IndicatorDef(BaseModel):
@@ -62,28 +88,71 @@ class IndicatorDef(BaseModel):
     direction: Direction
     scale: float = 1.0
     min_cases: int = Field(default=20, ge=1)
-    target: Sourced
-    alarm: Sourced
+    target: Target
+    alarm: Target
+    by_category: dict[str, CategoryTargets] = {}
     definition_source: str
+
+    def levels_for(self, categories: np.ndarray) -> dict[str, np.ndarray]:
+        """Target / alarm values and sources per row, from the row's technique category when it has its own."""
+        out: dict[str, list[Any]] = {"target": [], "target_source": [], "alarm_level": [], "alarm_source": []}
+        for cat in categories:
+            own = self.by_category.get(cat) if isinstance(cat, str) else None
+            t = own.target if own and own.target else self.target
+            a = own.alarm if own and own.alarm else self.alarm
+            out["target"].append(t.value)
+            out["target_source"].append(t.source)
+            out["alarm_level"].append(a.value)
+            out["alarm_source"].append(a.source)
+        return {k: np.asarray(v, dtype=float if k in ("target", "alarm_level") else object) for k, v in out.items()}
+
+
+class LearningCurveDef(BaseModel):
+    """Risk model of the operator learning curves (technical failure), see qc.learning_curves."""
+
+    model_config = ConfigDict(extra="forbid")
+    risk_factors: list[RiskFactor] = []
+    horizon: int = Field(default=200, ge=20)
+    false_alarm: float = Field(default=0.05, gt=0, lt=0.5)
+    source: str
 
 
 class IndicatorFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int
+    derived: dict[str, Derived] = {}
+    learning_curve: LearningCurveDef | None = None
     indicators: list[IndicatorDef]
+
+
+@lru_cache(maxsize=4)
+def load_learning_curve_def(path: str | None = None) -> LearningCurveDef:
+    f = load_yaml(path or "indicators.yaml", IndicatorFile)
+    return f.learning_curve or LearningCurveDef(source="no risk factors configured: unadjusted")
 
 
 @lru_cache(maxsize=4)
 def load_indicators(path: str | None = None) -> tuple[IndicatorDef, ...]:
     """Indicator definitions (packaged ``indicators.yaml`` unless ``path``), fields checked."""
     f = load_yaml(path or "indicators.yaml", IndicatorFile)
+    _DERIVED.clear()
+    for name, dv in f.derived.items():
+        for c in dv.first_present:
+            if c.field not in FIELD_NAMES or c.all_present is not None:
+                raise InputError(f"derived field {name}: {c.field!r} is not a plain field", source=path or "indicators.yaml",
+                                 field=name)
+        _DERIVED[name] = dv
+    fields = FIELD_NAMES | set(f.derived)
     for d in f.indicators:
         for c in [*d.numerator, *d.denominator, *d.exclusions, *(c for r in d.risk_factors for c in r.when)]:
             for name in ([c.field] if c.field else []) + (c.all_present or []):
-                if name not in FIELD_NAMES:
-                    raise InputError(f"indicator {d.code}: unknown field {name!r}; fields: {', '.join(sorted(FIELD_NAMES))}",
+                if name not in fields:
+                    raise InputError(f"indicator {d.code}: unknown field {name!r}; fields: {', '.join(sorted(fields))}",
                                      source=path or "indicators.yaml", field=d.code)
     return tuple(f.indicators)
+
+
+_DERIVED: dict[str, Derived] = {}
 
 
 FIELD_NAMES = {
@@ -103,6 +172,9 @@ def _fields(ae: Any) -> dict[str, ColumnElement]:
                                          "necrosis_pct", "ltp", "followup_months", "puncture_bleeding", "died",
                                          "death_days")})
     f["major_ae"] = func.coalesce(ae.c.major_i, 0) == 1
+    for name, dv in _DERIVED.items():  # first recorded field decides: 1 / 0, NULL when none is recorded
+        whens = [(f[c.field or ""].is_not(None), case((_sql(c, f), 1), else_=0)) for c in dv.first_present]
+        f[name] = case(*whens, else_=None) == 1
     return f
 
 
@@ -152,9 +224,14 @@ def _date_part(engine: Engine, part: str) -> ColumnElement:
     return extract(part, Procedure.date)
 
 
+EXTRA_KEYS = {"technique": Procedure.technique, "disease": Procedure.diagnosis_code}
+UNCODED = "uncoded"
+
+
 def query_cells(engine: Engine, defs: tuple[IndicatorDef, ...] | None = None, *,
-                period: Period = "year", workers: int | None = None) -> pd.DataFrame:
-    """One row per (hospital_id, operator_id, period, risk-factor cell) with ``n_<code>``, ``x_<code>``."""
+                period: Period = "year", workers: int | None = None, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per (hospital_id, operator_id, period, risk-factor cell[, technique][, disease]) with
+    ``n_<code>``, ``x_<code>``. ``extra`` adds ``technique`` and/or ``disease`` (ICD-10 code) keys."""
     defs = defs or load_indicators()
     A = AdverseEvent
     ae = (select(A.procedure_id, func.max(case((A.major, 1), else_=0)).label("major_i"))
@@ -181,20 +258,21 @@ def query_cells(engine: Engine, defs: tuple[IndicatorDef, ...] | None = None, *,
         shift += bits
     packed = packed + cast(Procedure.hospital_id, BigInteger) * literal_column(str(1 << shift))
     layout.append(("hospital_id", shift, 63 - shift))
-    keys: list[Any] = [packed.label("cell_key")]
+    keys: list[Any] = [packed.label("cell_key")] + [EXTRA_KEYS[e].label(e) for e in extra]
     aggs = []
     for d in defs:
-        # NULL-safe: a NULL condition fails the CASE (not counted); exclusions are coalesced to false
+        # NULL-safe: COUNT(*) FILTER (WHERE ...) counts only rows where the condition is true (NULL is
+        # not); exclusions are coalesced to false. FILTER is 1.5-2x faster than SUM(CASE ...) in SQLite.
         den = [_sql(c, f) for c in d.denominator]
         if d.exclusions:
             excl = or_(*[_sql(c, f) for c in d.exclusions])
             never_null = all(c.is_null is not None or c.all_present is not None for c in d.exclusions)
             den.append(~excl if never_null else ~func.coalesce(excl, False))
         den_expr = and_(*den) if den else None
-        n_agg = func.sum(case((den_expr, 1), else_=0)) if den_expr is not None else func.count()
+        n_agg = func.count().filter(den_expr) if den_expr is not None else func.count()
         num = and_(*([den_expr] if den_expr is not None else []), *[_sql(c, f) for c in d.numerator])
         aggs.append(n_agg.label(f"n_{d.code}"))
-        aggs.append(func.sum(case((num, 1), else_=0)).label(f"x_{d.code}"))
+        aggs.append(func.count().filter(num).label(f"x_{d.code}"))
     q = (select(*keys, *aggs).select_from(Procedure)
          .outerjoin(Outcome, Outcome.procedure_id == Procedure.id)
          .outerjoin(ae, ae.c.procedure_id == Procedure.id))
@@ -203,6 +281,9 @@ def query_cells(engine: Engine, defs: tuple[IndicatorDef, ...] | None = None, *,
     by_position = [literal_column(str(i + 1)) for i in range(len(keys))]
     with engine.connect() as conn:
         lo, hi, count = conn.execute(select(func.min(Procedure.id), func.max(Procedure.id), func.count())).one()
+        if not count:
+            raise InputError("the registry holds no procedures yet, so there is nothing to compute; "
+                             "import some first (openir registry import FILE)", field="procedures")
         max_h = conn.execute(select(func.max(Hospital.id))).scalar()
         max_o = conn.execute(select(func.max(Operator.id))).scalar()
     if (max_h or 0) >= 1 << layout[-1][2] or (max_o or 0) >= 1 << 24:
@@ -226,10 +307,15 @@ def query_cells(engine: Engine, defs: tuple[IndicatorDef, ...] | None = None, *,
         with ThreadPoolExecutor(parts) as pool:
             rows = [r for chunk in pool.map(run, range(parts)) for r in chunk]
         cells = pd.DataFrame(rows, columns=names)
-        cells = cells.groupby("cell_key", as_index=False).sum() if len(cells) else cells
+        if len(cells):
+            for e in extra:
+                cells[e] = cells[e].fillna(UNCODED)
+            cells = cells.groupby(["cell_key", *extra], as_index=False).sum()
     else:
         with engine.connect() as conn:
             cells = pd.DataFrame(conn.execute(q.group_by(*by_position)).all(), columns=names)
+    if "disease" in cells:
+        cells["disease"] = cells["disease"].fillna(UNCODED)
     for c in cells.columns:
         if c.startswith(("n_", "x_")):
             cells[c] = pd.to_numeric(cells[c]).fillna(0).astype(np.int64)
@@ -250,7 +336,7 @@ def fit_logistic(X: np.ndarray, x: np.ndarray, n: np.ndarray, *, ridge: float = 
     pbar = x.sum() / max(n.sum(), 1)
     beta[0] = np.log(max(pbar, 1e-9) / max(1 - pbar, 1e-9))
     for _ in range(iters):
-        p = 1 / (1 + np.exp(-(X1 @ beta)))
+        p = expit(X1 @ beta)
         w = n * p * (1 - p)
         grad = X1.T @ (x - n * p) - ridge * beta
         hess = (X1 * w[:, None]).T @ X1 + ridge * np.eye(X1.shape[1])
@@ -271,12 +357,13 @@ def add_expected(cells: pd.DataFrame, defs: tuple[IndicatorDef, ...]) -> pd.Data
         rf = [f"rf_{r.name}" for r in d.risk_factors]
         g = cells.groupby(rf, as_index=False)[[n_col, x_col]].sum()
         beta = fit_logistic(g[rf].to_numpy(), g[x_col].to_numpy(float), g[n_col].to_numpy(float))
-        p = 1 / (1 + np.exp(-(beta[0] + cells[rf].to_numpy(float) @ beta[1:])))
+        p = expit(beta[0] + cells[rf].to_numpy(float) @ beta[1:])
         cells[f"e_{d.code}"] = cells[n_col].to_numpy() * p
     return cells
 
 
-_KEYS = {"hospital": "hospital_id", "operator": "operator_id", "region": "region", "level": "level", "all": None}
+_KEYS = {"hospital": "hospital_id", "operator": "operator_id", "region": "region", "level": "level",
+         "technique": "technique", "disease": "disease", "all": None}
 
 
 def _labels(cells: pd.DataFrame, by: str, keys: pd.Series) -> dict[str, np.ndarray]:
@@ -289,7 +376,26 @@ def _labels(cells: pd.DataFrame, by: str, keys: pd.Series) -> dict[str, np.ndarr
         lab = cells.drop_duplicates("operator_id").set_index("operator_id")
         return {"unit": lab["operator"].reindex(keys).to_numpy(object), "hospital": lab["hospital"].reindex(keys).to_numpy(object),
                 "region": lab["region"].reindex(keys).to_numpy(object), "level": lab["level"].reindex(keys).to_numpy(object)}
+    if by == "technique":
+        cat = load_catalogue().techniques
+        return {"unit": keys.to_numpy(object),
+                "label": np.array([f"{cat[k].name_zh or ''} / {cat[k].name}" if k in cat else k for k in keys], object)}
+    if by == "disease":
+        from .codes import resolve_diagnosis
+
+        names = {k: resolve_diagnosis(k) if k != UNCODED else None for k in keys.unique()}
+        return {"unit": keys.to_numpy(object),
+                "label": np.array([" / ".join(x for x in (names[k].zh, names[k].en) if x) if names[k] else k
+                                   for k in keys], object)}
     return {"unit": keys.to_numpy(object)}
+
+
+def _categories(t: dict[str, Any], by: str) -> np.ndarray:
+    """Technique category of each unit row (for per-category targets); None where a unit mixes them."""
+    if by != "technique":
+        return np.full(len(t["n"]), None, dtype=object)
+    cat = load_catalogue().techniques
+    return np.array([cat[u].category if u in cat else None for u in t["unit"]], object)
 
 
 def _finish(t: dict[str, Any], d: IndicatorDef, by: str, method: str) -> pd.DataFrame:
@@ -309,7 +415,7 @@ def _finish(t: dict[str, Any], d: IndicatorDef, by: str, method: str) -> pd.Data
         o_e = np.full(n.size, np.nan)
         factor = np.ones_like(n)
     t.update(rate=rate, ci_low=lo, ci_high=hi, o_e=o_e, adjusted_rate=rate * factor, adj_ci_low=lo * factor,
-             adj_ci_high=hi * factor, benchmark=theta, target=d.target.value, alarm_level=d.alarm.value, scale=d.scale)
+             adj_ci_high=hi * factor, benchmark=theta, scale=d.scale, **d.levels_for(_categories(t, by)))
     if by == "all":
         t["status"] = "pooled"
         return pd.DataFrame(t)
@@ -323,12 +429,17 @@ def compute_indicators(engine: Engine, *, by: tuple[str, ...] = ("hospital", "op
                        method: str = "additive", cells: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every indicator for every unit level in ``by`` (and per period), in one long table.
 
-    Columns: indicator, level_by, unit, [period], n, x, expected, rate, ci_low, ci_high (exact 95%),
-    o_e, adjusted_rate, benchmark (pooled rate), status, funnel limits lo95/hi95/lo998/hi998, phi, tau2.
+    Columns: indicator, level_by, unit, [label], [period], n, x, expected, rate, ci_low, ci_high (exact
+    95%), o_e, adjusted_rate, benchmark (pooled rate), target, target_source, alarm_level, alarm_source,
+    status, funnel limits lo95/hi95/lo998/hi998, phi, tau2. Levels: hospital, operator, region, level,
+    technique, disease (ICD-10 code; ``uncoded`` when none), all. An empty registry raises InputError.
     """
     defs = defs or load_indicators()
+    for level in by:
+        if level not in _KEYS:
+            raise InputError(f"cannot group indicators by {level!r}; one of {', '.join(_KEYS)}", field="by")
     if cells is None:
-        cells = query_cells(engine, defs, period=period)
+        cells = query_cells(engine, defs, period=period, extra=tuple(e for e in EXTRA_KEYS if e in by))
     cells = add_expected(cells, defs)
     pcol = None if period == "all" else period
     cols = [c for d in defs for c in (f"n_{d.code}", f"x_{d.code}", f"e_{d.code}") if c in cells]

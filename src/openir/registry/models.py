@@ -126,7 +126,8 @@ class Procedure(Base):
     date: Mapped[dt.date] = mapped_column(Date)
     technique: Mapped[str] = mapped_column(String(48))  # code from techniques.yaml
     category: Mapped[str] = mapped_column(String(32))  # technique family, copied from the catalogue
-    disease: Mapped[str | None] = mapped_column(String(120))
+    disease: Mapped[str | None] = mapped_column(String(120))  # as the hospital wrote it (any language)
+    diagnosis_code: Mapped[str | None] = mapped_column(String(16))  # ICD-10, resolved by registry.codes
     target_organ: Mapped[str | None] = mapped_column(String(48))
     lesions: Mapped[list[Any] | None] = mapped_column(JSON)  # [{"size_mm":..,"segment":..}, ...]
     n_lesions: Mapped[int | None] = mapped_column(Integer)

@@ -127,7 +127,8 @@ class ProcedureIn(_In):
     room: str | None = None
     date: dt.date
     technique: str
-    disease: str | None = None
+    disease: str | None = Field(default=None, max_length=120, description="as written: ICD-10 code, Chinese or English name")
+    diagnosis_code: str | None = Field(default=None, max_length=16, description="ICD-10 (or national clinical edition) code")
     target_organ: str | None = None
     lesions: list[Lesion] = []
     imaging_guidance: str | None = None
@@ -151,6 +152,26 @@ class ProcedureIn(_In):
     dose_alert: bool | None = None
     seed_dosimetry: list[SeedDosimetryIn] = Field(default_factory=list, description="seed implants: plan / post-implant D90, V100")
     links: dict[str, Any] | None = None
+
+    @field_validator("diagnosis_code")
+    @classmethod
+    def _icd10(cls, v: str | None) -> str | None:
+        from .codes import is_code
+
+        if v is None:
+            return v
+        if not is_code(v):
+            raise ValueError(f"{v!r} is not an ICD-10 code (letter, two digits, optional .subcode, e.g. C22.0)")
+        return v.strip().upper()
+
+    def resolved_code(self) -> str | None:
+        """The ICD-10 code to store: ``diagnosis_code``, else the code of ``disease`` when recognised."""
+        from .codes import resolve_diagnosis
+
+        if self.diagnosis_code:
+            return self.diagnosis_code
+        res = resolve_diagnosis(self.disease)
+        return res.code if res else None
 
     @field_validator("date")
     @classmethod

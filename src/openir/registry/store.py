@@ -95,6 +95,7 @@ def record_procedure(session: Session, p: ProcedureIn) -> RecordResult:
     proc = Procedure(
         uid=p.uid, patient_id=patient.id, hospital_id=hosp.id, room_id=room_id, primary_operator_id=op.id,
         date=p.date, technique=tech.code, category=tech.category, disease=p.disease,
+        diagnosis_code=p.resolved_code(),
         target_organ=p.target_organ or (tech.organ if tech.organ != "any" else None),
         lesions=[les.model_dump() for les in p.lesions] or None, n_lesions=len(sizes) or None,
         max_lesion_mm=max(sizes) if sizes else None, imaging_guidance=p.imaging_guidance,

@@ -74,12 +74,15 @@ def render_qc_html(qc: QCResult, *, title: str = "OpenIR registry: quality contr
     # operators
     signalling = [c for c in qc.curves if c.signal_at]
     show = sorted(signalling, key=lambda c: c.signal_at or 0)[:6] or sorted(qc.curves, key=lambda c: -c.n)[:3]
-    parts.append(f"<h2>Operator learning curves (Bernoulli CUSUM)</h2><p>{len(qc.curves)} operator-technique series "
-                 f"with ≥ 20 cases; {len(signalling)} signal.</p>")
+    competent = sum(1 for c in qc.curves if getattr(c, "cases_to_competence", None))
+    parts.append(f"<h2>Operator learning curves (risk-adjusted Steiner CUSUM)</h2><p>{len(qc.curves)} operator-technique "
+                 f"series with ≥ 20 cases; {len(signalling)} signal; {competent} have shown competence.</p>")
     if show:
         parts.append(cusum_figure(show))
-    rows = [[_e(c.operator), _e(c.technique), c.n, c.failures, f"{c.h:g}", c.signal_at] for c in signalling]
-    parts.append(_table(rows, ["operator", "technique", "cases", "failures", "h", "signal at case"]))
+    rows = [[_e(c.operator), _e(c.technique), c.n, c.failures, f"{getattr(c, 'expected_failures', float('nan')):.1f}",
+             f"{c.h:g}", c.signal_at, getattr(c, "cases_to_competence", None)] for c in signalling]
+    parts.append(_table(rows, ["operator", "technique", "cases", "failures", "expected", "h", "signal at case",
+                               "cases to competence"]))
     body = "\n".join(parts)
     return body if fragment else qc_page_html(body, title)
 

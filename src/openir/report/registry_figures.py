@@ -99,10 +99,10 @@ def cusum_figure(curves: Sequence[LearningCurve]) -> str:
         ax.plot(np.arange(1, c.n + 1), c.path, lw=1, label=f"{c.operator} {c.technique}")
         if c.signal_at:
             ax.scatter([c.signal_at], [c.path[c.signal_at - 1]], color="red", zorder=3, s=20)
-    if curves:
-        ax.axhline(curves[0].h, color="red", ls="--", lw=0.8, label=f"h = {curves[0].h:g}")
+    for h in sorted({c.h for c in curves}):  # thresholds are per technique (case mix)
+        ax.axhline(h, color="red", ls="--", lw=0.8, label=f"h = {h:g}")
     ax.set_xlabel("procedure number")
-    ax.set_ylabel("CUSUM of technical failure")
+    ax.set_ylabel("RA-CUSUM of technical failure")
     ax.legend(fontsize=7)
     return _img(_png_bytes(fig))
 
