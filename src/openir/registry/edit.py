@@ -40,10 +40,15 @@ def edit_procedure(session: Session, procedure_id: int, changes: ProcedureEdit) 
         if getattr(proc, name) != value:
             setattr(proc, name, value)
             changed.append(name)
+    if "disease" in changed:  # the coded diagnosis follows the corrected text
+        from .codes import resolve_diagnosis
+
+        res = resolve_diagnosis(proc.disease)
+        proc.diagnosis_code = res.code if res else None
     if changed:
         hosp = session.get(Hospital, proc.hospital_id)
         op = session.get(Operator, proc.primary_operator_id)
-        record = {c: getattr(proc, c) for c in ("disease", "age_years", "asa_class", "child_pugh", "emergency",
+        record = {c: getattr(proc, c) for c in ("disease", "diagnosis_code", "age_years", "asa_class", "child_pugh", "emergency",
                                                "max_lesion_mm", "n_lesions", "lesions", "imaging_guidance",
                                                "duration_min", "anaesthesia")}
         flags = load_catalogue().check_procedure(technique=proc.technique, hospital_level=hosp.level,  # type: ignore[union-attr]
