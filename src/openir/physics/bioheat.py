@@ -154,7 +154,7 @@ class SolverOptions:
     perfusion_shutdown: bool = True
     active_region: bool = True
     active_tolerance_c: float = 1e-3
-    super_step_s: float | None = 4.0
+    super_step_s: float | None = 8.0
 
 
 @dataclass
@@ -423,7 +423,7 @@ def rkl2_coefficients(s: int) -> np.ndarray:
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def _rkl_stage(T, Tn, ik, ikn, H0, Hm1, Hm2, M0, rwall, held, cu, invku, W, shut, q, coef, dt, first,
+def _rkl_stage(T, Tn, ik, ikn, H0, Hm1, Hm2, M0, rwall, held, cu, invku, W, shut, q, coef, dt, first, walls,
                dk, dj, di, ts, tl, lat, cf, invkf, ta, k_slope, k_ref, k_cap):  # pragma: no cover - compiled
     """One RKL2 stage on the enthalpy: reads T/ik (state Y_{j-1}), writes Y_j into ``Hm2`` (or, for the
     first stage, Y_1 into ``Hm1`` and M(Y_0) into ``M0``) and its temperature / 1/k into Tn / ikn.
@@ -451,12 +451,20 @@ def _rkl_stage(T, Tn, ik, ikn, H0, Hm1, Hm2, M0, rwall, held, cu, invku, W, shut
                 im = i - 1
                 ip = i + 1
                 rc = ik[k, j, i]
-                fl = (T[km, j, i] - t0) / (hk * (rc + ik[km, j, i]) + rwall[km, j, i])
-                fl += (T[kp, j, i] - t0) / (hk * (rc + ik[kp, j, i]) + rwall[kp, j, i])
-                fj = (T[k, jm, i] - t0) / (hj * (rc + ik[k, jm, i]) + rwall[k, jm, i])
-                fj += (T[k, jp, i] - t0) / (hj * (rc + ik[k, jp, i]) + rwall[k, jp, i])
-                fi = (T[k, j, im] - t0) / (hi * (rc + ik[k, j, im]) + rwall[k, j, im])
-                fi += (T[k, j, ip] - t0) / (hi * (rc + ik[k, j, ip]) + rwall[k, j, ip])
+                if walls:
+                    fl = (T[km, j, i] - t0) / (hk * (rc + ik[km, j, i]) + rwall[km, j, i])
+                    fl += (T[kp, j, i] - t0) / (hk * (rc + ik[kp, j, i]) + rwall[kp, j, i])
+                    fj = (T[k, jm, i] - t0) / (hj * (rc + ik[k, jm, i]) + rwall[k, jm, i])
+                    fj += (T[k, jp, i] - t0) / (hj * (rc + ik[k, jp, i]) + rwall[k, jp, i])
+                    fi = (T[k, j, im] - t0) / (hi * (rc + ik[k, j, im]) + rwall[k, j, im])
+                    fi += (T[k, j, ip] - t0) / (hi * (rc + ik[k, j, ip]) + rwall[k, j, ip])
+                else:
+                    fl = (T[km, j, i] - t0) / (hk * (rc + ik[km, j, i]))
+                    fl += (T[kp, j, i] - t0) / (hk * (rc + ik[kp, j, i]))
+                    fj = (T[k, jm, i] - t0) / (hj * (rc + ik[k, jm, i]))
+                    fj += (T[k, jp, i] - t0) / (hj * (rc + ik[k, jp, i]))
+                    fi = (T[k, j, im] - t0) / (hi * (rc + ik[k, j, im]))
+                    fi += (T[k, j, ip] - t0) / (hi * (rc + ik[k, j, ip]))
                 rate = fl / dk + fj / dj + fi / di + q[k, j, i]
                 if shut[k, j, i] == 0:
                     rate += W[k, j, i] * (ta - t0)
@@ -1006,11 +1014,13 @@ class _RklEnthalpyStepper(_EnthalpyNumbaStepper):
         ta_, tb_, ika, ikb, hm1, hm2, m0 = (w[x] for x in ("Ta", "Tb", "ika", "ikb", "Hm1", "Hm2", "M0"))
         args = (st.rwall[v], st.held[v], st.cu[v], st.invku[v], st.W[v], st.shut[v], st.q[v])
         tail = (d[0], d[1], d[2], c.ts, c.tl, c.lat, c.cf, c.invkf, c.ta, c.k_slope, c.k_ref, c.k_cap)
-        _rkl_stage(T0[v], ta_[v], ik0[v], ika[v], H0[v], hm1[v], hm2[v], m0[v], *args, coef[1], dt, True, *tail)
+        walls = bool(st.rwall[v].any())  # vessel walls add a resistance; none in most cryo runs
+        _rkl_stage(T0[v], ta_[v], ik0[v], ika[v], H0[v], hm1[v], hm2[v], m0[v], *args, coef[1], dt, True, walls, *tail)
         hm2[v] = H0[v]
         tr, ikr, tw, ikw = ta_, ika, tb_, ikb
         for j in range(2, s + 1):
-            _rkl_stage(tr[v], tw[v], ikr[v], ikw[v], H0[v], hm1[v], hm2[v], m0[v], *args, coef[j], dt, False, *tail)
+            _rkl_stage(tr[v], tw[v], ikr[v], ikw[v], H0[v], hm1[v], hm2[v], m0[v], *args, coef[j], dt, False, walls,
+                       *tail)
             hm1, hm2 = hm2, hm1
             tr, ikr, tw, ikw = tw, ikw, tr, ikr
         _rkl_finish(T0[v], tr[v], st.held[v], st.cem[v], st.dmg[v], st.tmax[v], st.tmin[v], st.shut[v], dt, c.ts,

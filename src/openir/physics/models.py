@@ -51,8 +51,8 @@ class ProbeSource(BaseModel):
     @classmethod
     def _unit(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
         n = float(np.linalg.norm(v))
-        if not n > 1e-9:
-            raise ValueError("direction must be a non-zero vector")
+        if not np.isfinite(n) or abs(n - 1.0) > 1e-3:
+            raise ValueError(f"direction must be a unit vector (entry -> tip), got length {n:.4g}")
         return (v[0] / n, v[1] / n, v[2] / n)
 
 
