@@ -10,6 +10,13 @@ PLAN.json (the ``probes`` list is what the plan schema will carry)::
      "criterion": "cem43", "cooldown_s": 0, "calibration": "my_calibration.yaml"}   # optional
 
 Without ``labels`` the probes sit in homogeneous liver. Relative paths are read from PLAN.json's folder.
+A plan written by ``openir plan`` works as it is: its probes carry ``modality``, ``group`` and
+``array_position``; probes of one group and position are switched on together, later groups and
+pull-back positions one after another (thermal, cryo) or each alone with the zones united (IRE), as
+the result's ``activations`` and notes say. Cryoprobes without a ``schedule`` get the sourced
+default freeze-thaw-freeze protocol. ``--voxel`` / ``--box`` override the numerics, e.g.::
+
+    openir simulate plan/plan.json --voxel 2 --box 80 -o sim
 """
 
 from __future__ import annotations
