@@ -192,6 +192,7 @@ def _build_sources(
     held: list[HeldSource] = []
     notes: list[str] = []
     models: list[ProbeModel] = []
+    said: dict[tuple[str, str], list[int]] = {}
     end = 0.0
     for n, p in enumerate(probes):
         kind = probe_modality(p)
@@ -202,7 +203,8 @@ def _build_sources(
         calibrated = bool(dev.settings)
         if key.startswith("generic_") and normalise_label_name(p.device) != key:
             pnotes.insert(0, f"no source model for device {p.device!r}: simulated with the generic {dev.kind} model")
-        notes += [f"probe {n + 1} ({key}): {x}" for x in pnotes]
+        for x in pnotes:  # one line per note and model, naming every probe it applies to
+            said.setdefault((key, x), []).append(n + 1)
         models.append(ProbeModel(probe=n + 1, device=p.device, modality=dev.kind, model=key, calibrated=calibrated,
                                  note="; ".join(pnotes)))
         if p.source_scale is not None:
@@ -227,6 +229,8 @@ def _build_sources(
             held.append(HeldSource(mask, params["temperature_c"], [(a, b, 1.0 if lev > 0 else 0.0) for a, b, lev in sched], name=key))
             continue
         heat.append(HeatSource(pat, sched, name=key))
+    notes[:0] = [f"probe{'s' if len(ns) > 1 else ''} {', '.join(map(str, ns))} ({key}): {x}"
+                 for (key, x), ns in said.items()]
     return heat, held, notes, end, models
 
 
