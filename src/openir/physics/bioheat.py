@@ -12,7 +12,9 @@ faces of the grid are held at the initial temperature, or insulated (zero flux) 
 
 Time stepping is chosen once per run (a *stepper*): forward Euler within its stability limit, or
 backward Euler with conjugate gradients (scipy.sparse; coefficients lagged one step) when the explicit
-step count would be too large. Without phase change or temperature-dependent properties the explicit
+step count would be too large. Runs with freezing probes take RKL2 super-steps (Runge-Kutta-Legendre,
+second order: s stages stable up to (s^2 + s - 2) / 4 explicit steps) on the box where the temperature
+has left its steady baseline (see SolverOptions). Without phase change or temperature-dependent properties the explicit
 step is one fused numba kernel (stencil, perfusion, CEM43, Arrhenius, shutdown, Tmax in one pass;
 temperature stored as float32 rise above arterial by default; the CEM43 exponential evaluated with a
 vectorisable range-reduced polynomial instead of libm). Thermal dose (CEM43) and Arrhenius damage are
@@ -1257,11 +1259,13 @@ def solve_pennes(
         cryo_union |= hs.mask
     limit = stable_time_step(medium, may_freeze=any_cryo, extra_held=cryo_union if any_cryo else None, table=tab,
                              temperature_dependent=opts.temperature_dependent)
-    if method == "auto":
-        method = "explicit" if duration_s / (safety * limit) <= max_explicit_steps else "implicit"
+    rkl_ok = (any_cryo and backend == "numba" and opts.boundary == "fixed" and dt_s is None
+              and opts.super_step_s is not None and opts.super_step_s > safety * limit)
+    if method == "auto":  # super-steps keep long freezes explicit
+        steps = duration_s / (opts.super_step_s if rkl_ok else safety * limit)  # type: ignore[operator]
+        method = "explicit" if steps <= max_explicit_steps else "implicit"
     linear = not any_cryo and not opts.temperature_dependent
-    rkl = (method == "explicit" and any_cryo and backend == "numba" and opts.boundary == "fixed" and dt_s is None
-           and opts.super_step_s is not None and opts.super_step_s > safety * limit)
+    rkl = method == "explicit" and rkl_ok
     if rkl:
         dt_max = float(opts.super_step_s)  # type: ignore[arg-type]
     elif method == "explicit":
