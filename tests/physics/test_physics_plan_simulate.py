@@ -209,3 +209,17 @@ def test_ire_pullbacks_are_simulated_each_alone_and_united():
     assert r2.array_zone.along_mm > r1.array_zone.along_mm + 8
     assert abs(r2.array_zone.across1_mm - r1.array_zone.across1_mm) < 3
     assert f2.extra["lethal_zone"].sum() > 0
+
+
+def test_cryo_zone_never_shrinks_through_the_thaw():
+    from openir.physics.models import SimulationRequest
+    from openir.physics.simulate import simulate
+
+    sched = [{"duration_s": 120, "power_w": 1}, {"duration_s": 120, "power_w": 0}, {"duration_s": 60, "power_w": 1}]
+    req = SimulationRequest.model_validate({"probes": [{"device": "icerod", "modality": "cryo", "schedule": sched,
+                                                        "tip_lps": [0, 0, 0], "direction_lps": [0, 0, 1]}],
+                                            "spacing_mm": 2.0, "box_mm": 90, "output_times_s": [60, 120, 180, 240, 300]})
+    res, _ = simulate(req)
+    vols = [z.volume_ml for z in res.zones]
+    assert vols[1] > 0 and all(b >= a for a, b in zip(vols, vols[1:], strict=False)), vols
+    assert res.zones[3].min_temperature_c > res.zones[1].min_temperature_c  # the probe itself warmed in the thaw

@@ -315,8 +315,10 @@ def simulate(
         thr_src = isotherm_source(thr)
     p0 = request.probes[0]
     zones: list[ZoneSnapshot] = []
+    coldest = None  # frozen tissue stays dead through a thaw: the isotherm zone is of the lowest temperature so far
     for i, ts in enumerate(sol.times_s):
-        field = {"cem43": sol.cem43_min[i], "arrhenius": sol.damage[i], "isotherm": sol.temperature_c[i]}[crit]
+        coldest = sol.temperature_c[i] if coldest is None else np.minimum(coldest, sol.temperature_c[i])
+        field = {"cem43": sol.cem43_min[i], "arrhenius": sol.damage[i], "isotherm": coldest}[crit]
         z = _zone(field, grid, crit, thr, p0)
         zones.append(ZoneSnapshot(time_s=ts, length_mm=z.length_mm, width_mm=z.width_mm, volume_ml=z.volume_ml,
                                   max_temperature_c=float(sol.temperature_c[i].max()),
