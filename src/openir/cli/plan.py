@@ -169,7 +169,10 @@ def plan(
         raise InputError(exc.problem, field=_OPTION_OF_FIELD.get(top, f"--{top.replace('_', '-')}")) from None
     cat = load_catalogue()
     for d in opts.devices:
-        dev = cat.get(d)  # unknown device: InputError naming the catalogue's ids
+        try:
+            dev = cat.get(d)  # unknown device: InputError naming the catalogue's ids
+        except InputError as exc:
+            raise InputError(exc.problem, field="--device") from None
         if opts.modality and dev.modality != opts.modality:
             raise InputError(f"device {d!r} is a {dev.modality} device, not {opts.modality}", field="--device")
     image, lm = read_case(ct, labels, names, console)

@@ -216,6 +216,15 @@ class TargetSpec(BaseModel):
         default_factory=dict, description="margin volume left out of the target, by reason")
 
 
+class ProbeScheduleStep(BaseModel):
+    """One step of a probe's activation schedule; the same fields as `openir.physics.ScheduleStep`, so
+    ``openir simulate PLAN.json`` runs it (cryo: ``power_w`` 1 = freeze, 0 = passive thaw)."""
+
+    model_config = ConfigDict(extra="forbid")
+    duration_s: float = Field(..., gt=0)
+    power_w: float = Field(..., ge=0)
+
+
 class PlannedProbe(BaseModel):
     """One probe (or one IRE electrode) in the plan: device, setting, pose and order."""
 
@@ -244,6 +253,8 @@ class PlannedProbe(BaseModel):
     layout_offset_mm: tuple[float, float] = Field(
         (0.0, 0.0), description="position of this probe in the array, across the shaft (width, depth axes)")
     sources: list[str] = Field(default_factory=list)
+    schedule: list[ProbeScheduleStep] | None = Field(
+        None, description="activation schedule (cryo: freeze-thaw-freeze as the array zone was computed)")
 
 
 class ModalityOption(BaseModel):

@@ -45,6 +45,7 @@ from .models import (
     Plan,
     PlannedProbe,
     Probe,
+    ProbeScheduleStep,
     Provenance,
     TargetPlan,
     TumourFeatures,
@@ -194,6 +195,12 @@ class ModalityAttempt:
         if opt.template is not None:
             kind = "IRE array" if self.modality == "ire" else "cryoprobe array"
             pb = f", {len(ch) - 1} pull-back(s)" if len(ch) > 1 else ""
+            st = opt.array_zone.settings if opt.array_zone is not None else {}
+            if self.modality == "cryo" and st.get("schedule_min"):
+                pb += (f", freeze-thaw-freeze {'-'.join(f'{m:g}' for m in st['schedule_min'])} min, lethal "
+                       f"isotherm {st.get('isotherm_c', -40):g} C")
+            elif self.modality == "ire" and st.get("field_v_per_cm"):
+                pb += f", {st['field_v_per_cm']:g} V/cm, {st.get('pulses_per_pair', '?')} pulses per pair"
             return f"{kind}: {opt.template.label()}{pb}"
         n_tr = self.n_probes
         return (f"{self.modality}: {n_tr} {opt.device} probe insertion(s), {len(ch)} zone(s) "
@@ -429,8 +436,18 @@ def _add_probes(plan: Plan, name: str, att: ModalityAttempt, o: PlanOptions) -> 
                 zone_centre_lps=tuple(map(float, c.centre)), zone_index=zi, track=track,
                 path_length_mm=round(float(length), 2), tip_offset_mm=float(off or 0.0), tip_offset_source=off_src,
                 tip_offset_sourced=sourced, array_position=pos_i + 1 if array else 1,
-                layout_offset_mm=(float(layout[j][0]), float(layout[j][1])), sources=list(opt.sources)))
+                layout_offset_mm=(float(layout[j][0]), float(layout[j][1])), sources=list(opt.sources),
+                schedule=_schedule(opt)))
     return len(tracks), len(chosen), sorted(set(unsourced))
+
+
+def _schedule(opt) -> list[ProbeScheduleStep] | None:
+    """Cryo arrays: the freeze-thaw-freeze schedule their zone was computed with (power 1 = freeze)."""
+    if opt.array_zone is None or opt.modality != "cryo":
+        return None
+    minutes = opt.array_zone.settings.get("schedule_min") or []
+    return [ProbeScheduleStep(duration_s=60.0 * float(m), power_w=0.0 if k % 2 else 1.0)
+            for k, m in enumerate(minutes)] or None
 
 
 def _evidence_comparison(case: _Case, plan: Plan, name: str, att: ModalityAttempt) -> tuple[str, list[EvidenceCoverage]]:
