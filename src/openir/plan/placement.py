@@ -633,7 +633,7 @@ class _PathCheck:
     def probe(self, tip: np.ndarray, d: np.ndarray, lateral: np.ndarray) -> tuple[bool, str, float, np.ndarray]:
         """(safe, why not, skin-to-tip length, insertion direction) of one probe whose tip is ``lateral``
         (mm, across the shaft) from the array axis: parallel first; else, for a converging array,
-        leaning toward the axis (never crossing it before the skin), 3-degree steps."""
+        leaning toward the axis by half or all of the allowed angle (never crossing it before the skin)."""
         if self.prep is None:
             return True, "", 0.0, d
         ok, why, length = _feasible_path(self.prep, tip, d, self.cache)
@@ -642,9 +642,9 @@ class _PathCheck:
             return ok, why, length, d
         w = lateral / r
         side = np.cross(d, w)
-        for deg in np.arange(3.0, self.converge_deg + 1e-9, 3.0):
+        for deg in (self.converge_deg / 2, self.converge_deg):
             t = math.tan(math.radians(deg))
-            for az in (0.0, 30.0, -30.0, 60.0, -60.0):
+            for az in (0.0, 40.0, -40.0):
                 a = math.radians(az)
                 dd = d + t * (math.cos(a) * w + math.sin(a) * side)  # outward, the shaft moves toward the axis
                 dd /= np.linalg.norm(dd)
@@ -676,21 +676,37 @@ def screen_array_poses(pt: PlanningTarget, opt: ZoneOption, directions: Sequence
         (np.array(pt.target.shape)[::-1] - 1) / 2.0)
     off = opt.tip_offset_mm or 0.0
     lay = opt.offsets()
-    scored = []
-    for d_i, d in enumerate(dirs):
+    parallel = _PathCheck(check.prep, check.cache, check.blocked)  # first pass: straight shafts only
+
+    def best_roll(d: np.ndarray, chk: _PathCheck) -> tuple[int, int, float]:
         _, u0, v0 = _frame(d)
         best = (-1, 0, 0.0)
         for r_i, rdeg in enumerate(rolls):
             th = math.radians(rdeg)
             u = math.cos(th) * u0 + math.sin(th) * v0
             v = np.cross(d, u)
-            n_ok = sum(check.probe(centre + off * d + ox * u + oy * v, d, ox * u + oy * v)[0] for ox, oy in lay)
+            n_ok = sum(chk.probe(centre + off * d + ox * u + oy * v, d, ox * u + oy * v)[0] for ox, oy in lay)
             if n_ok > best[0]:
                 best = (n_ok, r_i, rdeg)
             if n_ok == len(lay):
                 break
-        scored.append((best[0], -d_i, d_i, best[1], best[2]))
+        return best
+
+    scored = []
+    for d_i, d in enumerate(dirs):  # directions come in order of preference: stop at ``keep`` safe poses
+        n_ok, r_i, rdeg = best_roll(d, parallel)
+        scored.append((n_ok, -d_i, d_i, r_i, rdeg))
+        if sum(s_[0] == len(lay) for s_ in scored) >= keep:
+            break
     scored.sort(reverse=True)
+    if check.converge_deg > 0 and sum(s_[0] == len(lay) for s_ in scored) < keep:
+        # second pass, only for the most promising directions: let blocked shafts lean
+        redo = [s_ for s_ in scored if s_[0] < len(lay)][: 2 * keep]
+        rest = [s_ for s_ in scored if s_ not in redo]
+        for _, _, d_i, _, _ in redo:
+            b = best_roll(dirs[d_i], check)
+            rest.append((b[0], -d_i, d_i, b[1], b[2]))
+        scored = sorted(rest, reverse=True)
     return [(d_i, dirs[d_i], r_i, rdeg) for _, _, d_i, r_i, rdeg in scored[:keep]]
 
 
@@ -751,9 +767,9 @@ def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, poses: Sequence[t
             sel = sel[np.argsort(np.linalg.norm(sel - (cov.shape[0] // 2, cov.shape[1] // 2, cov.shape[2] // 2),
                                                 axis=1))][:400]
             hv = np.array([_count_at(healthy, base + x, comp) for x in sel])
-            order = sel[np.argsort(hv, kind="stable")][:96]
+            order = sel[np.argsort(hv, kind="stable")][:64]
         else:
-            order = cand_idx[np.argsort(-covs, kind="stable")][:96]
+            order = cand_idx[np.argsort(-covs, kind="stable")][:32]  # partial coverage: the best few anchors show what is reachable
         for x in order:
             anchor = base + x
             cvx = int(cov[tuple(x)])

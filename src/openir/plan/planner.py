@@ -648,7 +648,7 @@ def _plan_tumour(case: _Case, plan: Plan, tum: str, budget: int) -> tuple[Target
     for u in unsourced:
         plan.warnings.append(f"{name}: tip-to-zone-centre offset unsourced for {u}; the tip is placed "
                              f"{o.tip_offset_mm:g} mm beyond the zone centre - check the device IFU")
-    lean = _max_lean_deg([p for p in plan.probes if p.tumour == name])
+    lean = _max_lean_deg([p for p in plan.probes if p.tumour == name]) if att.modality in ARRAY_MODALITIES else 0.0
     if lean > 0.5:
         tp.configuration += f", converging (shafts lean up to {lean:.0f} deg toward the array axis)"
         tp.notes.append(f"converging array: the tips are at the modelled layout, the shafts lean up to {lean:.0f} deg "
