@@ -11,6 +11,12 @@ voxels), pruning of redundant probes, an exact search for fewer probes over the 
 local refinement (lattice-neighbour swaps that keep coverage and ablate less healthy tissue).
 Parallel offsets of one direction give clusters (cryo/IRE); several depths on one lateral offset
 give pull-back ablations along one track.
+
+Whole arrays (cryo, IRE; `place_array`) are placed from a wide pool of safe directions: each
+(direction, roll) pose is first screened by checking every probe's needle path with the array
+centred on the target, and only the best poses get the full coverage search. Cryoprobes may
+converge (a blocked shaft leans toward the array axis, within ``configurations.yaml``); IRE
+electrodes stay parallel.
 """
 
 from __future__ import annotations
