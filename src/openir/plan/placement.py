@@ -855,6 +855,19 @@ def place_array(pt: PlanningTarget, options: list[ZoneOption], directions: Seque
                     break
         if pose is not None and pose.full:
             break
+    if not tried:  # no template large enough has safe paths: the largest smaller ones show what is reachable
+        rest = sorted((o for o in options if o not in fits), key=lambda o: (-o.volume_ml, o.n_probes))
+        for o in rest[:max_evaluations]:
+            key = (o.n_probes, float(o.template.spacing_mm) if o.template else 0.0, round(o.tip_offset_mm or 0.0, 1))
+            if key not in screened:
+                screened[key] = screen_array_poses(pt, o, directions, check, keep=max_poses)
+            labels_tried.append(o.template.label() if o.template else o.setting)
+            pose = _array_pose(pt, options.index(o), o, screened[key], check, need, 1, 0.0)
+            if pose is not None:
+                tried.append(pose)
+                notes.append("no array large enough for the target has safe needle paths; the largest that has "
+                             "is shown (partial coverage)")
+                break
     full = [p for p in tried if p.full]
     if full:
         best = min(full, key=lambda p: (options[p.option].n_probes, len(p.positions), p.healthy))
