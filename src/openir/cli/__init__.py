@@ -123,7 +123,7 @@ def main() -> None:
     except OpenIRError as exc:
         # the message is the user's data (file names, "[field]"): print it literally, not as markup
         err_console.print("[bold red]error:[/bold red] ", end="")
-        err_console.print(str(exc), markup=False, highlight=False)
+        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)  # one line, never re-wrapped
         sys.exit(exc.exit_code)
 
 

@@ -218,6 +218,11 @@ class TargetSpec(BaseModel):
         default_factory=dict, description="margin volume left out of the target, by reason")
 
 
+ProbeScheduleStep = ScheduleStep
+"""One step of a probe's activation schedule: physics' own step, so ``openir simulate PLAN.json`` runs it
+(cryo: ``power_w`` 1 = freeze, 0 = passive thaw)."""
+
+
 class PlannedProbe(BaseModel):
     """One probe (or one IRE electrode) in the plan: device, setting, pose and order."""
 
