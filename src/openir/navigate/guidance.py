@@ -127,9 +127,9 @@ class Guide:
             s.lo_kji = blo + glo2
 
     # ---- distances ---------------------------------------------------------------------------
-    def _clearances(self, pts: np.ndarray) -> tuple[dict[str, float], bool]:
+    def _clearances(self, pts: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
         """Lower-bound distance (mm, capped) from the polyline samples ``pts`` to each structure,
-        needle radius off; and whether every sample lies in the guided region.
+        needle radius off; and which samples lie in the guided region.
 
         The squared distance to a point set, less ``|x|^2``, is a minimum of linear functions, hence
         concave; trilinear weights w_c reproduce x from the 8 voxel centres c around it, so by Jensen
@@ -158,7 +158,7 @@ class Guide:
             lb2 = np.sum(w * d2, axis=1) - spread
             lb = float(np.sqrt(max(0.0, float(lb2[inside].min()))))
             out[s.name] = float(min(self.cap, max(0.0, lb - slack)))
-        return out, bool(inside.all())
+        return out, inside
 
     def _samples(self, start: np.ndarray, direction: np.ndarray, length: float) -> np.ndarray:
         n = max(1, int(math.ceil(length / self.step)) + 1)
@@ -185,7 +185,9 @@ class Guide:
         angle = math.degrees(math.acos(max(-1.0, min(1.0, float(d @ self.u)))))
         to_go = float((self.tip - tip) @ self.u)
         shaft_len = min(g.shaft_length_mm.value, max(inserted, 0.0) + 10.0)
-        shaft, inside = self._clearances(self._samples(tip, -d, shaft_len))
+        shaft_pts = self._samples(tip, -d, shaft_len)
+        shaft, inside = self._clearances(shaft_pts)
+        in_body = np.arange(len(shaft_pts)) * (shaft_len / max(1, len(shaft_pts) - 1)) <= max(inserted, 0.0)
         ahead = max(to_go, 0.0) + g.past_target_mm.value
         course, _ = self._clearances(self._samples(tip + self.step * d, d, ahead))
         alerts: list[Alert] = []
@@ -212,7 +214,7 @@ class Guide:
         if to_go < -g.past_target_mm.value:
             alerts.append(Alert(kind="past_target", severity="critical", value_mm=-to_go, limit_mm=g.past_target_mm.value,
                                 message=f"tip {-to_go:.1f} mm past the planned tip"))
-        if not inside:
+        if inserted > 0 and not inside[in_body].all():
             alerts.append(Alert(kind="outside_region", severity="warning",
                                 message="needle outside the guided region around the planned path: distances to "
                                         "structures beyond it are not checked"))

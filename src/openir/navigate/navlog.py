@@ -50,7 +50,7 @@ class NavigationLog:
     def write_frame(self, frame: GuidanceFrame) -> None:
         self.write("guidance", **frame.model_dump(mode="json", exclude={"alerts"}))
         for a in frame.alerts:
-            self.write("alert", seq=frame.seq, t=frame.t_s, **a.model_dump(mode="json"))
+            self.write("alert", seq=frame.seq, t=frame.t_s, alert=a.model_dump(mode="json"))
 
     def write_registration(self, reg: RegistrationResult) -> None:
         self.write("registration", **reg.model_dump(mode="json"))

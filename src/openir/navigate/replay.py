@@ -29,7 +29,7 @@ def replay(log: LogContents, guide: Guide) -> ReplayResult:
     logged = {r["seq"]: r for r in log.of("guidance")}
     logged_alerts: dict[int, list[str]] = {}
     for a in log.of("alert"):
-        logged_alerts.setdefault(a["seq"], []).append(a["kind"])
+        logged_alerts.setdefault(a["seq"], []).append(a["alert"]["kind"])
     notes = list(log.notes)
     max_diff, differ = 0.0, 0
     reg = None
