@@ -11,7 +11,15 @@ import numpy as np
 import pyigtl
 import pytest
 
-from openir.navigate import Bridge, PlanContent, StatusMessage, label_surface, needle_pose, plan_messages, planned_path
+from openir.navigate import (
+    Bridge,
+    PlanContent,
+    StatusMessage,
+    label_surface,
+    needle_pose,
+    plan_messages,
+    planned_path,
+)
 
 from . import igtl_raw
 from .phantom import phantom, plan

@@ -21,6 +21,7 @@ from openir.navigate import (
     register_paired_points,
     simulated_poses,
 )
+from openir.navigate._bound import min_bound
 from openir.navigate.registration import apply
 
 from .phantom import TUMOUR_C, VESSEL_X, phantom, plan
@@ -86,6 +87,18 @@ def test_clearance_is_a_tight_lower_bound(case):
             assert got >= truth - 0.6  # and is close (2 mm voxels, 0.5 mm samples)
 
 
+def test_compiled_bound_equals_the_numpy_reference(case):
+    from openir.navigate.guidance import clearance_bound_numpy
+
+    labels, path, guide = case
+    s = next(x for x in guide.structures if x.name == "portal_vein")
+    rng = np.random.default_rng(9)
+    pts = np.asarray(path.tip_lps) + rng.uniform(-25, 25, (300, 3))
+    ref = clearance_bound_numpy(pts, guide.affine, s, guide.cap)
+    got = min_bound(pts, guide.inv, guide.affine, s.dist_mm, s.lo_kji, np.ones(len(pts), bool), guide.cap)
+    assert got == pytest.approx(ref, abs=1e-9)
+
+
 def test_invalid_pose_and_refused_registration(case):
     _, path, guide = case
     bad = needle_pose(path.tip_lps, path.direction_lps)
@@ -111,9 +124,9 @@ def test_drift_toward_the_vessel_alerts_before_keep_away_is_crossed(case):
             first_alert = seq
         tip, d = pose[:3, 3], pose[:3, 2]
         inserted = float((tip - np.asarray(path.entry_lps)) @ np.asarray(path.direction_lps))
-        if inserted > 0 and crossed is None and seq % 2 == 0:
-            if _true_clearance(labels, "portal_vein", tip, d, inserted + 10.0) < keep:
-                crossed = seq
+        if (inserted > 0 and crossed is None and seq % 2 == 0
+                and _true_clearance(labels, "portal_vein", tip, d, inserted + 10.0) < keep):
+            crossed = seq
     assert crossed is not None, "the simulated drift must reach the vessel's keep-away"
     assert first_alert is not None and first_alert < crossed
     lead_s = (crossed - first_alert) / spec.rate_hz
@@ -121,6 +134,7 @@ def test_drift_toward_the_vessel_alerts_before_keep_away_is_crossed(case):
     assert lead_s > 0.2  # time to react, at this insertion speed
 
 
+@pytest.mark.slow
 def test_ten_minute_insertion_loses_no_pose(case, tmp_path):
     """30 000 poses at 50 Hz (600 s simulated, run faster than real time): every pose logged, every
     pose answered, in order; the log replays to the same number of frames."""

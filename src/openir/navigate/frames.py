@@ -61,10 +61,18 @@ def needle_pose(tip: Sequence[float], direction: Sequence[float]) -> np.ndarray:
 
 
 def is_rigid(m: np.ndarray, tol: float = 1e-3) -> bool:
-    """True for a finite 4x4 rotation + translation (orthonormal, det +1, last row 0 0 0 1)."""
+    """True for a finite 4x4 rotation + translation (orthonormal, det +1, last row 0 0 0 1).
+
+    >>> is_rigid(np.eye(4)), is_rigid(np.diag([-1.0, 1, 1, 1]))
+    (True, False)
+    """
     a = np.asarray(m, float)
-    if a.shape != (4, 4) or not np.all(np.isfinite(a)):
+    if a.shape != (4, 4) or not np.isfinite(a).all():
         return False
     r = a[:3, :3]
-    return bool(np.allclose(r.T @ r, np.eye(3), atol=tol) and abs(np.linalg.det(r) - 1) < tol
-                and np.allclose(a[3], [0, 0, 0, 1], atol=1e-6))
+    e = r.T @ r
+    e[0, 0] -= 1.0
+    e[1, 1] -= 1.0
+    e[2, 2] -= 1.0
+    return bool(np.abs(e).max() < tol and abs(np.linalg.det(r) - 1.0) < tol
+                and abs(a[3, 0]) + abs(a[3, 1]) + abs(a[3, 2]) + abs(a[3, 3] - 1.0) < 1e-6)

@@ -25,11 +25,33 @@ from openir.core import LabelMap
 from openir.core.labels import normalise_label_name
 from openir.plan import TrajectoryPolicy, is_target_label, load_policy, matches
 
+from ._bound import min_bound
 from .config import NavigationConfig, load_navigation_config
 from .frames import is_rigid
 from .models import Alert, GuidanceFrame, PlannedPath
 
 _CORNERS = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], np.int64)
+
+
+def clearance_bound_numpy(pts: np.ndarray, affine: np.ndarray, s: ForbiddenStructure, cap: float) -> float:
+    """Reference (numpy) of the compiled bound in `_bound`: the squared distance to a point set,
+    less ``|x|^2``, is a minimum of linear functions, hence concave; trilinear weights w_c reproduce x
+    from the 8 voxel centres c around it, so by Jensen ``d(x)^2 >= sum w_c d(c)^2 - sum w_c |c - x|^2``:
+    a lower bound, exact on voxel centres. Returns the smallest bound over ``pts`` (mm)."""
+    inv = np.linalg.inv(affine)
+    ijk = pts @ inv[:3, :3].T + inv[:3, 3]
+    base = np.floor(ijk).astype(np.int64)
+    frac = ijk - base
+    corners = base[:, None, :] + _CORNERS[None, :, :]
+    w = np.prod(np.where(_CORNERS[None, :, :] == 1, frac[:, None, :], 1.0 - frac[:, None, :]), axis=2)
+    cw = corners @ affine[:3, :3].T + affine[:3, 3]
+    spread = np.sum(w * np.sum((pts[:, None, :] - cw) ** 2, axis=2), axis=1)
+    assert s.dist_mm is not None
+    loc = corners[..., ::-1] - s.lo_kji
+    ok = np.all((loc >= 0) & (loc < s.dist_mm.shape), axis=2)
+    d2 = np.full(ok.shape, cap * cap)
+    d2[ok] = np.minimum(s.dist_mm[loc[ok][:, 0], loc[ok][:, 1], loc[ok][:, 2]].astype(float) ** 2, cap * cap)
+    return float(np.sqrt(max(0.0, float((np.sum(w * d2, axis=1) - spread).min()))))
 
 
 @dataclass
@@ -127,36 +149,22 @@ class Guide:
             s.lo_kji = blo + glo2
 
     # ---- distances ---------------------------------------------------------------------------
+    def _inside(self, pts: np.ndarray) -> np.ndarray:
+        """Which samples lie in the guided region (their nearest voxel)."""
+        near = np.rint(pts @ self.inv[:3, :3].T + self.inv[:3, 3]).astype(np.int64)[:, ::-1]
+        return np.all((near >= self.g_lo) & (near < self.g_hi), axis=1)
+
     def _clearances(self, pts: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
         """Lower-bound distance (mm, capped) from the polyline samples ``pts`` to each structure,
-        needle radius off; and which samples lie in the guided region.
-
-        The squared distance to a point set, less ``|x|^2``, is a minimum of linear functions, hence
-        concave; trilinear weights w_c reproduce x from the 8 voxel centres c around it, so by Jensen
-        ``d(x)^2 >= sum w_c d(c)^2 - sum w_c |c - x|^2``: a lower bound, exact on voxel centres."""
-        ijk = pts @ self.inv[:3, :3].T + self.inv[:3, 3]
-        base = np.floor(ijk).astype(np.int64)
-        frac = ijk - base
-        corners = base[:, None, :] + _CORNERS[None, :, :]  # (n, 8, 3) i, j, k
-        w = np.prod(np.where(_CORNERS[None, :, :] == 1, frac[:, None, :], 1.0 - frac[:, None, :]), axis=2)
-        cw = corners @ self.affine[:3, :3].T + self.affine[:3, 3]
-        spread = np.sum(w * np.sum((pts[:, None, :] - cw) ** 2, axis=2), axis=1)  # sum w |c - x|^2
-        kji = corners[..., ::-1]
-        near = np.rint(ijk).astype(np.int64)[:, ::-1]
-        inside = np.all((near >= self.g_lo) & (near < self.g_hi), axis=1)
+        needle radius off; and which samples lie in the guided region (see `_bound`)."""
+        inside = self._inside(pts)
         slack = 0.5 * self.step + self.radius
-        cap2 = self.cap * self.cap
         out: dict[str, float] = {}
         for s in self.structures:
             if s.dist_mm is None or not inside.any():
                 out[s.name] = self.cap
                 continue
-            loc = kji - s.lo_kji
-            ok = np.all((loc >= 0) & (loc < s.dist_mm.shape), axis=2)
-            d2 = np.full(ok.shape, cap2)  # outside the box a centre is at least the cap away
-            d2[ok] = np.minimum(s.dist_mm[loc[ok][:, 0], loc[ok][:, 1], loc[ok][:, 2]].astype(float) ** 2, cap2)
-            lb2 = np.sum(w * d2, axis=1) - spread
-            lb = float(np.sqrt(max(0.0, float(lb2[inside].min()))))
+            lb = min_bound(pts, self.inv, self.affine, s.dist_mm, s.lo_kji, inside, self.cap)
             out[s.name] = float(min(self.cap, max(0.0, lb - slack)))
         return out, inside
 
