@@ -143,6 +143,19 @@ class Bridge:
         self.server.incoming_messages = _Queueing(self._queue)
         self.port = int(self.server.server_address[1])
         self.statuses: list[StatusMessage] = []
+        self.pending: list[pyigtl.MessageBase] = []
+
+    def offer(self, msgs: list[pyigtl.MessageBase]) -> None:
+        """Messages to send as soon as a client is connected (see `poll`)."""
+        self.pending = list(msgs)
+
+    def poll(self) -> bool:
+        """Send the offered messages if a client is connected now; True when they went out."""
+        if self.pending and self.server.is_connected():
+            msgs, self.pending = self.pending, []
+            self.serve(msgs)
+            return True
+        return False
 
     def wait_for_client(self, timeout_s: float) -> bool:
         end = time.monotonic() + timeout_s
