@@ -61,7 +61,7 @@ def snapshot_figure(labels: LabelMap, path: PlannedPath, frame: GuidanceFrame, c
     fig.suptitle(f"t = {frame.t_s:.1f} s: {state}" + (f"\n{alerts}" if alerts else ""), color="white", fontsize=10)
     fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=7, frameon=False,
                labelcolor="white")
-    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.9, bottom=0.07, wspace=0.25, hspace=0.18)
     return fig
 
 
