@@ -121,3 +121,24 @@ def test_status_message_packs_the_specified_layout():
     back = StatusMessage()
     back.unpack(pyigtl.MessageBase.parse_header(raw[:58]), body)
     assert (back.code, back.subcode, back.error_name, back.status) == (13, -2, "ConfigError", "bad")
+
+
+def test_a_second_client_gets_the_plan_after_the_first_leaves(content):
+    _ct, _labels, path, _pc = content
+    bridge = Bridge(port=0)
+    try:
+        bridge.offer(plan_messages(PlanContent(paths=[path])))
+        for _ in range(2):
+            with socket.create_connection(("127.0.0.1", bridge.port), timeout=10) as sock:
+                end = time.monotonic() + 10
+                while not bridge.poll() and time.monotonic() < end:
+                    time.sleep(0.01)
+                got = {igtl_raw.read_message(sock)["device"] for _ in range(2)}
+                assert got == {"P1Trajectory", "PlanPoints"}
+            end = time.monotonic() + 10
+            while bridge.server.is_connected() and time.monotonic() < end:  # the handler saw the client leave
+                time.sleep(0.01)
+            assert not bridge.server.is_connected()
+        assert bridge.server.n_connections == 2
+    finally:
+        bridge.close()

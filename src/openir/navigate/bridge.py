@@ -12,7 +12,8 @@ What is sent (device names at most 20 characters):
 - one POLYDATA per surface (tumour, zones, forbidden structures), triangles, RAS mm.
 
 pyigtl keeps only the latest message per device name; the bridge queues every incoming TRANSFORM
-and STATUS instead, so no pose is dropped between two reads. pyigtl does not implement STATUS:
+and STATUS instead, so no pose is dropped between two reads. The connection handler is the bridge's
+own (`_Handler`): pyigtl's keeps spinning on a closed socket and never serves a second client. pyigtl does not implement STATUS:
 `StatusMessage` does (OpenIGTLink v2 STATUS body) and is registered with pyigtl's message table.
 """
 
@@ -20,7 +21,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import signal
+import socket
+import socketserver
 import struct
 import threading
 import time
@@ -36,6 +40,7 @@ from .frames import lps_to_ras_matrix, lps_to_ras_points, needle_pose
 from .models import GuidanceFrame, PlannedPath
 
 MAX_NAME = 20
+logger = logging.getLogger(__name__)
 
 
 class StatusMessage(pyigtl.MessageBase):
@@ -62,6 +67,62 @@ class StatusMessage(pyigtl.MessageBase):
 
 
 igtl_messages.message_type_to_class_constructor.setdefault("STATUS", StatusMessage)
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    """One client connection. Unlike pyigtl's handler it returns when the client leaves (pyigtl's
+    keeps spinning on the closed socket), so the next client is served, and it logs instead of
+    printing tracebacks."""
+
+    def handle(self) -> None:
+        srv = self.server
+        sock = self.request
+        srv._connected = True
+        srv.n_connections += 1
+        sock.settimeout(srv.poll_s)
+        try:
+            while not srv.communication_thread_stop_requested:
+                try:
+                    peek = sock.recv(1, socket.MSG_PEEK)
+                except (TimeoutError, BlockingIOError):
+                    peek = None
+                if peek == b"":
+                    break  # the client closed the connection
+                if peek is not None:
+                    while srv._receive_message_from_socket(sock):
+                        if srv.communication_thread_stop_requested:
+                            break
+                while srv._send_queued_message_from_socket(sock):
+                    pass
+        except OSError as exc:
+            logger.info("OpenIGTLink client left: %s", exc)
+        finally:
+            srv._connected = False
+
+
+class _Server(pyigtl.OpenIGTLinkServer):
+    """pyigtl's server with its own connection handler (`_Handler`) and two socket timeouts changed.
+    pyigtl polls the client socket with a 10 ms timeout, and Python applies a socket's timeout to a
+    whole ``sendall``: a 10 MB CT then fails on a busy machine and the client is dropped. Sending
+    gets ``send_timeout_s``; receiving polls every ``poll_s`` (2 ms), which also shortens the pose ->
+    guidance round trip."""
+
+    send_timeout_s = 60.0
+    poll_s = 0.002
+
+    def __init__(self, *args, **kwargs):
+        self.n_connections = 0
+        super().__init__(*args, start_now=False, **kwargs)
+        self.RequestHandlerClass = _Handler
+        self.start()
+
+    def _send_queued_message_from_socket(self, sock):  # pyigtl's hook
+        old = sock.gettimeout()
+        sock.settimeout(self.send_timeout_s)
+        try:
+            return super()._send_queued_message_from_socket(sock)
+        finally:
+            sock.settimeout(old)
 
 
 class _Queueing(dict):
@@ -128,7 +189,7 @@ def plan_messages(content: PlanContent) -> list[pyigtl.MessageBase]:
 class Bridge:
     """An OpenIGTLink server on ``host:port`` (port 0: any free port; see ``.port``).
 
-    One client at a time (pyigtl's server). `serve` sends messages once a client is connected;
+    One client at a time; a client that leaves can be followed by another. `serve` sends messages;
     `take` returns the queued poses and statuses; `send_guidance` returns guidance as a STRING
     (JSON) and the needle pose as a TRANSFORM in RAS.
     """
@@ -137,23 +198,26 @@ class Bridge:
         self._queue: collections.deque = collections.deque()
         handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} \
             if threading.current_thread() is threading.main_thread() else {}
-        self.server = pyigtl.OpenIGTLinkServer(port=port, local_server=(host == "127.0.0.1"), iface=host)
+        self.server = _Server(port=port, local_server=(host == "127.0.0.1"), iface=host)
         for s, h in handlers.items():  # pyigtl installs signal handlers; keep the caller's
             signal.signal(s, h)
         self.server.incoming_messages = _Queueing(self._queue)
         self.port = int(self.server.server_address[1])
         self.statuses: list[StatusMessage] = []
         self.pending: list[pyigtl.MessageBase] = []
+        self._served_for = 0
 
     def offer(self, msgs: list[pyigtl.MessageBase]) -> None:
-        """Messages to send as soon as a client is connected (see `poll`)."""
+        """Messages (the plan) to send to every client that connects (see `poll`)."""
         self.pending = list(msgs)
+        self._served_for = 0
 
     def poll(self) -> bool:
-        """Send the offered messages if a client is connected now; True when they went out."""
-        if self.pending and self.server.is_connected():
-            msgs, self.pending = self.pending, []
-            self.serve(msgs)
+        """Send the offered messages if a new client is connected; True when they went out."""
+        n = self.server.n_connections
+        if self.pending and self.server.is_connected() and n > self._served_for:
+            self._served_for = n
+            self.serve(self.pending)
             return True
         return False
 
