@@ -80,6 +80,8 @@ class _Handler(socketserver.BaseRequestHandler):
         srv._connected = True
         srv.n_connections += 1
         sock.settimeout(srv.poll_s)
+        with contextlib.suppress(OSError):  # small messages go out at once (no Nagle / delayed-ACK stall)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             while not srv.communication_thread_stop_requested:
                 try:

@@ -27,7 +27,7 @@ from openir.plan import TrajectoryPolicy, is_target_label, load_policy, matches
 
 from ._bound import min_bound
 from .config import NavigationConfig, load_navigation_config
-from .frames import is_rigid
+from .frames import is_rigid, needle_pose
 from .models import Alert, GuidanceFrame, PlannedPath
 
 _CORNERS = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], np.int64)
@@ -147,6 +147,7 @@ class Guide:
             mb = m[blo[0]:bhi[0], blo[1]:bhi[1], blo[2]:bhi[2]]
             s.dist_mm = ndimage.distance_transform_edt(~mb, sampling=tuple(sp[::-1])).astype(np.float32)
             s.lo_kji = blo + glo2
+        self.frame(-1, 0.0, needle_pose(self.tip, self.u))  # load the compiled kernel now, not at the first pose
 
     # ---- distances ---------------------------------------------------------------------------
     def _inside(self, pts: np.ndarray) -> np.ndarray:
