@@ -166,7 +166,7 @@ class Guide:
                 out[s.name] = self.cap
                 continue
             lb = min_bound(pts, self.inv, self.affine, s.dist_mm, s.lo_kji, inside, self.cap)
-            out[s.name] = float(min(self.cap, max(0.0, lb - slack)))
+            out[s.name] = self.cap if lb >= self.cap else float(max(0.0, lb - slack))  # cap: "at least"
         return out, inside
 
     def _samples(self, start: np.ndarray, direction: np.ndarray, length: float) -> np.ndarray:
