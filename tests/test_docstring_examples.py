@@ -27,6 +27,13 @@ MODULES = [
     "openir.phantom.dose_reports",
     "openir.phantom.implant",
     "openir.phantom.tissues",
+    "openir.navigate.config",
+    "openir.navigate.frames",
+    "openir.navigate.guidance",
+    "openir.navigate.navlog",
+    "openir.navigate.registration",
+    "openir.navigate.robot",
+    "openir.navigate.surfaces",
 ]
 
 
