@@ -128,11 +128,13 @@ def test_live_session_over_openigtlink(case, tmp_path):
         assert sock is not None, "the bridge never listened"
         with sock:
             seen = {}
-            while "PlanPoints" not in seen or "CT" not in seen or "P1Trajectory" not in seen:
+            while not {"PlanPoints", "CT", "P1Trajectory", "tumour_1", "portal_vein"} <= set(seen):
                 m = igtl_raw.read_message(sock)
                 seen[m["device"]] = m
             pts = seen["PlanPoints"]["points"] * [-1, -1, 1]
-            assert np.abs(pts - [ENTRY, TUMOUR_C]).max() < 0.01
+            assert seen["PlanPoints"]["names"] == ["P1 entry", "P1 tip", "tumour_1"]
+            assert np.abs(pts[:2] - [ENTRY, TUMOUR_C]).max() < 0.01
+            assert np.abs(pts[2] - TUMOUR_C).max() < 0.5  # the tumour's centroid
             u = (TUMOUR_C - ENTRY) / np.linalg.norm(TUMOUR_C - ENTRY)
             n = 50
             sock.sendall(b"".join(igtl_raw.transform("NeedleToTracker", needle_pose(ENTRY + (i + 1) * u, u))
@@ -153,3 +155,38 @@ def test_live_session_over_openigtlink(case, tmp_path):
     log = read_log(out / "navigation.jsonl")
     assert sum(1 for _ in log.of("pose")) == 50
     assert [r["status"] for r in log.of("status")] == ["OK"]
+
+
+def test_fiducials_surface_points_and_robot(case, tmp_path):
+    """Live registration from files: fiducials, then ICP on skin points; the robot's poses written."""
+    from openir.navigate import label_surface, random_rigid
+    from openir.navigate.registration import apply
+
+    _, lab = phantom()
+    rng = np.random.default_rng(8)
+    t = random_rigid(rng)  # tracker <- image
+    img = np.array([[0, -66, 0], [40, -50, 30], [-40, -50, -30], [30, -58, -40], [-30, -58, 40.0]])
+    skin = label_surface(lab, "skin")[0]
+    pts = skin[(skin[:, 1] < -20)]
+    pts = pts[rng.choice(len(pts), 200, replace=False)]
+    (tmp_path / "fid.json").write_text(json.dumps({"image_lps": img.tolist(),
+                                                   "tracker": apply(t, img + rng.normal(scale=0.4, size=img.shape)).tolist()}))
+    (tmp_path / "skin.json").write_text(json.dumps(apply(t, pts).tolist()))
+    robot = np.eye(4)
+    robot[:3, 3] = [10, 20, 30]
+    (tmp_path / "robot.json").write_text(json.dumps(robot.tolist()))
+    out = tmp_path / "o"
+    r = subprocess.run([sys.executable, "-m", "openir", "navigate", str(case / "plan.json"), "--port", str(_free_port()),
+                        "--fiducials", str(tmp_path / "fid.json"), "--surface-points", str(tmp_path / "skin.json"),
+                        "--robot", str(tmp_path / "robot.json"), "--max-seconds", "1", "-o", str(out)],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    s = NavigationSummary.model_validate_json((out / "summary.json").read_text())
+    reg = s.registration
+    assert reg.method == "surface_icp" and reg.accepted and reg.surface_rms_mm < 1.0
+    m = np.asarray(reg.image_from_tracker) @ t
+    assert np.abs(m[:3, 3]).max() < 1.5 and np.abs(m[:3, :3] - np.eye(3)).max() < 0.02
+    rt = json.loads((out / "robot_target.json").read_text())
+    assert np.allclose(rt["target_robot"], TUMOUR_C + [10, 20, 30])
+    u = (TUMOUR_C - ENTRY) / np.linalg.norm(TUMOUR_C - ENTRY)
+    assert np.allclose(np.asarray(rt["approach_pose"])[:3, 3], ENTRY - rt["standoff_mm"] * u + [10, 20, 30])

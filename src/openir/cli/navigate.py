@@ -8,6 +8,9 @@
 ``fiducials.json``: ``{"image_lps": [[x, y, z], ...], "tracker": [[x, y, z], ...], "fle_mm": 0.5}``
 (the same landmarks, in the image and as touched with the tracked pointer; ``fle_mm`` optional).
 ``--tracker-frame ras|lps``: the client already sends poses in the image frame (e.g. 3D Slicer, RAS).
+``--surface-points pts.json`` (``[[x, y, z], ...]``, tracker frame): skin points that refine the fiducial
+registration by ICP. ``--robot robot_from_image.json`` (4x4): the target and approach poses in the
+robot's frame go to ``robot_target.json`` and, with ``--port``, as TRANSFORMs ``RobotTarget``/``RobotApproach``.
 Writes ``navigation.jsonl`` (every pose, guidance frame, alert and registration), ``summary.json``
 (entry and tip errors, the registry's record), ``snapshot.png``, ``timeline.png``, ``navigation.html``.
 """
@@ -82,6 +85,9 @@ def navigate(
     ct: Path | None = typer.Option(None, "--ct", help="the planning CT (default: the plan's case.ct)"),
     fiducials: Path | None = typer.Option(None, "--fiducials", help="paired fiducials JSON (live registration)"),
     tracker_frame: str | None = typer.Option(None, "--tracker-frame", help="ras or lps: poses already in the image frame"),
+    surface_points: Path | None = typer.Option(
+        None, "--surface-points", help="JSON [[x,y,z],...]: skin points touched in the tracker frame (ICP refinement)"),
+    robot: Path | None = typer.Option(None, "--robot", help="JSON 4x4 robot_from_image: write and send the robot's poses"),
     plan_override: Path | None = typer.Option(None, "--plan", help="with 'replay': the plan (default: the one logged)"),
     out: Path | None = typer.Option(None, "--out", "-o", help="output folder (default: navigation/ beside the plan)"),
     seed: int = typer.Option(0, help="simulation seed"),
@@ -107,7 +113,7 @@ def navigate(
     if port is not None and not 0 <= port <= 65535:
         raise InputError(f"--port {port} is not a TCP port", field="--port")
     _run(Path(plan_or_replay), port=port, simulate=simulate, probe=probe, labels=labels, ct=ct, fiducials=fiducials,
-         tracker_frame=tracker_frame, out=out, seed=seed, duration_s=duration_s, drift_mm=drift_mm,
+         tracker_frame=tracker_frame, surface_points=surface_points, robot=robot, out=out, seed=seed, duration_s=duration_s, drift_mm=drift_mm,
          drift_toward=drift_toward, realtime=realtime, max_seconds=max_seconds, procedure_id=procedure_id)
 
 
@@ -132,7 +138,21 @@ def _prepare(plan_path: Path, probe: int | None, labels_opt: Path | None, ct_opt
     return plan, lab, lab_path, ct_vol, ct_path, path, guide
 
 
-def _run(plan_path: Path, *, port, simulate, probe, labels, ct, fiducials, tracker_frame, out, seed, duration_s,
+def _read_json_array(path: Path, shape_tail: tuple[int, ...], what: str) -> np.ndarray:
+    try:
+        a = np.asarray(json.loads(path.read_text(encoding="utf-8")), float)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", source=path) from None
+    except (json.JSONDecodeError, TypeError, ValueError):
+        raise InputError(f"expected {what} as JSON numbers", source=path) from None
+    ok_shape = a.shape == shape_tail if shape_tail == (4, 4) else (a.ndim == 2 and a.shape[1:] == shape_tail)
+    if not ok_shape or not np.isfinite(a).all():
+        raise InputError(f"expected {what}, got shape {a.shape}", source=path)
+    return a
+
+
+def _run(plan_path: Path, *, port, simulate, probe, labels, ct, fiducials, tracker_frame, surface_points, robot,
+         out, seed, duration_s,
          drift_mm, drift_toward, realtime, max_seconds, procedure_id) -> None:
     from openir.navigate import (
         RAS_FROM_LPS,
@@ -172,13 +192,26 @@ def _run(plan_path: Path, *, port, simulate, probe, labels, ct, fiducials, track
 
         reg = register_paired_points(Fiducials(setup.fiducials_image_lps, setup.fiducials_tracker), path.tip_lps)
     elif fiducials is not None:
-        reg = register_paired_points(_read_fiducials(fiducials), path.tip_lps)
+        fid = _read_fiducials(fiducials)
+        reg = register_paired_points(fid, path.tip_lps)
+        if surface_points is not None:
+            from openir.navigate import refine_with_surface
+
+            skin = label_surface(lab, [n for n in lab.names if n.lower() in ("skin", "body")] or lab.names)[0]
+            reg = refine_with_surface(reg, _read_json_array(surface_points, (3,), "[[x, y, z], ...]"), skin, fid=fid,
+                                      target_lps=path.tip_lps)
     elif tracker_frame is not None:
         reg = given_registration(RAS_FROM_LPS if tracker_frame == "ras" else np.eye(4),
                                  note=f"poses sent in the image frame ({tracker_frame.upper()}); errors not measured")
     else:
         raise InputError("live guidance needs a registration: --fiducials FILE or --tracker-frame ras|lps",
                          field="--fiducials")
+    robot_m = _read_json_array(robot, (4, 4), "a 4x4 robot_from_image matrix") if robot is not None else None
+    if robot_m is not None:
+        from openir.navigate import robot_target
+
+        rt = robot_target(path, robot_m, guide.cfg)
+        (folder / "robot_target.json").write_text(rt.model_dump_json(indent=2), encoding="utf-8")
     log_file = folder / "navigation.jsonl"
     bridge = None
     with NavigationLog(log_file, pid) as log:
@@ -190,7 +223,7 @@ def _run(plan_path: Path, *, port, simulate, probe, labels, ct, fiducials, track
             err.print("[bold red]guidance refused:[/bold red] " + "; ".join(reg.reasons), markup=True)
         try:
             if port is not None:
-                bridge = _start_bridge(port, path, ct_vol, lab, guide)
+                bridge = _start_bridge(port, plan, path, ct_vol, lab, guide, robot_m)
             if simulate:
                 t0 = time.perf_counter()
                 for seq, t, pose in simulated_poses(path, spec, tracker_from_image):
@@ -216,18 +249,37 @@ def _run(plan_path: Path, *, port, simulate, probe, labels, ct, fiducials, track
         raise typer.Exit(1)
 
 
-def _start_bridge(port, path, ct_vol, lab, guide):
-    from openir.navigate import Bridge, PlanContent, label_surface, plan_messages
+def _start_bridge(port, plan, path, ct_vol, lab, guide, robot_m=None):
+    from openir.navigate import (
+        Bridge,
+        PlanContent,
+        label_surface,
+        plan_messages,
+        planned_path,
+        robot_target,
+    )
+    from openir.plan import zone_surfaces
 
+    paths = [planned_path(plan, p.order) for p in sorted(plan.probes, key=lambda p: p.order)]
     surfaces = {path.tumour: label_surface(lab, path.tumour)} if lab.has(path.tumour) else {}
+    surfaces.update(zone_surfaces(plan))
     for s in guide.structures:
         if s.dist_mm is not None:  # near the path
             surfaces[s.name] = label_surface(lab, [lab.labels[v] for v in s.values])
+    targets = {}
+    for t in dict.fromkeys(p.tumour for p in plan.probes):
+        if lab.has(t):
+            targets[t] = tuple(float(v) for v in lab.grid.index_to_world(np.argwhere(lab.mask(t))[:, ::-1]).mean(axis=0))
+    extra = {}
+    if robot_m is not None:
+        rt = robot_target(path, robot_m, guide.cfg)
+        extra = {"RobotTarget": np.asarray(rt.target_pose), "RobotApproach": np.asarray(rt.approach_pose)}
     try:
         bridge = Bridge(port=port)
     except OSError as exc:
         raise InputError(f"cannot listen on port {port}: {exc.strerror}", field="--port") from None
-    bridge.offer(plan_messages(PlanContent(paths=[path], ct=ct_vol, surfaces=surfaces)))
+    bridge.offer(plan_messages(PlanContent(paths=paths, ct=ct_vol, surfaces=surfaces, targets=targets,
+                                           extra_transforms=extra)))
     out_console.print(f"OpenIGTLink server on 127.0.0.1:{bridge.port} (plan sent in RAS when a client connects)")
     return bridge
 

@@ -7,9 +7,11 @@ Incoming TRANSFORMs are tracker-frame poses, not converted (the registration map
 
 What is sent (device names at most 20 characters):
 - ``CT``: IMAGE, int16 voxels [k, j, i], ijk -> RAS matrix (OpenIGTLink puts the image centre in it);
-- ``PlanPoints``: POINT, each probe's ``P<n> entry`` and ``P<n> tip`` (group ``entry``/``tip``);
+- ``PlanPoints``: POINT, each probe's ``P<n> entry`` and ``P<n> tip`` (group ``entry``/``tip``) and the
+  targets (group ``target``, e.g. tumour centres);
 - ``P<n>Trajectory``: TRANSFORM, origin at the planned tip, +z the insertion direction;
-- one POLYDATA per surface (tumour, zones, forbidden structures), triangles, RAS mm.
+- one POLYDATA per surface (tumour, zones, forbidden structures), triangles, RAS mm;
+- for a robot, ``RobotTarget`` and ``RobotApproach`` TRANSFORMs in the robot's own frame (not RAS).
 
 pyigtl keeps only the latest message per device name; the bridge queues every incoming TRANSFORM
 and STATUS instead, so no pose is dropped between two reads. The connection handler is the bridge's
@@ -154,6 +156,8 @@ class PlanContent:
     paths: list[PlannedPath]
     ct: Volume | None = None
     surfaces: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    targets: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # e.g. tumour centres (LPS)
+    extra_transforms: dict[str, np.ndarray] = field(default_factory=dict)  # sent as they are (e.g. robot frame)
 
 
 def _name(s: str) -> str:
@@ -176,9 +180,15 @@ def plan_messages(content: PlanContent) -> list[pyigtl.MessageBase]:
         groups += ["entry", "tip"]
         out.append(pyigtl.TransformMessage(lps_to_ras_matrix(needle_pose(p.tip_lps, p.direction_lps)),
                                            device_name=_name(f"P{p.probe_order}Trajectory")))
+    for name, xyz in content.targets.items():
+        names.append(name)
+        pts.append(xyz)
+        groups.append("target")
     if pts:
         out.append(pyigtl.PointMessage(positions=lps_to_ras_points(np.asarray(pts, float)), names=names,
                                        groups=groups, device_name="PlanPoints"))
+    for name, m in content.extra_transforms.items():
+        out.append(pyigtl.TransformMessage(np.asarray(m, float), device_name=_name(name)))
     for name, (verts, faces) in content.surfaces.items():
         if len(faces) == 0:
             continue
