@@ -190,3 +190,16 @@ def test_fiducials_surface_points_and_robot(case, tmp_path):
     assert np.allclose(rt["target_robot"], TUMOUR_C + [10, 20, 30])
     u = (TUMOUR_C - ENTRY) / np.linalg.norm(TUMOUR_C - ENTRY)
     assert np.allclose(np.asarray(rt["approach_pose"])[:3, 3], ENTRY - rt["standoff_mm"] * u + [10, 20, 30])
+
+
+def test_a_second_writer_is_refused(tmp_path):
+    from openir.core.errors import InputError
+    from openir.navigate import NavigationLog
+
+    with NavigationLog(tmp_path / "nav.jsonl", "A") as log:
+        log.write("note", text="first")
+        with pytest.raises(InputError, match="another process"):
+            NavigationLog(tmp_path / "nav.jsonl", "B")
+    with NavigationLog(tmp_path / "nav.jsonl", "A") as log:  # released on close: a resumed procedure appends
+        log.write("note", text="again")
+    assert [r["text"] for r in read_log(tmp_path / "nav.jsonl").records] == ["first", "again"]

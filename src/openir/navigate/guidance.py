@@ -46,7 +46,8 @@ def clearance_bound_numpy(pts: np.ndarray, affine: np.ndarray, s: ForbiddenStruc
     w = np.prod(np.where(_CORNERS[None, :, :] == 1, frac[:, None, :], 1.0 - frac[:, None, :]), axis=2)
     cw = corners @ affine[:3, :3].T + affine[:3, 3]
     spread = np.sum(w * np.sum((pts[:, None, :] - cw) ** 2, axis=2), axis=1)
-    assert s.dist_mm is not None
+    if s.dist_mm is None:
+        return cap
     loc = corners[..., ::-1] - s.lo_kji
     ok = np.all((loc >= 0) & (loc < s.dist_mm.shape), axis=2)
     d2 = np.full(ok.shape, cap * cap)

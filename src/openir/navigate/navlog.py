@@ -5,6 +5,7 @@ and `summarise` gives the entry and tip errors against the plan (`NavigationSumm
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -23,7 +24,8 @@ LOG_VERSION = "1"
 
 
 class NavigationLog:
-    """Append-only JSON-lines writer. Opening an existing log appends (a resumed procedure).
+    """Append-only JSON-lines writer, locked against a second writer. Opening an existing log appends
+    (a resumed procedure).
 
     >>> import tempfile; d = tempfile.mkdtemp()
     >>> with NavigationLog(d + "/nav.jsonl", "P1") as log: log.write("note", text="start")
@@ -36,6 +38,11 @@ class NavigationLog:
         self.procedure_id = procedure_id
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the procedure
+        try:  # one writer at a time: a second process on the same log would interleave two procedures
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._fh.close()
+            raise InputError("the navigation log is being written by another process", source=self.path) from None
         self.n_written = 0
 
     def write(self, kind: str, **data: Any) -> None:
