@@ -86,7 +86,7 @@ def navigate(
     fiducials: Path | None = typer.Option(None, "--fiducials", help="paired fiducials JSON (live registration)"),
     tracker_frame: str | None = typer.Option(None, "--tracker-frame", help="ras or lps: poses already in the image frame"),
     surface_points: Path | None = typer.Option(
-        None, "--surface-points", help="JSON [[x,y,z],...]: skin points touched in the tracker frame (ICP refinement)"),
+        None, "--surface-points", help="JSON list of x, y, z skin points touched in the tracker frame (ICP refinement)"),
     robot: Path | None = typer.Option(None, "--robot", help="JSON 4x4 robot_from_image: write and send the robot's poses"),
     plan_override: Path | None = typer.Option(None, "--plan", help="with 'replay': the plan (default: the one logged)"),
     out: Path | None = typer.Option(None, "--out", "-o", help="output folder (default: navigation/ beside the plan)"),
