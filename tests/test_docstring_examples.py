@@ -29,6 +29,14 @@ MODULES = [
     "openir.phantom.tissues",
     "openir.registry.codes",
     "openir.registry.dates",
+
+    "openir.navigate.config",
+    "openir.navigate.frames",
+    "openir.navigate.guidance",
+    "openir.navigate.navlog",
+    "openir.navigate.registration",
+    "openir.navigate.robot",
+    "openir.navigate.surfaces",
 ]
 
 

@@ -37,6 +37,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "seeds": ("openir.cli.seeds", "app", "Radioactive seed implantation: TG-43 dose, template and needles, inverse planning."),
     "registry": ("openir.cli.registry", "app", "Multi-centre procedure registry: create, import, export, record."),
     "qc": ("openir.cli.registry", "qc_app", "Quality control over the registry: indicators, funnel plots, ratings."),
+    "navigate": ("openir.cli.navigate", "navigate", "Serve a plan over OpenIGTLink and guide a tracked needle against it; replay a log."),
     "serve": ("openir.cli.web", "serve", "Start the web application (registry entry, dashboards, case viewer)."),
     "users": ("openir.cli.users", "app", "Web accounts: add, list, disable/enable, the first administrator."),
 }
