@@ -36,6 +36,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "dose": ("openir.cli.dose", "app", "Radiation dose monitoring: RDSR import, DICOM receiver, alerts, reference levels."),
     "registry": ("openir.cli.registry", "app", "Multi-centre procedure registry: create, import, export, record."),
     "qc": ("openir.cli.registry", "qc_app", "Quality control over the registry: indicators, funnel plots, ratings."),
+    "seeds-verify": ("openir.cli.seeds_verify", "seeds_verify", "Post-implant seed dosimetry: find seeds on CT, match to plan, dose vs plan."),
     "serve": ("openir.cli.web", "serve", "Start the web application (registry entry, dashboards, case viewer)."),
 }
 
