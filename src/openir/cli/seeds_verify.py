@@ -101,12 +101,12 @@ def seeds_verify(
     con.print(f"wrote {js} and {png}")
 
 
-def write_demo_case(folder: Path, seed: int = 0, sk_u: float = 0.8, prescription_gy: float = 120.0) -> Path:
-    """A synthetic post-implant case (CT, labels, plan JSON) for trying the command."""
+def write_demo_case(folder: Path, spec=None, sk_u: float = 0.8, prescription_gy: float = 120.0) -> Path:
+    """A synthetic post-implant case (CT, labels, plan JSON) for trying the command; returns the plan."""
     from openir.io import write_nrrd
     from openir.phantom import PostImplantSpec, make_post_implant_ct
 
-    p = make_post_implant_ct(PostImplantSpec(seed=seed))
+    p = make_post_implant_ct(spec or PostImplantSpec())
     folder.mkdir(parents=True, exist_ok=True)
     write_nrrd(p.ct, folder / "ct.nrrd")
     write_nrrd(p.labels, folder / "labels.nrrd")
