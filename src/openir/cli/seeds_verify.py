@@ -34,12 +34,14 @@ def _read_plan(path: Path):
     items = doc if isinstance(doc, list) else doc.get("seeds") if isinstance(doc, dict) else None
     if not isinstance(items, list) or not items:
         raise InputError("the plan holds no seeds (expected a 'seeds' list)", source=path, field="seeds")
-    try:
-        seeds = [Seed.model_validate(s) for s in items]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"invalid seed: {first['msg']}", source=path, field=f"seeds.{where}") from None
+    seeds = []
+    for i, item in enumerate(items):
+        try:
+            seeds.append(Seed.model_validate(item))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InputError(f"invalid seed: {first['msg']}", source=path, field=f"seeds.{i}.{where}") from None
     meta = doc if isinstance(doc, dict) else {}
     return seeds, meta.get("prescription_gy"), meta.get("model")
 
