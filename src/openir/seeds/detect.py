@@ -24,6 +24,7 @@ from scipy import ndimage
 from openir.core import InputError, Volume
 
 _STRUCT = np.ones((3, 3, 3), bool)  # 26-connectivity: seeds touch at corners when oblique
+_PER_SEED = 0.0  # split score cost of each extra seed: of two near-equal splits, the one with fewer seeds wins
 
 
 @dataclass(frozen=True)
@@ -129,11 +130,17 @@ def _components(ct: Volume, opts: DetectOptions) -> tuple[list[_Blob], np.ndarra
     return blobs, lab
 
 
-def _pca(xyz: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted centre, standard deviations (descending) and axes (columns) of a point cloud."""
+def _pca(xyz: np.ndarray, w: np.ndarray, voxel_cov: np.ndarray | None = None
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted centre, standard deviations (descending) and axes (columns) of a point cloud.
+
+    ``voxel_cov`` (the covariance of one voxel's box) is added, so a blob one voxel thick has the
+    spread of its voxels, not zero, and thick and thin slices compare fairly."""
     c = np.average(xyz, axis=0, weights=w)
     d = xyz - c
     cov = (d * w[:, None]).T @ d / w.sum()
+    if voxel_cov is not None:
+        cov = cov + voxel_cov
     ev, vec = np.linalg.eigh(cov)
     order = np.argsort(ev)[::-1]
     return c, np.sqrt(np.maximum(ev[order], 0.0)), vec[:, order]
@@ -151,16 +158,18 @@ class _Single:
     volume_mm3: float
     length_mm: float
     sd: np.ndarray  # standard deviations along its 3 principal axes
+    voxel_cov: np.ndarray  # covariance of one voxel's box (LPS mm^2)
 
 
-def _reference(blobs: list[_Blob], voxel_mm3: float, voxel_mm: float, opts: DetectOptions) -> tuple[_Single, list[str]]:
+def _reference(blobs: list[_Blob], voxel_mm3: float, voxel_mm: float, opts: DetectOptions,
+               voxel_cov: np.ndarray) -> tuple[_Single, list[str]]:
     """Measure one seed on the isolated ones (length close to a capsule's, thin); fall back to the capsule."""
     warn: list[str] = []
     cand = []
     for b in blobs:
         if b.size < 3:
             continue
-        _, sd, ax = _pca(b.xyz, b.w)
+        _, sd, ax = _pca(b.xyz, b.w, voxel_cov)
         length = _extent(b.xyz, ax[:, 0], voxel_mm)
         if length < 1.6 * opts.seed_length_mm + 2 * voxel_mm and sd[1] < 1.5 * opts.seed_diameter_mm + voxel_mm:
             cand.append((b.size * voxel_mm3, length, sd))
@@ -169,13 +178,44 @@ def _reference(blobs: list[_Blob], voxel_mm3: float, voxel_mm: float, opts: Dete
         med = float(np.median(vols))
         keep = [c for c in cand if 0.5 * med <= c[0] <= 1.5 * med]
         return _Single(float(np.median([c[0] for c in keep])), float(np.median([c[1] for c in keep])),
-                       np.median(np.array([c[2] for c in keep]), axis=0)), warn
+                       np.median(np.array([c[2] for c in keep]), axis=0), voxel_cov), warn
     # too few isolated seeds to measure: the capsule grown by half a voxel all round
     r = opts.seed_diameter_mm / 2.0 + voxel_mm / 2.0
     length = opts.seed_length_mm + voxel_mm
     warn.append(f"fewer than 3 isolated seeds: seed size taken from the capsule ({opts.seed_length_mm:g} x "
                 f"{opts.seed_diameter_mm:g} mm), splitting of touching seeds is less certain")
-    return _Single(np.pi * r * r * length, length, np.array([length / np.sqrt(12), r / 2, r / 2])), warn
+    sd = np.sqrt(np.array([length**2 / 12, r * r / 4, r * r / 4]) + np.sort(np.linalg.eigvalsh(voxel_cov))[::-1])
+    return _Single(np.pi * r * r * length, length, sd, voxel_cov), warn
+
+
+def _join_fragments(blobs: list[_Blob], lab: np.ndarray, ref: _Single, voxel_mm3: float,
+                    join_mm: float) -> list[_Blob]:
+    """Join each small component (< 60 % of a seed) to a larger one within ``join_mm``: with thick
+    slices the end of an oblique seed can fall apart from its body and would count as a seed."""
+    small_vol = 0.6 * ref.volume_mm3
+    centres = np.array([b.xyz.mean(0) for b in blobs]).reshape(-1, 3)
+    alive = [True] * len(blobs)
+    order = sorted(range(len(blobs)), key=lambda i: blobs[i].size)
+    for i in order:
+        s = blobs[i]
+        if s.size * voxel_mm3 >= small_vol:
+            break
+        near = [j for j in np.flatnonzero(np.linalg.norm(centres - centres[i], axis=1) < 15.0)
+                if j != i and alive[j] and blobs[j].size > s.size]
+        best, best_d = None, join_mm
+        for j in near:
+            d = float(np.min(np.linalg.norm(s.xyz[:, None, :] - blobs[j].xyz[None, :, :], axis=-1)))
+            if d <= best_d:
+                best, best_d = j, d
+        if best is None:
+            continue
+        t = blobs[best]
+        lab[lab == s.label] = t.label
+        box = tuple(slice(min(a.start, b.start), max(a.stop, b.stop)) for a, b in zip(t.box, s.box, strict=True))
+        blobs[best] = _Blob(t.label, np.vstack([t.xyz, s.xyz]), np.concatenate([t.w, s.w]), max(t.peak, s.peak), box,
+                            np.vstack([t.kji, s.kji]))
+        alive[i] = False
+    return [b for b, a in zip(blobs, alive, strict=True) if a]
 
 
 def _kmeans(xyz: np.ndarray, w: np.ndarray, init: np.ndarray, iters: int = 30) -> np.ndarray:
@@ -197,7 +237,7 @@ def _kmeans(xyz: np.ndarray, w: np.ndarray, init: np.ndarray, iters: int = 30) -
 
 def _part_score(xyz: np.ndarray, w: np.ndarray, voxel_mm3: float, ref: _Single) -> float:
     """How unlike one seed a group of voxels is: spread along/across its axis and its volume."""
-    _, psd, _ = _pca(xyz, w)
+    _, psd, _ = _pca(xyz, w, ref.voxel_cov)
     shape = float(np.sum(((psd - ref.sd) / (ref.sd + 0.2)) ** 2))
     size = (len(w) * voxel_mm3 / ref.volume_mm3 - 1.15) / 0.5  # merged seeds bloom ~ 15-35 % larger
     return shape + size * size
@@ -208,7 +248,7 @@ def _split(b: _Blob, n: int, ref: _Single, voxel_mm3: float) -> tuple[float, lis
     whose parts look most like single seeds. Returns (mean part score, parts)."""
     if n == 1:
         return _part_score(b.xyz, b.w, voxel_mm3, ref), [np.arange(b.size)]
-    c, sd, ax = _pca(b.xyz, b.w)
+    c, sd, ax = _pca(b.xyz, b.w, ref.voxel_cov)
     best: tuple[float, list[np.ndarray]] = (np.inf, [])
     for a in range(3):
         t = (b.xyz - c) @ ax[:, a]
@@ -217,28 +257,36 @@ def _split(b: _Blob, n: int, ref: _Single, voxel_mm3: float) -> tuple[float, lis
         parts = [np.flatnonzero(lab == m) for m in range(n)]
         if any(len(p) < 3 for p in parts):
             continue
-        score = float(np.mean([_part_score(b.xyz[p], b.w[p], voxel_mm3, ref) for p in parts]))
+        score = float(np.mean([_part_score(b.xyz[p], b.w[p], voxel_mm3, ref) for p in parts])) + _PER_SEED * (n - 1)
         if score < best[0]:
             best = (score, parts)
     return best
 
 
-def _separate(b: _Blob, ref: _Single, voxel_mm3: float, voxel_mm: float, max_seeds: int) -> list[np.ndarray] | None:
+def _separate(b: _Blob, ref: _Single, voxel_mm3: float, opts: DetectOptions) -> list[np.ndarray] | None:
     """The seeds of one component (index arrays into its voxels); None when it is too large for seeds.
 
-    Candidate counts run from its volume over a merged seed's to its volume over a single seed's
-    (and its length over a seed's, for chains); the count whose split looks most like seeds wins."""
+    Candidate counts run from its volume over a merged seed's to its volume over a single seed's;
+    a chain (much longer than one seed) holds n seeds end to end, one seed length apart, when its
+    spread along the axis is sqrt(sd_1^2 + L^2 (n^2 - 1) / 12), or one more when it is also fat (a
+    seed beside the chain). The count whose split looks most like seeds wins."""
+    max_seeds = opts.max_seeds
     by_volume = b.size * voxel_mm3 / ref.volume_mm3
     if by_volume < 1.2 or b.size < 6:
         return [np.arange(b.size)]
-    _, _, ax = _pca(b.xyz, b.w)
-    by_length = _extent(b.xyz, ax[:, 0], voxel_mm) / ref.length_mm
-    lo = max(1, int(np.floor(by_volume / 1.6)))
-    hi = max(int(np.ceil(by_volume)), int(round(by_length)))
-    if lo > max_seeds:
+    _, sd, _ = _pca(b.xyz, b.w, ref.voxel_cov)
+    if int(np.floor(by_volume / 1.6)) > max_seeds:
         return None
+    if sd[0] > 1.6 * ref.sd[0]:  # a chain: end-to-end seeds spread like a longer seed
+        pitch = opts.seed_length_mm
+        n_chain = max(2, int(round(np.sqrt(1.0 + 12.0 * (sd[0] ** 2 - ref.sd[0] ** 2) / pitch**2))))
+        candidates = [n_chain] + ([n_chain + 1] if by_volume / n_chain > 1.3 else [])
+    else:
+        candidates = list(range(1, max(2, int(round(by_volume / 1.1))) + 1))
     best: tuple[float, list[np.ndarray]] = (np.inf, [np.arange(b.size)])
-    for n in range(lo, min(hi, max_seeds) + 1):
+    for n in candidates:
+        if n > max_seeds:
+            return None
         if b.size < 3 * n:
             break
         score, parts = _split(b, n, ref, voxel_mm3)
@@ -297,14 +345,18 @@ def detect_seeds(ct: Volume, options: DetectOptions | None = None, source: str |
     voxel_mm3 = ct.grid.voxel_volume_mm3
     voxel_mm = float(np.cbrt(voxel_mm3))
     blobs, lab = _components(ct, opts)
-    ref, warnings = _reference(blobs, voxel_mm3, voxel_mm, opts)
+    box_axes = ct.affine[:3, :3]  # columns: one voxel step along i, j, k in LPS mm
+    voxel_cov = box_axes @ box_axes.T / 12.0
+    ref, warnings = _reference(blobs, voxel_mm3, voxel_mm, opts, voxel_cov)
+    sp = np.sort(ct.spacing)
+    blobs = _join_fragments(blobs, lab, ref, voxel_mm3, join_mm=sp[2] + 2.0 * sp[0])
     seeds: list[DetectedSeed] = []
     small = large = split = 0
     for b in blobs:
         if b.size * voxel_mm3 < opts.min_part * ref.volume_mm3:
             small += 1
             continue
-        parts = _separate(b, ref, voxel_mm3, voxel_mm, opts.max_seeds)
+        parts = _separate(b, ref, voxel_mm3, opts)
         if parts is None:
             large += 1
             continue
