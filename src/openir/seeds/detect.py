@@ -244,16 +244,24 @@ def _part_score(xyz: np.ndarray, w: np.ndarray, voxel_mm3: float, ref: _Single) 
 
 
 def _split(b: _Blob, n: int, ref: _Single, voxel_mm3: float) -> tuple[float, list[np.ndarray]]:
-    """Split a component into ``n`` seeds: k-means started along each principal axis; keep the split
-    whose parts look most like single seeds. Returns (mean part score, parts)."""
+    """Split a component into ``n`` seeds; keep the split whose parts look most like single seeds.
+
+    Candidates: slabs across each principal axis (1-D k-means of the projections: seeds end to end
+    along the first axis, side by side across the others) and a free 3-D k-means. Free k-means
+    alone would cut two parallel seeds across their length (it minimises spread, and short halves
+    spread less than long seeds). Returns (mean part score, parts)."""
     if n == 1:
         return _part_score(b.xyz, b.w, voxel_mm3, ref), [np.arange(b.size)]
     c, sd, ax = _pca(b.xyz, b.w, ref.voxel_cov)
     best: tuple[float, list[np.ndarray]] = (np.inf, [])
+    labels = []
     for a in range(3):
-        t = (b.xyz - c) @ ax[:, a]
-        qs = np.quantile(t, (np.arange(n) + 0.5) / n)
-        lab = _kmeans(b.xyz, b.w, c + qs[:, None] * ax[:, a][None, :])
+        t = ((b.xyz - c) @ ax[:, a])[:, None]
+        qs = np.quantile(t[:, 0], (np.arange(n) + 0.5) / n)[:, None]
+        labels.append(_kmeans(t, b.w, qs))
+    t0 = (b.xyz - c) @ ax[:, 0]
+    labels.append(_kmeans(b.xyz, b.w, c + np.quantile(t0, (np.arange(n) + 0.5) / n)[:, None] * ax[:, 0][None, :]))
+    for lab in labels:
         parts = [np.flatnonzero(lab == m) for m in range(n)]
         if any(len(p) < 3 for p in parts):
             continue
