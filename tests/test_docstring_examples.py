@@ -26,7 +26,10 @@ MODULES = [
     "openir.phantom.chest",
     "openir.phantom.dose_reports",
     "openir.phantom.implant",
+    "openir.phantom.post_implant",
     "openir.phantom.tissues",
+    "openir.seeds.detect",
+    "openir.seeds.postimplant",
 ]
 
 
