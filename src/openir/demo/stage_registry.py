@@ -84,6 +84,17 @@ def run(ctx: DemoContext) -> None:
     )
     with session_scope(engine, actor="demo") as s:
         recorded = record_procedure(s, case)
+    seeds = ctx.results.get("seeds")
+    if seeds is not None:  # the seed implant of the same patient, with its planned D90 and V100
+        from openir.registry import SeedDosimetryIn
+        from openir.seeds.models import registry_dosimetry
+
+        implant = case.model_copy(update={
+            "uid": f"DEMO-{ctx.seed}-SEEDS", "technique": "seed_implantation", "outcome": OutcomeIn(),
+            "links": None, "verify_uid": None, "dose_uid": None, "dose_alert": None,
+            "seed_dosimetry": [SeedDosimetryIn(**registry_dosimetry(seeds))]})
+        with session_scope(engine, actor="demo") as s:
+            record_procedure(s, implant)
     qc = build_qc(engine)
     body = render_html(qc, highlight=hospital, fragment=True)
     (folder / "qc-report.html").write_text(page_html(body), encoding="utf-8")

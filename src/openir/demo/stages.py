@@ -58,6 +58,12 @@ def _verify(ctx: DemoContext) -> None:
     run(ctx)
 
 
+def _seeds(ctx: DemoContext) -> None:
+    from .stage_seeds import run
+
+    run(ctx)
+
+
 def _registry(ctx: DemoContext) -> None:
     from .stage_registry import run
 
@@ -71,5 +77,6 @@ STAGES: list[Stage] = [
     Stage("monitor", "MR thermometry monitoring (temperature, dose, alerts)", _monitor),
     Stage("dose", "Radiation dose monitoring (RDSR, alerts, DRLs)", _dose),
     Stage("verify", "Ablation verification (registration, minimal margin)", _verify),
+    Stage("seeds", "Seed implantation (I-125 TG-43 dose, template, inverse plan)", _seeds),
     Stage("registry", "Multi-centre registry and quality control", _registry),
 ]

@@ -12,6 +12,7 @@ from .markups import markups_document, read_markups, write_markups
 from .models import FileInfo, LabelInfo, LineMarkup, MarkupsFile, PointSet, SeriesInfo
 from .nifti import read_nifti, read_nifti_labels, write_nifti, write_nifti_series
 from .nrrd_io import read_nrrd, read_nrrd_labels, write_nrrd
+from .rtdose import write_rt_dose
 from .rtstruct import read_rtstruct, roi_names
 from .segments import (
     read_segmentation_nrrd,
@@ -54,6 +55,7 @@ __all__ = [
     "series_grid",
     "write_dicom_seg",
     "write_dicom_seg_masks",
+    "write_rt_dose",
     "write_rtstruct",
     "write_segmentation_nrrd",
     "write_segments_nifti",

@@ -42,13 +42,21 @@ from .queries import (
     merge_procedure_links,
 )
 from .ratings import HospitalRating, rate_hospitals
-from .schemas import AdverseEventIn, HospitalIn, OperatorIn, OutcomeIn, ProcedureIn, RecordResult
+from .schemas import (
+    AdverseEventIn,
+    HospitalIn,
+    OperatorIn,
+    OutcomeIn,
+    ProcedureIn,
+    RecordResult,
+    SeedDosimetryIn,
+)
 from .store import add_hospital, add_operator, record_procedure
 
 __all__ = [
     "AEFacts", "AdverseEventIn", "CaseRecord", "Catalogue", "HospitalIn", "HospitalRating", "HospitalRef",
     "ImportReport", "ImportValidationError", "IndicatorDef", "LearningCurve", "OperatorIn", "OperatorRef",
-    "OutcomeIn", "Overdispersion", "ProcedureIn", "ProcedureSummary", "QCResult", "RecordResult", "add_hospital",
+    "OutcomeIn", "Overdispersion", "ProcedureIn", "ProcedureSummary", "QCResult", "RecordResult", "SeedDosimetryIn", "add_hospital",
     "add_operator", "audit_event", "binomial_limit", "build_qc", "cirse_grade", "classify", "compute_indicators",
     "count_procedures", "cusum_path", "cusum_signal", "cusum_threshold", "exact_ci", "export_fhir",
     "export_research", "fhir_bundle", "find_case", "find_procedure", "funnel_limits", "get_hospital",

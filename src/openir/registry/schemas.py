@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -97,6 +97,25 @@ class Lesion(_In):
     location: str | None = None
 
 
+class SeedDosimetryIn(_In):
+    """Dosimetry of a radioactive seed implant (the plan, or the post-implant CT check) as generic
+    numbers: the registry records them without depending on the seeds package (``openir seeds``
+    writes them in plan.json: metrics.d90_gy, metrics.v100_pct, ...)."""
+
+    stage: Literal["plan", "post_implant"] = "plan"
+    seed_model: str | None = None
+    seeds: int = Field(ge=0)
+    needles: int | None = Field(default=None, ge=0)
+    activity_mci_per_seed: float | None = Field(default=None, gt=0, le=10)
+    total_activity_mci: float | None = Field(default=None, ge=0)
+    prescription_gy: float = Field(gt=0, le=400)
+    d90_gy: float = Field(ge=0)
+    d100_gy: float | None = Field(default=None, ge=0)
+    v100_pct: float = Field(ge=0, le=100)
+    v150_pct: float | None = Field(default=None, ge=0, le=100)
+    v200_pct: float | None = Field(default=None, ge=0, le=100)
+
+
 class ProcedureIn(_In):
     """One procedure as recorded by a hospital."""
 
@@ -130,6 +149,7 @@ class ProcedureIn(_In):
     verify_uid: str | None = None
     dose_uid: str | None = None
     dose_alert: bool | None = None
+    seed_dosimetry: list[SeedDosimetryIn] = Field(default_factory=list, description="seed implants: plan / post-implant D90, V100")
     links: dict[str, Any] | None = None
 
     @field_validator("date")

@@ -55,6 +55,14 @@ def add_operator(session: Session, o: OperatorIn) -> Operator:
     return op
 
 
+def _links(p: ProcedureIn) -> dict | None:
+    """Stage links as given, plus the seed-implant dosimetry (D90, V100...) under ``seed_dosimetry``."""
+    links = dict(p.links or {})
+    if p.seed_dosimetry:
+        links["seed_dosimetry"] = [s.model_dump() for s in p.seed_dosimetry]
+    return links or None
+
+
 def record_procedure(session: Session, p: ProcedureIn) -> RecordResult:
     """Store one procedure with its outcome and adverse events; flags rule violations."""
     cat = load_catalogue()
@@ -93,7 +101,7 @@ def record_procedure(session: Session, p: ProcedureIn) -> RecordResult:
         devices=p.devices or None, consumables=p.consumables or None, anaesthesia=p.anaesthesia,
         duration_min=p.duration_min, cost_cny=p.cost_cny, drg_group=p.drg_group, age_years=p.age_years,
         asa_class=p.asa_class, child_pugh=p.child_pugh, emergency=p.emergency, plan_uid=p.plan_uid,
-        verify_uid=p.verify_uid, dose_uid=p.dose_uid, links=p.links, dose_alert=p.dose_alert,
+        verify_uid=p.verify_uid, dose_uid=p.dose_uid, links=_links(p), dose_alert=p.dose_alert,
         flags=flags or None, n_flags=len(flags),
     )
     proc.outcome = Outcome(**p.outcome.model_dump())

@@ -2,20 +2,32 @@
 
 `get_seed_model` reads the seed catalogue (TG-43U1 consensus tables with their sources);
 `dose_rate_grid` / `total_dose_gy` compute the dose of any number of seeds on a patient grid with
-precomputed kernels (numba). Planning, template export and post-implant dosimetry build on them.
+precomputed kernels (numba). `plan_seeds` plans an implant (site protocol, template or free-hand
+needles checked with `openir.plan` trajectories, inverse placement: fewest needles, then fewest
+seeds) and returns a `SeedPlan` with D90, V100, ... (`dose_metrics`); `template_mesh` / `write_stl`
+export the skin-fitted needle template.
 """
 
 from .catalogue import get_seed_model, load_seed_models, seed_model_names
+from .metrics import OrganMask, d_cc, d_percent, dose_metrics, dvh
 from .models import (
     AnisotropyTable,
     DoseMetrics,
     DvhCurve,
     OrganDose,
+    PlannedNeedle,
     RadialDoseTable,
     Seed,
     SeedCatalogue,
     SeedModel,
+    SeedPlan,
+    TemplateFrame,
+    registry_dosimetry,
 )
+from .needles import NeedleOptions
+from .planner import SeedPlanOptions, SeedPlanResult, plan_seeds, planning_target
+from .sites import SiteProtocol, get_site, load_sites
+from .template import TemplateOptions, needle_table_csv, needle_table_rows, template_mesh, write_stl
 from .tg43 import (
     DoseKernel,
     DoseOptions,
@@ -35,6 +47,28 @@ from .tg43 import (
 )
 
 __all__ = [
+    "NeedleOptions",
+    "OrganMask",
+    "PlannedNeedle",
+    "SeedPlan",
+    "SeedPlanOptions",
+    "SeedPlanResult",
+    "SiteProtocol",
+    "TemplateFrame",
+    "TemplateOptions",
+    "d_cc",
+    "d_percent",
+    "dose_metrics",
+    "dvh",
+    "get_site",
+    "load_sites",
+    "needle_table_csv",
+    "needle_table_rows",
+    "plan_seeds",
+    "planning_target",
+    "registry_dosimetry",
+    "template_mesh",
+    "write_stl",
     "AnisotropyTable",
     "DoseKernel",
     "DoseMetrics",

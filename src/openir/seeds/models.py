@@ -194,3 +194,79 @@ class DoseMetrics(BaseModel):
     ei: float = Field(..., description="external index: volume outside the target at >= Rx / TV")
     hi: float = Field(..., description="homogeneity index: (V100 - V150) / V100")
     organs: list[OrganDose] = Field(default_factory=list)
+
+
+# ---- needles, template and the plan ----------------------------------------------------------
+class TemplateFrame(BaseModel):
+    """A coplanar needle template: holes on a square grid in the plane normal to ``direction_lps``.
+
+    Hole (row, col) lies at ``origin_lps + col * hole_spacing_mm * col_axis + row * ... * row_axis``
+    (row/col may be negative); needles go along ``direction_lps`` (entry toward tip).
+    """
+
+    origin_lps: Vec3
+    direction_lps: Vec3
+    col_axis_lps: Vec3
+    row_axis_lps: Vec3
+    hole_spacing_mm: float = Field(5.0, gt=0)
+
+
+class PlannedNeedle(BaseModel):
+    """One needle: where it enters, where its tip stops, and the seeds it carries."""
+
+    index: int
+    hole: str = Field(..., description="template hole label, e.g. 'C+3' (row letter, column) or 'free-2'")
+    row: int | None = None
+    col: int | None = None
+    direction_lps: Vec3
+    entry_lps: Vec3 = Field(..., description="skin entry point (from the trajectory trace)")
+    tip_lps: Vec3
+    depth_mm: float = Field(..., description="skin to tip along the needle")
+    template_depth_mm: float | None = Field(None, description="template top surface to tip (needle stop)")
+    seeds: int = 0
+    seed_depths_mm: list[float] = Field(default_factory=list, description="skin to each seed centre")
+    path_status: str = "feasible"
+
+
+class SeedPlan(BaseModel):
+    """A seed-implant plan: the JSON that `openir seeds plan` writes."""
+
+    model_config = ConfigDict(extra="forbid")
+    plan_version: int = 1
+    site: str
+    tumour: str
+    seed_model: str
+    activity_mci: float
+    air_kerma_strength_U: float
+    prescription_gy: float
+    margin_mm: float
+    sources: dict[str, str] = Field(default_factory=dict, description="where each protocol number comes from")
+    mode: str = Field("template", description="template (coplanar parallel) or freehand (oblique)")
+    template: TemplateFrame | None = None
+    seed_spacing_mm: float
+    needles: list[PlannedNeedle]
+    seeds: list[Seed]
+    metrics: DoseMetrics
+    dvh: list[DvhCurve] = Field(default_factory=list)
+    goals_met: dict[str, bool] = Field(default_factory=dict)
+    total_activity_mci: float
+    total_air_kerma_strength_U: float
+    target_centroid_lps: Vec3
+    candidate_needles: int = 0
+    rejected_needles: dict[str, int] = Field(default_factory=dict, description="blocked candidate paths per reason")
+    seconds: float = 0.0
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def seed_count(self) -> int:
+        return len(self.seeds)
+
+
+def registry_dosimetry(plan: SeedPlan, stage: str = "plan") -> dict:
+    """The generic fields the registry records for a seed implant (its ``SeedDosimetryIn``):
+    the registry validates them with its own schema, so it needs nothing of this package."""
+    m = plan.metrics
+    return {"stage": stage, "seed_model": plan.seed_model, "seeds": len(plan.seeds), "needles": len(plan.needles),
+            "activity_mci_per_seed": plan.activity_mci, "total_activity_mci": plan.total_activity_mci,
+            "prescription_gy": plan.prescription_gy, "d90_gy": round(m.d90_gy, 2), "d100_gy": round(m.d100_gy, 2),
+            "v100_pct": round(m.v100_pct, 2), "v150_pct": round(m.v150_pct, 2), "v200_pct": round(m.v200_pct, 2)}

@@ -37,7 +37,7 @@ import numpy as np
 from openir.core.errors import InputError
 from openir.core.volume import Grid, Volume
 
-from ._kernels import accumulate_grid, accumulate_points
+from ._kernels import accumulate_grid, accumulate_points, influence_matrix
 from .catalogue import get_seed_model
 from .models import Seed, SeedModel
 
@@ -315,3 +315,18 @@ def total_dose_gy(seeds: Sequence[Seed], model: SeedModel | str, geometry: Grid 
     """Total dose (Gy) of a permanent implant on the grid: initial rate x tau (or up to ``hours``)."""
     m = get_seed_model(model) if isinstance(model, str) else model
     return total_dose_gy_from_rate(dose_rate_grid(seeds, m, geometry, options), m, hours)
+
+
+def influence_matrix_rate(seeds_rows: np.ndarray, model: SeedModel | str, points_lps,
+                          options: DoseOptions | None = None) -> np.ndarray:
+    """Dose rate (cGy/h, float32) at each point (rows) from each seed (columns): the planner's matrix.
+
+    ``seeds_rows``: array (n, 7) as `seed_array` returns (x, y, z, dx, dy, dz, S_K).
+    """
+    kern = kernel_for(model, options)
+    pts = np.ascontiguousarray(np.asarray(points_lps, dtype=float).reshape(-1, 3))
+    rows = np.ascontiguousarray(np.asarray(seeds_rows, dtype=float).reshape(-1, 7))
+    out = np.zeros((len(pts), len(rows)), dtype=np.float32)
+    if out.size:
+        influence_matrix(out, pts, rows, kern.table, kern.dr_mm, kern.r_max_mm)
+    return out
