@@ -1,4 +1,4 @@
-"""`openir seeds-verify` as a user runs it: outputs on a synthetic case, exit 2 and nothing written on bad input."""
+"""`openir seeds verify` as a user runs it: outputs on a synthetic case, exit 2 and nothing written on bad input."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def case(tmp_path_factory) -> Path:
 
 
 def _args(case: Path, ct: Path | None = None, plan: Path | None = None, out: Path | None = None) -> list[str]:
-    return ["seeds-verify", "--ct", str(ct or case / "ct.nrrd"), "--labels", str(case / "labels.nrrd"),
+    return ["seeds", "verify", "--ct", str(ct or case / "ct.nrrd"), "--labels", str(case / "labels.nrrd"),
             "--target", "tumour_1", "--plan", str(plan or case / "plan.json"), "--out", str(out or case / "out")]
 
 

@@ -1,10 +1,13 @@
-"""`openir seeds-verify`: post-implant dosimetry of a seed implant from the post-implant CT and the plan.
+"""`openir seeds verify`: post-implant dosimetry of a seed implant from the post-implant CT and the plan.
 
-Example (synthetic case)::
+Registered on `openir.cli.seeds.app` (next to ``plan`` and ``template``). Example (synthetic case)::
 
     python -m openir.cli.seeds_verify --demo /tmp/case        # writes ct.nrrd, labels.nrrd, plan.json
-    openir seeds-verify --ct /tmp/case/ct.nrrd --labels /tmp/case/labels.nrrd --target tumour_1 \\
+    openir seeds verify --ct /tmp/case/ct.nrrd --labels /tmp/case/labels.nrrd --target tumour_1 \\
         --plan /tmp/case/plan.json --out /tmp/case/verify
+
+The plan is the plan.json of ``openir seeds plan`` (a `SeedPlan`) or a light JSON
+``{"seeds": [Seed, ...], "prescription_gy": ..., "seed_model": ...}``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from openir.core.errors import InputError
 
 
 def _read_plan(path: Path):
-    """A plan JSON: {"seeds": [Seed, ...], "prescription_gy": ..., "model": ...} or a bare list of seeds."""
+    """Planned seeds, prescription and seed model from a plan JSON (a `SeedPlan`, or its seeds alone)."""
     from pydantic import ValidationError
 
     from openir.seeds import Seed
@@ -43,7 +46,7 @@ def _read_plan(path: Path):
             where = ".".join(str(p) for p in first["loc"])
             raise InputError(f"invalid seed: {first['msg']}", source=path, field=f"seeds.{i}.{where}") from None
     meta = doc if isinstance(doc, dict) else {}
-    return seeds, meta.get("prescription_gy"), meta.get("model")
+    return seeds, meta.get("prescription_gy"), meta.get("seed_model") or meta.get("model")
 
 
 def seeds_verify(
@@ -56,7 +59,7 @@ def seeds_verify(
     threshold: float = typer.Option(1500.0, help="metal threshold for seed detection, HU"),
     out: Path = typer.Option(Path("openir-seeds-verify"), "--out", "-o", help="output folder"),
 ) -> None:
-    """Find the seeds on the post-implant CT, match them to the plan, recompute the dose, compare (JSON + PNG)."""
+    """Post-implant dosimetry: find the seeds on the CT, match them to the plan, recompute the dose, compare."""
     from openir.io import read_image, read_labels
     from openir.report.seed_verify_figures import seed_verify_figure
     from openir.seeds.detect import DetectOptions
@@ -116,7 +119,7 @@ def write_demo_case(folder: Path, spec=None, sk_u: float = 0.8, prescription_gy:
     seeds = [{"position_lps": s.planned_lps, "direction_lps": p.needles[s.needle].planned_direction,
               "air_kerma_strength_U": sk_u, "needle": s.needle} for s in p.seeds]
     plan = folder / "plan.json"
-    plan.write_text(json.dumps({"model": "6711", "prescription_gy": prescription_gy, "seeds": seeds}, indent=1))
+    plan.write_text(json.dumps({"seed_model": "6711", "prescription_gy": prescription_gy, "seeds": seeds}, indent=1))
     return plan
 
 

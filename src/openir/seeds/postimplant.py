@@ -6,7 +6,7 @@ seed lost or migrated, and a seed found where none was planned). Each needle's e
 displacement of its matched seeds, split into the part across the needle (where it went) and along
 it (how deep). The dose is recomputed with the TG-43 engine from the found seeds, each given the
 plan's air-kerma strength, on the CT's grid around the target, and compared with the plan's dose on
-the same grid (D90, D100, V100, V150, V200).
+the same grid (`metrics.dose_metrics`: D90, D100, V100, V150, V200, CI, EI, HI).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from scipy.optimize import linear_sum_assignment
 from openir.core import Grid, InputError, Volume
 
 from .detect import DetectOptions, SeedDetection, detect_seeds
-from .models import Seed
+from .metrics import dose_metrics
+from .models import DoseMetrics, Seed
 from .tg43 import total_dose_gy
 
 
@@ -57,16 +58,6 @@ class NeedleError(BaseModel):
     depth_mm: float | None = None
 
 
-class TargetDose(BaseModel):
-    """Target coverage of one seed set (permanent-implant total dose, Gy)."""
-
-    d90_gy: float
-    d100_gy: float
-    v100_pct: float
-    v150_pct: float
-    v200_pct: float
-
-
 class PostImplantReport(BaseModel):
     """Post-implant dosimetry of one implant: detection, matching, needle and seed errors, dose vs plan."""
 
@@ -81,8 +72,8 @@ class PostImplantReport(BaseModel):
     seed_error_mean_mm: float | None
     seed_error_max_mm: float | None
     needles: list[NeedleError]
-    plan: TargetDose
-    post: TargetDose
+    plan: DoseMetrics = Field(description="the planned seeds' dose on the same grid")
+    post: DoseMetrics = Field(description="the found seeds' dose")
     delta_d90_gy: float = Field(description="post - plan")
     delta_v100_pct: float = Field(description="post - plan, percentage points")
     matches: list[SeedMatch]
@@ -104,17 +95,6 @@ def match_seeds(planned_lps: np.ndarray, found_lps: np.ndarray, max_mm: float) -
     cost = np.where(d <= max_mm, d, max_mm * 1e3)  # far pairs only when nothing else is left
     rows, cols = linear_sum_assignment(cost)
     return [(int(r), int(c), float(d[r, c])) for r, c in zip(rows, cols, strict=True) if d[r, c] <= max_mm]
-
-
-def target_dose(dose_gy: np.ndarray, target: np.ndarray, prescription_gy: float) -> TargetDose:
-    """D90 (minimum dose to the hottest 90 %), D100 and V100/150/200 (% of the target) from a voxel dose."""
-    d = np.sort(np.asarray(dose_gy, float)[np.asarray(target, bool)])[::-1]
-    if d.size == 0:
-        raise InputError("the target holds no voxel of the dose grid", field="target")
-    rx = float(prescription_gy)
-    return TargetDose(d90_gy=float(d[int(np.ceil(0.9 * d.size)) - 1]), d100_gy=float(d[-1]),
-                      v100_pct=float(100.0 * np.mean(d >= rx)), v150_pct=float(100.0 * np.mean(d >= 1.5 * rx)),
-                      v200_pct=float(100.0 * np.mean(d >= 2.0 * rx)))
 
 
 def _dose_grid(ct: Volume, target: np.ndarray, margin_mm: float) -> tuple[Grid, tuple[slice, ...]]:
@@ -192,8 +172,8 @@ def verify_implant(ct: Volume, target: np.ndarray, planned: Sequence[Seed], pres
     sub_mask = mask[box]
     plan_dose = total_dose_gy(list(planned), opts.model, grid)
     post_dose = total_dose_gy(found_seeds, opts.model, grid)
-    plan_m = target_dose(plan_dose, sub_mask, prescription_gy)
-    post_m = target_dose(post_dose, sub_mask, prescription_gy)
+    plan_m = dose_metrics(plan_dose, sub_mask, grid.voxel_volume_mm3, prescription_gy)
+    post_m = dose_metrics(post_dose, sub_mask, grid.voxel_volume_mm3, prescription_gy)
     errs = [d for _, _, d in pairs]
     warnings = list(det.warnings)
     missing = sorted(set(range(len(planned))) - matched_p)
@@ -212,3 +192,12 @@ def verify_implant(ct: Volume, target: np.ndarray, planned: Sequence[Seed], pres
         needles=_needle_errors(planned, found, pairs), plan=plan_m, post=post_m,
         delta_d90_gy=post_m.d90_gy - plan_m.d90_gy, delta_v100_pct=post_m.v100_pct - plan_m.v100_pct,
         matches=matches, detection=det, warnings=warnings)
+
+
+def registry_dosimetry_post(report: PostImplantReport, seed_model: str | None = None) -> dict:
+    """The fields the registry records for the post-implant check (its ``SeedDosimetryIn``, stage
+    "post_implant"), the same shape as `models.registry_dosimetry` gives for the plan."""
+    m = report.post
+    return {"stage": "post_implant", "seed_model": seed_model or report.model, "seeds": report.found_seeds,
+            "prescription_gy": report.prescription_gy, "d90_gy": round(m.d90_gy, 2), "d100_gy": round(m.d100_gy, 2),
+            "v100_pct": round(m.v100_pct, 2), "v150_pct": round(m.v150_pct, 2), "v200_pct": round(m.v200_pct, 2)}
