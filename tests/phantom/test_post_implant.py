@@ -78,3 +78,26 @@ def test_streaks_are_drawn_around_seeds():
 def test_bad_spec(bad):
     with pytest.raises(InputError):
         PostImplantSpec(**bad)
+
+
+def test_a_plan_becomes_a_post_implant_ct_whose_seeds_are_found():
+    from openir.phantom import implant_seeds, make_abdomen, seeds_from_plan
+    from openir.seeds.detect import detect_seeds
+    from openir.seeds.postimplant import match_seeds
+
+    base = make_abdomen(seed=4, spacing_mm=(1.0, 1.0, 1.5), fov_mm=(409.6, 409.6, 60.0), fov_centre_lps=(0, 0, 50))
+    c = np.asarray(base.tumours[0].centre_lps)
+    grid = np.array([(x, 0.0, z) for x in (-10.0, 0.0, 10.0) for z in (-8.0, 8.0)])
+    planned = np.concatenate([c + grid + [0.0, y, 0.0] for y in (-10.0, 0.0, 10.0)])
+    needles = [n % 6 for n in range(len(planned))]
+    truth = seeds_from_plan(planned, np.tile([0.0, 1.0, 0.0], (len(planned), 1)), needles, seed=2)
+    post = implant_seeds(base.ct, truth, seed=2)
+    assert np.array_equal(post.array, implant_seeds(base.ct, truth, seed=2).array)
+    shift = np.linalg.norm(np.array([t.position_lps for t in truth]) - planned, axis=1)
+    assert 0.2 < np.median(shift) < 5.0
+    found = detect_seeds(post).positions_lps
+    pairs = match_seeds(np.array([t.position_lps for t in truth]), found, 2.0)
+    assert len(pairs) == len(truth)
+    # 1.5 mm slices: a lone seed's volume varies ~2x with where it falls in the slices, and one or
+    # two of them are split as if two seeds lay side by side (known limit, see RESULTS.md)
+    assert len(pairs) / len(found) >= 0.85

@@ -22,7 +22,9 @@ from .post_implant import (
     PostImplantPhantom,
     PostImplantSpec,
     SeedTruth,
+    implant_seeds,
     make_post_implant_ct,
+    seeds_from_plan,
 )
 
 __all__ = [
@@ -36,10 +38,12 @@ __all__ = [
     "TumourInfo",
     "TumourSpec",
     "XrayRdsrSpec",
+    "implant_seeds",
     "implant_tumour",
     "make_abdomen",
     "make_chest",
     "make_post_implant_ct",
+    "seeds_from_plan",
     "synthetic_ct_rdsr",
     "synthetic_dose_survey",
     "synthetic_xray_rdsr",

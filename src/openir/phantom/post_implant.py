@@ -1,5 +1,8 @@
 """`make_post_implant_ct`: a synthetic post-implant CT with I-125 seeds at known positions.
 
+`implant_seeds` draws given seeds into any axial CT and `seeds_from_plan` applies implant errors to
+planned seeds (so a plan from `openir seeds plan` on a phantom becomes its post-implant CT).
+
 The patient is `make_abdomen`'s (body wall, liver, vessels, ribs, spine) with one liver tumour.
 A coplanar template of parallel needles plus a few oblique free-hand needles carries seeds through
 the tumour; each seed is implanted with a needle and a seed placement error, so the truth differs
@@ -16,6 +19,7 @@ the sum is clipped to the 12-bit CT scale, so seed cores saturate at 3071 HU as 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -350,7 +354,7 @@ def make_post_implant_ct(spec: PostImplantSpec | None = None) -> PostImplantPhan
     """
     spec = spec or PostImplantSpec()
     look = seed_look()
-    r_lay, r_art = (np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed + 4241).spawn(2))
+    r_lay = np.random.default_rng(np.random.SeedSequence(spec.seed + 4241).spawn(2)[0])
     base = make_abdomen(seed=spec.seed, tumours=(TumourSpec(spec.tumour_diameter_mm),), spacing_mm=spec.spacing_mm,
                         fov_mm=(409.6, 409.6, spec.fov_z_mm), noise_hu=spec.noise_hu, fov_centre_lps=(0.0, 0.0, 50.0))
     tumour = base.tumours[0]
@@ -361,9 +365,26 @@ def make_post_implant_ct(spec: PostImplantSpec | None = None) -> PostImplantPhan
     if centre[2] - radius - 5 < zmin or centre[2] + radius + 5 > zmax:
         raise InputError(f"tumour (z {centre[2]:.0f} mm) does not fit the {spec.fov_z_mm:g} mm z field of view; "
                          "enlarge fov_z_mm", field="fov_z_mm")
-    length, diameter = look.seed_length_mm.value, look.seed_diameter_mm.value
-    needles, seeds = _layout(spec, centre, r_lay, length)
+    needles, seeds = _layout(spec, centre, r_lay, look.seed_length_mm.value)
+    out = implant_seeds(ct, seeds, streaks=spec.streaks, seed=spec.seed)
+    return PostImplantPhantom(out, base.labels, tumour, needles, seeds, spec)
 
+
+def implant_seeds(ct: Volume, seeds: Sequence[SeedTruth], streaks: bool = True, seed: int = 0) -> Volume:
+    """Draw ``seeds`` (true centres and axes) into a CT in HU: partial volume at its voxel size, the
+    scanner's blur, streaks, clipping to the 12-bit scale. The CT must be axial (identity direction).
+
+    >>> from openir.core import make_affine
+    >>> ct = Volume(np.full((20, 30, 30), 40, np.int16), make_affine((0.8, 0.8, 1.25), (-12.0, -12.0, -12.0)))
+    >>> post = implant_seeds(ct, [SeedTruth(0, 0, (0, 0, 0), (0.1, -0.2, 0.3), (1, 0, 0))])
+    >>> int(post.array.max()), post.meta["seed_count"]
+    (3071, 1)
+    """
+    if not np.allclose(ct.direction, np.eye(3), atol=1e-6):
+        raise InputError("seeds can be drawn only into an axial CT with identity direction", field="ct")
+    look = seed_look()
+    length, diameter = look.seed_length_mm.value, look.seed_diameter_mm.value
+    seeds = list(seeds)
     metal = np.zeros(ct.shape, np.float32)
     for s in seeds:
         box, frac = _capsule_fraction(ct, s, length, diameter / 2.0)
@@ -373,8 +394,38 @@ def make_post_implant_ct(spec: PostImplantSpec | None = None) -> PostImplantPhan
     sigma_mm = look.psf_fwhm_mm.value / 2.3548
     blurred = ndimage.gaussian_filter(metal, sigma=(0.0, sigma_mm / ct.spacing[1], sigma_mm / ct.spacing[0]))
     hu = ct.array.astype(np.float32) + blurred * np.float32(look.metal_hu.value)
-    if spec.streaks:
+    if streaks and seeds:
+        r_art = np.random.default_rng(np.random.SeedSequence(seed + 4241).spawn(2)[1])
         hu += _streaks(ct, metal, seeds, look, r_art)
     np.clip(hu, look.ct_min_hu.value, look.ct_max_hu.value, out=hu)
-    out = ct.with_array(np.rint(hu).astype(np.int16), post_implant=True, seed_count=len(seeds))
-    return PostImplantPhantom(out, base.labels, tumour, needles, seeds, spec)
+    return ct.with_array(np.rint(hu).astype(np.int16), post_implant=True, seed_count=len(seeds), units="HU")
+
+
+def seeds_from_plan(planned_lps: np.ndarray, directions: np.ndarray, needles: Sequence[int],
+                    needle_error_mm: float = 1.5, seed_error_mm: float = 0.8, seed: int = 0) -> list[SeedTruth]:
+    """Where planned seeds end up: per needle a lateral shift (SD ``needle_error_mm`` / 2 at entry,
+    80 mm before the seed) and a 1.5 degree tilt, per seed a 3-D jitter (SD ``seed_error_mm``).
+
+    >>> t = seeds_from_plan(np.zeros((2, 3)), np.tile([0.0, 1.0, 0.0], (2, 1)), [0, 0], seed=1)
+    >>> len(t), t[0].needle, bool(0 < np.linalg.norm(t[0].position_lps) < 10)
+    (2, 0, True)
+    """
+    pts = np.asarray(planned_lps, float).reshape(-1, 3)
+    dirs = np.asarray(directions, float).reshape(-1, 3)
+    if len(pts) != len(dirs) or len(pts) != len(needles) or not np.all(np.isfinite(pts)) or \
+            np.any(np.linalg.norm(dirs, axis=1) < 1e-9):
+        raise InputError("planned seeds need one finite position, one direction and one needle each", field="seeds")
+    rng = np.random.default_rng(np.random.SeedSequence(seed + 977))
+    out: list[SeedTruth] = []
+    moves: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for n, (p, d) in enumerate(zip(pts, dirs, strict=True)):
+        d = _unit(d)
+        nid = int(needles[n])
+        if nid not in moves:
+            su, sv = _perpendicular_basis(d)
+            moves[nid] = (rng.normal(0.0, needle_error_mm / 2.0, 2) @ np.stack([su, sv]), _tilt(d, np.radians(1.5), rng))
+        shift, actual_d = moves[nid]
+        entry = p - 80.0 * d + shift
+        pos = entry + 80.0 * actual_d + rng.normal(0.0, seed_error_mm, 3)
+        out.append(SeedTruth(n, nid, tuple(p), tuple(pos), tuple(_tilt(actual_d, np.radians(8.0), rng))))
+    return out

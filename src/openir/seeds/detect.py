@@ -24,7 +24,7 @@ from scipy import ndimage
 from openir.core import InputError, Volume
 
 _STRUCT = np.ones((3, 3, 3), bool)  # 26-connectivity: seeds touch at corners when oblique
-_PER_SEED = 0.0  # split score cost of each extra seed: of two near-equal splits, the one with fewer seeds wins
+_PER_SEED = 0.2  # split score cost of each extra seed: of two near-equal splits, the one with fewer seeds wins
 
 
 @dataclass(frozen=True)
