@@ -30,8 +30,8 @@ def case(tmp_path_factory) -> Path:
 
 
 def _args(case: Path, ct: Path | None = None, plan: Path | None = None, out: Path | None = None) -> list[str]:
-    return ["seeds", "verify", "--ct", str(ct or case / "ct.nrrd"), "--labels", str(case / "labels.nrrd"),
-            "--target", "tumour_1", "--plan", str(plan or case / "plan.json"), "--out", str(out or case / "out")]
+    return ["seeds", "verify", str(plan or case / "plan.json"), str(ct or case / "ct.nrrd"), str(case / "labels.nrrd"),
+            "--out", str(out or case / "out")]
 
 
 def test_verify_writes_report_and_figure(case):
