@@ -404,7 +404,8 @@ def implant_seeds(ct: Volume, seeds: Sequence[SeedTruth], streaks: bool = True, 
 def seeds_from_plan(planned_lps: np.ndarray, directions: np.ndarray, needles: Sequence[int],
                     needle_error_mm: float = 1.5, seed_error_mm: float = 0.8, seed: int = 0) -> list[SeedTruth]:
     """Where planned seeds end up: per needle a lateral shift (SD ``needle_error_mm`` / 2 at entry,
-    80 mm before the seed) and a 1.5 degree tilt, per seed a 3-D jitter (SD ``seed_error_mm``).
+    80 mm before the seed) and a 1.5 degree tilt, per seed a jitter across the track (SD
+    ``seed_error_mm``) and a quarter of it along (seeds in one track keep their spacing).
 
     >>> t = seeds_from_plan(np.zeros((2, 3)), np.tile([0.0, 1.0, 0.0], (2, 1)), [0, 0], seed=1)
     >>> len(t), t[0].needle, bool(0 < np.linalg.norm(t[0].position_lps) < 10)
@@ -426,6 +427,9 @@ def seeds_from_plan(planned_lps: np.ndarray, directions: np.ndarray, needles: Se
             moves[nid] = (rng.normal(0.0, needle_error_mm / 2.0, 2) @ np.stack([su, sv]), _tilt(d, np.radians(1.5), rng))
         shift, actual_d = moves[nid]
         entry = p - 80.0 * d + shift
-        pos = entry + 80.0 * actual_d + rng.normal(0.0, seed_error_mm, 3)
+        su, sv = _perpendicular_basis(actual_d)
+        # seeds of one needle keep their order and spacing: jitter mostly across the track
+        jitter = rng.normal(0.0, seed_error_mm, 2) @ np.stack([su, sv]) + rng.normal(0.0, 0.25 * seed_error_mm) * actual_d
+        pos = entry + 80.0 * actual_d + jitter
         out.append(SeedTruth(n, nid, tuple(p), tuple(pos), tuple(_tilt(actual_d, np.radians(8.0), rng))))
     return out

@@ -40,7 +40,7 @@ class DetectOptions:
     seed_length_mm: float = 4.5
     seed_diameter_mm: float = 0.8
     min_part: float = 0.25
-    max_seeds: int = 8
+    max_seeds: int = 24
     halo_mm: float = 1.6
     halo_floor_hu: float = 300.0
 
@@ -285,12 +285,14 @@ def _separate(b: _Blob, ref: _Single, voxel_mm3: float, opts: DetectOptions) -> 
     _, sd, _ = _pca(b.xyz, b.w, ref.voxel_cov)
     if int(np.floor(by_volume / 1.6)) > max_seeds:
         return None
-    if sd[0] > 1.6 * ref.sd[0]:  # a chain: end-to-end seeds spread like a longer seed
+    if sd[0] > 1.6 * ref.sd[0] and sd[1] < 1.6 * ref.sd[1]:  # a chain: end-to-end seeds spread like a longer seed
         pitch = opts.seed_length_mm
         n_chain = max(2, int(round(np.sqrt(1.0 + 12.0 * (sd[0] ** 2 - ref.sd[0] ** 2) / pitch**2))))
         candidates = [n_chain] + ([n_chain + 1] if by_volume / n_chain > 1.3 else [])
-    else:
+    elif by_volume < 3.0:  # a few seeds side by side
         candidates = list(range(1, max(2, int(round(by_volume / 1.1))) + 1))
+    else:  # a cluster (seeds of neighbouring needles): overlapping seeds share voxels, so up to 1.3x its volume
+        candidates = list(range(max(2, int(by_volume / 1.6)), int(np.ceil(1.3 * by_volume)) + 1))
     best: tuple[float, list[np.ndarray]] = (np.inf, [np.arange(b.size)])
     for n in candidates:
         if n > max_seeds:
