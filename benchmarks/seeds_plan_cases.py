@@ -21,7 +21,7 @@ CASES = [  # (name, builder, tumour spec, site)
     ("liver 40 mm central", "abdomen", TumourSpec(diameter_mm=40, location="central"), "liver"),
     ("liver 50 mm central", "abdomen", TumourSpec(diameter_mm=50, location="central"), "liver"),
     ("lung 20 mm nodule", "chest", TumourSpec(diameter_mm=20, organ="lung_right", location="central"), "lung"),
-    ("lung 30 mm nodule", "chest", TumourSpec(diameter_mm=30, organ="lung_left", location="central"), "lung"),
+    ("lung 30 mm nodule", "chest", TumourSpec(diameter_mm=30, organ="lung_right", location="central"), "lung"),
 ]
 
 

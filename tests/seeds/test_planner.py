@@ -124,3 +124,16 @@ def test_site_table_every_value_has_a_source():
 def test_seed_model_seeds_validate():
     s = Seed(position_lps=(1, 2, 3), direction_lps=(0, 0, 2), air_kerma_strength_U=0.5)
     assert s.direction_lps == (0.0, 0.0, 1.0)
+
+
+def test_patient_position_falls_back_to_prone_when_only_the_back_is_reachable():
+    lm = ball_case()
+    a = np.full(lm.shape, 2, np.uint8)
+    a[:, -3:, :] = 0  # air behind the patient only (posterior, +y): supine lies on it
+    a[lm.array == 1] = 1
+    lm = LabelMap(a, lm.affine, {}, {1: "mass", 2: "muscle"})  # a tumour named anything
+    p = plan_seeds(None, lm, SeedPlanOptions(tumour="mass", site="lung")).plan
+    assert p.patient_position == "prone"
+    assert p.goals_met["d90"] and p.goals_met["v100"]
+    for n in p.needles:
+        assert n.direction_lps[1] < -0.5  # needles go in from the back, toward anterior

@@ -47,6 +47,10 @@ def test_stl_is_closed_with_one_hole_per_needle_on_the_skin(planned, tmp_path):
     mesh = template_mesh(plan, lm.array > 0, lm, TemplateOptions(thickness_mm=4.0))
     assert mesh_is_closed(mesh.triangles)
     assert _genus(mesh.triangles) == len(plan.needles)  # a plate with n through holes has genus n
+    t = mesh.triangles
+    signed = np.einsum("ij,ij->i", t[:, 0], np.cross(t[:, 1], t[:, 2])).sum() / 6.0
+    assert signed > 0  # outward normals (counter-clockwise seen from outside), as printers expect
+    assert signed == pytest.approx(mesh.size_mm[0] * mesh.size_mm[1] * 4.0, rel=0.1)  # flat skin: area x thickness
     # the plate lies on the skin (x = 2.5 mm: first body voxel at i = 3) and 4 mm outside it
     x = mesh.triangles[..., 0]
     assert x.max() == pytest.approx(2.5, abs=0.6) and x.min() == pytest.approx(2.5 - 4.0, abs=0.6)

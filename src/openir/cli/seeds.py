@@ -56,6 +56,7 @@ def plan(
     seed_spacing: float = typer.Option(5.0, "--seed-spacing", help="seed slot spacing along a needle, mm"),
     hole_spacing: float = typer.Option(5.0, "--hole-spacing", help="template hole spacing, mm"),
     thickness: float = typer.Option(5.0, "--thickness", help="template thickness, mm"),
+    sites: Path | None = typer.Option(None, "--sites", help="edited site-protocol YAML (default: the packaged one)"),
     names: Path | None = typer.Option(None, "--names", help="label names JSON for NIfTI/NRRD label maps"),
     out: Path = typer.Option(Path("seeds"), "--out", "-o", help="output folder"),
 ) -> None:
@@ -67,14 +68,14 @@ def plan(
 
     # every cheap check before the images are read
     m = get_seed_model(model)
-    s = get_site(site)
+    s = get_site(site, sites)
     air_kerma_strength_from_apparent_activity(activity if activity is not None else s.activity_mci, m)
     for val, name in ((seed_spacing, "--seed-spacing"), (hole_spacing, "--hole-spacing"), (thickness, "--thickness")):
         if not (math.isfinite(val) and 0 < val <= 50):
             raise InputError(f"must be 0-50 mm, got {val}", field=name)
     opts = SeedPlanOptions(
         tumour=tumour, site=site, seed_model=m.name, activity_mci=activity, prescription_gy=prescription,
-        margin_mm=margin, needles=NeedleOptions(mode="freehand" if freehand else "template",
+        margin_mm=margin, sites_path=sites, needles=NeedleOptions(mode="freehand" if freehand else "template",
                                                 direction_lps=_vec(direction, "--direction"),
                                                 seed_spacing_mm=seed_spacing, hole_spacing_mm=hole_spacing))
     run_plan(ct, labels, names, opts, out, thickness)
@@ -95,13 +96,19 @@ def run_plan(ct: Path, labels: Path, names: Path | None, opts, out: Path, thickn
     with console.status("planning: target, needles, inverse seed placement, dose"):
         res = plan_seeds(image, lm, opts)
         body = body_mask_from_ct(image, lm)
-        mesh = template_mesh(res.plan, body, lm, TemplateOptions(thickness_mm=thickness))
+        try:
+            mesh = template_mesh(res.plan, body, lm, TemplateOptions(thickness_mm=thickness))
+        except InputError as exc:  # e.g. free-hand needles too oblique for one plate: plan still useful
+            mesh, why = None, exc.problem
         html = seed_report_html(res.plan, image, res.dose_gy, res.target)
     out.mkdir(parents=True, exist_ok=True)
     p = res.plan
     _write_text_atomic(out / "plan.json", p.model_dump_json(indent=2))
     _write_text_atomic(out / "needles.csv", needle_table_csv(p, thickness))
-    write_stl(out / "template.stl", mesh.triangles)
+    if mesh is not None:
+        write_stl(out / "template.stl", mesh.triangles)
+    else:
+        console.print(f"[yellow]no template STL[/yellow]: {why}", markup=True)
     io.write_nifti(res.dose_gy, out / "dose.nii.gz")
     io.write_rt_dose(res.dose_gy, out / "rtdose.dcm", ct_meta=image.meta)
     _write_text_atomic(out / "report.html", html)

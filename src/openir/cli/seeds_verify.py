@@ -102,10 +102,10 @@ def seeds_verify(
     png = seed_verify_figure(ct, np.array([s.position_lps for s in planned]), report.detection.positions_lps, pairs,
                              centre, out / "seeds_verify.png",
                              title=f"Post-implant: {report.found_seeds} found / {report.planned_seeds} planned; "
-                                   f"D90 {report.post.d90_gy:.0f} Gy (plan {report.plan.d90_gy:.0f})")
+                                   f"D90 of {target} {report.post.d90_gy:.0f} Gy (planned seeds {report.plan.d90_gy:.0f})")
     con.print(f"seeds: {report.found_seeds} found, {report.planned_seeds} planned, {report.matched_seeds} matched; "
               f"mean error {report.seed_error_mean_mm or 0:.1f} mm")
-    con.print(f"D90 {report.post.d90_gy:.1f} Gy (plan {report.plan.d90_gy:.1f}, delta {report.delta_d90_gy:+.1f}); "
+    con.print(f"{target}: D90 {report.post.d90_gy:.1f} Gy (plan {report.plan.d90_gy:.1f}, delta {report.delta_d90_gy:+.1f}); "
               f"V100 {report.post.v100_pct:.1f} % (plan {report.plan.v100_pct:.1f}, delta {report.delta_v100_pct:+.1f})")
     for w in report.warnings:
         con.print(f"[yellow]warning:[/] {w}")

@@ -242,6 +242,7 @@ class SeedPlan(BaseModel):
     margin_mm: float
     sources: dict[str, str] = Field(default_factory=dict, description="where each protocol number comes from")
     mode: str = Field("template", description="template (coplanar parallel) or freehand (oblique)")
+    patient_position: str = Field("supine", description="position the needle paths were checked for")
     template: TemplateFrame | None = None
     seed_spacing_mm: float
     needles: list[PlannedNeedle]

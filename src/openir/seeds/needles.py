@@ -75,6 +75,7 @@ class CandidateSet:
     rejected: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     prep: CasePrep | None = None  # the trajectory case, to re-trace the final needles
+    position: str = "any"
 
 
 def template_frame(direction_lps: Sequence[float], centre_lps: Sequence[float], spacing_mm: float) -> TemplateFrame:

@@ -33,7 +33,7 @@ from openir.core.body import body_mask_from_arrays
 from openir.core.errors import GeometryError, InputError
 from openir.core.volume import Grid, Volume
 from openir.plan import TrajectoryPolicy
-from openir.plan.policy import load_policy
+from openir.plan.policy import is_target_label, load_policy
 
 from .catalogue import get_seed_model
 from .inverse import InverseOptions, InverseResult, OrganConstraint, optimise
@@ -170,10 +170,12 @@ def plan_seeds(ct: Volume | None, labels: LabelMap, options: SeedPlanOptions) ->
         notes.append("organ-at-risk voxels are excluded from the planning target")
     ptv = np.zeros(labels.shape, bool)
     ptv[box] = ptv_box
-    policy = options.policy or load_policy()
-    if options.policy is None:
-        policy = policy.model_copy(update={"needle_gauge": site.needle_gauge, "needle_diameter_mm": None})
-    cands = candidate_needles(labels, ptv, policy, options.needles)
+    # the tumour is the trajectory module's target whatever its name (nodule_1, mass, ...): its host
+    # organ then allows the one capsule / pleural crossing the target itself needs
+    tv = labels.value_of(options.tumour)
+    path_labels = LabelMap(labels.array, labels.affine, labels.meta,
+                           {v: (n if v != tv or is_target_label(n) else f"target_{n}") for v, n in labels.labels.items()})
+    cands = _candidates_any_position(path_labels, ptv, site, options)
     notes += cands.notes
 
     # influence matrices (total dose, Gy) on target and organ sample points
@@ -212,6 +214,27 @@ def plan_seeds(ct: Volume | None, labels: LabelMap, options: SeedPlanOptions) ->
     assert result is not None
     result.plan.seconds = time.perf_counter() - t0
     return result
+
+
+def _candidates_any_position(labels: LabelMap, ptv: np.ndarray, site: SiteProtocol,
+                             options: SeedPlanOptions) -> CandidateSet:
+    """Candidate needles with the first patient position (site order) that gives any safe needle."""
+    if options.policy is not None:
+        cands = candidate_needles(labels, ptv, options.policy, options.needles)
+        cands.position = options.policy.patient_position
+        return cands
+    base = load_policy().model_copy(update={"needle_gauge": site.needle_gauge, "needle_diameter_mm": None})
+    problems = []
+    for pos in site.positions:
+        try:
+            cands = candidate_needles(labels, ptv, base.model_copy(update={"patient_position": pos}), options.needles)
+        except InputError as exc:
+            problems.append(f"{pos}: {exc.problem}")
+            continue
+        cands.notes.append(f"patient position: {pos}")
+        cands.position = pos
+        return cands
+    raise InputError("no safe needle path in any patient position (" + "; ".join(problems) + ")", field="target")
 
 
 def _slot_rows(cands: CandidateSet, sk: float) -> tuple[np.ndarray, np.ndarray]:
@@ -305,7 +328,7 @@ def _finish(ctx: _Ctx, res: InverseResult) -> SeedPlanResult:
                "activity": site.activity_source, "seed_model": model.source,
                "v100": q.v100_min_source, "v150_v200": q.hot_source}
     plan = SeedPlan(
-        site=site.name, tumour=options.tumour, seed_model=model.name, activity_mci=activity,
+        site=site.name, tumour=options.tumour, patient_position=cands.position, seed_model=model.name, activity_mci=activity,
         air_kerma_strength_U=sk, prescription_gy=rx, margin_mm=margin, sources=sources,
         mode=options.needles.mode, template=frame, seed_spacing_mm=options.needles.seed_spacing_mm,
         needles=needles, seeds=seeds, metrics=metrics, dvh=curves, goals_met=goals,

@@ -59,6 +59,9 @@ class SiteProtocol(BaseModel):
     needle_gauge: int = Field(18, ge=10, le=25)
     needle_gauge_source: str = ""
     organs_at_risk: list[OrganLimit] = Field(default_factory=list)
+    positions: list[Literal["supine", "prone", "left_lateral", "right_lateral"]] = Field(
+        default_factory=lambda: ["supine", "prone"], min_length=1,
+        description="patient positions tried in order (entry never from the table side)")
     quality: Quality | None = None
 
 

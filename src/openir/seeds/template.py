@@ -152,6 +152,7 @@ def template_mesh(plan: SeedPlan, body: LabelMap | np.ndarray, grid_labels: Labe
     padded = np.pad(solid, 1).astype(np.float32)
     verts, faces, _n, _v = marching_cubes(padded, level=0.5, spacing=(h, h, h))
     verts -= h  # undo the pad
+    faces = faces[:, ::-1]  # marching cubes winds toward the inside: outward normals for printers
     lps = (origin + (verts[:, 0:1] + us[0]) * cu + (verts[:, 1:2] + vs[0]) * rv + (verts[:, 2:3] + wz[0]) * d)
     tri = lps[faces]
     return TemplateMesh(tri, len(plan.needles), opts.thickness_mm,
