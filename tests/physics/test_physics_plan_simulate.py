@@ -77,8 +77,11 @@ def test_plan_then_simulate_every_modality(case, modality, monkeypatch):
     assert res["array_zone"]["volume_ml"] > tumour_ml  # the planned probes together ablate more than the tumour
     if modality == "cryo":
         assert res["criterion"] == "isotherm" and res["threshold"] <= -20
-        # the plan carries no schedule: the sourced 10-8-10 protocol is simulated and said
-        assert any("10-8-10" in n and "doi:10.1007/s00270-018-1950-z" in n for n in res["notes"])
+        if not any(p.get("schedule") for p in plan["probes"]):
+            # a plan without schedules: the sourced 10-8-10 protocol is simulated and said
+            assert any("10-8-10" in n and "doi:10.1007/s00270-018-1950-z" in n for n in res["notes"])
+        else:  # the planner's freeze-thaw-freeze schedule is what runs (10-8-10 min by default)
+            assert sum(st["duration_s"] for st in plan["probes"][0]["schedule"]) >= 28 * 60 - 1e-6
         assert res["zones"][-1]["time_s"] >= 28 * 60 - 1e-6
         assert res["zones"][-1]["min_temperature_c"] < -100
     elif modality == "ire":
