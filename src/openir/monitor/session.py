@@ -10,7 +10,7 @@ limits of every structure. Everything is incremental: no history is kept beyond 
 Faults never pass silently and never stop the session. A voxel that is NaN/Inf or below the SNR
 floor in a frame is left out of that frame (counted in the summary, its last temperature held for
 the dose, its unwrapped phase untouched) and of the drift fit; a wrap picked up through noise is
-corrected against the neighbours (`_kernels.spatial_fix`). A frame that cannot be used at all (wrong
+corrected against the neighbours (`_kernels.fix_deferred`). A frame that cannot be used at all (wrong
 shape, too few drift reference voxels, most of the tissue unusable) is skipped: the dose is bridged
 linearly to the next good frame and a "monitoring_degraded" event says so.
 """
@@ -243,8 +243,20 @@ class MonitorSession:
         anyv = rows.any(axis=1)
         self._row_lo = np.where(anyv, rows.argmax(axis=1), 0).astype(np.int64)
         self._row_hi = np.where(anyv, shape[2] - rows[:, ::-1].argmax(axis=1), 0).astype(np.int64)
+        # trusted-input mask with a zero border (the main pass counts neighbours without bounds tests)
+        self._pad = np.zeros((shape[0], shape[1] + 2, shape[2] + 2), np.uint8)
+        self._stats = np.zeros((min(64, shape[0] * shape[1]), 4))  # per block of rows, see _kernels.frame_pass
+        self._xs = np.ascontiguousarray(self._px[1], dtype=np.float64)
         self._sig_factor = math.sqrt(2.0) / abs(self.k) * self._sigma_noise
         self._ready = True
+
+    def _row_drift(self, coeffs: np.ndarray) -> np.ndarray:
+        """The drift polynomial along each row [k, j] as (c0, c1, c2) of c0 + c1 x + c2 x^2."""
+        nk, nj, _ = self.grid.shape
+        out = np.zeros((nk, nj, 3))
+        for cf, (a, b, e) in zip(coeffs, self._exps, strict=True):
+            out[:, :, a] += cf * np.outer(self._pz[e], self._py[b])
+        return out.reshape(-1, 3)
 
     def _auto_reference(self, valid: np.ndarray) -> np.ndarray:
         """Without a reference region: valid voxels farther than 20 mm from the target (or, on a
@@ -302,8 +314,7 @@ class MonitorSession:
         mag_min = self.snr_min * self._sigma_noise
         magf, mon = mag.reshape(-1), self.valid.reshape(-1)
         # can this frame be used at all? decided before anything is changed
-        usable = np.empty(magf.size, bool)
-        tot, good = _k.usable_mask(cur, magf, mon, mag_min, usable)
+        tot, good = _k.usable_mask(cur, magf, mon, mag_min, self._row_lo, self._row_hi, self._pad)
         if tot and tot - good > 0.5 * tot:
             return self.skip_frame(float(time_s), f"{tot - good} of {tot} monitored voxels are unusable (NaN, Inf or "
                                    "below the SNR floor)", t_start)
@@ -323,25 +334,34 @@ class MonitorSession:
         else:
             coeffs, drift_rad = np.zeros(0), 0.0
         shape = self.grid.shape
-        ok = np.zeros(shape, bool)
-        deferred = np.zeros(shape, bool)
-        temp = np.full(shape, np.nan, np.float32)
-        sigma = np.full(shape, np.nan, np.float32)
+        # every voxel of these is written by the main pass
+        ok = np.empty(shape, bool)
+        deferred = np.empty(shape, bool)
+        temp = np.empty(shape, np.float32)
+        sigma = np.empty(shape, np.float32)
         c = self._dose_c
-        dose_args = (sig_factor, self.prev_t.reshape(-1), dt, c["ln_r_above"], c["ln_r_below"], c["ln_a"],
-                     c["ea_over_r"], c["floor_c"], self.lethal_cem43, self.lethal_damage, self.criterion == "cem43",
-                     temp.reshape(-1), sigma.reshape(-1), self.cem.reshape(-1), self.dmg.reshape(-1),
-                     self.lethal.reshape(-1), self._e_prev.reshape(-1))
-        shape_a = np.array(shape, np.int64)
-        n_def = _k.frame_step(cur, base, magf, usable, mon, self._row_lo, self._row_hi, 3, self.unwrapped.reshape(-1),
-                              self._ok_prev.reshape(-1), ok.reshape(-1), deferred.reshape(-1), self._px, self._py,
-                              self._pz, self._exps, coeffs, shape_a, 1.0 / self.k, self.body_c, *dose_args)
+        dc = np.array([dt, c["ln_r_above"], c["ln_r_below"], c["ln_a"], c["ea_over_r"], c["floor_c"],
+                       self.lethal_cem43, self.lethal_damage, float(self.criterion == "cem43")])
+        st = self._stats
+        _k.frame_pass(cur, base, magf, self._pad, mon, self._row_lo, self._row_hi, 3, self.unwrapped.reshape(-1),
+                      self._ok_prev.reshape(-1), self._row_drift(coeffs), self._xs,
+                      np.array([self.body_c, 1.0 / self.k, sig_factor]), dc, self.prev_t.reshape(-1),
+                      self.cem.reshape(-1), self.dmg.reshape(-1), self._e_prev.reshape(-1), self.lethal.reshape(-1),
+                      ok.reshape(-1), deferred.reshape(-1), temp.reshape(-1), sigma.reshape(-1), st)
+        n_ok, n_def = int(st[:, 0].sum()), int(st[:, 1].sum())
+        tmax = float(st[:, 3].max())
         wraps = 0
         if n_def:
-            wraps = int(_k.fix_deferred(np.flatnonzero(deferred), self.unwrapped.reshape(-1), ok.reshape(-1), magf,
-                                        self._px, self._py, self._pz, self._exps, coeffs, shape_a, 1.0 / self.k,
+            dlist = np.flatnonzero(deferred)
+            dose_args = (sig_factor, self.prev_t.reshape(-1), dt, c["ln_r_above"], c["ln_r_below"], c["ln_a"],
+                         c["ea_over_r"], c["floor_c"], self.lethal_cem43, self.lethal_damage,
+                         self.criterion == "cem43", temp.reshape(-1), sigma.reshape(-1), self.cem.reshape(-1),
+                         self.dmg.reshape(-1), self.lethal.reshape(-1), self._e_prev.reshape(-1))
+            wraps = int(_k.fix_deferred(dlist, self.unwrapped.reshape(-1), ok.reshape(-1), magf, self._px, self._py,
+                                        self._pz, self._exps, coeffs, np.array(shape, np.int64), 1.0 / self.k,
                                         self.body_c, *dose_args, 4))
-        masked = self._n_mon - int(np.count_nonzero(ok))
+            tmax = max(tmax, float(np.max(temp.reshape(-1)[dlist])))
+        masked = self._n_mon - n_ok
         self._ok_prev = ok
         self.prev_time = float(time_s)
         lethal = self.lethal
@@ -362,7 +382,7 @@ class MonitorSession:
         ref_mag = ref_mag[np.isfinite(ref_mag) & (ref_mag > 0)]
         summary = FrameSummary(
             frame=n, time_s=float(time_s), baseline_index=b, drift_rad=drift_rad,
-            max_temperature_c=float(np.nanmax(temp)) if ok.any() else math.nan,
+            max_temperature_c=tmax if n_ok else math.nan,
             target_coverage=coverage, lethal_volume_ml=float(np.count_nonzero(lethal) * self.voxel_ml),
             structure_max_c=struct_max,
             median_sigma_c=float(sig_factor / np.median(ref_mag)) if ref_mag.size else math.nan,
