@@ -117,19 +117,20 @@ def baseline_sse(mag, stack, stride):  # pragma: no cover - compiled
     return out.sum(axis=0)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
 def reference_values(idx, phase, base, mag, monitored, mag_min, u, ok_prev, vals, use, suspect):  # pragma: no cover
-    """Unwrapped phase of the drift reference voxels ``idx`` this frame (``u`` is not changed)."""
+    """Unwrapped phase of the drift reference voxels ``idx`` (unsigned, so no negative-index test and
+    the gathers vectorise) this frame; 0 where unusable. ``u`` is not changed."""
     for q in range(idx.size):
         v = idx[q]
-        if _usable(phase[v], mag[v], monitored[v], mag_min):
-            new = _unwrap(phase[v], base[v], u[v])
-            vals[q] = new
-            use[q] = True
-            suspect[q] = abs(new - u[v]) > _HALF_PI32 or not ok_prev[v]
-        else:
-            use[q] = False
-            suspect[q] = False
+        p = phase[v]
+        m = mag[v]
+        uo = u[v]
+        us = monitored[v] & (abs(p) < np.inf) & (abs(m) < np.inf) & (m >= mag_min)
+        new = _unwrap(p, base[v], uo)
+        vals[q] = new if us else 0.0
+        use[q] = us
+        suspect[q] = us & ((abs(new - uo) > _HALF_PI32) | (ok_prev[v] == 0))
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -170,6 +171,56 @@ def _dose(v, t0, tn, dt, ln_hi, ln_lo, ln_a, ea_over_r, floor_c, lethal_cem, let
         dmg[v] += arrhenius_interval(t0, tn, dt, ln_a, ea_over_r, floor_c)
     prev_t[v] = tn
     lethal[v] = cem[v] >= lethal_cem if use_cem else dmg[v] >= lethal_dmg
+
+
+@njit(cache=True, inline="always", fastmath=_FAST)
+def _exp_row(z, pb, kd, kb, n):  # pragma: no cover - compiled
+    """kd[q] <- exp(z[q]) for q < n, by 2^m p(x): m = round(z / ln 2) as exponent bits (through the
+    int64 view ``kb`` of ``kd``), p a degree-8 polynomial on |x| <= ln 2 / 2 (relative error < 3e-10;
+    the device of `physics.bioheat`). A loop without calls or branches, so it vectorises."""
+    for q in range(n):
+        y = min(max(z[q] * _LOG2E, -1000.0), 1000.0)
+        m = np.floor(y + 0.5)
+        x = (y - m) * _LN2
+        pb[q] = 1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (
+            1.0 / 120.0 + x * (1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0))))))))
+        kb[q] = (np.int64(m) << 52) + _EXP_ONE
+    for q in range(n):
+        kd[q] *= pb[q]
+
+
+_GAUSS3 = ((-0.7745966692414834, 0.5555555555555556), (0.0, 0.8888888888888888), (0.7745966692414834, 0.5555555555555556))
+
+
+@njit(cache=True, fastmath=_FAST)
+def _arrhenius_row(pt, t1b, act, dm, le, zb, pb, kd, kb, acc, n, dt, ln_a, ea_over_r, floor_c, lethal_dmg,
+                   use_cem):  # pragma: no cover - compiled
+    """Arrhenius damage of one row for T linear from ``pt`` to ``t1b``: `physics.dose.arrhenius_interval`
+    (3-point Gauss, the rate only above ``floor_c``, nothing when both ends are at or below it) with
+    the polynomial exponential, for the voxels that get a dose (``act`` != 0)."""
+    for g in range(3):
+        xg, wg = _GAUSS3[g]
+        for q in range(n):
+            t0 = np.float64(pt[q])
+            tq = 0.5 * (t0 + t1b[q]) + 0.5 * (t1b[q] - t0) * xg
+            zb[q] = ln_a - ea_over_r / (tq + 273.15)
+        _exp_row(zb, pb, kd, kb, n)
+        for q in range(n):
+            t0 = np.float64(pt[q])
+            tq = 0.5 * (t0 + t1b[q]) + 0.5 * (t1b[q] - t0) * xg
+            pb[q] = wg * kd[q] if tq > floor_c else 0.0
+        if g == 0:
+            for q in range(n):
+                acc[q] = pb[q]
+        else:
+            for q in range(n):
+                acc[q] += pb[q]
+    for q in range(n):
+        t0 = np.float64(pt[q])
+        h = (act[q] != 0) & ((t0 > floor_c) | (t1b[q] > floor_c))
+        om = dm[q] + 0.5 * dt * acc[q]
+        dm[q] = om if h else dm[q]
+        le[q] = (om >= lethal_dmg) if (h & (not use_cem)) else le[q]
 
 
 @njit(cache=True, inline="always")
@@ -213,11 +264,14 @@ def frame_pass(phase, base, mag, pad, monitored, row_lo, row_hi, min_nb, u, ok_p
         pb = np.empty(ni)
         kd = np.empty(ni)
         kb = kd.view(np.int64)
-        act = np.empty(ni, np.uint8)  # 0: no dose now, 1: the vectorised dose, 2: the exact one
+        acc = np.empty(ni)
+        zb = np.empty(ni)
+        kbuf = np.empty(1, np.int32)
+        act = np.empty(ni, np.uint8)  # 0: no dose now, 1: the vectorised CEM43, 2: the exact one (crosses 43 °C)
+        kmax = np.int32(-2147483648)  # the hottest trusted temperature, as an ordered integer key
         n_ok = 0
         n_def = 0
         n_rare = 0
-        tmax = -np.inf
         for r in range(c * per, min(rows, (c + 1) * per)):
             k = r // nj
             j = r - k * nj
@@ -232,10 +286,11 @@ def frame_pass(phase, base, mag, pad, monitored, row_lo, row_hi, min_nb, u, ok_p
             n = hi - lo
             up, cen, dn = pad[k, j, lo:hi + 2], pad[k, j + 1, lo:hi + 2], pad[k, j + 2, lo:hi + 2]
             ph, bs, mg, mo, uu, okp = phase[a:b], base[a:b], mag[a:b], monitored[a:b], u[a:b], ok_prev[a:b]
-            pt, cm, ep, le = prev_t[a:b], cem[a:b], e_prev[a:b], lethal[a:b]
+            pt, cm, ep, le, dm = prev_t[a:b], cem[a:b], e_prev[a:b], lethal[a:b], dmg[a:b]
             oko, de, te, si, xv = ok_out[a:b], deferred[a:b], temp_out[a:b], sigma_out[a:b], xs[lo:hi]
             c0, c1, c2 = rowc[r, 0], rowc[r, 1], rowc[r, 2]
             nr = 0
+            nh = 0
             for q in range(n):
                 cnt = (np.int32(up[q]) + up[q + 1] + up[q + 2] + cen[q] + cen[q + 2] + dn[q] + dn[q + 1] + dn[q + 2])
                 okv = (cen[q + 1] != 0) & (cnt >= min_nb)
@@ -254,17 +309,23 @@ def frame_pass(phase, base, mag, pad, monitored, row_lo, row_hi, min_nb, u, ok_p
                 si[q] = sig_factor / mg[q] if good else _NAN32
                 t1 = tr if good else t0  # a gap in a monitored voxel: hold its last temperature
                 t1b[q] = t1
-                rare = (t0 > floor_c) | (t1 > floor_c) | ((t0 >= 43.0) != (t1 >= 43.0))
                 dose = mo[q] & (dfr == 0)
-                w = np.uint8(dose) * (np.uint8(1) + np.uint8(rare))
+                w = np.uint8(dose) * (np.uint8(1) + np.uint8((t0 >= 43.0) != (t1 >= 43.0)))
                 act[q] = w
                 n_ok += okv
                 n_def += dfr
                 nr += w == 2
+                nh += dose & ((t0 > floor_c) | (t1 > floor_c))
+            # max of the trusted temperatures through their bits (an integer max vectorises, a float
+            # max with NaN does not): for IEEE floats b ^ ((b >> 31) & 0x7fffffff) orders as they do
+            tb = te.view(np.int32)
             for q in range(n):
-                x = te[q]
-                if x > tmax:
-                    tmax = x
+                bq = tb[q]
+                key = bq ^ ((bq >> 31) & 0x7FFFFFFF)
+                kmax = max(kmax, key if (bq & 0x7FFFFFFF) <= 0x7F800000 else np.int32(-2147483648))
+            if nh:
+                _arrhenius_row(pt, t1b, act, dm, le, zb, pb, kd, kb, acc, n, dt, ln_a, ea_over_r, floor_c, lethal_dmg,
+                               use_cem)
             # R^(43 - t1) = 2^m p(x), m = round(z), x = (z - m) ln 2, z = ln R (43 - t1) / ln 2
             for q in range(n):
                 t1 = t1b[q]
@@ -293,13 +354,18 @@ def frame_pass(phase, base, mag, pad, monitored, row_lo, row_hi, min_nb, u, ok_p
             if nr:
                 for q in range(n):
                     if act[q] == 2:
-                        _dose(a + q, np.float64(pt[q]), t1b[q], dt, ln_hi, ln_lo, ln_a, ea_over_r, floor_c,
-                              lethal_cem, lethal_dmg, use_cem, prev_t, cem, dmg, lethal, e_prev)
+                        inc, e1 = cem43_cached(np.float64(pt[q]), t1b[q], np.float64(ep[q]), dt, ln_hi, ln_lo)
+                        cm[q] += inc
+                        ep[q] = e1
+                        pt[q] = t1b[q]
+                        if use_cem:
+                            le[q] = cm[q] >= lethal_cem
             n_rare += nr
         stats[c, 0] = n_ok
         stats[c, 1] = n_def
         stats[c, 2] = n_rare
-        stats[c, 3] = tmax
+        kbuf[0] = kmax ^ ((kmax >> 31) & 0x7FFFFFFF)  # back to the float32 bits
+        stats[c, 3] = kbuf.view(np.float32)[0] if kmax != np.int32(-2147483648) else -np.inf
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

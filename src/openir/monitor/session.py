@@ -44,6 +44,13 @@ Criterion = Literal["cem43", "arrhenius"]
 GAS_CONSTANT_J_MOL_K = 8.314462618  # CODATA 2018
 
 
+def _median(x: np.ndarray) -> float:
+    """np.median of a non-empty 1-D array without its NaN checks (the caller keeps finite values)."""
+    k = x.size // 2
+    part = np.partition(x, (k - 1, k) if x.size > 1 else k)
+    return float(part[k]) if x.size % 2 else 0.5 * float(part[k - 1] + part[k])
+
+
 def _shift(a: np.ndarray, shift_kji: np.ndarray, cval: float = 0.0) -> np.ndarray:
     """Translate ``a`` by ``shift_kji`` voxels: slicing for whole voxels, linear interpolation otherwise."""
     s = np.asarray(shift_kji, float)
@@ -247,16 +254,22 @@ class MonitorSession:
         self._pad = np.zeros((shape[0], shape[1] + 2, shape[2] + 2), np.uint8)
         self._stats = np.zeros((min(64, shape[0] * shape[1]), 4))  # per block of rows, see _kernels.frame_pass
         self._xs = np.ascontiguousarray(self._px[1], dtype=np.float64)
+        # the drift terms per row: row_basis[(r, a), t] = y^b z^c of term t when its x power is a
+        nk, nj = shape[0], shape[1]
+        rb = np.zeros((nk, nj, 3, len(self._exps)))
+        for t, (a, b, e) in enumerate(self._exps):
+            rb[:, :, a, t] = np.outer(self._pz[e], self._py[b])
+        self._row_basis = rb.reshape(nk * nj * 3, len(self._exps))
+        self._row_zero = np.zeros((nk * nj, 3))
+        self._ref_idx = self.drift.index.astype(np.uint64) if self.drift is not None else np.zeros(0, np.uint64)
         self._sig_factor = math.sqrt(2.0) / abs(self.k) * self._sigma_noise
         self._ready = True
 
     def _row_drift(self, coeffs: np.ndarray) -> np.ndarray:
         """The drift polynomial along each row [k, j] as (c0, c1, c2) of c0 + c1 x + c2 x^2."""
-        nk, nj, _ = self.grid.shape
-        out = np.zeros((nk, nj, 3))
-        for cf, (a, b, e) in zip(coeffs, self._exps, strict=True):
-            out[:, :, a] += cf * np.outer(self._pz[e], self._py[b])
-        return out.reshape(-1, 3)
+        if not coeffs.size:
+            return self._row_zero
+        return (self._row_basis @ coeffs).reshape(-1, 3)
 
     def _auto_reference(self, valid: np.ndarray) -> np.ndarray:
         """Without a reference region: valid voxels farther than 20 mm from the target (or, on a
@@ -323,7 +336,7 @@ class MonitorSession:
             vals = np.empty(d.index.size, np.float64)
             use = np.empty(d.index.size, bool)
             sus = np.empty(d.index.size, bool)
-            _k.reference_values(d.index, cur, base, magf, mon, mag_min, self.unwrapped.reshape(-1),
+            _k.reference_values(self._ref_idx, cur, base, magf, mon, mag_min, self.unwrapped.reshape(-1),
                                 self._ok_prev.reshape(-1), vals, use, sus)
             calm = use & ~sus  # suspects may carry a wrap: left out unless too few remain
             try:
@@ -367,11 +380,12 @@ class MonitorSession:
         lethal = self.lethal
         n = self.frame_count
         self.frame_count += 1
-        events = self._check_limits(temp, ok, lethal, n, float(time_s))
-        self._check_degraded(ok, masked, n, float(time_s), events)
         tgt = self._target_idx
-        coverage = float(lethal.reshape(-1)[tgt].mean()) if tgt is not None else None
-        struct_max = {o.name: self._organ_max(temp, i) for o, i in zip(self.structures.organs, self._organ_idx, strict=True)}
+        coverage = float(np.count_nonzero(lethal.reshape(-1)[tgt])) / tgt.size if tgt is not None else None
+        organ_max = [self._organ_max(temp, i) for i in self._organ_idx]
+        struct_max = {o.name: m for o, m in zip(self.structures.organs, organ_max, strict=True)}
+        events = self._check_limits(organ_max, coverage, n, float(time_s))
+        self._check_degraded(ok, masked, n, float(time_s), events)
         for name, idx in self._point_idx.items():
             if idx is not None:
                 cv = self.curves[name]
@@ -385,7 +399,7 @@ class MonitorSession:
             max_temperature_c=tmax if n_ok else math.nan,
             target_coverage=coverage, lethal_volume_ml=float(np.count_nonzero(lethal) * self.voxel_ml),
             structure_max_c=struct_max,
-            median_sigma_c=float(sig_factor / np.median(ref_mag)) if ref_mag.size else math.nan,
+            median_sigma_c=float(sig_factor / _median(ref_mag)) if ref_mag.size else math.nan,
             processing_ms=(time.perf_counter() - t_start) * 1000.0, masked_voxels=masked, wraps_corrected=wraps,
         )
         self.summaries.append(summary)
@@ -460,10 +474,11 @@ class MonitorSession:
             with open(self.event_log, "a", encoding="utf-8") as fh:
                 fh.write(ev.model_dump_json() + "\n")
 
-    def _check_limits(self, temp: np.ndarray, valid: np.ndarray, lethal: np.ndarray, n: int, t: float) -> list[Event]:
+    def _check_limits(self, organ_max: list[float], coverage: float | None, n: int, t: float) -> list[Event]:
+        """Limit and stop events from this frame's organ maxima (in ``structures.organs`` order) and
+        target coverage."""
         out: list[Event] = []
-        for o, idx in zip(self.structures.organs, self._organ_idx, strict=True):
-            tmax = self._organ_max(temp, idx)
+        for o, tmax in zip(self.structures.organs, organ_max, strict=True):
             if not math.isfinite(tmax):
                 continue
             was = self._over.get(o.name, False)
@@ -477,9 +492,8 @@ class MonitorSession:
                                  limit=o.max_c, message=f"{o.name}: back below {o.max_c - self.clear_margin_c:g} °C "
                                  f"({tmax:.1f} °C)"), out)
             self._over[o.name] = over
-        tgt = self._target_idx
-        if tgt is not None and not self._covered:
-            cov = float(lethal.reshape(-1)[tgt].mean())
+        if coverage is not None and not self._covered:
+            cov = coverage
             if cov >= self.coverage_to_stop:
                 self._covered = True
                 self._emit(Event(time_s=t, frame=n, kind="target_covered", severity="warning", structure="target",
