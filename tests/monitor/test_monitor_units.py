@@ -114,6 +114,7 @@ def test_fused_dose_kernel_matches_physics():
     n_def = int(stats[:, 1].sum())
     # both dose paths are exercised: the vectorised one (below 43 °C) and the exact one
     assert 0 < stats[:, 2].sum() < n
+    assert stats[:, 3].max() == np.nanmax(temp)  # the hottest temperature from the integer-key max
     assert n_def == 0 and ok.all()
     unwrapped = u  # the unwrapped phase the kernel found (equal to the truth up to float32)
     t1_used = 37.0 + unwrapped.astype(np.float64) * (1.0 / k)  # what the kernel integrates to

@@ -7,11 +7,14 @@ its in-plane neighbours are trusted too (a lone voxel is noise in air or a stray
 1. `usable_mask` and `reference_values`: cheap passes that decide whether the frame can be used
    and give the unwrapped phase of the drift reference voxels, so the drift is fitted before the
    main pass and nothing is changed for a frame that is then skipped.
-2. `frame_step`, one pass over every voxel: trust, temporal unwrap (untrusted voxels keep their
-   last unwrapped phase, so a NaN or a noise-only value never reaches the history), drift removal,
-   temperature, uncertainty, CEM43 and Arrhenius increments (exact for temperature linear between
-   frames: the physics package's Arrhenius kernel, and its CEM43 integral with R^(43 - T) kept from
-   the previous frame so each voxel needs one exponential, `cem43_cached`) and the lethal flag. A monitored voxel not trusted
+2. `frame_pass`, one pass over every voxel, row by row: trust, temporal unwrap (untrusted voxels
+   keep their last unwrapped phase, so a NaN or a noise-only value never reaches the history),
+   drift removal, temperature, uncertainty, CEM43 and Arrhenius increments (exact for temperature
+   linear between frames, as `physics.dose`: the exponentials by a range-reduced polynomial, the
+   exact scalar `cem43_cached` only where the temperature crosses 43 °C) and the lethal flag. The
+   row loops index array views from 0 and use selects, not branches, so they vectorise (a flat
+   index from a row's span start made numba test every access for a negative index, and the
+   libm exp per voxel did not vectorise: 5x slower). A monitored voxel not trusted
    this frame holds its last temperature (a short gap is bridged, not read as cooling to 37 °C).
    A voxel whose phase just moved by more than pi/2, or that was not trusted in the previous frame,
    is a suspect: real heating changes the phase far less per frame, so only a suspect can have
