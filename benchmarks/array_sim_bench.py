@@ -5,8 +5,10 @@
 
 Microwave: three Emprint antennas 15 mm apart at 100 W for 600 s, synchronous (`openir simulate`'s
 path: simulate.simulate). Cryo: three cryoprobes 15 mm apart freezing 600 s (the phase-change
-path). The baseline is the same scheme in plain vectorised numpy (bioheat backend="numpy"), run for
-``--baseline-steps`` steps in the same process and scaled to the full step count.
+path: RKL2 super-steps on the active box). The baseline is forward Euler at its stability step in
+plain vectorised numpy (bioheat backend="numpy"), run for ``--baseline-steps`` steps in the same
+process and scaled to the full step count; for cryo also the numba forward-Euler kernel on the full
+grid (the solver before super-steps), ``--fe-steps`` steps scaled.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ def request(kind: str) -> SimulationRequest:
                                              "output_times_s": [120, 300, 600]})
 
 
-def baseline_seconds(req: SimulationRequest, steps: int) -> tuple[float, int]:
-    """Plain-numpy time for the same problem, measured over ``steps`` steps and scaled to the full run."""
+def baseline_seconds(req: SimulationRequest, steps: int, backend: str = "numpy") -> tuple[float, int]:
+    """Forward-Euler time for the same problem at the explicit step, measured over ``steps`` steps and
+    scaled to the full run: plain numpy (the baseline), or the numba kernel on the full grid (the
+    solver before super-steps and the active box)."""
     tips = np.array([p.tip_lps for p in req.probes])
     grid = cube_grid(tips.mean(axis=0) - 10.0 * np.array([0, 0, 1.0]), req.box_mm, req.spacing_mm)
     medium = homogeneous_medium(grid)
@@ -53,7 +57,7 @@ def baseline_seconds(req: SimulationRequest, steps: int) -> tuple[float, int]:
     sched_held = [HeldSource(h.mask, h.temperature_c, [(0.0, dur, 1.0)], h.name) for h in held]
     t0 = time.perf_counter()
     solve_pennes(medium, dur, sources=sched_heat, held_sources=sched_held, method="explicit",
-                 options=SolverOptions(backend="numpy"))
+                 options=SolverOptions(backend=backend, active_region=False, super_step_s=None))  # type: ignore[arg-type]
     return (time.perf_counter() - t0) * n_full / steps, n_full
 
 
@@ -81,10 +85,19 @@ def cryo_rate(req: SimulationRequest, box_mm: float, time_s: float) -> None:
           f"= {steps * np.prod(big.shape) / rate:.0f} s at that rate")
 
 
+def solve_pennes_compile(req: SimulationRequest) -> None:
+    """Compile the forward-Euler enthalpy kernel outside the timing."""
+    grid = cube_grid(np.zeros(3), 20.0, 2.0)
+    heat, held, _, _, _ = _build_sources([p.model_copy(update={"tip_lps": (0.0, 0.0, 5.0)}) for p in req.probes[:1]], grid)
+    solve_pennes(homogeneous_medium(grid), 1.0, held_sources=held, method="explicit",
+                 options=SolverOptions(active_region=False, super_step_s=None))
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--only", choices=["microwave", "cryo"], default=None)
     p.add_argument("--baseline-steps", type=int, default=10)
+    p.add_argument("--fe-steps", type=int, default=200, help="cryo: forward-Euler numba steps (full grid), scaled")
     p.add_argument("--cryo-box-mm", type=float, default=120.0, help="cryo: smaller cube, extrapolated by voxel-updates")
     p.add_argument("--cryo-time-s", type=float, default=600.0)
     a = p.parse_args()
@@ -104,8 +117,17 @@ def main() -> None:
         print(f"{kind}: 3 probes, 600 s, {fields.grid.shape} voxels at 1 mm: {wall:.1f} s wall "
               f"(solver {res.runtime_s:.1f} s, {res.n_steps} {res.method} steps); zone {az.along_mm:.0f} x "
               f"{az.across1_mm:.0f} x {az.across2_mm:.0f} mm, {az.volume_ml:.1f} ml")
-        print(f"  numpy baseline (same scheme, {a.baseline_steps} steps scaled to {n_full}): {base:.0f} s; "
+        print(f"  numpy baseline (forward Euler, {a.baseline_steps} steps scaled to {n_full}): {base:.0f} s; "
               f"ratio {base / res.runtime_s:.1f}x")
+        meta = fields.solution.meta if fields.solution is not None else {}
+        if kind == "cryo":
+            print(f"  stepper {meta.get('stepper')}: {meta.get('active_voxel_updates', 0) / 1e6:.0f} M voxel-stage updates, "
+                  f"final active box {meta.get('active_fraction_final', 1.0):.0%} of the grid")
+            if a.fe_steps:
+                solve_pennes_compile(req)
+                fe, _ = baseline_seconds(req, a.fe_steps, backend="numba")
+                print(f"  forward Euler, numba, full grid (the previous solver; {a.fe_steps} steps scaled to {n_full}): "
+                      f"{fe:.0f} s; ratio {fe / res.runtime_s:.1f}x")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ def test_quick_demo_end_to_end(tmp_path):
     assert (out / "patient" / "ct.nii.gz").stat().st_size > 10_000
     labels = json.loads((out / "patient" / "labels.json").read_text())["labels"]
     assert {"liver", "tumour_1", "tumour_2", "skin"} <= set(labels.values())
+    nav = json.loads((out / "navigate" / "summary.json").read_text())  # the navigation stage (issue 25)
+    assert nav["n_poses"] == nav["n_guided"] > 0 and nav["registration"]["accepted"]
 
 
 def test_cli_imports_no_domain_package_until_a_command_runs():

@@ -26,9 +26,19 @@ MODULES = [
     "openir.phantom.chest",
     "openir.phantom.dose_reports",
     "openir.phantom.implant",
+    "openir.phantom.post_implant",
     "openir.phantom.tissues",
     "openir.registry.codes",
     "openir.registry.dates",
+    "openir.navigate.config",
+    "openir.navigate.frames",
+    "openir.navigate.guidance",
+    "openir.navigate.navlog",
+    "openir.navigate.registration",
+    "openir.navigate.robot",
+    "openir.navigate.surfaces",
+    "openir.seeds.detect",
+    "openir.seeds.postimplant",
 ]
 
 

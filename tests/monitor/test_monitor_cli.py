@@ -136,3 +136,63 @@ def test_replay_without_a_plan_claims_no_coverage(dicom_series, tmp_path):
     assert "coverage" not in res.output.replace("no coverage", "")
     doc = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert all(f["target_coverage"] is None for f in doc["frames"])
+
+
+def test_watch_cli_loses_no_frame_after_a_bad_one(dicom_series, tmp_path, monkeypatch):
+    """`thermo watch` end to end while a writer delivers the series frame by frame: one file caught
+    mid-write (frame 5, finished two polls later) is retried and processed; one file that stays
+    half-written (frame 8) is skipped with a warning; every later frame is processed."""
+    import threading
+    import time
+
+    from openir.monitor import watch as watch_mod
+
+    s, root = dicom_series
+    files = sorted((root / "series").glob("*.dcm"))
+    by_frame: dict[int, list] = {}
+    for f in files:
+        by_frame.setdefault(int(f.name[1:5]), []).append(f)
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    polls = [0]
+    real_poll = watch_mod.FolderWatcher.poll
+
+    def counted_poll(self, *, final=False):
+        polls[0] += 1
+        return real_poll(self, final=final)
+
+    monkeypatch.setattr(watch_mod.FolderWatcher, "poll", counted_poll)
+
+    def wait_polls(n, limit_s=60.0):
+        start, t0 = polls[0], time.monotonic()
+        while polls[0] < start + n and time.monotonic() - t0 < limit_s:
+            time.sleep(0.01)
+
+    def writer():
+        for f_idx in sorted(by_frame):
+            for p in by_frame[f_idx]:
+                data = p.read_bytes()
+                if f_idx == 5 and p is by_frame[f_idx][-1]:
+                    (incoming / p.name).write_bytes(data[: len(data) // 3])  # the writer stalls mid-file
+                    wait_polls(2)
+                    (incoming / p.name).write_bytes(data)  # and finishes
+                elif f_idx == 8 and p is by_frame[f_idx][0]:
+                    (incoming / p.name).write_bytes(data[: len(data) // 2])  # never finished
+                else:
+                    shutil.copy(p, incoming / p.name)
+            wait_polls(1)  # one frame per poll, as a scanner delivers them
+
+    th = threading.Thread(target=writer, daemon=True)
+    th.start()
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["thermo", "watch", str(incoming), "--plan", str(root / "plan.json"),
+                                   "--baselines", "3", "--out", str(out), "--interval", "0.05",
+                                   "--idle-timeout", "2"])
+    th.join(timeout=60)
+    assert res.exit_code == 0, res.output
+    doc = json.loads((out / "summary.json").read_text())
+    n_heated = len(s.times_s) - s.n_baselines
+    assert len(doc["frames"]) == n_heated  # every heated frame is accounted for
+    assert [f["frame"] for f in doc["frames"] if f["skipped"]] == [8 - 3]  # frame 5 was retried, not lost
+    assert doc["frames"][-1]["time_s"] == pytest.approx(s.times_s[-1] - s.times_s[0], abs=0.01)
+    assert any(e["kind"] == "monitoring_degraded" and "skipped" in e["message"] for e in doc["events"])

@@ -101,16 +101,20 @@ def test_fused_dose_kernel_matches_physics():
     lethal, ok, deferred = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
     yes = np.ones(n, bool)
     rows = shape[0] * shape[1]
-    # drift-polynomial bases per axis, (order + 1, axis length) as the pipeline passes them: the kernel
-    # reads px[1, i] for every i, so a too-small array would be read out of bounds (numba does not check)
-    px, py, pz = (np.zeros((3, n_axis)) for n_axis in shape[::-1])
-    n_def = _kernels.frame_step(
-        phase, np.zeros(n, np.float32), np.ones(n, np.float32), yes, yes, np.zeros(rows, np.int64),
-        np.full(rows, shape[2], np.int64), 0, u, yes, ok, deferred, px, py, pz, np.zeros((0, 3), np.int64),
-        np.zeros(0), np.array(shape, np.int64), 1.0 / k, 37.0, 0.1, prev, 2.0, ln_hi, ln_lo,
-        math.log(tab.arrhenius.liver.frequency_factor_1_s.value),
-        tab.arrhenius.liver.activation_energy_j_mol.value / 8.314462618, tab.arrhenius.integration_floor_c.value,
-        240.0, 1.0, True, temp, sig, cem, dmg, lethal, e_prev)
+    pad = np.zeros((shape[0], shape[1] + 2, shape[2] + 2), np.uint8)
+    pad[:, 1:-1, 1:-1] = 1  # every voxel usable
+    stats = np.zeros((3, 4))
+    dc = np.array([2.0, ln_hi, ln_lo, math.log(tab.arrhenius.liver.frequency_factor_1_s.value),
+                   tab.arrhenius.liver.activation_energy_j_mol.value / 8.314462618,
+                   tab.arrhenius.integration_floor_c.value, 240.0, 1.0, 1.0])
+    _kernels.frame_pass(
+        phase, np.zeros(n, np.float32), np.ones(n, np.float32), pad, yes, np.zeros(rows, np.int64),
+        np.full(rows, shape[2], np.int64), 0, u, yes, np.zeros((rows, 3)), np.zeros(shape[2]),
+        np.array([37.0, 1.0 / k, 0.1]), dc, prev, cem, dmg, e_prev, lethal, ok, deferred, temp, sig, stats)
+    n_def = int(stats[:, 1].sum())
+    # both dose paths are exercised: the vectorised one (below 43 °C) and the exact one
+    assert 0 < stats[:, 2].sum() < n
+    assert stats[:, 3].max() == np.nanmax(temp)  # the hottest temperature from the integer-key max
     assert n_def == 0 and ok.all()
     unwrapped = u  # the unwrapped phase the kernel found (equal to the truth up to float32)
     t1_used = 37.0 + unwrapped.astype(np.float64) * (1.0 / k)  # what the kernel integrates to

@@ -16,7 +16,7 @@ from openir.core.labels import LabelMap
 from openir.physics.models import SimulationRequest
 from openir.physics.simulate import cube_grid, labelled_medium, simulate
 
-PROBE = {"device": "emprint", "power_w": 100, "time_s": 120, "tip_lps": [10.0, -5.0, 30.0], "direction_lps": [0, 0, 2]}
+PROBE = {"device": "emprint", "power_w": 100, "time_s": 120, "tip_lps": [10.0, -5.0, 30.0], "direction_lps": [0, 0, 1]}
 
 
 def test_simulate_homogeneous_zone_grows() -> None:

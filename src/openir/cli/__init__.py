@@ -34,9 +34,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "thermo": ("openir.cli.thermo", "app", "MR thermometry: live temperature, thermal dose and safety alerts."),
     "verify": ("openir.cli.verify", "app", "Ablation verification: registration, minimal ablative margin, verdict."),
     "dose": ("openir.cli.dose", "app", "Radiation dose monitoring: RDSR import, DICOM receiver, alerts, reference levels."),
-    "seeds": ("openir.cli.seeds", "app", "Radioactive seed implantation: TG-43 dose, template and needles, inverse planning."),
+    "seeds": ("openir.cli.seeds", "app", "Radioactive seed implantation: TG-43 dose, template and needles, inverse planning, post-implant check."),
     "registry": ("openir.cli.registry", "app", "Multi-centre procedure registry: create, import, export, record."),
     "qc": ("openir.cli.registry", "qc_app", "Quality control over the registry: indicators, funnel plots, ratings."),
+    "navigate": ("openir.cli.navigate", "navigate", "Serve a plan over OpenIGTLink and guide a tracked needle against it; replay a log."),
     "serve": ("openir.cli.web", "serve", "Start the web application (registry entry, dashboards, case viewer)."),
     "users": ("openir.cli.users", "app", "Web accounts: add, list, disable/enable, the first administrator."),
 }
@@ -123,7 +124,7 @@ def main() -> None:
     except OpenIRError as exc:
         # the message is the user's data (file names, "[field]"): print it literally, not as markup
         err_console.print("[bold red]error:[/bold red] ", end="")
-        err_console.print(str(exc), markup=False, highlight=False)
+        err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)  # one line, never re-wrapped
         sys.exit(exc.exit_code)
 
 

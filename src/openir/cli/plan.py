@@ -169,7 +169,10 @@ def plan(
         raise InputError(exc.problem, field=_OPTION_OF_FIELD.get(top, f"--{top.replace('_', '-')}")) from None
     cat = load_catalogue()
     for d in opts.devices:
-        dev = cat.get(d)  # unknown device: InputError naming the catalogue's ids
+        try:
+            dev = cat.get(d)  # unknown device: InputError naming the catalogue's ids
+        except InputError as exc:
+            raise InputError(exc.problem, field="--device") from None
         if opts.modality and dev.modality != opts.modality:
             raise InputError(f"device {d!r} is a {dev.modality} device, not {opts.modality}", field="--device")
     image, lm = read_case(ct, labels, names, console)
@@ -211,6 +214,15 @@ def plan(
                       + "".join(f"; with {e.evidence} evidence: {e.target_coverage_pct:.1f}%" for e in
                                 t.evidence_comparison if e.target_coverage_pct is not None),
                       markup=False, highlight=False)
+        mine = [p for p in result.probes if p.tumour == t.tumour]
+        for dev, off, src, ok in sorted({(p.device, p.tip_offset_mm, p.tip_offset_source, p.tip_offset_sourced)
+                                         for p in mine}):
+            console.print(f"  tip {off:g} mm beyond the zone centre ({dev}): "
+                          + (src[:140] if ok else "UNSOURCED - check the device IFU"), markup=False, highlight=False)
+        sched = next((p.schedule for p in mine if p.schedule), None)
+        if sched:
+            console.print("  freeze-thaw-freeze " + "-".join(f"{st.duration_s / 60:g}" for st in sched) + " min",
+                          markup=False, highlight=False)
         for a in t.alternatives:
             console.print(f"  alternative: {a}", markup=False, highlight=False)
     for o in (result.physics.targets if result.physics else []):

@@ -1,4 +1,5 @@
-"""`openir seeds plan|template`: I-125 seed implant planning (TG-43U1) and the needle template.
+"""`openir seeds plan|template|verify`: I-125 seed implant planning (TG-43U1), the needle template and
+post-implant dosimetry (verify: `openir.cli.seeds_verify`).
 
     openir seeds plan ct.nii.gz labels.nii.gz --tumour tumour_1 --site liver --out seeds
     openir seeds template seeds/plan.json ct.nii.gz labels.nii.gz --out seeds
@@ -169,4 +170,11 @@ def template(
                   f"{len(mesh.triangles)} triangles ({closed}); written to {out}")
 
 
-# ---- part B (post-implant dosimetry) adds `openir seeds verify` here, on this same `app` ----------
+# ---- post-implant dosimetry: `openir seeds verify` (openir.cli.seeds_verify) ------------------------
+def _register_verify() -> None:
+    from openir.cli.seeds_verify import seeds_verify
+
+    app.command("verify")(seeds_verify)
+
+
+_register_verify()

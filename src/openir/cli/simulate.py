@@ -10,6 +10,13 @@ PLAN.json (the ``probes`` list is what the plan schema will carry)::
      "criterion": "cem43", "cooldown_s": 0, "calibration": "my_calibration.yaml"}   # optional
 
 Without ``labels`` the probes sit in homogeneous liver. Relative paths are read from PLAN.json's folder.
+A plan written by ``openir plan`` works as it is: its probes carry ``modality``, ``group`` and
+``array_position``; probes of one group and position are switched on together, later groups and
+pull-back positions one after another (thermal, cryo) or each alone with the zones united (IRE), as
+the result's ``activations`` and notes say. Cryoprobes without a ``schedule`` get the sourced
+default freeze-thaw-freeze protocol. ``--voxel`` / ``--box`` override the numerics, e.g.::
+
+    openir simulate plan/plan.json --voxel 2 --box 80 -o sim
 """
 
 from __future__ import annotations
@@ -81,6 +88,8 @@ def simulate(
     across_mm: float = typer.Option(0.0, "--across", help="calibration: target semi-axis across the shaft (mm)"),
     target_source: str = typer.Option("", "--target-source", help="calibration: where the target axes come from"),
     table: Path = typer.Option(CALIBRATION_YAML, "--table", help="calibration YAML to update"),
+    voxel_mm: float = typer.Option(None, "--voxel", help="voxel size (mm), overrides the plan's spacing_mm (default 1)"),
+    box_mm: float = typer.Option(None, "--box", help="edge of the simulated cube (mm), overrides the plan's box_mm"),
 ) -> None:
     """Simulate heating/freezing of PLAN.json's probes: temperature and dose maps, zone growth plot.
 
@@ -104,6 +113,8 @@ def simulate(
     except ValidationError as exc:
         err = exc.errors()[0]
         raise InputError(err["msg"], source=plan, field=".".join(str(p) for p in err["loc"])) from None
+    request = _override_numerics(request, voxel_mm, box_mm, plan)
+    _check_devices(request, plan)
     base = plan.parent
     if request.labels is None:
         # a plan written by `openir plan` names the label map it was made on: use its tissues and vessels
@@ -144,6 +155,34 @@ def simulate(
     for n in result.notes:
         console.print(f"  note: {n}", highlight=False)
     console.print(f"written to {out}")
+
+
+def _override_numerics(request: SimulationRequest, voxel_mm: float | None, box_mm: float | None,
+                       plan: Path) -> SimulationRequest:
+    upd = {k: v for k, v in (("spacing_mm", voxel_mm), ("box_mm", box_mm)) if v is not None}
+    if not upd:
+        return request
+    try:
+        return SimulationRequest.model_validate({**request.model_dump(), **upd})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        flag = {"spacing_mm": "--voxel", "box_mm": "--box"}.get(str(err["loc"][0]), str(err["loc"][0]))
+        raise InputError(f"{flag}: {err['msg']}", source=plan, field=str(err["loc"][0])) from None
+
+
+def _check_devices(request: SimulationRequest, plan: Path) -> None:
+    """Every probe's device is in the physics presets or the plan catalogue (then: generic model)."""
+    from openir.plan import load_catalogue
+
+    presets = load_presets()
+    catalogue = set(load_catalogue().ids)
+    for n, p in enumerate(request.probes):
+        try:
+            find_device(p.device, presets)
+        except InputError:
+            if p.device not in catalogue and p.kind is None:
+                raise InputError(f"probe {n + 1}: unknown device {p.device!r} (neither in the device catalogue nor "
+                                 "in the physics presets)", source=plan, field=f"probes.{n}.device") from None
 
 
 def _calibrate(console: Console, device: str, power_w: float, time_s: float, along: float, across: float,

@@ -1,8 +1,10 @@
 """Demo stage: MR thermometry monitoring of a synthetic ablation (physics-heated, known truth).
 
 With a plan from the plan stage, the demo patient is imaged on a few MR-like slices through the
-first planned probe of the first tumour, heated there by the bioheat solver, and monitored with
-the plan's target (tumour + margin) and organs at risk, as `openir thermo watch --plan` does.
+planned zones of the first tumour planned with a thermal modality (microwave, RF, laser), heated
+there, and monitored with the plan's target (tumour + margin) and organs at risk, as
+`openir thermo watch --plan` does. A plan with no thermal tumour (cryo, IRE) is not monitored by
+MR thermometry: the stage says how those are followed instead (the physics stage shows them).
 Without a plan (``--stages monitor``) a small built-in synthetic patient is heated instead. The
 MR phase images that heating implies (noise, field drift, breathing) are processed frame by frame
 as during a procedure. The page shows the final temperature/dose view, coverage over time, the
@@ -77,7 +79,11 @@ def _run_planned(ctx: DemoContext, patient, plan) -> None:
     from openir.plan import body_from_ct
 
     pf = plan
-    tumour = pf.targets[0].tumour
+    thermal = [t for t in pf.targets if t.modality in THERMAL and any(p.tumour == t.tumour for p in pf.probes)]
+    if not thermal:
+        _not_thermal(ctx, pf)
+        return
+    tumour = thermal[0].tumour
     probes = sorted((p for p in pf.probes if p.tumour == tumour), key=lambda p: p.order)
     probe = probes[0]
     # slab through the tumour's zones (the first probe's zone is one of them), 8 slices of 5 mm
@@ -112,15 +118,8 @@ def _run_planned(ctx: DemoContext, patient, plan) -> None:
                     f"<td>{_limit_text(i)}</td><td>{html.escape(i.note)}</td></tr>" for i in ps.info)
     notes = "".join(f"<li>{html.escape(x)}</li>" for x in ps.notes)
     g = s.grid.describe()
-    modality = pf.targets[0].modality
-    if modality in THERMAL:
-        intro = f"<p>The planned {html.escape(modality)} ablation of <b>{html.escape(tumour)}</b> ({len(probes)} zone(s), heated together)"
-    else:
-        intro = (f"<p><b>The plan for {html.escape(tumour)} is {html.escape(modality)}, which this stage does not monitor:</b> "
-                 "MR thermometry (PRF shift) monitors heating (microwave, RF, laser); it does not follow an ice ball or "
-                 "an electroporation zone. For demonstration only, this stage monitors a synthetic <i>heating</i> "
-                 f"example at the sites of the planned zones of {html.escape(tumour)} ({len(probes)} zone(s)), "
-                 "with the plan's target and organs at risk.</p><p>The example is")
+    modality = thermal[0].modality
+    intro = f"<p>The planned {html.escape(modality)} ablation of <b>{html.escape(tumour)}</b> ({len(probes)} zone(s), heated together)"
     ctx.add_section(
         "MR thermometry monitoring",
         f"{intro} watched on MR-like slices through its zones (first probe P{probe.order}) ({g}; identity registration: CT and MR share "
@@ -138,6 +137,23 @@ def _run_planned(ctx: DemoContext, patient, plan) -> None:
         f"<ul>{notes}</ul>"
         f"<table><tr><th>t (s)</th><th>event</th><th>message</th></tr>{rows}</table>",
     )
+
+
+def _not_thermal(ctx: DemoContext, plan) -> None:
+    """No tumour of this plan is heated: MR thermometry has nothing to follow; say how it is monitored."""
+    how = {"cryo": "the ice ball is followed on intermittent CT (it is visible as a hypodense region) and the "
+                   "temperature at the organs at risk is predicted by the physics stage (coldest temperature per "
+                   "structure, see 'Physics of the plan')",
+           "ire": "electroporation has no thermometry; the field and its Joule heating are predicted by the physics "
+                  "stage (see 'Physics of the plan') and the zone is checked on contrast CT afterwards"}
+    items = "".join(f"<li><b>{html.escape(t.tumour)}</b>: {html.escape(t.modality)} - "
+                    f"{html.escape(how.get(t.modality, 'not monitored by MR thermometry'))}</li>" for t in plan.targets)
+    ctx.results["monitor"] = None
+    ctx.add_section(
+        "MR thermometry monitoring",
+        "<p>No tumour of this plan is treated with a thermal modality (microwave, radiofrequency, laser), so "
+        "MR thermometry (PRF shift), which measures heating, is not used; no synthetic heating is shown.</p>"
+        f"<ul>{items}</ul>")
 
 
 def _limit_text(i) -> str:

@@ -46,6 +46,12 @@ def _plan(ctx: DemoContext) -> None:
     run(ctx)
 
 
+def _navigate(ctx: DemoContext) -> None:
+    from .stage_navigate import run
+
+    run(ctx)
+
+
 def _dose(ctx: DemoContext) -> None:
     from .stage_dose import run
 
@@ -73,6 +79,7 @@ def _registry(ctx: DemoContext) -> None:
 STAGES: list[Stage] = [
     Stage("patient", "Synthetic patient (CT + label map)", _patient),
     Stage("plan", "Ablation plan (modality, target, multi-probe placement)", _plan),
+    Stage("navigate", "Navigation: the plan over OpenIGTLink, live needle guidance", _navigate),
     Stage("physics", "Physics of the plan (heating, cryo ice ball or IRE field)", _physics),
     Stage("monitor", "MR thermometry monitoring (temperature, dose, alerts)", _monitor),
     Stage("dose", "Radiation dose monitoring (RDSR, alerts, DRLs)", _dose),

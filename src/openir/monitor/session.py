@@ -10,7 +10,7 @@ limits of every structure. Everything is incremental: no history is kept beyond 
 Faults never pass silently and never stop the session. A voxel that is NaN/Inf or below the SNR
 floor in a frame is left out of that frame (counted in the summary, its last temperature held for
 the dose, its unwrapped phase untouched) and of the drift fit; a wrap picked up through noise is
-corrected against the neighbours (`_kernels.spatial_fix`). A frame that cannot be used at all (wrong
+corrected against the neighbours (`_kernels.fix_deferred`). A frame that cannot be used at all (wrong
 shape, too few drift reference voxels, most of the tissue unusable) is skipped: the dose is bridged
 linearly to the next good frame and a "monitoring_degraded" event says so.
 """
@@ -42,6 +42,13 @@ from .uncertainty import noise_sigma
 
 Criterion = Literal["cem43", "arrhenius"]
 GAS_CONSTANT_J_MOL_K = 8.314462618  # CODATA 2018
+
+
+def _median(x: np.ndarray) -> float:
+    """np.median of a non-empty 1-D array without its NaN checks (the caller keeps finite values)."""
+    k = x.size // 2
+    part = np.partition(x, (k - 1, k) if x.size > 1 else k)
+    return float(part[k]) if x.size % 2 else 0.5 * float(part[k - 1] + part[k])
 
 
 def _shift(a: np.ndarray, shift_kji: np.ndarray, cval: float = 0.0) -> np.ndarray:
@@ -243,8 +250,26 @@ class MonitorSession:
         anyv = rows.any(axis=1)
         self._row_lo = np.where(anyv, rows.argmax(axis=1), 0).astype(np.int64)
         self._row_hi = np.where(anyv, shape[2] - rows[:, ::-1].argmax(axis=1), 0).astype(np.int64)
+        # trusted-input mask with a zero border (the main pass counts neighbours without bounds tests)
+        self._pad = np.zeros((shape[0], shape[1] + 2, shape[2] + 2), np.uint8)
+        self._stats = np.zeros((min(64, shape[0] * shape[1]), 4))  # per block of rows, see _kernels.frame_pass
+        self._xs = np.ascontiguousarray(self._px[1], dtype=np.float64)
+        # the drift terms per row: row_basis[(r, a), t] = y^b z^c of term t when its x power is a
+        nk, nj = shape[0], shape[1]
+        rb = np.zeros((nk, nj, 3, len(self._exps)))
+        for t, (a, b, e) in enumerate(self._exps):
+            rb[:, :, a, t] = np.outer(self._pz[e], self._py[b])
+        self._row_basis = rb.reshape(nk * nj * 3, len(self._exps))
+        self._row_zero = np.zeros((nk * nj, 3))
+        self._ref_idx = self.drift.index.astype(np.uint64) if self.drift is not None else np.zeros(0, np.uint64)
         self._sig_factor = math.sqrt(2.0) / abs(self.k) * self._sigma_noise
         self._ready = True
+
+    def _row_drift(self, coeffs: np.ndarray) -> np.ndarray:
+        """The drift polynomial along each row [k, j] as (c0, c1, c2) of c0 + c1 x + c2 x^2."""
+        if not coeffs.size:
+            return self._row_zero
+        return (self._row_basis @ coeffs).reshape(-1, 3)
 
     def _auto_reference(self, valid: np.ndarray) -> np.ndarray:
         """Without a reference region: valid voxels farther than 20 mm from the target (or, on a
@@ -302,8 +327,7 @@ class MonitorSession:
         mag_min = self.snr_min * self._sigma_noise
         magf, mon = mag.reshape(-1), self.valid.reshape(-1)
         # can this frame be used at all? decided before anything is changed
-        usable = np.empty(magf.size, bool)
-        tot, good = _k.usable_mask(cur, magf, mon, mag_min, usable)
+        tot, good = _k.usable_mask(cur, magf, mon, mag_min, self._row_lo, self._row_hi, self._pad)
         if tot and tot - good > 0.5 * tot:
             return self.skip_frame(float(time_s), f"{tot - good} of {tot} monitored voxels are unusable (NaN, Inf or "
                                    "below the SNR floor)", t_start)
@@ -312,7 +336,7 @@ class MonitorSession:
             vals = np.empty(d.index.size, np.float64)
             use = np.empty(d.index.size, bool)
             sus = np.empty(d.index.size, bool)
-            _k.reference_values(d.index, cur, base, magf, mon, mag_min, self.unwrapped.reshape(-1),
+            _k.reference_values(self._ref_idx, cur, base, magf, mon, mag_min, self.unwrapped.reshape(-1),
                                 self._ok_prev.reshape(-1), vals, use, sus)
             calm = use & ~sus  # suspects may carry a wrap: left out unless too few remain
             try:
@@ -323,35 +347,45 @@ class MonitorSession:
         else:
             coeffs, drift_rad = np.zeros(0), 0.0
         shape = self.grid.shape
-        ok = np.zeros(shape, bool)
-        deferred = np.zeros(shape, bool)
-        temp = np.full(shape, np.nan, np.float32)
-        sigma = np.full(shape, np.nan, np.float32)
+        # every voxel of these is written by the main pass
+        ok = np.empty(shape, bool)
+        deferred = np.empty(shape, bool)
+        temp = np.empty(shape, np.float32)
+        sigma = np.empty(shape, np.float32)
         c = self._dose_c
-        dose_args = (sig_factor, self.prev_t.reshape(-1), dt, c["ln_r_above"], c["ln_r_below"], c["ln_a"],
-                     c["ea_over_r"], c["floor_c"], self.lethal_cem43, self.lethal_damage, self.criterion == "cem43",
-                     temp.reshape(-1), sigma.reshape(-1), self.cem.reshape(-1), self.dmg.reshape(-1),
-                     self.lethal.reshape(-1), self._e_prev.reshape(-1))
-        shape_a = np.array(shape, np.int64)
-        n_def = _k.frame_step(cur, base, magf, usable, mon, self._row_lo, self._row_hi, 3, self.unwrapped.reshape(-1),
-                              self._ok_prev.reshape(-1), ok.reshape(-1), deferred.reshape(-1), self._px, self._py,
-                              self._pz, self._exps, coeffs, shape_a, 1.0 / self.k, self.body_c, *dose_args)
+        dc = np.array([dt, c["ln_r_above"], c["ln_r_below"], c["ln_a"], c["ea_over_r"], c["floor_c"],
+                       self.lethal_cem43, self.lethal_damage, float(self.criterion == "cem43")])
+        st = self._stats
+        _k.frame_pass(cur, base, magf, self._pad, mon, self._row_lo, self._row_hi, 3, self.unwrapped.reshape(-1),
+                      self._ok_prev.reshape(-1), self._row_drift(coeffs), self._xs,
+                      np.array([self.body_c, 1.0 / self.k, sig_factor]), dc, self.prev_t.reshape(-1),
+                      self.cem.reshape(-1), self.dmg.reshape(-1), self._e_prev.reshape(-1), self.lethal.reshape(-1),
+                      ok.reshape(-1), deferred.reshape(-1), temp.reshape(-1), sigma.reshape(-1), st)
+        n_ok, n_def = int(st[:, 0].sum()), int(st[:, 1].sum())
+        tmax = float(st[:, 3].max())
         wraps = 0
         if n_def:
-            wraps = int(_k.fix_deferred(np.flatnonzero(deferred), self.unwrapped.reshape(-1), ok.reshape(-1), magf,
-                                        self._px, self._py, self._pz, self._exps, coeffs, shape_a, 1.0 / self.k,
+            dlist = np.flatnonzero(deferred)
+            dose_args = (sig_factor, self.prev_t.reshape(-1), dt, c["ln_r_above"], c["ln_r_below"], c["ln_a"],
+                         c["ea_over_r"], c["floor_c"], self.lethal_cem43, self.lethal_damage,
+                         self.criterion == "cem43", temp.reshape(-1), sigma.reshape(-1), self.cem.reshape(-1),
+                         self.dmg.reshape(-1), self.lethal.reshape(-1), self._e_prev.reshape(-1))
+            wraps = int(_k.fix_deferred(dlist, self.unwrapped.reshape(-1), ok.reshape(-1), magf, self._px, self._py,
+                                        self._pz, self._exps, coeffs, np.array(shape, np.int64), 1.0 / self.k,
                                         self.body_c, *dose_args, 4))
-        masked = self._n_mon - int(np.count_nonzero(ok))
+            tmax = max(tmax, float(np.max(temp.reshape(-1)[dlist])))
+        masked = self._n_mon - n_ok
         self._ok_prev = ok
         self.prev_time = float(time_s)
         lethal = self.lethal
         n = self.frame_count
         self.frame_count += 1
-        events = self._check_limits(temp, ok, lethal, n, float(time_s))
-        self._check_degraded(ok, masked, n, float(time_s), events)
         tgt = self._target_idx
-        coverage = float(lethal.reshape(-1)[tgt].mean()) if tgt is not None else None
-        struct_max = {o.name: self._organ_max(temp, i) for o, i in zip(self.structures.organs, self._organ_idx, strict=True)}
+        coverage = float(np.count_nonzero(lethal.reshape(-1)[tgt])) / tgt.size if tgt is not None else None
+        organ_max = [self._organ_max(temp, i) for i in self._organ_idx]
+        struct_max = {o.name: m for o, m in zip(self.structures.organs, organ_max, strict=True)}
+        events = self._check_limits(organ_max, coverage, n, float(time_s))
+        self._check_degraded(ok, masked, n, float(time_s), events)
         for name, idx in self._point_idx.items():
             if idx is not None:
                 cv = self.curves[name]
@@ -362,10 +396,10 @@ class MonitorSession:
         ref_mag = ref_mag[np.isfinite(ref_mag) & (ref_mag > 0)]
         summary = FrameSummary(
             frame=n, time_s=float(time_s), baseline_index=b, drift_rad=drift_rad,
-            max_temperature_c=float(np.nanmax(temp)) if ok.any() else math.nan,
+            max_temperature_c=tmax if n_ok else math.nan,
             target_coverage=coverage, lethal_volume_ml=float(np.count_nonzero(lethal) * self.voxel_ml),
             structure_max_c=struct_max,
-            median_sigma_c=float(sig_factor / np.median(ref_mag)) if ref_mag.size else math.nan,
+            median_sigma_c=float(sig_factor / _median(ref_mag)) if ref_mag.size else math.nan,
             processing_ms=(time.perf_counter() - t_start) * 1000.0, masked_voxels=masked, wraps_corrected=wraps,
         )
         self.summaries.append(summary)
@@ -440,10 +474,11 @@ class MonitorSession:
             with open(self.event_log, "a", encoding="utf-8") as fh:
                 fh.write(ev.model_dump_json() + "\n")
 
-    def _check_limits(self, temp: np.ndarray, valid: np.ndarray, lethal: np.ndarray, n: int, t: float) -> list[Event]:
+    def _check_limits(self, organ_max: list[float], coverage: float | None, n: int, t: float) -> list[Event]:
+        """Limit and stop events from this frame's organ maxima (in ``structures.organs`` order) and
+        target coverage."""
         out: list[Event] = []
-        for o, idx in zip(self.structures.organs, self._organ_idx, strict=True):
-            tmax = self._organ_max(temp, idx)
+        for o, tmax in zip(self.structures.organs, organ_max, strict=True):
             if not math.isfinite(tmax):
                 continue
             was = self._over.get(o.name, False)
@@ -457,9 +492,8 @@ class MonitorSession:
                                  limit=o.max_c, message=f"{o.name}: back below {o.max_c - self.clear_margin_c:g} °C "
                                  f"({tmax:.1f} °C)"), out)
             self._over[o.name] = over
-        tgt = self._target_idx
-        if tgt is not None and not self._covered:
-            cov = float(lethal.reshape(-1)[tgt].mean())
+        if coverage is not None and not self._covered:
+            cov = coverage
             if cov >= self.coverage_to_stop:
                 self._covered = True
                 self._emit(Event(time_s=t, frame=n, kind="target_covered", severity="warning", structure="target",

@@ -34,6 +34,8 @@ class ProbeSource(BaseModel):
     kind: SourceKind | None = Field(default=None, description="source model for a device without a preset")
     modality: str | None = Field(default=None, description="plan JSON: the probe's modality (microwave, ..., ire)")
     group: int | None = Field(default=None, description="plan JSON: probes of one group act together")
+    array_position: int | None = Field(default=None, ge=1, description="plan JSON: 1 = deepest array position, "
+                                       ">1 after pull-backs (activated after the positions before it)")
     exposure_mm: float | None = Field(default=None, gt=0, description="RF/IRE exposed length")
     isotherm_c: float | None = Field(default=None, le=0, description="cryo lethal isotherm")
     spacing_mm: float | None = Field(default=None, gt=0, description="IRE: distance to the paired electrode")
@@ -49,8 +51,8 @@ class ProbeSource(BaseModel):
     @classmethod
     def _unit(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
         n = float(np.linalg.norm(v))
-        if not n > 1e-9:
-            raise ValueError("direction must be a non-zero vector")
+        if not np.isfinite(n) or abs(n - 1.0) > 1e-3:
+            raise ValueError(f"direction must be a unit vector (entry -> tip), got length {n:.4g}")
         return (v[0] / n, v[1] / n, v[2] / n)
 
 
@@ -102,11 +104,25 @@ class ArrayZoneSummary(BaseModel):
     volume_ml: float
 
 
+class Activation(BaseModel):
+    """Probes switched on together (one group / array position of a plan) and when."""
+
+    group: int | None = None
+    array_position: int | None = None
+    probes: list[int] = Field(description="1-based probe indices in the request")
+    start_s: float = Field(0.0, description="thermal/cryo: start in the simulated sequence")
+    end_s: float = 0.0
+
+
 class SimulationResult(BaseModel):
     """What a simulation predicts and how it was computed."""
 
     modality: str = "microwave"
     probe_models: list[ProbeModel] = Field(default_factory=list)
+    activations: list[Activation] = Field(default_factory=list, description="in the order simulated")
+    sequence: Literal["simultaneous", "sequential", "separate"] = Field(
+        "simultaneous", description="one activation; activations one after another on one grid (thermal, "
+        "cryo); or each alone and the lethal zones united (IRE)")
     array_zone: ArrayZoneSummary | None = Field(default=None, description="all probes together")
     peak_field_v_cm: float | None = None
     max_temperature_c: float | None = None

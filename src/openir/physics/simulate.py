@@ -19,9 +19,10 @@ from openir.core.labels import LabelMap, normalise_label_name
 from openir.core.resample import isotropic_grid, resample
 from openir.core.volume import Grid, make_affine
 
-from .arrays import mean_axis, measure_dims
+from .arrays import load_array_data, mean_axis, measure_dims
 from .bioheat import BioheatSolution, HeatSource, HeldSource, ThermalMedium, solve_pennes
 from .models import (
+    Activation,
     ArrayZoneSummary,
     Criterion,
     ProbeModel,
@@ -121,6 +122,51 @@ def probe_modality(p: ProbeSource) -> str | None:
     return _MODALITY_ALIASES.get(m, m)
 
 
+def cryo_schedule(p: ProbeSource) -> tuple[list[tuple[float, float, float]], str | None]:
+    """Freeze (1) / thaw (0) spans of a cryoprobe, and a note when the default protocol was used.
+
+    A ``schedule`` is used as given (power_w > 0 = freeze). A plan's probe (it has a ``group``)
+    without one, or any probe without ``time_s``, gets the sourced default freeze-thaw-freeze
+    protocol of data/arrays.yaml, which the planner's array zones assume; a request with only
+    ``time_s`` is one freeze of that length.
+    """
+    if p.schedule:
+        out, t0 = [], 0.0
+        for step in p.schedule:
+            out.append((t0, t0 + step.duration_s, 1.0 if step.power_w > 0 else 0.0))
+            t0 += step.duration_s
+        return out, None
+    if p.group is None and p.time_s is not None:
+        return [(0.0, float(p.time_s), 1.0)], None
+    from .cryo_array import schedule_from_minutes
+
+    default = load_array_data().cryo.default_schedule_min
+    out, t0 = [], 0.0
+    for step in schedule_from_minutes(default.value):
+        out.append((t0, t0 + step.duration_s, 1.0 if step.phase == "freeze" else 0.0))
+        t0 += step.duration_s
+    minutes = "-".join(f"{m:g}" for m in default.value)
+    note = (f"no freeze-thaw schedule in the plan: the default {minutes} min freeze-thaw-freeze protocol simulated "
+            f"({default.source})")
+    if p.time_s is not None:
+        note += f"; the device row's {p.time_s:g} s is not used as a single freeze"
+    return out, note
+
+
+def activations(probes: list[ProbeSource]) -> list[Activation]:
+    """Probes switched on together: one plan group at one array position (pull-backs come after the
+    positions before them); a request without groups or positions is one activation of all probes."""
+    if all(p.group is None and p.array_position is None for p in probes):
+        return [Activation(probes=list(range(1, len(probes) + 1)))]
+    first_seen: dict[int | None, int] = {}
+    keyed: dict[tuple[int | None, int], list[int]] = {}
+    for n, p in enumerate(probes):
+        first_seen.setdefault(p.group, n)
+        keyed.setdefault((p.group, p.array_position or 1), []).append(n + 1)
+    order = sorted(keyed, key=lambda k: (first_seen[k[0]], k[1]))
+    return [Activation(group=g, array_position=pos, probes=keyed[(g, pos)]) for g, pos in order]
+
+
 def build_sources(
     probes: list[ProbeSource], grid: Grid, presets: PresetTable | None = None
 ) -> tuple[list[HeatSource], list[HeldSource], list[str], float]:
@@ -129,13 +175,24 @@ def build_sources(
     return heat, held, notes, end
 
 
+def _probe_schedule(p: ProbeSource, dev, notes: list[str] | None = None) -> list[tuple[float, float, float]]:
+    if dev.kind != "cryo":
+        return probe_schedule(p, dev.default_power_w, dev.default_time_s)
+    sched, note = cryo_schedule(p)
+    if note and notes is not None and note not in notes:
+        notes.append(note)
+    return sched
+
+
 def _build_sources(
-    probes: list[ProbeSource], grid: Grid, presets: PresetTable | None = None
+    probes: list[ProbeSource], grid: Grid, presets: PresetTable | None = None, offsets_s: list[float] | None = None,
 ) -> tuple[list[HeatSource], list[HeldSource], list[str], float, list[ProbeModel]]:
+    """Sources of every probe; ``offsets_s`` delays each probe's schedule (sequential activations)."""
     heat: list[HeatSource] = []
     held: list[HeldSource] = []
     notes: list[str] = []
     models: list[ProbeModel] = []
+    said: dict[tuple[str, str], list[int]] = {}
     end = 0.0
     for n, p in enumerate(probes):
         kind = probe_modality(p)
@@ -146,14 +203,16 @@ def _build_sources(
         calibrated = bool(dev.settings)
         if key.startswith("generic_") and normalise_label_name(p.device) != key:
             pnotes.insert(0, f"no source model for device {p.device!r}: simulated with the generic {dev.kind} model")
-        notes += [f"probe {n + 1} ({key}): {x}" for x in pnotes]
+        for x in pnotes:  # one line per note and model, naming every probe it applies to
+            said.setdefault((key, x), []).append(n + 1)
         models.append(ProbeModel(probe=n + 1, device=p.device, modality=dev.kind, model=key, calibrated=calibrated,
                                  note="; ".join(pnotes)))
         if p.source_scale is not None:
             params["absorbed_fraction"] = p.source_scale
         if dev.kind == "radiofrequency" and p.exposure_mm is not None:
             params["exposed_length_mm"] = p.exposure_mm
-        sched = probe_schedule(p, dev.default_power_w if dev.kind != "cryo" else 1.0, dev.default_time_s)
+        off = offsets_s[n] if offsets_s is not None else 0.0
+        sched = [(a + off, b + off, lev) for a, b, lev in _probe_schedule(p, dev, notes)]
         end = max(end, max(b for _, b, _ in sched))
         tip, d = p.tip_lps, p.direction_lps
         if dev.kind == "microwave":
@@ -170,6 +229,8 @@ def _build_sources(
             held.append(HeldSource(mask, params["temperature_c"], [(a, b, 1.0 if lev > 0 else 0.0) for a, b, lev in sched], name=key))
             continue
         heat.append(HeatSource(pat, sched, name=key))
+    notes[:0] = [f"probe{'s' if len(ns) > 1 else ''} {', '.join(map(str, ns))} ({key}): {x}"
+                 for (key, x), ns in said.items()]
     return heat, held, notes, end, models
 
 
@@ -215,9 +276,10 @@ def simulate(
         return _simulate_ire(request, labels)
     t = table or load_tissue_table()
     presets = load_presets(request.calibration) if request.calibration else load_presets()
+    acts, offsets, seq_notes = _sequence(request.probes, presets)
     tips = np.array([p.tip_lps for p in request.probes], float)
     centre = tips.mean(axis=0) - 10.0 * np.mean([p.direction_lps for p in request.probes], axis=0)
-    notes: list[str] = []
+    notes: list[str] = list(seq_notes)
     span = float(np.max(np.abs(tips - centre))) * 2.0 + 10.0
     if span > request.box_mm:  # probes of several tumours far apart: one region holding every tip
         notes.append(f"region enlarged from {request.box_mm:g} to {span:.0f} mm to hold every probe")
@@ -235,7 +297,7 @@ def simulate(
         grid = lab.grid
         medium, vnotes = labelled_medium(lab, t)
         notes += vnotes
-    heat, held, snotes, end, models = _build_sources(request.probes, grid, presets)
+    heat, held, snotes, end, models = _build_sources(request.probes, grid, presets, offsets)
     notes += snotes
     kinds = {"cryo" if held else "heat"}
     crit: Criterion = request.criterion or ("isotherm" if held and not heat else "cem43")
@@ -253,8 +315,10 @@ def simulate(
         thr_src = isotherm_source(thr)
     p0 = request.probes[0]
     zones: list[ZoneSnapshot] = []
+    coldest = None  # frozen tissue stays dead through a thaw: the isotherm zone is of the lowest temperature so far
     for i, ts in enumerate(sol.times_s):
-        field = {"cem43": sol.cem43_min[i], "arrhenius": sol.damage[i], "isotherm": sol.temperature_c[i]}[crit]
+        coldest = sol.temperature_c[i] if coldest is None else np.minimum(coldest, sol.temperature_c[i])
+        field = {"cem43": sol.cem43_min[i], "arrhenius": sol.damage[i], "isotherm": coldest}[crit]
         z = _zone(field, grid, crit, thr, p0)
         zones.append(ZoneSnapshot(time_s=ts, length_mm=z.length_mm, width_mm=z.width_mm, volume_ml=z.volume_ml,
                                   max_temperature_c=float(sol.temperature_c[i].max()),
@@ -281,33 +345,62 @@ def simulate(
         final_length_mm=zf.length_mm, final_width_mm=zf.width_mm, final_volume_ml=zf.volume_ml,
         final_radii_mm=zf.radii_mm, spacing_mm=request.spacing_mm, grid_shape_kji=grid.shape,
         method=sol.method, dt_s=sol.dt_s, dt_limit_s=sol.dt_limit_s, n_steps=sol.n_steps,
-        runtime_s=sol.runtime_s, notes=notes,
+        runtime_s=sol.runtime_s, notes=notes, activations=acts,
+        sequence="sequential" if len(acts) > 1 else "simultaneous",
     )
     return result, SimulationFields(grid, sol)
 
 
-def _ire_electrodes(request: SimulationRequest, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _sequence(probes: list[ProbeSource], presets: PresetTable) -> tuple[list[Activation], list[float], list[str]]:
+    """Activations one after another: each probe's schedule offset; the activations with their spans."""
+    acts = activations(probes)
+    offsets = [0.0] * len(probes)
+    t0 = 0.0
+    for a in acts:
+        ends = []
+        for n in a.probes:
+            p = probes[n - 1]
+            _, dev = find_device(p.device, presets, probe_modality(p))
+            ends.append(max(b for _, b, _ in _probe_schedule(p, dev)))
+            offsets[n - 1] = t0
+        a.start_s, a.end_s = t0, t0 + max(ends)
+        t0 = a.end_s
+    if len(acts) < 2:
+        return acts, offsets, []
+    spans = "; ".join(f"{_act_name(a)}: probes {', '.join(map(str, a.probes))} at {a.start_s:g}-{a.end_s:g} s"
+                      for a in acts)
+    return acts, offsets, [f"{len(acts)} activations simulated one after another on one grid (sequential "
+                           f"ablations, not switched on together): {spans}"]
+
+
+def _act_name(a: Activation) -> str:
+    name = f"group {a.group}" if a.group is not None else "probes"
+    return name + (f" position {a.array_position}" if a.array_position and a.array_position > 1 else "")
+
+
+def _ire_electrodes(probes: list[ProbeSource], notes: list[str], first: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Electrode tips and directions; a lone electrode with ``spacing_mm`` gets its partner beside it."""
     from .arrays import perp_basis
 
     tips, dirs = [], []
-    for n, p in enumerate(request.probes):
+    for n, p in enumerate(probes):
         tips.append(np.asarray(p.tip_lps, float))
         dirs.append(np.asarray(p.direction_lps, float))
-        if len(request.probes) == 1:
+        if len(probes) == 1:
             if p.spacing_mm is None:
                 raise InputError("a single IRE electrode needs spacing_mm (the distance to its partner)", field="probes")
             u, _ = perp_basis(dirs[-1])
             tips[-1] = tips[-1] - 0.5 * p.spacing_mm * u
             tips.append(tips[-1] + p.spacing_mm * u)
             dirs.append(dirs[-1])
-            notes.append(f"probe {n + 1}: one IRE entry read as a pair {p.spacing_mm:g} mm apart, its tip the pair's "
+            notes.append(f"probe {first + n}: one IRE entry read as a pair {p.spacing_mm:g} mm apart, its tip the pair's "
                          "midpoint, the pair's plane chosen arbitrarily across the shaft")
     return np.array(tips), np.array(dirs)
 
 
 def _simulate_ire(request: SimulationRequest, labels: LabelMap | None) -> tuple[SimulationResult, SimulationFields]:
-    from .arrays import box_grid, load_array_data
+    """Each activation (group / pull-back position) alone on one grid; lethal zones united, fields maxed."""
+    from .arrays import box_grid
     from .ire import IREOptions, ire_array_zone
 
     notes: list[str] = []
@@ -319,30 +412,52 @@ def _simulate_ire(request: SimulationRequest, labels: LabelMap | None) -> tuple[
     notes.append("IRE electrodes: generic 19 G electrode model (no device-specific calibration data)")
     if labels is not None:
         notes.append("IRE field computed in homogeneous liver (tissue conductivities of other labels not modelled)")
-    tips, dirs = _ire_electrodes(request, notes)
-    expos = {p.exposure_mm for p in request.probes if p.exposure_mm is not None}
-    expo = max(expos) if expos else data.exposure_mm.value
-    if len(expos) > 1:
-        notes.append(f"electrodes with different exposures: {expo:g} mm used for all")
-    volts = [p.voltage_v for p in request.probes if p.voltage_v is not None]
-    pulses = [int(s.power_w) for p in request.probes for s in (p.schedule or [])]
-    opts = IREOptions(spacing_mm=request.spacing_mm, pulses=max(pulses) if pulses else None)
-    grid = box_grid(np.concatenate([tips, tips - expo * dirs]), opts.margin_mm, request.spacing_mm)
-    z = ire_array_zone(tips, dirs, grid=grid, exposure_mm=expo, voltage_v=max(volts) if volts else None, options=opts)
-    notes += z.notes
-    d = z.dims
-    snap = ZoneSnapshot(time_s=z.duration_s, length_mm=d.along_mm, width_mm=d.across1_mm, volume_ml=d.volume_ml,
-                        max_temperature_c=float(z.max_temperature_c or 37.0), min_temperature_c=37.0)
+    acts = activations(request.probes)
+    sets = []
+    for a in acts:
+        members = [request.probes[n - 1] for n in a.probes]
+        tips, dirs = _ire_electrodes(members, notes, a.probes[0])
+        expos = {p.exposure_mm for p in members if p.exposure_mm is not None}
+        expo = max(expos) if expos else data.exposure_mm.value
+        if len(expos) > 1:
+            notes.append(f"electrodes with different exposures: {expo:g} mm used for all")
+        volts = [p.voltage_v for p in members if p.voltage_v is not None]
+        pulses = [int(st.power_w) for p in members for st in (p.schedule or [])]
+        sets.append((a, tips, dirs, expo, max(volts) if volts else None, max(pulses) if pulses else None))
+    all_tips = np.concatenate([s_[1] for s_ in sets])
+    all_dirs = np.concatenate([s_[2] for s_ in sets])
+    ends = np.concatenate([np.concatenate([s_[1], s_[1] - s_[3] * s_[2]]) for s_ in sets])
+    grid = box_grid(ends, IREOptions().margin_mm, request.spacing_mm)
+    zones = []
+    for a, tips, dirs, expo, volt, pulses in sets:
+        opts = IREOptions(spacing_mm=request.spacing_mm, pulses=pulses)
+        z = ire_array_zone(tips, dirs, grid=grid, exposure_mm=expo, voltage_v=volt, options=opts)
+        a.end_s = z.duration_s
+        zones.append(z)
+        notes += [n for n in z.notes if n not in notes]
+    z0 = zones[0]
+    mask = np.logical_or.reduce([z.mask for z in zones])
+    efield = np.maximum.reduce([z.field_v_cm for z in zones])
+    heat = [z.temperature_c for z in zones if z.temperature_c is not None]
+    if len(zones) > 1:
+        spans = "; ".join(f"{_act_name(a)}: probes {', '.join(map(str, a.probes))}" for a in acts)
+        notes.append(f"{len(zones)} IRE activations simulated each alone and their lethal zones united (sequential "
+                     f"pulsing; the heating of one is not carried into the next): {spans}")
+    d = measure_dims(mask, grid, all_tips, mean_axis(all_dirs))
+    tmax = max(float(z.max_temperature_c or 37.0) for z in zones)
+    snap = ZoneSnapshot(time_s=z0.duration_s, length_mm=d.along_mm, width_mm=d.across1_mm, volume_ml=d.volume_ml,
+                        max_temperature_c=tmax, min_temperature_c=37.0)
     result = SimulationResult(
         modality="ire", probe_models=models, array_zone=ArrayZoneSummary(**d.model_dump(exclude={"source"})),
-        peak_field_v_cm=z.peak_field_v_cm, max_temperature_c=z.max_temperature_c,
-        criterion="efield", threshold=z.threshold, threshold_source=z.threshold_source, zones=[snap],
+        peak_field_v_cm=max(float(z.peak_field_v_cm or 0.0) for z in zones), max_temperature_c=tmax,
+        criterion="efield", threshold=z0.threshold, threshold_source=z0.threshold_source, zones=[snap],
         final_length_mm=d.along_mm, final_width_mm=d.across1_mm, final_volume_ml=d.volume_ml,
         final_radii_mm=[d.across1_mm / 2, d.across2_mm / 2], spacing_mm=request.spacing_mm, grid_shape_kji=grid.shape,
         method="electric field (CG) + explicit Pennes", dt_s=0.0, dt_limit_s=0.0, n_steps=0,
-        runtime_s=z.runtime_s, notes=notes,
+        runtime_s=sum(z.runtime_s for z in zones), notes=notes, activations=acts,
+        sequence="separate" if len(zones) > 1 else "simultaneous",
     )
-    extra = {"field_v_cm": z.field_v_cm, "lethal_zone": z.mask.astype(np.uint8)}
-    if z.temperature_c is not None:
-        extra["max_temperature_c"] = z.temperature_c
+    extra = {"field_v_cm": efield, "lethal_zone": mask.astype(np.uint8)}
+    if heat:
+        extra["max_temperature_c"] = np.maximum.reduce(heat)
     return result, SimulationFields(grid, None, extra)  # type: ignore[arg-type]

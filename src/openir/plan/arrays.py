@@ -70,6 +70,8 @@ class ModalityConfiguration(BaseModel):
     positions_per_tumour: CountLimit
     probes_per_tumour: CountLimit
     positions_source: str | None = None
+    converging_max_deg: float | None = Field(None, ge=0, le=20)
+    converging_source: str | None = None
 
     @property
     def max_pullbacks(self) -> int:

@@ -11,6 +11,8 @@ import math
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from openir.physics.models import ScheduleStep
+
 Vec3 = tuple[float, float, float]
 
 
@@ -216,6 +218,11 @@ class TargetSpec(BaseModel):
         default_factory=dict, description="margin volume left out of the target, by reason")
 
 
+ProbeScheduleStep = ScheduleStep
+"""One step of a probe's activation schedule: physics' own step, so ``openir simulate PLAN.json`` runs it
+(cryo: ``power_w`` 1 = freeze, 0 = passive thaw)."""
+
+
 class PlannedProbe(BaseModel):
     """One probe (or one IRE electrode) in the plan: device, setting, pose and order."""
 
@@ -244,6 +251,9 @@ class PlannedProbe(BaseModel):
     layout_offset_mm: tuple[float, float] = Field(
         (0.0, 0.0), description="position of this probe in the array, across the shaft (width, depth axes)")
     sources: list[str] = Field(default_factory=list)
+    schedule: list[ScheduleStep] | None = Field(
+        None, description="activation steps for `openir simulate` (cryo: power_w 1 = freeze, 0 = thaw); "
+        "None = the device setting (cryo: the sourced default freeze-thaw protocol)")
 
 
 class ModalityOption(BaseModel):

@@ -11,6 +11,12 @@ voxels), pruning of redundant probes, an exact search for fewer probes over the 
 local refinement (lattice-neighbour swaps that keep coverage and ablate less healthy tissue).
 Parallel offsets of one direction give clusters (cryo/IRE); several depths on one lateral offset
 give pull-back ablations along one track.
+
+Whole arrays (cryo, IRE; `place_array`) are placed from a wide pool of safe directions: each
+(direction, roll) pose is first screened by checking every probe's needle path with the array
+centred on the target, and only the best poses get the full coverage search. Cryoprobes may
+converge (a blocked shaft leans toward the array axis, within ``configurations.yaml``); IRE
+electrodes stay parallel.
 """
 
 from __future__ import annotations
@@ -621,9 +627,97 @@ def _count_at(mask: np.ndarray, anchor: np.ndarray, offsets: np.ndarray) -> int:
     return int(mask[tuple(idx[ok].T)].sum())
 
 
-def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, directions: Sequence[np.ndarray],
-                prep: CasePrep | None, need: int, n_positions: int, step_mm: float, cache: dict,
-                blocked: dict[str, int]) -> _Pose | None:
+@dataclass
+class _PathCheck:
+    """Needle-path checks of one array search (cached), with the converging tilt the limits allow."""
+
+    prep: CasePrep | None
+    cache: dict
+    blocked: dict[str, int]
+    converge_deg: float = 0.0  # cryo: each shaft may lean toward the array axis by up to this angle
+
+    def probe(self, tip: np.ndarray, d: np.ndarray, lateral: np.ndarray) -> tuple[bool, str, float, np.ndarray]:
+        """(safe, why not, skin-to-tip length, insertion direction) of one probe whose tip is ``lateral``
+        (mm, across the shaft) from the array axis: parallel first; else, for a converging array,
+        leaning toward the axis by half or all of the allowed angle (never crossing it before the skin)."""
+        if self.prep is None:
+            return True, "", 0.0, d
+        ok, why, length = _feasible_path(self.prep, tip, d, self.cache)
+        r = float(np.linalg.norm(lateral))
+        if ok or self.converge_deg <= 0 or r < 1e-6:
+            return ok, why, length, d
+        w = lateral / r
+        side = np.cross(d, w)
+        for deg in (self.converge_deg / 2, self.converge_deg):
+            t = math.tan(math.radians(deg))
+            for az in (0.0, 40.0, -40.0):
+                a = math.radians(az)
+                dd = d + t * (math.cos(a) * w + math.sin(a) * side)  # outward, the shaft moves toward the axis
+                dd /= np.linalg.norm(dd)
+                ok2, _, ln2 = _feasible_path(self.prep, tip, dd, self.cache)
+                if ok2 and ln2 * t * math.cos(a) <= r:  # still on its side of the axis at the skin
+                    return True, "", ln2, dd
+        return ok, why, length, d
+
+
+def _fine_rolls(n_probes: int, step_deg: float = 15.0) -> list[float]:
+    """Roll angles about the shaft over one period of the layout's symmetry."""
+    period = {1: 0.0, 2: 180.0, 3: 120.0, 4: 90.0, 5: 90.0, 6: 180.0}.get(n_probes, 180.0)
+    return [0.0] if period == 0 else [float(a) for a in np.arange(0.0, period, step_deg)]
+
+
+def screen_array_poses(pt: PlanningTarget, opt: ZoneOption, directions: Sequence[np.ndarray], check: _PathCheck,
+                       keep: int = 6) -> list[tuple[int, np.ndarray, int, float]]:
+    """The (direction, roll) poses of an array worth a full search: every probe's needle path is checked
+    with the array centred on the target (tips at the layout positions); poses where all paths are
+    safe come first (in the directions' order), then those with most safe paths.
+
+    Returns up to ``keep`` poses as (direction index, unit direction, roll index, roll degrees)."""
+    dirs = [np.asarray(d, float) / np.linalg.norm(d) for d in directions]
+    rolls = _fine_rolls(opt.n_probes)
+    if check.prep is None:
+        return [(d_i, d, r_i, r) for d_i, d in enumerate(dirs) for r_i, r in enumerate(rolls)][:keep]
+    nz = np.argwhere(pt.target)
+    centre = pt.grid.index_to_world(nz.mean(axis=0)[::-1]) if len(nz) else pt.grid.index_to_world(
+        (np.array(pt.target.shape)[::-1] - 1) / 2.0)
+    off = opt.tip_offset_mm or 0.0
+    lay = opt.offsets()
+    parallel = _PathCheck(check.prep, check.cache, check.blocked)  # first pass: straight shafts only
+
+    def best_roll(d: np.ndarray, chk: _PathCheck) -> tuple[int, int, float]:
+        _, u0, v0 = _frame(d)
+        best = (-1, 0, 0.0)
+        for r_i, rdeg in enumerate(rolls):
+            th = math.radians(rdeg)
+            u = math.cos(th) * u0 + math.sin(th) * v0
+            v = np.cross(d, u)
+            n_ok = sum(chk.probe(centre + off * d + ox * u + oy * v, d, ox * u + oy * v)[0] for ox, oy in lay)
+            if n_ok > best[0]:
+                best = (n_ok, r_i, rdeg)
+            if n_ok == len(lay):
+                break
+        return best
+
+    scored = []
+    for d_i, d in enumerate(dirs):  # directions come in order of preference: stop at ``keep`` safe poses
+        n_ok, r_i, rdeg = best_roll(d, parallel)
+        scored.append((n_ok, -d_i, d_i, r_i, rdeg))
+        if sum(s_[0] == len(lay) for s_ in scored) >= keep:
+            break
+    scored.sort(reverse=True)
+    if check.converge_deg > 0 and sum(s_[0] == len(lay) for s_ in scored) < keep:
+        # second pass, only for the most promising directions: let blocked shafts lean
+        redo = [s_ for s_ in scored if s_[0] < len(lay)][: 2 * keep]
+        rest = [s_ for s_ in scored if s_ not in redo]
+        for _, _, d_i, _, _ in redo:
+            b = best_roll(dirs[d_i], check)
+            rest.append((b[0], -d_i, d_i, b[1], b[2]))
+        scored = sorted(rest, reverse=True)
+    return [(d_i, dirs[d_i], r_i, rdeg) for _, _, d_i, r_i, rdeg in scored[:keep]]
+
+
+def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, poses: Sequence[tuple[int, np.ndarray, int, float]],
+                check: _PathCheck, need: int, n_positions: int, step_mm: float) -> _Pose | None:
     """Best pose of one array at ``n_positions`` positions (deepest first, drawn back by ``step_mm``).
 
     For each direction and roll, the coverage at every anchor is one FFT correlation of the target
@@ -641,80 +735,78 @@ def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, directions: Seque
     tcrop = pt.target[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
     best: _Pose | None = None
     coverable = 0
-    for d_i, d in enumerate(directions):
-        d = np.asarray(d, float) / np.linalg.norm(d)
+    for d_i, d, r_i, rdeg in poses:
         _, u0, v0 = _frame(d)
-        for r_i, rdeg in enumerate(_ROLLS.get(opt.n_probes, [0.0])):
-            th = math.radians(rdeg)
-            u = math.cos(th) * u0 + math.sin(th) * v0
-            v = np.cross(d, u)
-            e0 = Ellipsoid(centre_lps=(0.0, 0.0, 0.0), axes_lps=(tuple(d), tuple(u), tuple(v)),
-                           semi_axes_mm=(a, b, c), device=opt.device, setting=opt.setting, thermal=False,
-                           modality=opt.modality, sources=list(opt.sources))
-            st = _stencil(e0, g)
-            shifts = [np.rint(a3inv @ (-q * step_mm * d))[::-1].astype(np.int64) for q in range(n_positions)]
-            comp = np.unique(np.concatenate([st + s_ for s_ in shifts]), axis=0)
-            ker = _kernel(comp)
-            h = (np.array(ker.shape) - 1) // 2
-            cov = _correlate_full(tcrop, ker)  # anchors lo - h ... hi + h - 1 (planning indices)
-            base = lo - h
-            ok = cov >= (1 if best is None else need if best.full else best.covered + 1)
-            if not ok.any():
-                continue
-            spare_box = [slice(max(0, int(base[i] - h[i])), int(base[i] + cov.shape[i] + h[i])) for i in range(3)]
-            sp = pt.must_spare[tuple(spare_box)]
-            if sp.any():
-                pad = [(int(spare_box[i].start - (base[i] - h[i])),
-                        int(base[i] + cov.shape[i] + h[i] - spare_box[i].start - sp.shape[i])) for i in range(3)]
-                spp = np.pad(sp, [(max(0, p0), max(0, p1)) for p0, p1 in pad])
-                from scipy.signal import fftconvolve
+        th = math.radians(rdeg)
+        u = math.cos(th) * u0 + math.sin(th) * v0
+        v = np.cross(d, u)
+        e0 = Ellipsoid(centre_lps=(0.0, 0.0, 0.0), axes_lps=(tuple(d), tuple(u), tuple(v)),
+                       semi_axes_mm=(a, b, c), device=opt.device, setting=opt.setting, thermal=False,
+                       modality=opt.modality, sources=list(opt.sources))
+        st = _stencil(e0, g)
+        shifts = [np.rint(a3inv @ (-q * step_mm * d))[::-1].astype(np.int64) for q in range(n_positions)]
+        comp = np.unique(np.concatenate([st + s_ for s_ in shifts]), axis=0)
+        ker = _kernel(comp)
+        h = (np.array(ker.shape) - 1) // 2
+        cov = _correlate_full(tcrop, ker)  # anchors lo - h ... hi + h - 1 (planning indices)
+        base = lo - h
+        ok = cov >= (1 if best is None else need if best.full else best.covered + 1)
+        if not ok.any():
+            continue
+        spare_box = [slice(max(0, int(base[i] - h[i])), int(base[i] + cov.shape[i] + h[i])) for i in range(3)]
+        sp = pt.must_spare[tuple(spare_box)]
+        if sp.any():
+            pad = [(int(spare_box[i].start - (base[i] - h[i])),
+                    int(base[i] + cov.shape[i] + h[i] - spare_box[i].start - sp.shape[i])) for i in range(3)]
+            spp = np.pad(sp, [(max(0, p0), max(0, p1)) for p0, p1 in pad])
+            from scipy.signal import fftconvolve
 
-                hit = np.rint(fftconvolve(spp.astype(np.float32), ker[::-1, ::-1, ::-1], mode="valid"))
-                ok &= hit[:cov.shape[0], :cov.shape[1], :cov.shape[2]] < 0.5
-            cand_idx = np.argwhere(ok)
-            if not len(cand_idx):
+            hit = np.rint(fftconvolve(spp.astype(np.float32), ker[::-1, ::-1, ::-1], mode="valid"))
+            ok &= hit[:cov.shape[0], :cov.shape[1], :cov.shape[2]] < 0.5
+        cand_idx = np.argwhere(ok)
+        if not len(cand_idx):
+            continue
+        covs = cov[tuple(cand_idx.T)]
+        full_any = bool((covs >= need).any())
+        if full_any:
+            sel = cand_idx[covs >= need]
+            sel = sel[np.argsort(np.linalg.norm(sel - (cov.shape[0] // 2, cov.shape[1] // 2, cov.shape[2] // 2),
+                                                axis=1))][:400]
+            hv = np.array([_count_at(healthy, base + x, comp) for x in sel])
+            order = sel[np.argsort(hv, kind="stable")][:64]
+        else:
+            order = cand_idx[np.argsort(-covs, kind="stable")][:32]  # partial coverage: the best few anchors show what is reachable
+        for x in order:
+            anchor = base + x
+            cvx = int(cov[tuple(x)])
+            centre = g.index_to_world(anchor[::-1].astype(float))
+            tips = [centre + off * d + ox * u + oy * v for ox, oy in lay]
+            entries, lens, feasible = [], [], True
+            for tip, (ox, oy) in zip(tips, lay, strict=True):
+                f_ok, f_why, f_len, f_dir = check.probe(tip, d, ox * u + oy * v)
+                if not f_ok:
+                    check.blocked[f_why] = check.blocked.get(f_why, 0) + 1
+                    feasible = False
+                    break
+                entries.append(tip - f_dir * f_len)
+                lens.append(f_len)
+            if not feasible:
                 continue
-            covs = cov[tuple(cand_idx.T)]
-            full_any = bool((covs >= need).any())
-            if full_any:
-                sel = cand_idx[covs >= need]
-                sel = sel[np.argsort(np.linalg.norm(sel - (cov.shape[0] // 2, cov.shape[1] // 2, cov.shape[2] // 2),
-                                                    axis=1))][:400]
-                hv = np.array([_count_at(healthy, base + x, comp) for x in sel])
-                order = sel[np.argsort(hv, kind="stable")][:96]
-            else:
-                order = cand_idx[np.argsort(-covs, kind="stable")][:96]
-            for x in order:
-                anchor = base + x
-                cvx = int(cov[tuple(x)])
-                centre = g.index_to_world(anchor[::-1].astype(float))
-                tips = [centre + off * d + ox * u + oy * v for ox, oy in lay]
-                entries, lens, feasible = [], [], True
-                for tip in tips:
-                    f_ok, f_why, f_len = (True, "", 0.0) if prep is None else _feasible_path(prep, tip, d, cache)
-                    if not f_ok:
-                        blocked[f_why] = blocked.get(f_why, 0) + 1
-                        feasible = False
-                        break
-                    entries.append(tip - d * f_len)
-                    lens.append(f_len)
-                if not feasible:
-                    continue
-                coverable = max(coverable, cvx)
-                hvx = _count_at(healthy, anchor, comp)
-                cand = _Pose(o_i, cvx, hvx, cvx >= need, [], coverable)
-                if best is None or (cand.full, -cand.healthy if cand.full else cand.covered) > (
-                        best.full, -best.healthy if best.full else best.covered):
-                    pos = []
-                    for q in range(n_positions):
-                        cq = centre - q * step_mm * d
-                        e = e0.model_copy(update={"centre_lps": tuple(float(x) for x in cq)})
-                        pos.append(Candidate(o_i, d, u, cq, (o_i, d_i, r_i, 0, 0), -q, e,
-                                             [t - q * step_mm * d for t in tips],
-                                             list(entries), [max(0.0, ln - q * step_mm) for ln in lens]))
-                    cand.positions = pos
-                    best = cand
-                break  # the best feasible anchor of this direction and roll
+            coverable = max(coverable, cvx)
+            hvx = _count_at(healthy, anchor, comp)
+            cand = _Pose(o_i, cvx, hvx, cvx >= need, [], coverable)
+            if best is None or (cand.full, -cand.healthy if cand.full else cand.covered) > (
+                    best.full, -best.healthy if best.full else best.covered):
+                pos = []
+                for q in range(n_positions):
+                    cq = centre - q * step_mm * d
+                    e = e0.model_copy(update={"centre_lps": tuple(float(x) for x in cq)})
+                    pos.append(Candidate(o_i, d, u, cq, (o_i, d_i, r_i, 0, 0), -q, e,
+                                         [t - q * step_mm * d for t in tips],
+                                         list(entries), [max(0.0, ln - q * step_mm) for ln in lens]))
+                cand.positions = pos
+                best = cand
+            break  # the best feasible anchor of this direction and roll
     if best is not None:
         best.coverable = max(best.coverable, coverable)
     return best
@@ -722,7 +814,7 @@ def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, directions: Seque
 
 def place_array(pt: PlanningTarget, options: list[ZoneOption], directions: Sequence[np.ndarray],
                 prep: CasePrep | None, cfg: ModalityConfiguration, *, required_coverage: float = 0.99,
-                max_evaluations: int = 16) -> Placement:
+                max_evaluations: int = 16, max_poses: int = 6) -> Placement:
     """Place one whole array (cryo/IRE) with the fewest probes that covers the target.
 
     ``options`` are array templates (one zone each, from the physics model), fewest probes first.
@@ -742,8 +834,9 @@ def place_array(pt: PlanningTarget, options: list[ZoneOption], directions: Seque
         fits = sorted(options, key=lambda o: (-o.volume_ml, o.n_probes))
         notes.append(f"no array within the limits is as large as the target "
                      f"({' x '.join(f'{e:.0f}' for e in ext)} mm)")
-    cache: dict = {}
+    screened: dict[tuple, list] = {}
     blocked_paths: dict[str, int] = {}
+    check = _PathCheck(prep, {}, blocked_paths, float(cfg.converging_max_deg or 0.0))
     tried: list[_Pose] = []
     labels_tried: list[str] = []
     for o in fits[:max_evaluations]:
@@ -751,14 +844,30 @@ def place_array(pt: PlanningTarget, options: list[ZoneOption], directions: Seque
         step = cfg.pullback_step_mm(o.template.exposure_mm if o.template else None)
         labels_tried.append(o.template.label() if o.template else o.setting)
         pose = None
+        key = (o.n_probes, float(o.template.spacing_mm) if o.template else 0.0, round(o.tip_offset_mm or 0.0, 1))
+        if key not in screened:
+            screened[key] = screen_array_poses(pt, o, directions, check, keep=max_poses)
         for n_pos in range(1, (max_pos if step else 1) + 1):
-            pose = _array_pose(pt, o_i, o, directions, prep, need, n_pos, step, cache, blocked_paths)
+            pose = _array_pose(pt, o_i, o, screened[key], check, need, n_pos, step)
             if pose is not None:
                 tried.append(pose)
                 if pose.full:
                     break
         if pose is not None and pose.full:
             break
+    if not tried:  # no template large enough has safe paths: the largest smaller ones show what is reachable
+        rest = sorted((o for o in options if o not in fits), key=lambda o: (-o.volume_ml, o.n_probes))
+        for o in rest[:max_evaluations]:
+            key = (o.n_probes, float(o.template.spacing_mm) if o.template else 0.0, round(o.tip_offset_mm or 0.0, 1))
+            if key not in screened:
+                screened[key] = screen_array_poses(pt, o, directions, check, keep=max_poses)
+            labels_tried.append(o.template.label() if o.template else o.setting)
+            pose = _array_pose(pt, options.index(o), o, screened[key], check, need, 1, 0.0)
+            if pose is not None:
+                tried.append(pose)
+                notes.append("no array large enough for the target has safe needle paths; the largest that has "
+                             "is shown (partial coverage)")
+                break
     full = [p for p in tried if p.full]
     if full:
         best = min(full, key=lambda p: (options[p.option].n_probes, len(p.positions), p.healthy))

@@ -45,6 +45,7 @@ from .models import (
     Plan,
     PlannedProbe,
     Probe,
+    ProbeScheduleStep,
     Provenance,
     TargetPlan,
     TumourFeatures,
@@ -80,6 +81,34 @@ def _directions(labels: LabelMap, tumour: str, policy: TrajectoryPolicy, needle_
         notes.append(f"no feasible needle path to {tumour}: {exc}")
         return [], None, notes
     return [np.asarray(t.direction_lps) for t in res.shortlist], prep, notes
+
+
+def _array_directions(labels: LabelMap, tumour: str, policy: TrajectoryPolicy, needle_length_mm: float,
+                      body_mask, n_directions: int, n_paths: int, keep_away,
+                      pool_size: int = 64, separation_deg: float = 6.0) -> tuple[list[np.ndarray], object, list[str]]:
+    """Directions for a parallel array: the ranked shortlist first, then every other feasible direction
+    to the tumour centre, widest corridor (largest clearance) first, spread ``separation_deg`` apart.
+
+    A parallel array needs a corridor as wide as its layout, which the single-needle shortlist (five
+    or six Pareto paths) rarely offers near vessels or ribs; the placement screens these poses."""
+    short, prep, notes = _directions(labels, tumour, policy, needle_length_mm, body_mask, n_directions, n_paths,
+                                     keep_away)
+    if not short:
+        return short, prep, notes
+    from .trajectories import evaluate_directions, fibonacci_directions
+
+    rays = evaluate_directions(prep, fibonacci_directions(n_directions))  # type: ignore[arg-type]
+    idx = np.flatnonzero(rays.feasible)
+    clear = rays.clearance_mm[idx].min(axis=1) if rays.clearance_mm.shape[1] else np.zeros(idx.size)
+    pool = list(short)
+    cos_sep = math.cos(math.radians(separation_deg))
+    for n in idx[np.argsort(-clear, kind="stable")]:
+        d = -np.asarray(rays.directions[n], float)
+        if all(float(d @ q) < cos_sep for q in pool):
+            pool.append(d)
+        if len(pool) >= pool_size:
+            break
+    return pool, prep, notes
 
 
 def _min_margin_mm(zone: np.ndarray, tumour: np.ndarray, sp: np.ndarray) -> float:
@@ -194,6 +223,12 @@ class ModalityAttempt:
         if opt.template is not None:
             kind = "IRE array" if self.modality == "ire" else "cryoprobe array"
             pb = f", {len(ch) - 1} pull-back(s)" if len(ch) > 1 else ""
+            st = opt.array_zone.settings if opt.array_zone is not None else {}
+            if self.modality == "cryo" and st.get("schedule_min"):
+                pb += (f", freeze-thaw-freeze {'-'.join(f'{m:g}' for m in st['schedule_min'])} min, lethal "
+                       f"isotherm {st.get('isotherm_c', -40):g} C")
+            elif self.modality == "ire" and st.get("field_v_per_cm"):
+                pb += f", {st['field_v_per_cm']:g} V/cm, {st.get('pulses_per_pair', '?')} pulses per pair"
             return f"{kind}: {opt.template.label()}{pb}"
         n_tr = self.n_probes
         return (f"{self.modality}: {n_tr} {opt.device} probe insertion(s), {len(ch)} zone(s) "
@@ -234,8 +269,9 @@ def _plan_modality(case: _Case, name: str, feats: TumourFeatures, mod: str, budg
                       overrides=TargetOverrides(margin_mm=o.margin_mm, clip_to_organ=o.clip_to_organ,
                                                 uncertainty_mm=o.uncertainty_mm),
                       pad_mm=pad, plan_voxel_mm=o.plan_voxel_mm, body_mask=case.body_mask, margins=case.margins)
-    dirs, prep, dnotes = (_directions(case.labels, name, case.policy, o.needle_length_mm, case.body_mask,
-                                      o.n_directions, o.n_paths, o.keep_away or None) if opts and cap > 0
+    find = _array_directions if mod in ARRAY_MODALITIES else _directions
+    dirs, prep, dnotes = (find(case.labels, name, case.policy, o.needle_length_mm, case.body_mask,
+                               o.n_directions, o.n_paths, o.keep_away or None) if opts and cap > 0
                           else ([], None, []))
     notes += dnotes
     strided = pt.stride != (1, 1, 1)
@@ -425,12 +461,39 @@ def _add_probes(plan: Plan, name: str, att: ModalityAttempt, o: PlanOptions) -> 
                 device=opt.device, modality=opt.modality, setting=opt.setting, power_w=opt.row.power_w,
                 time_s=opt.row.time_s, isotherm_c=opt.row.isotherm_c, spacing_mm=opt.row.spacing_mm,
                 exposure_mm=opt.row.exposure_mm, entry_lps=tuple(map(float, entry)),
-                tip_lps=tuple(map(float, tip)), direction_lps=tuple(map(float, c.direction)),
+                tip_lps=tuple(map(float, tip)), direction_lps=tuple(map(float, _probe_direction(tip, entry, c.direction))),
                 zone_centre_lps=tuple(map(float, c.centre)), zone_index=zi, track=track,
                 path_length_mm=round(float(length), 2), tip_offset_mm=float(off or 0.0), tip_offset_source=off_src,
                 tip_offset_sourced=sourced, array_position=pos_i + 1 if array else 1,
-                layout_offset_mm=(float(layout[j][0]), float(layout[j][1])), sources=list(opt.sources)))
+                layout_offset_mm=(float(layout[j][0]), float(layout[j][1])), sources=list(opt.sources),
+                schedule=_schedule(opt)))
     return len(tracks), len(chosen), sorted(set(unsourced))
+
+
+def _max_lean_deg(probes: Sequence[PlannedProbe]) -> float:
+    """Largest angle (deg) between a probe's shaft and the array's mean direction (0: parallel)."""
+    if len(probes) < 2:
+        return 0.0
+    d = np.array([p.direction_lps for p in probes], float)
+    m = d.mean(axis=0)
+    m /= np.linalg.norm(m)
+    return float(np.degrees(np.arccos(np.clip(d @ m, -1.0, 1.0))).max())
+
+
+def _probe_direction(tip, entry, axis) -> np.ndarray:
+    """The probe's own insertion direction (a converging cryoprobe leans from the array axis)."""
+    v = np.asarray(tip, float) - np.asarray(entry, float)
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1.0 else np.asarray(axis, float)
+
+
+def _schedule(opt) -> list[ProbeScheduleStep] | None:
+    """Cryo arrays: the freeze-thaw-freeze schedule their zone was computed with (power 1 = freeze)."""
+    if opt.array_zone is None or opt.modality != "cryo":
+        return None
+    minutes = opt.array_zone.settings.get("schedule_min") or []
+    return [ProbeScheduleStep(duration_s=60.0 * float(m), power_w=0.0 if k % 2 else 1.0)
+            for k, m in enumerate(minutes)] or None
 
 
 def _evidence_comparison(case: _Case, plan: Plan, name: str, att: ModalityAttempt) -> tuple[str, list[EvidenceCoverage]]:
@@ -585,6 +648,11 @@ def _plan_tumour(case: _Case, plan: Plan, tum: str, budget: int) -> tuple[Target
     for u in unsourced:
         plan.warnings.append(f"{name}: tip-to-zone-centre offset unsourced for {u}; the tip is placed "
                              f"{o.tip_offset_mm:g} mm beyond the zone centre - check the device IFU")
+    lean = _max_lean_deg([p for p in plan.probes if p.tumour == name]) if att.modality in ARRAY_MODALITIES else 0.0
+    if lean > 0.5:
+        tp.configuration += f", converging (shafts lean up to {lean:.0f} deg toward the array axis)"
+        tp.notes.append(f"converging array: the tips are at the modelled layout, the shafts lean up to {lean:.0f} deg "
+                        f"toward the array axis to reach safe paths [{att.cfg.converging_source or 'unsourced'}]")
     if n_zones > n_ins or (n_zones > 1 and att.modality in ARRAY_MODALITIES):
         tp.notes.append("pull-back: several zones share one track (deepest first)")
     tp.evidence_used, tp.evidence_comparison = _evidence_comparison(case, plan, name, att)

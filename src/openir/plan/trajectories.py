@@ -295,8 +295,11 @@ def prepare_case(labels: LabelMap, target_lps: Sequence[float], policy: Trajecto
 
 def _index_dirs(prep: CasePrep, d: np.ndarray) -> np.ndarray:
     """Unit LPS directions -> index units (k, j, i) per mm of path."""
-    inv = np.linalg.inv(prep.grid.affine[:3, :3])  # type: ignore[attr-defined]
-    return np.ascontiguousarray((d @ inv.T)[:, ::-1])
+    inv = getattr(prep, "_inv_affine", None)
+    if inv is None:
+        inv = np.linalg.inv(prep.grid.affine)  # type: ignore[attr-defined]
+        prep._inv_affine = inv  # type: ignore[attr-defined]
+    return np.ascontiguousarray((d @ inv[:3, :3].T)[:, ::-1])
 
 
 def _apply_limits(prep: CasePrep, d: np.ndarray, status: np.ndarray, blocker: np.ndarray,
@@ -321,11 +324,14 @@ def trace_one(prep: CasePrep, tip_lps: Sequence[float], outward_lps: Sequence[fl
 
     Returns (status, blocker index, skin-to-tip length mm); the same rules as the search.
     """
-    g = prep.grid
+    inv = getattr(prep, "_inv_affine", None)
+    if inv is None:  # thousands of calls per plan: invert the crop's affine once
+        inv = np.linalg.inv(prep.grid.affine)  # type: ignore[attr-defined]
+        prep._inv_affine = inv  # type: ignore[attr-defined]
     tip = np.asarray(tip_lps, float)
     d = np.asarray(outward_lps, float).reshape(1, 3)
     d = d / np.linalg.norm(d)
-    tk = np.ascontiguousarray(g.world_to_index(tip)[::-1], dtype=np.float64)  # type: ignore[attr-defined]
+    tk = np.ascontiguousarray((inv[:3, :3] @ tip + inv[:3, 3])[::-1], dtype=np.float64)
     status, blocker, exit_t, _c, _cap, counted, _cl, _f = _march.march_serial(
         prep.codes, tk, _index_dirs(prep, d), prep.spacing_kji, prep.needle_length_mm, prep.forbid,
         prep.capsule_id, prep.counted_id, len(prep.counted_names), prep.dist, np.float32(prep.quantum_mm),

@@ -139,6 +139,14 @@ def plan_figures(plan: Plan, labels: LabelMap, ct: Volume | None = None,
     return figs
 
 
+def _probe_time(p) -> str:
+    """Activation time of a probe: a cryo freeze-thaw-freeze schedule, else its time setting."""
+    sched = getattr(p, "schedule", None)
+    if sched:
+        return "-".join(f"{st.duration_s / 60:g}" for st in sched) + " min (freeze-thaw-freeze)"
+    return f"{p.time_s / 60:g} min" if p.time_s else "-"
+
+
 def plan_report_html(plan: Plan, labels: LabelMap, ct: Volume | None = None,
                      targets: dict[str, np.ndarray] | None = None) -> str:
     """The one-page plan report as an HTML string (images embedded)."""
@@ -148,10 +156,13 @@ def plan_report_html(plan: Plan, labels: LabelMap, ct: Volume | None = None,
             for t in plan.targets]
     parts = [table(["tumour", "modality", "probes", "tracks", "tumour cov. %", "target cov. %", "min margin mm",
                      "healthy ablated mL", "full coverage", "structures in zone"], rows)]
-    parts.append(table(["#", "group", "track", "tumour", "device", "setting", "entry LPS", "tip LPS", "path mm"],
-                        [(p.order, p.group, p.track, p.tumour, p.device, p.setting,
+    parts.append(table(["#", "group", "track", "tumour", "device", "setting", "time", "entry LPS", "tip LPS", "path mm",
+                        "tip beyond zone centre mm"],
+                        [(p.order, p.group, p.track, p.tumour, p.device, p.setting, _probe_time(p),
                           ", ".join(f"{v:.0f}" for v in p.entry_lps), ", ".join(f"{v:.0f}" for v in p.tip_lps),
-                          f"{p.path_length_mm:.0f}") for p in plan.probes]))
+                          f"{p.path_length_mm:.0f}",
+                          f"{p.tip_offset_mm:g}" + ("" if p.tip_offset_sourced else " (UNSOURCED)"))
+                         for p in plan.probes]))
     if plan.physics is not None:
         parts.append(plan_physics_table(plan))
     if plan.warnings:
@@ -174,6 +185,11 @@ def plan_report_html(plan: Plan, labels: LabelMap, ct: Volume | None = None,
                      for e in t.evidence_comparison)
         parts.append(f"<p>Configuration: {html.escape(t.configuration)}. Zone evidence used: "
                      f"<b>{html.escape(t.evidence_used or '-')}</b>{ev}.</p>")
+        offs = sorted({(p.device, p.tip_offset_mm, p.tip_offset_source) for p in plan.probes
+                       if p.tumour == t.tumour and p.tip_offset_sourced})
+        if offs:
+            parts.append("<p>Tip beyond the zone centre: " + "; ".join(
+                f"{html.escape(d)} {o:g} mm [{html.escape(src[:160])}]" for d, o, src in offs) + ".</p>")
         unsourced = sorted({f"{p.device} ({p.setting})" for p in plan.probes
                             if p.tumour == t.tumour and not p.tip_offset_sourced})
         if unsourced:
