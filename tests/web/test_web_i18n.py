@@ -66,3 +66,35 @@ def test_pages_in_zh_cn_show_no_english_message(client_for):
             left = shown & english
             assert not left, (page, left)
         c.put("/api/me/lang", json={"lang": "en"})
+
+
+def test_messages_built_from_data_follow_the_reader(client_for):
+    from openir.web.i18n import translator
+    from openir.web.messages import alert_text, note_payload, note_text, reason_text
+
+    zh, en = translator("zh-CN"), translator("en")
+    stored = note_payload("notify_message", cid=7, what="@plan_proposal", by="H002")
+    assert note_text(en, stored) == "Consultation #7: new plan proposal from H002"
+    assert note_text(zh, stored) == "会诊 #7：H002 发来新的方案建议"
+    assert note_text(zh, "an old plain-text note") == "an old plain-text note"
+    assert "超过高辐射剂量水平 5 Gy" in alert_text(zh, "dose_rp_gy", "procedure", 5.2, 5.0, "Gy")
+    assert alert_text(en, "fluoro_time_s", "procedure", 3900, 3600, "s").startswith("Fluoroscopy time 65.0 min")
+    assert reason_text(zh, "not A: 120 procedures/year < 200 required for a tertiary hospital") == \
+        "未达 A 级：年手术量 120 例 < 三级医院要求的 200 例"
+    assert reason_text(zh, "not B: funnel alarm (beyond 99.8% limit) on major_ae") == \
+        "未达 B 级：漏斗图报警（超出 99.8% 控制限）：严重不良事件率（SIR 2003 C-F 级）"
+    c = client_for("centre")
+    c.put("/api/me/lang", json={"lang": "zh-CN"})
+    page = c.get("/dose").text
+    assert "exceeds the substantial" not in page
+    quality = c.get("/quality").text
+    assert "procedures/year" not in quality and "funnel alarm" not in quality and "meets every" not in quality
+    svg = c.get("/api/quality/funnel/major_ae.svg").text
+    assert "严重不良事件率" in svg and "病例数" in svg
+    c.put("/api/me/lang", json={"lang": "en"})
+
+
+def test_an_empty_learning_curve_box_says_why():
+    from openir.report.registry_figures import cusum_svg
+
+    assert "no operator has enough cases" in cusum_svg([])

@@ -111,15 +111,18 @@ def _od(t: pd.DataFrame) -> Overdispersion:
     return Overdispersion(float(t["phi"].iloc[0]), float(t["tau2"].iloc[0]), bool(t["overdispersed"].iloc[0]), len(t))
 
 
-def funnel_svg(t: pd.DataFrame, d: IndicatorDef, highlight: str | None = None) -> str:
-    """A funnel plot as SVG drawn directly (limits, registry rate, hospitals; ``highlight`` circled)."""
+def funnel_svg(t: pd.DataFrame, d: IndicatorDef, highlight: str | None = None,
+               labels: dict[str, str] | None = None) -> str:
+    """A funnel plot as SVG drawn directly (limits, registry rate, hospitals; ``highlight`` circled).
+    ``labels`` (``title``, ``x``, ``empty``) give the words in the reader's language."""
+    words = {"title": d.title, "x": "cases (n, log scale)", "empty": "no data", **(labels or {})}
     W, H, m = 640, 380, 50  # noqa: N806
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" '
              f'aria-label="funnel plot {html.escape(d.code)}" class="funnel">',
              f'<rect width="{W}" height="{H}" fill="white"/>',
-             f'<text x="{W/2}" y="18" text-anchor="middle" font-size="13">{html.escape(d.title)}</text>']
+             f'<text x="{W/2}" y="18" text-anchor="middle" font-size="13">{html.escape(words["title"])}</text>']
     if t.empty:
-        parts.append(f'<text x="{W/2}" y="{H/2}" text-anchor="middle">no data</text></svg>')
+        parts.append(f'<text x="{W/2}" y="{H/2}" text-anchor="middle">{html.escape(words["empty"])}</text></svg>')
         return "".join(parts)
     s = d.scale
     theta = float(t["benchmark"].iloc[0])
@@ -154,17 +157,20 @@ def funnel_svg(t: pd.DataFrame, d: IndicatorDef, highlight: str | None = None) -
                      f'{r.x}/{r.n} ({html.escape(str(r.status))})</title></circle>')
     parts.append(f'<line x1="{m}" x2="{W-m}" y1="{H-m}" y2="{H-m}" stroke="#333"/>'
                  f'<line x1="{m}" x2="{m}" y1="{m}" y2="{H-m}" stroke="#333"/>'
-                 f'<text x="{W/2}" y="{H-12}" text-anchor="middle" font-size="11">cases (n, log scale)</text>'
+                 f'<text x="{W/2}" y="{H-12}" text-anchor="middle" font-size="11">{html.escape(words["x"])}</text>'
                  f'<text x="{m-4}" y="{Y(y1):.1f}" text-anchor="end" font-size="10">{y1:.3g}</text>'
                  f'<text x="{m-4}" y="{Y(y0):.1f}" text-anchor="end" font-size="10">{y0:.3g}</text></svg>')
     return "".join(parts)
 
 
-def cusum_svg(curves: Sequence[Curve]) -> str:
-    """CUSUM paths as SVG polylines against the first curve's threshold ``h`` (dashed red)."""
+def cusum_svg(curves: Sequence[Curve], empty: str = "no operator has enough cases for a learning curve yet") -> str:
+    """CUSUM paths as SVG polylines against the first curve's threshold ``h`` (dashed red); with no
+    curve, the box says why instead of staying blank."""
     cs = list(curves)
     W, H, m = 640, 300, 40  # noqa: N806
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" class="cusum"><rect width="{W}" height="{H}" fill="white"/>']
+    if not cs:
+        out.append(f'<text x="{W/2}" y="{H/2}" text-anchor="middle" font-size="13">{html.escape(empty)}</text>')
     if cs:
         nmax = max(c.n for c in cs)
         ymax = max(max(max(c.path) for c in cs), cs[0].h) * 1.1 or 1.0

@@ -13,7 +13,9 @@ from . import cases, consult, dose_view, quality_view
 from .access import audit
 from .context import Ctx
 from .deps import admin, api_user, api_writer, ctx_of
+from .i18n import translator
 from .imaging import load_case_volume, render_slice, surface_points
+from .messages import note_text
 from .models import User
 from .procedures import (
     case_filter,
@@ -305,7 +307,9 @@ def move(cid: int, body: TransitionIn, p: Principal = Depends(api_writer), ctx: 
 @router.get("/notifications", response_model=list[NotificationOut], tags=["consultations"])
 def notes(p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> list[NotificationOut]:
     """The latest notifications of the caller's hospital (consultation requests and replies)."""
-    return [NotificationOut(id=n.id, text=n.text, link=n.link, read=n.read, at=n.at) for n in consult.notifications(ctx, p)]
+    t = translator(p.lang)
+    return [NotificationOut(id=n.id, text=note_text(t, n.text), link=n.link, read=n.read, at=n.at)
+            for n in consult.notifications(ctx, p)]
 
 
 @router.post("/notifications/{nid}/read", status_code=204, tags=["consultations"])

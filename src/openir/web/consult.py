@@ -16,6 +16,7 @@ from openir.registry import get_hospital, session_scope
 from .access import audit
 from .cases import case_view
 from .context import Ctx
+from .messages import note_payload
 from .models import TRANSITIONS, Consultation, ConsultMessage, Notification, User, now
 from .schemas import ConsultIn, ConsultOut
 from .security import Principal
@@ -44,8 +45,9 @@ def _out(c: Consultation, side: str | None, **kw: Any) -> ConsultOut:
                       allowed=allowed, **kw)
 
 
-def _notify(s: Any, hospital: str, text: str, cid: int) -> None:
-    s.add(Notification(hospital_code=hospital, text=text, link=f"/consultations/{cid}"))
+def _notify(s: Any, hospital: str, key: str, cid: int, **args: Any) -> None:
+    """A notification as a catalogue key with arguments, shown in each reader's language."""
+    s.add(Notification(hospital_code=hospital, text=note_payload(key, cid=cid, **args), link=f"/consultations/{cid}"))
 
 
 def create(ctx: Ctx, p: Principal, body: ConsultIn) -> ConsultOut:
@@ -62,7 +64,7 @@ def create(ctx: Ctx, p: Principal, body: ConsultIn) -> ConsultOut:
                          question=body.question, created_by=p.user_id)
         s.add(c)
         s.flush()
-        _notify(s, body.to_hospital, f"consultation #{c.id} requested by {p.hospital_code}", c.id)
+        _notify(s, body.to_hospital, "notify_requested", c.id, by=p.hospital_code)
         audit(s, p, "insert", "web_consultations", c.id, {"to": body.to_hospital})
         return _out(c, "requester")
 
@@ -113,7 +115,7 @@ def comment(ctx: Ctx, p: Principal, cid: int, body: str, plan: dict[str, Any] | 
             c.state = "answered"
         c.updated_at = now()
         other = c.to_hospital if side == "requester" else c.from_hospital
-        _notify(s, other, f"consultation #{cid}: new {'plan proposal' if plan else 'comment'} from {p.hospital_code}", cid)
+        _notify(s, other, "notify_message", cid, what="@plan_proposal" if plan else "@comment", by=p.hospital_code)
         audit(s, p, "insert", "web_consult_messages", cid, {"kind": "plan" if plan else "comment"})
         return _out(c, side)
 
@@ -127,7 +129,7 @@ def transition(ctx: Ctx, p: Principal, cid: int, state: str) -> ConsultOut:
             raise HTTPException(409, f"{side} cannot move a {c.state} consultation to {state}")
         before, c.state, c.updated_at = c.state, state, now()
         s.add(ConsultMessage(consultation_id=cid, author_id=p.user_id, kind="state", body=f"{before} -> {state}"))
-        _notify(s, c.to_hospital if side == "requester" else c.from_hospital, f"consultation #{cid} is now {state}", cid)
+        _notify(s, c.to_hospital if side == "requester" else c.from_hospital, "notify_state", cid, state=f"@{state}")
         audit(s, p, "update", "web_consultations", cid, {"state": state, "was": before})
         return _out(c, side)
 

@@ -79,22 +79,25 @@ def get_procedure(ctx: Ctx, p: Principal, pid: int) -> ProcedureOut:
 def check_draft(ctx: Ctx, p: Principal, draft: CheckIn) -> CheckOut:
     """Flags a draft would raise: tier of technique vs hospital level and operator credential,
     contraindications, indications; plus plain validation messages, without storing anything."""
+    from .i18n import translator
+
+    t = translator(p.lang)
     cat = load_catalogue()
     errors: dict[str, str] = {}
     if draft.technique not in cat.techniques:
-        errors["technique"] = "unknown technique"
+        errors["technique"] = t("err_unknown_technique")
     with session_scope(ctx.engine, p.username) as s:
         hosp = get_hospital(s, p.hospital_code) if p.hospital_code else None
         if hosp is None:
-            errors["hospital_code"] = "only a hospital user can enter procedures"
+            errors["hospital_code"] = t("err_not_hospital")
         op = None
         if draft.operator_code:
             op = get_operator(s, draft.operator_code)
             if op is None or hosp is None or op.hospital_code != hosp.code:
-                errors["operator_code"] = "no such operator in your hospital"
+                errors["operator_code"] = t("err_no_operator")
                 op = None
         else:
-            errors["operator_code"] = "required"
+            errors["operator_code"] = t("err_required")
     flags: list[dict[str, str]] = []
     tier = None
     if "technique" not in errors:

@@ -13,6 +13,8 @@ from openir import report
 from openir.registry import build_qc, list_operators, session_scope
 
 from .context import Ctx
+from .i18n import translator
+from .messages import indicator_title
 from .schemas import CurveOut, IndicatorRow, RatingOut
 from .security import Principal
 
@@ -77,7 +79,14 @@ def _table(ctx: Ctx, code: str) -> tuple[pd.DataFrame, Any]:
 
 def funnel_svg(ctx: Ctx, p: Principal, code: str) -> str:
     """The dashboard's funnel plot of one indicator (SVG), the caller's hospital circled."""
-    return ctx.cached(f"funnel_svg:{code}:{p.hospital_code}", lambda: report.funnel_svg(*_table(ctx, code), p.hospital_code))
+    t = translator(p.lang)
+
+    def make() -> str:
+        table, d = _table(ctx, code)
+        words = {"title": indicator_title(t, d.code, d.title), "x": t("funnel_x"), "empty": t("none")}
+        return report.funnel_svg(table, d, p.hospital_code, words)
+
+    return ctx.cached(f"funnel_svg:{code}:{p.hospital_code}:{p.lang}", make)
 
 
 def funnel_png(ctx: Ctx, p: Principal, code: str) -> bytes:
@@ -90,4 +99,4 @@ def funnel_png(ctx: Ctx, p: Principal, code: str) -> bytes:
 
 def cusum_svg(ctx: Ctx, p: Principal) -> str:
     """Learning curves (first 12 the caller may see) as SVG."""
-    return report.cusum_svg(curves(ctx, p)[:12])
+    return report.cusum_svg(curves(ctx, p)[:12], translator(p.lang)("cusum_empty"))
