@@ -61,3 +61,22 @@ def test_real_dicom_series_spine_at_the_bottom(shared_data):
     sl = take(img, "axial", img.shape[0] // 2)
     bone = sl[:, sl.shape[1] * 2 // 5: sl.shape[1] * 3 // 5] > 250
     assert np.nonzero(bone)[0].mean() > sl.shape[0] / 2
+
+
+def test_planned_needles_are_drawn_where_they_cross_the_slice():
+    import zlib
+
+    img = np.zeros((20, 30, 40), np.float32)
+    sp = (2.0, 1.0, 1.0)  # (k, j, i) mm
+    needle = ([2.0, 15.0, 20.0], [30.0, 15.0, 20.0])  # along x at j = 15, k = 10 (z = 20 mm)
+
+    def pixels(png):
+        w, h = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        raw = zlib.decompress(png[png.index(b"IDAT") + 4:png.index(b"IEND") - 8])
+        return np.frombuffer(raw, np.uint8).reshape(h, 1 + 3 * w)[:, 1:].reshape(h, w, 3)
+
+    on = pixels(render_slice(img, None, sp, axis="axial", index=10, centre=0, width=100, needles=[needle]))
+    ys, xs = np.nonzero((on == [255, 235, 59]).all(axis=2))
+    assert set(ys) == {15} and xs.min() == 2 and xs.max() == 30  # the needle, on its row, entry to tip
+    off = pixels(render_slice(img, None, sp, axis="axial", index=3, centre=0, width=100, needles=[needle]))
+    assert not (off == [255, 235, 59]).all(axis=2).any()  # far from the slice: not drawn

@@ -183,10 +183,12 @@ def case(pid: int, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of))
 def slice_png(pid: int, axis: Literal["axial", "coronal", "sagittal"] = "axial", index: int = Query(0, ge=0, le=100_000),
               centre: float = Query(40.0, ge=-1e5, le=1e5), width: float = Query(400.0, gt=0, le=1e5),
               overlay: bool = True, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> Response:
-    """One image slice with window/level and label overlay, for the case viewer; each read is audited."""
+    """One image slice with window/level, label overlay and the planned needles, for the case viewer;
+    each read is audited. Patient pixels are never cached (no-store)."""
     img, lab, sp = load_case_volume(*cases.read_images(ctx, p, pid))
-    png = render_slice(img, lab, sp, axis=axis, index=index, centre=centre, width=width, overlay=overlay)
-    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+    png = render_slice(img, lab, sp, axis=axis, index=index, centre=centre, width=width, overlay=overlay,
+                       needles=cases.needle_lines(ctx, p, pid) if overlay else None)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/cases/{pid}/points3d", tags=["cases"])

@@ -126,3 +126,17 @@ def read_images(ctx: Ctx, p: Principal, pid: int) -> tuple[str, str | None]:
             raise HTTPException(404, "this case has no images")
         audit(s, p, "read", "case_images", pid, {"consultation": via} if via is not None else None)
     return files
+
+
+def needle_lines(ctx: Ctx, p: Principal, pid: int) -> list[tuple[list[float], list[float]]]:
+    """The planned needles of a case ``p`` may see (its image read is audited by ``read_images``)."""
+    with session_scope(ctx.engine, p.username) as s:
+        rec = find_case(s, pid, hospitals=hospitals_of(p))
+        if rec is None and consulted_on(s, p, pid) is not None:
+            rec = find_case(s, pid)
+    plan = rec.links.get("plan") if rec is not None else None
+    out = []
+    for t in (plan or {}).get("trajectories", []) if isinstance(plan, dict) else []:
+        if isinstance(t, dict) and isinstance(t.get("entry_mm"), list) and isinstance(t.get("target_mm"), list):
+            out.append(([float(v) for v in t["entry_mm"]], [float(v) for v in t["target_mm"]]))
+    return out

@@ -98,8 +98,12 @@ def n_slices(shape: tuple[int, ...], axis: str) -> int:
 
 
 def render_slice(img: np.ndarray, lab: np.ndarray | None, spacing: tuple[float, float, float], *, axis: str,
-                 index: int, centre: float, width: float, overlay: bool = True, alpha: float = 0.4) -> bytes:
-    """PNG of one slice with window ``centre``/``width`` and the labels blended in."""
+                 index: int, centre: float, width: float, overlay: bool = True,
+                 needles: list[tuple[list[float], list[float]]] | None = None) -> bytes:
+    """PNG of one slice with window ``centre``/``width``, the labels blended in and the planned
+    needles (``(entry_mm, target_mm)`` as x = i, y = j, z = k times spacing) drawn where they pass
+    within 1.5 voxels of the slice."""
+    alpha = 0.4
     if axis not in AXES:
         raise InputError(f"axis must be one of {', '.join(AXES)}", field="axis")
     index = int(np.clip(index, 0, n_slices(img.shape, axis) - 1))
@@ -112,7 +116,34 @@ def render_slice(img: np.ndarray, lab: np.ndarray | None, spacing: tuple[float, 
         if m.any():
             col = PALETTE[1 + (ls[m].astype(np.int64) - 1) % (len(PALETTE) - 1)]
             rgb[m] = ((1 - alpha) * rgb[m] + alpha * col).astype(np.uint8)
+    if needles:
+        _draw_needles(rgb, needles, spacing, axis, index, img.shape)
     return png_bytes(np.ascontiguousarray(square_pixels(rgb, *pixel_mm(spacing, axis))))
+
+
+NEEDLE_RGB = np.array([255, 235, 59], np.uint8)
+
+
+def _draw_needles(rgb: np.ndarray, needles, spacing, axis: str, index: int, shape) -> None:
+    """Mark the voxels of each needle segment that lie within 1.5 voxels of this slice."""
+    sk, sj, si = spacing
+    for a, b in needles:
+        a_kji = np.array([a[2] / sk, a[1] / sj, a[0] / si])
+        b_kji = np.array([b[2] / sk, b[1] / sj, b[0] / si])
+        n = int(np.ceil(np.abs(b_kji - a_kji).max() * 4)) + 2
+        pts = a_kji + np.linspace(0.0, 1.0, n)[:, None] * (b_kji - a_kji)
+        dim = {"axial": 0, "coronal": 1, "sagittal": 2}[axis]
+        near = np.abs(pts[:, dim] - index) <= 1.5
+        idx = np.rint(pts[near]).astype(np.int64)
+        inside = np.all((idx >= 0) & (idx < np.array(shape)), axis=1)
+        k, j, i = idx[inside].T
+        if axis == "axial":
+            rows, cols = j, i
+        elif axis == "coronal":
+            rows, cols = shape[0] - 1 - k, i
+        else:
+            rows, cols = shape[0] - 1 - k, j
+        rgb[rows, cols] = NEEDLE_RGB
 
 
 def pixel_mm(spacing: tuple[float, float, float], axis: str) -> tuple[float, float]:
