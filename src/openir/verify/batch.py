@@ -21,7 +21,8 @@ same_frame     no        1/true: pre and post labels share one frame (no registr
 A failing case writes a row with ``status`` 'refused', 'error' or 'no verdict' (alignment not
 measured) and the message; it never stops the batch, and `openir verify batch` exits non-zero
 naming those cases. A case that kills its worker (e.g. out of memory) is retried once on another
-worker, then reported by its ``case_id`` as 'error'; the other cases complete.
+worker, then once more alone (so that a case lost only because another crashed its worker is
+verified), then reported by its ``case_id`` as 'error'; the other cases complete.
 
 Every path is made absolute on the client before a case leaves it, so workers must see the files
 at the same absolute paths (a shared file system on a cluster). The results CSV is rewritten
@@ -208,7 +209,9 @@ def _client(opts: BatchOptions) -> Iterator[Any]:
             yield client
         return
     # a case that kills two workers is reported, not retried until the batch dies
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), LocalCluster(
+    # workers hold no queued cases (saturation 1.0), so a crash takes no bystander with it
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1,
+                          "distributed.scheduler.worker-saturation": 1.0}), LocalCluster(
         n_workers=max(1, opts.workers), threads_per_worker=1, processes=opts.processes,
         dashboard_address=None, silence_logs=logging.ERROR,
     ) as cluster, Client(cluster) as client:
@@ -245,17 +248,34 @@ def run_batch(
                           pure=False): row["case_id"]
             for row in todo
         }
-        for n, fut in enumerate(as_completed(futures), start=1):
-            cid = futures[fut]
-            try:
-                res = fut.result()
-            except Exception as exc:  # the case, not the batch: KilledWorker, lost worker, unpicklable result
-                name = exc.__class__.__name__
-                why = ("its worker died twice while verifying it (most often out of memory); "
-                       if name == "KilledWorker" else "")
-                res = _failed_row(cid, f"{why}{name}: {exc}")
+        rows = {r["case_id"]: r for r in todo}
+        killed: list[str] = []
+        done = 0
+
+        def finish(cid: str, res: dict[str, Any]) -> None:
+            nonlocal done
+            done += 1
             results[cid] = res
             _write_rows(results_csv, order, results)
             if opts.progress:
-                opts.progress(n, len(todo), res)
+                opts.progress(done, len(todo), res)
+
+        for fut in as_completed(futures):
+            cid = futures[fut]
+            try:
+                finish(cid, fut.result())
+            except Exception as exc:  # the case, not the batch: KilledWorker, lost worker, unpicklable result
+                if exc.__class__.__name__ == "KilledWorker":
+                    killed.append(cid)  # maybe only a bystander of another case's crash: try again alone
+                else:
+                    finish(cid, _failed_row(cid, f"{exc.__class__.__name__}: {exc}"))
+        for cid in killed:  # one at a time, so a case that kills workers cannot take another one with it
+            fut = client.submit(opts.runner or run_case, rows[cid], base, out_dir, opts.write,
+                                key=f"verify-{cid}-{run_id}-alone", pure=False)
+            try:
+                finish(cid, fut.result())
+            except Exception as exc:
+                why = "its worker died each time it was verified (most often out of memory); " \
+                    if exc.__class__.__name__ == "KilledWorker" else ""
+                finish(cid, _failed_row(cid, f"{why}{exc.__class__.__name__}: {exc}"))
     return [results[c] for c in order if c in results]
