@@ -98,3 +98,17 @@ def test_an_empty_learning_curve_box_says_why():
     from openir.report.registry_figures import cusum_svg
 
     assert "no operator has enough cases" in cusum_svg([])
+
+
+def test_validation_messages_follow_the_reader(client_for):
+    c = client_for("op-h001")
+    bad = {"uid": "V-1", "patient_key": "PK-V-1", "hospital_code": "H001", "operator_code": "H001-OP01",
+           "date": "2024-01-02", "technique": "liver_mwa", "lesions": [{"size_mm": -5}], "age_years": 300}
+    msgs = {e["loc"][-1]: e["msg"] for e in c.post("/api/procedures", json=bad).json()["detail"]}
+    assert msgs["age_years"] == "must be at most 120" and msgs["size_mm"] == "must be greater than 0"
+    c.put("/api/me/lang", json={"lang": "zh-CN"})
+    detail = c.post("/api/procedures", json=bad).json()["detail"]
+    msgs = {e["loc"][-1]: e["msg"] for e in detail}
+    assert msgs["age_years"] == "不能大于 120" and msgs["size_mm"] == "必须大于 0"
+    assert all(e["type"] and e["loc"] for e in detail)  # the structure stays FastAPI's
+    c.put("/api/me/lang", json={"lang": "en"})

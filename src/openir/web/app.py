@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import event
@@ -17,6 +19,7 @@ from openir.registry import init_db, make_engine
 
 from .context import Ctx
 from .deps import LoginRequired
+from .i18n import pick
 from .models import create_web_tables
 
 HERE = Path(__file__).parent
@@ -82,6 +85,17 @@ def create_app(url: str | None = None, *, home: str | Path | None = None, schema
                                headers=getattr(exc, "headers", None))
         return await http_exception_handler(request, exc)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        """422 as FastAPI gives it, with each message in the caller's language."""
+        from .i18n import translator
+        from .messages import validation_text
+
+        p = _caller(request)
+        t = translator(p.lang if p else pick(request.cookies.get("openir_lang"), request.headers.get("accept-language")))
+        detail = [{**e, "msg": validation_text(t, e)} for e in jsonable_encoder(exc.errors())]
+        return JSONResponse({"detail": detail}, status_code=422)
+
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):  # logged by the server; never a traceback to a user
         if _wants_html(request):
@@ -106,20 +120,27 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
-def _error_page(request: Request, status: int, message: str, headers: dict | None = None):
+def _caller(request: Request):
+    """The logged-in caller of a request (for their language and menu), or None; never raises."""
     from openir.registry import session_scope
 
-    from .i18n import catalogue
-    from .pages import render
     from .security import SESSION_COOKIE, session_principal
 
-    p = None
-    if cookie := request.cookies.get(SESSION_COOKIE):  # the user's own language and menu, if logged in
-        try:
-            with session_scope(request.app.state.ctx.engine) as s:
-                p = session_principal(s, cookie)
-        except Exception:  # an error page must render even when the database is the problem
-            p = None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    try:
+        with session_scope(request.app.state.ctx.engine) as s:
+            return session_principal(s, cookie)
+    except Exception:  # an error answer must render even when the database is the problem
+        return None
+
+
+def _error_page(request: Request, status: int, message: str, headers: dict | None = None):
+    from .i18n import catalogue
+    from .pages import render
+
+    p = _caller(request)
     generic = {403: "not_allowed", 404: "not_found", 500: "server_error"}
     title = f"error_{status}" if f"error_{status}" in catalogue("en") else "error_other"
     text = message if message and message not in ("Not Found", "Forbidden", "not found") else generic.get(status, "")

@@ -69,3 +69,29 @@ def indicator_title(t: Translate, code: str, fallback: str) -> str:
     key = f"ind_{code}"
     text = t(key)
     return fallback if text == key else text
+
+
+# pydantic error types -> catalogue keys (with the error's ``ctx`` as arguments)
+_VALIDATION = {
+    "missing": "v_missing", "greater_than": "v_greater_than", "greater_than_equal": "v_greater_than_equal",
+    "less_than": "v_less_than", "less_than_equal": "v_less_than_equal", "string_too_short": "v_string_too_short",
+    "string_too_long": "v_string_too_long", "int_parsing": "v_number", "float_parsing": "v_number",
+    "int_from_float": "v_whole_number", "date_from_datetime_parsing": "v_date", "date_parsing": "v_date",
+    "literal_error": "v_one_of", "enum": "v_one_of", "bool_parsing": "v_bool", "string_pattern_mismatch": "v_pattern",
+    "extra_forbidden": "v_extra",
+}
+
+
+def validation_text(t: Translate, error: dict) -> str:
+    """One request-validation error (pydantic's dict) as a message in the reader's language; a
+    message of our own validators (``value_error``) is looked up by its text, else kept."""
+    key = _VALIDATION.get(str(error.get("type")))
+    if key is None:
+        msg = str(error.get("msg", ""))
+        own = "v_" + re.sub(r"[^a-z0-9]+", "_", msg.lower().removeprefix("value error, ")).strip("_")
+        return t(own) if t(own) != own else msg
+    ctx = {k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in (error.get("ctx") or {}).items()}
+    try:
+        return t(key).format(**ctx)
+    except (KeyError, IndexError):
+        return str(error.get("msg", ""))
