@@ -80,3 +80,23 @@ def test_planned_needles_are_drawn_where_they_cross_the_slice():
     assert set(ys) == {15} and xs.min() == 2 and xs.max() == 30  # the needle, on its row, entry to tip
     off = pixels(render_slice(img, None, sp, axis="axial", index=3, centre=0, width=100, needles=[needle]))
     assert not (off == [255, 235, 59]).all(axis=2).any()  # far from the slice: not drawn
+
+
+def test_the_margin_map_colours_the_tumour_surface_by_class():
+    import zlib
+
+    from openir.web.imaging import MARGIN_RGB
+    from openir.web.seed import case_volume
+
+    vol = case_volume(3)
+    m = vol["margin_mm"]
+    surf = np.isfinite(m)
+    assert surf.any() and (vol["labels"][surf] == 1).all()  # only at the tumour surface
+    k = int(np.argmax(surf.sum(axis=(1, 2))))
+    png = render_slice(vol["image"], vol["labels"], tuple(vol["spacing"]), axis="axial", index=k, centre=40,
+                       width=400, margin=m)
+    w, h = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    raw = zlib.decompress(png[png.index(b"IDAT") + 4:png.index(b"IEND") - 8])
+    rgb = np.frombuffer(raw, np.uint8).reshape(h, 1 + 3 * w)[:, 1:].reshape(h, w, 3)
+    for cls, sel in (("below_0", m[k] < 0), ("0_5", (m[k] >= 0) & (m[k] < 5)), ("5_up", m[k] >= 5)):
+        assert ((rgb == MARGIN_RGB[cls]).all(axis=2) == sel).all(), cls  # exactly those voxels, in their class colour

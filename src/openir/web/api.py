@@ -14,7 +14,7 @@ from .access import audit
 from .context import Ctx
 from .deps import admin, api_user, api_writer, ctx_of
 from .i18n import translator
-from .imaging import load_case_volume, render_slice, surface_points
+from .imaging import load_case_margin, load_case_volume, render_slice, surface_points
 from .messages import note_text
 from .models import User
 from .procedures import (
@@ -182,12 +182,15 @@ def case(pid: int, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of))
 @router.get("/cases/{pid}/slice.png", response_class=Response, responses=PNG, tags=["cases"])
 def slice_png(pid: int, axis: Literal["axial", "coronal", "sagittal"] = "axial", index: int = Query(0, ge=0, le=100_000),
               centre: float = Query(40.0, ge=-1e5, le=1e5), width: float = Query(400.0, gt=0, le=1e5),
-              overlay: bool = True, p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> Response:
+              overlay: bool = True, margin: bool = False, p: Principal = Depends(api_user),
+              ctx: Ctx = Depends(ctx_of)) -> Response:
     """One image slice with window/level, label overlay and the planned needles, for the case viewer;
     each read is audited. Patient pixels are never cached (no-store)."""
-    img, lab, sp = load_case_volume(*cases.read_images(ctx, p, pid))
+    files = cases.read_images(ctx, p, pid)
+    img, lab, sp = load_case_volume(*files)
     png = render_slice(img, lab, sp, axis=axis, index=index, centre=centre, width=width, overlay=overlay,
-                       needles=cases.needle_lines(ctx, p, pid) if overlay else None)
+                       needles=cases.needle_lines(ctx, p, pid) if overlay else None,
+                       margin=load_case_margin(files[0]) if margin else None)
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 

@@ -12,7 +12,7 @@ from openir.registry import find_case, session_scope
 
 from .access import audit, deidentify, hospitals_of, may_identify, pseudonym
 from .context import Ctx
-from .imaging import LETTERS, load_case_volume
+from .imaging import LETTERS, load_case_margin, load_case_volume
 from .procedures import get_procedure
 from .schemas import CaseOut
 from .security import Principal
@@ -95,6 +95,7 @@ def case_view(ctx: Ctx, p: Principal, pid: int) -> CaseOut:
     if files is not None:
         img, lab, sp = load_case_volume(*files)
         volume = {"shape": list(img.shape), "spacing_mm": list(sp), "labels": bool(lab is not None),
+                  "margin_map": load_case_margin(files[0]) is not None,
                   "window": {"centre": 40.0, "width": 400.0}, "letters": {k: list(v) for k, v in LETTERS.items()},
                   "presets": WINDOW_PRESETS}
     plan = links.get("plan")

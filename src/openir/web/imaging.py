@@ -82,6 +82,19 @@ def lps_canonical(array: np.ndarray, direction: np.ndarray, spacing_ijk) -> tupl
     return arr, (by_lps[2], by_lps[1], by_lps[0])
 
 
+@lru_cache(maxsize=16)
+def load_case_margin(path: str) -> np.ndarray | None:
+    """The case's margin map (signed minimal margin at the tumour surface, mm; NaN elsewhere), if stored."""
+    if Path(path).suffix != ".npz":
+        return None
+    with np.load(path) as z:
+        return np.asarray(z["margin_mm"], np.float32) if "margin_mm" in z else None
+
+
+MARGIN_RGB = {"below_0": (230, 40, 40), "0_5": (255, 150, 0), "5_up": (40, 200, 80)}
+"""Margin classes as verification reports them (< 0 mm residual, 0-5 mm, >= 5 mm)."""
+
+
 def take(arr: np.ndarray, axis: str, index: int) -> np.ndarray:
     """A 2D slice of an LPS-canonical volume, displayed radiologically: patient right on the image
     left, anterior up on axial views, head up on coronal and sagittal views (``LETTERS``)."""
@@ -99,10 +112,12 @@ def n_slices(shape: tuple[int, ...], axis: str) -> int:
 
 def render_slice(img: np.ndarray, lab: np.ndarray | None, spacing: tuple[float, float, float], *, axis: str,
                  index: int, centre: float, width: float, overlay: bool = True,
-                 needles: list[tuple[list[float], list[float]]] | None = None) -> bytes:
+                 needles: list[tuple[list[float], list[float]]] | None = None,
+                 margin: np.ndarray | None = None) -> bytes:
     """PNG of one slice with window ``centre``/``width``, the labels blended in and the planned
     needles (``(entry_mm, target_mm)`` as x = i, y = j, z = k times spacing) drawn where they pass
-    within 1.5 voxels of the slice."""
+    within 1.5 voxels of the slice; ``margin`` (the margin map) colours the tumour surface by margin
+    class."""
     alpha = 0.4
     if axis not in AXES:
         raise InputError(f"axis must be one of {', '.join(AXES)}", field="axis")
@@ -116,6 +131,10 @@ def render_slice(img: np.ndarray, lab: np.ndarray | None, spacing: tuple[float, 
         if m.any():
             col = PALETTE[1 + (ls[m].astype(np.int64) - 1) % (len(PALETTE) - 1)]
             rgb[m] = ((1 - alpha) * rgb[m] + alpha * col).astype(np.uint8)
+    if margin is not None:
+        ms = take(margin, axis, index)
+        for cls, sel in (("below_0", ms < 0), ("0_5", (ms >= 0) & (ms < 5)), ("5_up", ms >= 5)):
+            rgb[sel] = MARGIN_RGB[cls]
     if needles:
         _draw_needles(rgb, needles, spacing, axis, index, img.shape)
     return png_bytes(np.ascontiguousarray(square_pixels(rgb, *pixel_mm(spacing, axis))))

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from scipy import ndimage
 
 from openir.registry import (
     list_hospitals,
@@ -18,6 +19,7 @@ from openir.registry import (
     merge_procedure_links,
     session_scope,
 )
+from openir.verify import signed_voxel_margin
 
 from .context import Ctx
 from .models import User
@@ -49,12 +51,19 @@ def case_volume(seed: int, shape: tuple[int, int, int] = (40, 96, 96)) -> dict[s
     body = ((j - c[1]) / (0.45 * shape[1])) ** 2 + ((i - c[2]) / (0.48 * shape[2])) ** 2 < 1
     img = np.where(body, 40.0, -1000.0).astype(np.float32) + rng.normal(0, 12, shape).astype(np.float32)
     t = c + rng.uniform(-6, 6, 3)
+    z = t + rng.uniform(-1.6, 1.6, 3) * np.array([0.4, 1.0, 1.0])  # the zone a little off-centre, as it is
     d = np.sqrt(((k - t[0]) * 2.5) ** 2 + (j - t[1]) ** 2 + (i - t[2]) ** 2)  # mm, 2.5 mm slices
+    dz = np.sqrt(((k - z[0]) * 2.5) ** 2 + (j - z[1]) ** 2 + (i - z[2]) ** 2)
     img[d < 10] += 25
     lab = np.zeros(shape, np.int16)
-    lab[d < 16] = 2
+    lab[dz < 15] = 2
     lab[d < 10] = 1
-    return {"image": img, "labels": lab, "spacing": np.array([2.5, 1.0, 1.0])}
+    spacing = np.array([2.5, 1.0, 1.0])
+    tumour = d < 10
+    surf = tumour & ~ndimage.binary_erosion(tumour, border_value=1)
+    margin = np.full(shape, np.nan, np.float32)  # signed minimal margin at the tumour surface, mm
+    margin[surf] = signed_voxel_margin(tumour, dz < 15, spacing)
+    return {"image": img, "labels": lab, "spacing": spacing, "margin_mm": margin}
 
 
 def seed_demo(ctx: Ctx, *, procedures: int = 400, hospitals: int = 4, seed: int = 0, password: str = "openir-demo-pass",
@@ -83,14 +92,18 @@ def seed_demo(ctx: Ctx, *, procedures: int = 400, hospitals: int = 4, seed: int 
             (ctx.storage / "cases" / h.code).mkdir(parents=True, exist_ok=True)
             # an ablation plan and margin verdict belong to ablations only
             abl = [q for q in list_procedures(s, hospitals=[h.code], limit=None, order="entry") if q.technique in ablation]
-            for n, proc in enumerate(abl[:cases]):
+            for proc in abl[:cases]:
                 name = case_file(h.code, proc.uid)
-                np.savez_compressed(ctx.storage / name, **case_volume(seed * 1000 + proc.id))
+                vol = case_volume(seed * 1000 + proc.id)
+                np.savez_compressed(ctx.storage / name, **vol)
+                low = float(np.nanmin(vol["margin_mm"]))
                 merge_procedure_links(s, proc.id, {
                     "image": name,
                     "plan": {"modality": _modality_of(proc.technique), "device": "demo", "trajectories": [
                         {"entry_mm": [10.0, 48.0, 50.0], "target_mm": [48.0, 48.0, 50.0]}], "n_probes": 1},
-                    "verification": {"min_margin_mm": round(2.0 + n, 1), "verdict": "complete" if n else "incomplete"},
+                    "verification": {"min_margin_mm": round(low, 1), "verdict": (  # from the case's margin map
+                        "complete, margin >= 5 mm" if low >= 5 else "complete, margin 0-5 mm" if low >= 0
+                        else "incomplete: tumour outside the zone")},
                     "thermometry": [{"t_s": t, "max_c": 37 + 2.5 * t / 10} for t in range(0, 60, 20)],
                     "follow_up": {"months": 3, "ltp": False}})
         # dose reports: each hospital's first patients, a few above the alert levels

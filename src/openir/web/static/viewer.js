@@ -6,14 +6,14 @@
   const pid = root.dataset.pid, shape = root.dataset.shape.split(",").map(Number);
   const img = document.getElementById("slice-img"), slider = document.getElementById("slice");
   const wc = document.getElementById("wc"), ww = document.getElementById("ww"), ov = document.getElementById("overlay");
-  const no = document.getElementById("slice-no");
+  const no = document.getElementById("slice-no"), mm = document.getElementById("margin-map");
   const dim = {axial: 0, coronal: 1, sagittal: 2};
   let axis = "axial", index = Math.floor(shape[0] / 2);
   function draw() {
     no.textContent = (index + 1) + " / " + shape[dim[axis]];
     img.dataset.index = index; img.dataset.axis = axis;
     img.src = "/api/cases/" + pid + "/slice.png?axis=" + axis + "&index=" + index + "&centre=" + wc.value +
-      "&width=" + Math.max(1, Number(ww.value)) + "&overlay=" + ov.checked;
+      "&width=" + Math.max(1, Number(ww.value)) + "&overlay=" + ov.checked + "&margin=" + (mm ? mm.checked : false);
   }
   let setAxis = function (a) {
     axis = a; slider.max = shape[dim[a]] - 1; index = Math.floor(shape[dim[a]] / 2); slider.value = index;
@@ -21,7 +21,7 @@
   }
   root.querySelectorAll("button[data-axis]").forEach((b) => b.addEventListener("click", () => setAxis(b.dataset.axis)));
   slider.addEventListener("input", () => { index = Number(slider.value); draw(); });
-  [wc, ww, ov].forEach((e) => e.addEventListener("change", draw));
+  [wc, ww, ov].concat(mm ? [mm] : []).forEach((e) => e.addEventListener("change", draw));
   img.addEventListener("wheel", (ev) => { ev.preventDefault();
     index = Math.min(shape[dim[axis]] - 1, Math.max(0, index + (ev.deltaY > 0 ? 1 : -1))); slider.value = index; draw(); }, {passive: false});
   let drag = null;
