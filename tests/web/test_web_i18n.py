@@ -13,7 +13,7 @@ import openir.web
 WEB = Path(openir.web.__file__).parent
 # units, acronyms and proper names that are written the same in both languages
 SAME_IN_BOTH = {"English", "mm", "mL", "JSON", "SR", "KAP Gy·cm²", "Ka,r Gy", "CIRSE", "SIR 2017", "DRL", "/DRL",
-                "95% CI", "CUSUM", "SR, KAP", "Gy·cm², Ka,r", "Gy"}
+                "95% CI", "CUSUM", "SR, KAP", "Gy·cm², Ka,r", "Gy", "< 0 mm", "0-5 mm", "≥ 5 mm"}
 
 
 def _template_texts(source: str) -> list[str]:
@@ -111,4 +111,15 @@ def test_validation_messages_follow_the_reader(client_for):
     msgs = {e["loc"][-1]: e["msg"] for e in detail}
     assert msgs["age_years"] == "不能大于 120" and msgs["size_mm"] == "必须大于 0"
     assert all(e["type"] and e["loc"] for e in detail)  # the structure stays FastAPI's
+    c.put("/api/me/lang", json={"lang": "en"})
+
+
+def test_registry_refusals_follow_the_reader(client_for):
+    c = client_for("op-h001")
+    uid = c.get("/api/procedures?limit=1").json()["items"][0]["uid"]
+    dup = {"uid": uid, "patient_key": "PK-DUP-1", "hospital_code": "H001", "operator_code": "H001-OP01",
+           "date": "2024-01-02", "technique": "liver_mwa"}
+    assert c.post("/api/procedures", json=dup).json()["detail"][0]["msg"] == f"procedure {uid} is already recorded"
+    c.put("/api/me/lang", json={"lang": "zh-CN"})
+    assert c.post("/api/procedures", json=dup).json()["detail"][0]["msg"] == f"手术 {uid} 已登记"
     c.put("/api/me/lang", json={"lang": "en"})

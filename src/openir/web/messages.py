@@ -95,3 +95,22 @@ def validation_text(t: Translate, error: dict) -> str:
         return t(key).format(**ctx)
     except (KeyError, IndexError):
         return str(error.get("msg", ""))
+
+
+_INPUT_ERRORS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^procedure '(?P<x>[^']*)' is already recorded$"), "e_already_recorded"),
+    (re.compile(r"^unknown hospital '(?P<x>[^']*)'$"), "e_unknown_hospital"),
+    (re.compile(r"^unknown operator '(?P<x>[^']*)'$"), "e_unknown_operator"),
+    (re.compile(r"^unknown assistant operator '(?P<x>[^']*)'$"), "e_unknown_operator"),
+    (re.compile(r"^operator '(?P<x>[^']*)' does not belong to hospital '(?P<y>[^']*)'$"), "e_operator_elsewhere"),
+    (re.compile(r"^hospital '(?P<y>[^']*)' has no room '(?P<x>[^']*)'$"), "e_no_room"),
+]
+
+
+def input_error_text(t: Translate, message: str) -> str:
+    """A registry refusal (``InputError`` text) in the reader's language; unknown ones stay as they are."""
+    for pattern, key in _INPUT_ERRORS:
+        m = pattern.match(message)
+        if m:
+            return t(key).format(**m.groupdict())
+    return message

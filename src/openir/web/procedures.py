@@ -124,7 +124,11 @@ def create_procedure(ctx: Ctx, p: Principal, body: ProcedureIn) -> dict[str, Any
         with session_scope(ctx.engine, p.username) as s:
             res = record_procedure(s, body)
     except InputError as exc:
-        raise HTTPException(422, [{"loc": ["body", exc.field or ""], "msg": str(exc), "type": "value_error"}]) from exc
+        from .i18n import translator
+        from .messages import input_error_text
+
+        text = input_error_text(translator(p.lang), exc.problem)
+        raise HTTPException(422, [{"loc": ["body", exc.field or ""], "msg": text, "type": "value_error"}]) from exc
     ctx.bump()
     return res.model_dump()
 
