@@ -288,6 +288,7 @@ def _build_candidates(pt: PlanningTarget, options: list[ZoneOption], directions:
     blocked_by: dict[str, np.ndarray] = {}
     cache: dict = {}
     label_names = label_names or {}
+    spare_names = set(pt.must_spare_names)
     for o_i, opt in enumerate(options):
         a, b, c = opt.semi_mm
         off = opt.tip_offset_mm if opt.tip_offset_mm is not None else tip_offset_mm
@@ -331,7 +332,11 @@ def _build_candidates(pt: PlanningTarget, options: list[ZoneOption], directions:
                     hit = spare_f[flat]
                     if hit.any():
                         for lv in np.unique(lab_f[flat[hit]]).tolist():
-                            key = f"zone would overlap must-spare {label_names.get(int(lv), lv)}"
+                            name = label_names.get(int(lv), lv)
+                            # a coarse planning voxel is must-spare when any native voxel in it is: its
+                            # own label (liver, fat) then only borders the structure, which is named
+                            key = (f"zone would overlap must-spare {name}" if name in spare_names else
+                                   "zone would reach a planning voxel bordering a must-spare structure")
                             blocked_by.setdefault(key, np.zeros(n_t, bool))[t] = True
                         continue
                     centre = g.index_to_world(idx[p][::-1].astype(float))
