@@ -11,17 +11,8 @@ import math
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from openir.core.vectors import Vec3, unit3
 from openir.physics.models import ScheduleStep
-
-Vec3 = tuple[float, float, float]
-
-
-def _unit(v) -> Vec3:
-    a = np.asarray(v, dtype=float).reshape(3)
-    n = float(np.linalg.norm(a))
-    if not math.isfinite(n) or n < 1e-9:
-        raise ValueError("direction must be a non-zero finite 3-vector")
-    return tuple(float(x) for x in a / n)  # type: ignore[return-value]
 
 
 class Probe(BaseModel):
@@ -48,7 +39,7 @@ class Probe(BaseModel):
     @field_validator("direction_lps", mode="before")
     @classmethod
     def _norm(cls, v):
-        return _unit(v)
+        return unit3(v)
 
 
 ProbePose = Probe  # the name used in the design notes

@@ -9,25 +9,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Vec3 = tuple[float, float, float]
-
-
-def _unit(v) -> Vec3:
-    a = np.asarray(v, dtype=float).reshape(3)
-    n = float(np.linalg.norm(a))
-    if not math.isfinite(n) or n < 1e-9:
-        raise ValueError("direction must be a non-zero finite 3-vector")
-    return tuple(float(x) for x in a / n)  # type: ignore[return-value]
-
-
-def _finite3(v) -> Vec3:
-    a = np.asarray(v, dtype=float).reshape(3)
-    if not np.all(np.isfinite(a)):
-        raise ValueError("position must be three finite numbers (mm)")
-    return tuple(float(x) for x in a)  # type: ignore[return-value]
+from openir.core.vectors import Vec3, finite3, unit3
 
 
 # ---- catalogue tables -------------------------------------------------------------------------
@@ -141,12 +125,12 @@ class Seed(BaseModel):
     @field_validator("direction_lps", mode="before")
     @classmethod
     def _norm(cls, v):
-        return _unit(v)
+        return unit3(v)
 
     @field_validator("position_lps", mode="before")
     @classmethod
     def _pos(cls, v):
-        return _finite3(v)
+        return finite3(v)
 
     @field_validator("air_kerma_strength_U")
     @classmethod

@@ -56,7 +56,7 @@ def list_alerts(ctx: Ctx, p: Principal, *, only_open: bool = False) -> list[Dose
         if not ident and a.patient_id:
             msg = msg.replace(a.patient_id, pid or "")
         out.append(DoseAlertOut(id=a.id, hospital_code=hosp, patient_id=pid, scope=a.scope, metric=a.metric,
-                                value=a.value, threshold=a.threshold, created_at=a.created_at, message=msg,
+                                value=a.value, threshold=a.threshold, unit=a.unit, created_at=a.created_at, message=msg,
                                 acknowledged=a.id in acks, acknowledged_by=acks.get(a.id)))
     return out
 

@@ -38,15 +38,10 @@ def render(request: Request, name: str, p: Principal | None, status: int = 200, 
     lang = p.lang if p else pick(request.cookies.get("openir_lang"), request.headers.get("accept-language"))
     t = translator(lang)
     helpers = {"note": lambda text: messages.note_text(t, text), "reason": lambda r: messages.reason_text(t, r),
-               "alert_text": lambda a: messages.alert_text(t, a.metric, a.scope, a.value, a.threshold, _unit(a.metric)),
+               "alert_text": lambda a: messages.alert_text(t, a.metric, a.scope, a.value, a.threshold, a.unit),
                "ind_title": lambda code: messages.indicator_title(t, code, code)}
     return templates.TemplateResponse(request, name, {"p": p, "t": t, "tech": technique_namer(lang), "lang": lang,
                                                       **helpers, **kw}, status_code=status)
-
-
-def _unit(metric: str) -> str:
-    return {"dose_rp_gy": "Gy", "kap_gy_cm2": "Gy·cm²", "fluoro_time_s": "s", "peak_skin_dose_gy": "Gy",
-            "ctdivol_mgy": "mGy", "dlp_mgy_cm": "mGy·cm"}.get(metric, "")
 
 
 def technique_namer(lang: str):

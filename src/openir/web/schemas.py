@@ -151,6 +151,7 @@ class DoseAlertOut(BaseModel):
     metric: str
     value: float
     threshold: float
+    unit: str = ""
     created_at: dt.datetime
     message: str
     acknowledged: bool
