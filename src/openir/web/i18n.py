@@ -12,8 +12,17 @@ HERE = Path(__file__).with_name("i18n")
 
 @lru_cache(maxsize=4)
 def catalogue(lang: str) -> dict[str, str]:
-    """The message catalogue of one language (read once)."""
-    return json.loads((HERE / f"{lang}.json").read_text(encoding="utf-8"))
+    """The message catalogue of one language (read once): ``<lang>.json`` and every area's own
+    ``<area>.<lang>.json`` (so each page's strings live beside each other, not in one long file).
+    A key defined twice is an error, so one area cannot silently rename another's text."""
+    merged: dict[str, str] = json.loads((HERE / f"{lang}.json").read_text(encoding="utf-8"))
+    for part in sorted(HERE.glob(f"*.{lang}.json")):
+        extra = json.loads(part.read_text(encoding="utf-8"))
+        twice = sorted(set(extra) & set(merged))
+        if twice:
+            raise ValueError(f"{part.name}: message keys already defined elsewhere: {', '.join(twice[:5])}")
+        merged.update(extra)
+    return merged
 
 
 def pick(lang: str | None, accept: str | None = None) -> str:
