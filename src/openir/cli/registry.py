@@ -156,3 +156,15 @@ def report(out: Path = typer.Option(Path("qc-report.html"), "--out", "-o", help=
         qc.indicators.to_csv(csv, index=False)
     grades = {g: sum(r.grade == g for r in qc.ratings) for g in "ABC"}
     Console().print(f"[green]QC report[/green] {out} (ratings {grades})")
+
+
+# DRG and cost (issue 22): the commands live in registry_drg.py
+def _register_drg() -> None:
+    from . import registry_drg
+
+    app.command("import-costs")(registry_drg.import_costs)
+    app.command("seed-costs")(registry_drg.seed_costs)
+    app.command("drg")(registry_drg.drg)
+
+
+_register_drg()

@@ -6,7 +6,8 @@ SIR 2003/2017) from raw facts, quality indicators with exact intervals, funnel p
 over-dispersion and risk adjustment, operator risk-adjusted (Steiner) CUSUM learning curves,
 hospital ratings, CSV/Excel import as hospitals have it (GB18030, Chinese headers, slashed dates,
 a template), ICD-10 diagnoses with Chinese and English names, de-identified CSV/Parquet and FHIR
-R4 export, and typed queries for applications (:mod:`.queries`). The HTML QC report and its
+R4 export, typed queries for applications (:mod:`.queries`), and DRG cost analysis per group and
+hospital with a cost-outlier funnel (:mod:`.drg`, :mod:`.costs`). The HTML QC report and its
 figures are drawn by :mod:`openir.report`.
 """
 
@@ -15,6 +16,7 @@ from .bulk import insert_procedures, load_dataset
 from .catalogue import Catalogue, load_catalogue
 from .codes import Resolved, resolve_diagnosis
 from .columns import write_template
+from .costs import import_costs, store_cost_dataset, store_costs, validate_costs, write_costs_csv
 from .cusum import (
     cusum_path,
     cusum_signal,
@@ -25,6 +27,16 @@ from .cusum import (
 )
 from .dates import parse_date
 from .db import init_db, make_engine, session_scope, upgrade_component
+from .drg import (
+    DrgAnalysis,
+    DrgConfig,
+    analyse_drg,
+    case_table,
+    cost_funnel,
+    drg_summary,
+    load_drg_config,
+    read_cases,
+)
 from .drilldown import CaseFilter, find_cases
 from .edit import ProcedureEdit, edit_procedure, procedure_hospital
 from .export import export_fhir, export_research, fhir_bundle, research_table
@@ -82,4 +94,7 @@ __all__ = [
     "ra_learning_curve", "ra_scores", "ra_thresholds", "rate_hospitals", "record_procedure", "research_table",
     "resolve_diagnosis", "session_scope", "sir_2003_grade", "sir_2017_grade", "upgrade_component",
     "write_template",
+    # DRG and cost (issue 22): the cost generator is openir.phantom.registry_costs.generate_costs
+    "DrgAnalysis", "DrgConfig", "analyse_drg", "case_table", "cost_funnel", "drg_summary", "import_costs",
+    "load_drg_config", "read_cases", "store_cost_dataset", "store_costs", "validate_costs", "write_costs_csv",
 ]

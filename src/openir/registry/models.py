@@ -228,4 +228,34 @@ class AuditLog(Base):
     __table_args__ = (Index("ix_audit_log_table_row", "table_name", "row_key"),)
 
 
+class ProcedureCost(Base):
+    """The cost header of one procedure: DRG code, length of stay, total cost and, when the hospital
+    has it, the settled insurance payment (else payment = weight x base rate at analysis time)."""
+
+    __tablename__ = "procedure_costs"
+    procedure_id: Mapped[int] = mapped_column(ForeignKey("procedures.id"), primary_key=True)
+    drg_code: Mapped[str | None] = mapped_column(String(24), index=True)
+    drg_version: Mapped[str | None] = mapped_column(String(8))  # CHS-DRG 1.1 | 2.0 | local
+    length_of_stay_days: Mapped[float | None] = mapped_column(Float)
+    total_cost_cny: Mapped[float] = mapped_column(Float)  # sum of the items
+    payment_cny: Mapped[float | None] = mapped_column(Float)  # settled payment, if known
+    source: Mapped[str | None] = mapped_column(String(200))  # imported file
+    items: Mapped[list[CostItem]] = relationship(cascade="all, delete-orphan")
+
+
+class CostItem(Base):
+    """One line of a settlement list: a consumable (with origin and national insurance code), device,
+    drug, imaging, bed days, procedure fee."""
+
+    __tablename__ = "cost_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    procedure_id: Mapped[int] = mapped_column(ForeignKey("procedure_costs.procedure_id"), index=True)
+    category: Mapped[str] = mapped_column(String(16))  # drg.yaml `categories`
+    name: Mapped[str | None] = mapped_column(String(200))
+    origin: Mapped[str | None] = mapped_column(String(8))  # domestic | imported (consumables, devices)
+    nhsa_code: Mapped[str | None] = mapped_column(String(40))  # 医保医用耗材分类与代码, where given
+    quantity: Mapped[float | None] = mapped_column(Float)
+    amount_cny: Mapped[float] = mapped_column(Float)
+
+
 AUDITED = (Hospital, Room, Equipment, Operator, TrainingRecord, Patient, Procedure, ProcedureOperator, Outcome, AdverseEvent)
