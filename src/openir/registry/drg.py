@@ -118,15 +118,28 @@ def load_drg_config(path: str | Path | None = None) -> DrgConfig:
 
 
 # ---- one row per case ----------------------------------------------------------------------------
-def item_aggregates(items: pd.DataFrame, uids: pd.Index) -> pd.DataFrame:
+def key_positions(keys: pd.Series | pd.Index, values: pd.Series | pd.Index) -> np.ndarray:
+    """Position of each key in ``values`` (-1: absent), hashed in Arrow (no Python string objects);
+    pandas' indexer when Arrow cannot take the columns."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found = pc.index_in(pa.array(keys, type=pa.string()), value_set=pa.array(values, type=pa.string()))
+        return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    except (ImportError, TypeError, ValueError, pa.ArrowException):  # type: ignore[name-defined]
+        return pd.Index(values).get_indexer(pd.Index(keys))
+
+
+def item_aggregates(items: pd.DataFrame, uids: pd.Series | pd.Index) -> pd.DataFrame:
     """Per case (in the order of ``uids``): consumable cost, cost and count of consumables with a known
     origin, and of those the domestic cost and count."""
-    pos = uids.get_indexer(items["procedure_uid"])
+    pos = key_positions(items["procedure_uid"], uids)
     ok = pos >= 0
-    cons = (items["category"].astype(str).to_numpy() == "consumable") & ok
-    origin = items["origin"].astype(object).to_numpy()
-    known = cons & np.isin(origin, ["domestic", "imported"])
-    dom = cons & (origin == "domestic")
+    cons = (items["category"] == "consumable").to_numpy(dtype=bool, na_value=False) & ok
+    origin = items["origin"]
+    known = cons & origin.isin(["domestic", "imported"]).to_numpy(dtype=bool)
+    dom = cons & (origin == "domestic").to_numpy(dtype=bool, na_value=False)
     amt = pd.to_numeric(items["amount_cny"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
     n = len(uids)
 
@@ -138,36 +151,48 @@ def item_aggregates(items: pd.DataFrame, uids: pd.Index) -> pd.DataFrame:
                          "domestic_n": total(dom, None)})
 
 
+def _as_rate(s: pd.Series) -> np.ndarray:
+    """True/False/blank as 1.0/0.0/NaN (vectorised; object columns holding None included)."""
+    if s.dtype == bool:
+        return s.to_numpy(dtype=float)
+    return pd.array(s.to_numpy(dtype=object), dtype="boolean").to_numpy(dtype=float, na_value=np.nan)
+
+
 def case_table(procedures: pd.DataFrame, headers: pd.DataFrame, items: pd.DataFrame,
                adverse_events: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per procedure that has a cost header: hospital, technique, DRG, stay, cost, settled
     payment, technical success (1/0/blank), complication (any adverse event) and the item aggregates.
 
     ``procedures`` needs ``uid``, ``hospital_code``, ``technique``, ``technical_success`` and either a
-    ``complication`` column or ``adverse_events`` (``procedure_uid`` per event).
+    ``complication`` column or ``adverse_events`` (``procedure_uid`` per event). A procedure listed
+    twice in ``headers`` keeps its last header.
     """
-    h = headers.drop_duplicates("procedure_uid", keep="last").set_index("procedure_uid")
-    p = procedures.set_index("uid")
-    uids = h.index.intersection(p.index, sort=False)
-    p, h = p.loc[uids], h.loc[uids]
+    hu = headers["procedure_uid"]
+    if not hu.is_unique:
+        headers = headers.drop_duplicates("procedure_uid", keep="last")
+        hu = headers["procedure_uid"]
+    ppos = key_positions(hu, procedures["uid"])
+    keep = ppos >= 0
+    h = headers[keep]
+    p = procedures.iloc[ppos[keep]]
+    uids = h["procedure_uid"].reset_index(drop=True)
     if "complication" in p:
         comp = p["complication"].fillna(False).to_numpy(dtype=bool)
     elif adverse_events is not None:
-        comp = uids.isin(adverse_events["procedure_uid"])
+        comp = key_positions(uids, adverse_events["procedure_uid"].drop_duplicates()) >= 0
     else:
         comp = np.zeros(len(uids), dtype=bool)
-    ts = p["technical_success"].map({True: 1.0, False: 0.0}).astype(float) if "technical_success" in p \
-        else pd.Series(np.nan, index=uids)
+    ts = _as_rate(p["technical_success"]) if "technical_success" in p else np.full(len(uids), np.nan)
     out = pd.DataFrame({
         "uid": uids.to_numpy(),
-        "hospital_code": p["hospital_code"].astype(str).to_numpy(),
-        "technique": p["technique"].astype(str).to_numpy(),
+        "hospital_code": p["hospital_code"].to_numpy(),
+        "technique": p["technique"].to_numpy(),
         "drg_code": h["drg_code"].astype(object).where(h["drg_code"].notna(), None).to_numpy(),
         "los_days": pd.to_numeric(h["length_of_stay_days"], errors="coerce").to_numpy(dtype=float),
         "cost": pd.to_numeric(h["total_cost_cny"], errors="coerce").to_numpy(dtype=float),
         "payment_settled": pd.to_numeric(h["payment_cny"], errors="coerce").to_numpy(dtype=float)
         if "payment_cny" in h else np.nan,
-        "technical_success": ts.to_numpy(dtype=float),
+        "technical_success": ts,
         "complication": comp,
     })
     agg = item_aggregates(items, uids)
@@ -205,7 +230,7 @@ def read_cases(engine: Engine, *, group: str | None = None, hospital: str | None
     agg = agg.reindex(cases.pop("procedure_id")).fillna(0.0)
     for c in ITEM_COLUMNS:
         cases[c] = agg[c].to_numpy(dtype=float)
-    cases["technical_success"] = cases["technical_success"].map({True: 1.0, False: 0.0}).astype(float)
+    cases["technical_success"] = _as_rate(cases["technical_success"])
     cases["complication"] = cases["complication"].astype(bool)
     for c in ("los_days", "cost", "payment_settled"):
         cases[c] = pd.to_numeric(cases[c], errors="coerce").astype(float)

@@ -33,7 +33,11 @@ def drg_funnel_png(funnel: pd.DataFrame, group: str, *, highlight: str | None = 
         ax.text(0.5, 0.5, "no cases", ha="center", va="center", transform=ax.transAxes)
     else:
         mu, sd = float(t["group_mean"].iloc[0]), float(t["group_sd"].iloc[0])
-        n = np.linspace(1, max(float(t["n"].max()) * 1.1, 10.0), 300)
+        n_lo = max(1.0, float(t["n"].min()) * 0.5)
+        n = np.linspace(n_lo, max(float(t["n"].max()) * 1.1, 10.0), 300)
+        spread = 3.2 * sd / np.sqrt(n_lo) if np.isfinite(sd) else 0.0
+        y = t["mean_cost"].to_numpy(dtype=float)
+        ax.set_ylim(max(0.0, min(y.min(), mu - spread) * 0.95), max(y.max(), mu + spread) * 1.05)
         ax.axhline(mu, color="black", lw=1, label="group mean")
         if np.isfinite(sd):
             for z, style, lab in ((1.959964, "--", "95 %"), (3.090232, ":", "99.8 %")):
@@ -50,7 +54,7 @@ def drg_funnel_png(funnel: pd.DataFrame, group: str, *, highlight: str | None = 
                 ax.scatter([r.n], [r.mean_cost], s=110, facecolors="none", edgecolors="#1e8449", lw=1.6, zorder=4)
                 ax.annotate(shown or r.hospital_code, (r.n, r.mean_cost), fontsize=8, color="#1e8449",
                             xytext=(4, -10), textcoords="offset points")
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     ax.set_title(title or f"Cost per case, DRG {group}", fontsize=10)

@@ -76,6 +76,11 @@ def seed_demo(ctx: Ctx, *, procedures: int = 400, hospitals: int = 4, seed: int 
 
     ds = generate_registry(procedures, hospitals, seed=seed)
     load_dataset(ctx.engine, ds)
+    from openir.phantom.registry_costs import generate_costs
+    from openir.registry import store_cost_dataset
+
+    costs = generate_costs(ds.procedures, seed=seed)  # settlement lists for the DRG page
+    store_cost_dataset(ctx.engine, costs.headers, costs.items)
     users: dict[str, str] = {"admin": "admin", "centre": "centre"}
     add_user(ctx, "admin", password, "admin")
     add_user(ctx, "centre", password, "centre", lang="zh-CN")
