@@ -129,3 +129,14 @@ def test_write_and_reimport_generated_costs(small, tmp_path):
     rep = import_costs(engine, path)
     assert rep.stored == {"procedure_costs": 50, "cost_items": len(costs.items)}
     assert _counts(engine)[2] == pytest.approx(costs.items["amount_cny"].sum())
+
+
+def test_excel_file_imports_like_csv(small, tmp_path):
+    engine, ds = small
+    uid = ds.procedures["uid"].iloc[5]
+    x = tmp_path / "costs.xlsx"
+    pd.DataFrame({"手术编号": [uid, uid], "费用类别": ["耗材", "床位"], "产地": ["进口", None],
+                  "住院天数": [4, 4], "金额": [1200.5, 480]}).to_excel(x, index=False)
+    rep = import_costs(engine, x)
+    assert rep.stored == {"procedure_costs": 1, "cost_items": 2}
+    assert _counts(engine) == (1, 2, pytest.approx(1680.5))

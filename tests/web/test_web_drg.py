@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 import openir.web
 from openir.registry import analyse_drg
 
-I18N = openir.web.__path__[0] + "/i18n"
+I18N = Path(openir.web.__path__[0]) / "i18n"
 
 
 def test_centre_sees_all_hospitals(client_for, web_app):
@@ -45,8 +46,8 @@ def test_hospital_user_sees_others_anonymised(client_for, web_app):
 
 
 def test_drg_page_in_zh_cn_has_no_english_message(client_for):
-    en = json.loads(open(f"{I18N}/drg.en.json", encoding="utf-8").read())
-    zh = json.loads(open(f"{I18N}/drg.zh-CN.json", encoding="utf-8").read())
+    en = json.loads((I18N / "drg.en.json").read_text(encoding="utf-8"))
+    zh = json.loads((I18N / "drg.zh-CN.json").read_text(encoding="utf-8"))
     assert set(en) == set(zh)
     c = client_for("centre")
     c.put("/api/me/lang", json={"lang": "zh-CN"})
