@@ -149,3 +149,12 @@ def test_payment_config_errors_name_file_and_field(tmp_path):
     p.write_text("payment: {region: Somewhere, base_rate_cny: 9000, weights: {RD15: 2.5}, source: bureau notice}\n")
     cfg = load_drg_config(p)
     assert cfg.payment.base_rate_cny == 9000 and not cfg.payment.example
+
+
+def test_module_example_runs():
+    import doctest
+
+    import openir.registry.drg as mod
+
+    res = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted >= 3 and res.failed == 0

@@ -21,7 +21,7 @@ Example::
     >>> items = pd.DataFrame({"procedure_uid": ["a", "b"], "category": ["consumable"] * 2,
     ...                       "origin": ["domestic", "imported"], "amount_cny": [20000.0, 30000.0]})
     >>> row = drg_summary(case_table(procs, heads, items), load_drg_config()).iloc[0]
-    >>> row["cases"], row["cost_mean"], row["domestic_share_cost"]
+    >>> int(row["cases"]), float(row["cost_mean"]), float(row["domestic_share_cost"])
     (2, 25000.0, 0.4)
 """
 
