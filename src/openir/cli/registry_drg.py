@@ -104,7 +104,7 @@ def drg(db: str | None = URL, group: str | None = typer.Option(None, "--group", 
         typer.echo(json.dumps(res.to_json(), ensure_ascii=False, default=str, indent=1))
         return
     pay = res.payment
-    note = " [yellow](EXAMPLE payment configuration, not a real region)[/yellow]" if pay.example else ""
+    note = " [yellow](example only: give your region's weights and base rate with --config)[/yellow]" if pay.example else ""
     t = Table(title=f"DRG cost analysis — payment: {pay.region}, base rate {pay.base_rate_cny:,.0f} CNY{note}")
     for c in ("DRG", "hospital", "cases", "cost mean", "cost median", "LOS mean", "complications", "tech. success",
               "domestic (cost)", "domestic (count)", "payment − cost", "funnel"):
