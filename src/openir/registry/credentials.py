@@ -95,16 +95,16 @@ def case_counts(engine: Engine, *, hospital: str | None = None, as_of: dt.date |
     (primary cases in the 365 days ending on ``as_of``). One grouped query."""
     as_of = as_of or dt.date.today()
     start = as_of - dt.timedelta(days=365)
-    PO, P, O, H = ProcedureOperator, Procedure, Operator, Hospital
+    PO, P, Op, H = ProcedureOperator, Procedure, Operator, Hospital
     primary = PO.role == "primary"
-    q = (select(O.code.label("operator"), P.technique,
+    q = (select(Op.code.label("operator"), P.technique,
                 func.count().filter(primary).label("primary"),
                 func.count().filter(PO.role != "primary").label("assisted"),
                 func.count().filter(and_(primary, P.date > start)).label("primary_12m"))
-         .select_from(PO).join(P, P.id == PO.procedure_id).join(O, O.id == PO.operator_id)
-         .where(P.date <= as_of).group_by(O.code, P.technique))
+         .select_from(PO).join(P, P.id == PO.procedure_id).join(Op, Op.id == PO.operator_id)
+         .where(P.date <= as_of).group_by(Op.code, P.technique))
     if hospital:
-        q = q.join(H, H.id == O.hospital_id).where(H.code == hospital)
+        q = q.join(H, H.id == Op.hospital_id).where(H.code == hospital)
     with engine.connect() as conn:
         rows = conn.execute(q).all()
     return pd.DataFrame(rows, columns=["operator", "technique", "primary", "assisted", "primary_12m"])
@@ -120,11 +120,11 @@ def _operators(engine: Engine, hospital: str | None) -> pd.DataFrame:
 
 
 def _training(engine: Engine, hospital: str | None, as_of: dt.date) -> dict[str, tuple[dt.date, float]]:
-    T, O, H = OperatorTraining, Operator, Hospital
-    q = (select(O.code, func.max(T.date), func.sum(T.hours)).join(O, O.id == T.operator_id)
-         .where(T.date <= as_of).group_by(O.code))
+    T, Op, H = OperatorTraining, Operator, Hospital
+    q = (select(Op.code, func.max(T.date), func.sum(T.hours)).join(Op, Op.id == T.operator_id)
+         .where(T.date <= as_of).group_by(Op.code))
     if hospital:
-        q = q.join(H, H.id == O.hospital_id).where(H.code == hospital)
+        q = q.join(H, H.id == Op.hospital_id).where(H.code == hospital)
     with engine.connect() as conn:
         return {r[0]: (r[1], float(r[2] or 0.0)) for r in conn.execute(q)}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
-from openir.registry.credentials import OperatorCredentials, credentials_report
+from openir.registry import OperatorCredentials, credentials_report
 
 from . import quality_view
 from .context import Ctx
