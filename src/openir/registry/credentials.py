@@ -106,7 +106,7 @@ def case_counts(engine: Engine, *, hospital: str | None = None, as_of: dt.date |
     if hospital:
         q = q.join(H, H.id == Op.hospital_id).where(H.code == hospital)
     with engine.connect() as conn:
-        rows = conn.execute(q).all()
+        rows = [tuple(r) for r in conn.execute(q)]
     return pd.DataFrame(rows, columns=["operator", "technique", "primary", "assisted", "primary_12m"])
 
 
@@ -115,7 +115,7 @@ def _operators(engine: Engine, hospital: str | None) -> pd.DataFrame:
     if hospital:
         q = q.where(Hospital.code == hospital)
     with engine.connect() as conn:
-        rows = conn.execute(q.order_by(Hospital.code, Operator.code)).all()
+        rows = [tuple(r) for r in conn.execute(q.order_by(Hospital.code, Operator.code))]
     return pd.DataFrame(rows, columns=["operator", "hospital", "credential"])
 
 
@@ -144,9 +144,17 @@ def credentials_report(engine: Engine, *, hospital: str | None = None, as_of: dt
                 raise InputError(f"unknown hospital {hospital!r}", field="hospital")
     cat = load_catalogue()
     rules = cat.tiers
-    counts = case_counts(engine, hospital=hospital, as_of=as_of)
-    counts["tier"] = [cat.techniques[t].tier if t in cat.techniques else "unknown" for t in counts["technique"]]
-    by_op = {k: g for k, g in counts.groupby("operator", sort=False)}
+    counts = case_counts(engine, hospital=hospital, as_of=as_of).sort_values(["operator", "technique"])
+    cells: dict[str, list[TechniqueCount]] = {}
+    sums: dict[str, dict[str, dict[str, int]]] = {}  # operator -> primary/assisted/primary_12m -> tier -> n
+    for op, tech, n_p, n_a, n_y in counts.itertuples(index=False, name=None):  # one pass in Python: a few thousand cells
+        tier = cat.techniques[tech].tier if tech in cat.techniques else "unknown"
+        cells.setdefault(op, []).append(  # trusted values from SQL: no validation per cell
+            TechniqueCount.model_construct(technique=tech, tier=tier, primary=int(n_p), assisted=int(n_a)))
+        agg = sums.setdefault(op, {"primary": {}, "assisted": {}, "primary_12m": {}})
+        for key, n in (("primary", n_p), ("assisted", n_a), ("primary_12m", n_y)):
+            if n:
+                agg[key][tier] = agg[key].get(tier, 0) + int(n)
     if curves is None:
         curves = learning_curves(engine) if not ops.empty else []
     own = set(ops["operator"])
@@ -156,13 +164,11 @@ def credentials_report(engine: Engine, *, hospital: str | None = None, as_of: dt
             curves_of.setdefault(c.operator, []).append(c)
     trained = _training(engine, hospital, as_of)
     out = []
-    for op, hosp, cred in ops.itertuples(index=False):
-        g = by_op.get(op, counts.iloc[:0])
+    for op, hosp, cred in ops.itertuples(index=False, name=None):
         allowed = list(rules.credentials[cred].allowed) if cred in rules.credentials else []
-        prim_tier = g.groupby("tier")["primary"].sum().to_dict()
-        asst_tier = g.groupby("tier")["assisted"].sum().to_dict()
-        year_tier = g.groupby("tier")["primary_12m"].sum().to_dict()
-        total, total_12m = int(g["primary"].sum()), int(g["primary_12m"].sum())
+        agg = sums.get(op, {"primary": {}, "assisted": {}, "primary_12m": {}})
+        prim_tier, asst_tier, year_tier = agg["primary"], agg["assisted"], agg["primary_12m"]
+        total, total_12m = sum(prim_tier.values()), sum(year_tier.values())
         volumes, due = [], []
         for kind, table, per_tier, all_ in (("training", rules.training_volume, prim_tier, total),
                                             ("annual", rules.annual_volume, year_tier, total_12m)):
@@ -197,10 +203,7 @@ def credentials_report(engine: Engine, *, hospital: str | None = None, as_of: dt
             continue
         out.append(OperatorCredentials(
             operator=op, hospital=hosp, credential=cred, tiers=allowed,
-            counts=[TechniqueCount(technique=r.technique, tier=r.tier, primary=int(r.primary), assisted=int(r.assisted))
-                    for r in g.sort_values("technique").itertuples(index=False)],
-            primary_by_tier={k: int(v) for k, v in prim_tier.items()},
-            assisted_by_tier={k: int(v) for k, v in asst_tier.items()},
+            counts=cells.get(op, []), primary_by_tier=prim_tier, assisted_by_tier=asst_tier,
             curves=summaries, volumes=volumes, last_training=last, training_hours=hours,
             refresher_interval_months=interval, refresher_due_on=due_on, due=due))
     return out
