@@ -53,3 +53,27 @@ def test_centre_sees_every_hospital_in_chinese(web_app, client_for):
     assert page.status_code == 200 and "术者资质" in page.text and "Operator credentials" not in page.text
     en = client_for("admin").get("/credentials")
     assert en.status_code == 200 and "Operator credentials: who is due for what" in en.text
+
+
+def test_training_upload_own_hospital_only_all_or_nothing(web_app, client_for):
+    ops = _operators(web_app)
+    mine, theirs = sorted(ops["H001"])[0], sorted(ops["H002"])[0]
+    c = client_for("qo-h001")
+    csrf = c.headers["X-CSRF-Token"]
+    head = "operator,date,course,hours,provider,certificate_id\n"
+    bad = head + f"{mine},2025-03-01,Refresher,8,QC centre,\n{theirs},2025-03-01,Refresher,8,QC centre,\n"
+    r = c.post("/credentials/training", data={"csrf_token": csrf}, files={"file": ("train.csv", bad, "text/csv")})
+    assert r.status_code == 422 and f"train.csv [operator]: unknown operator code(s) of hospital H001 {theirs} (rows 3)" in r.text
+    before = {x["operator"]: x["last_training"] for x in c.get("/api/credentials").json()}
+    assert before[mine] is None or before[mine] != "2025-03-01"  # nothing stored
+    good = head + f"{mine},2025-03-01,Refresher,8,QC centre,C-9\n"
+    r = c.post("/credentials/training", data={"csrf_token": csrf}, files={"file": ("train.csv", good, "text/csv")})
+    assert r.status_code == 200 and 'id="upload-ok"' in r.text
+    after = {x["operator"]: x for x in c.get("/api/credentials").json()}
+    assert after[mine]["last_training"] == "2025-03-01" and after[mine]["training_hours"] >= 8
+    no_csrf = client_for("qo-h001")
+    no_csrf.headers.pop("X-CSRF-Token")
+    r = no_csrf.post("/credentials/training", files={"file": ("train.csv", good, "text/csv")})
+    assert r.status_code == 403
+    assert client_for("op-h001").post("/credentials/training", data={"csrf_token": ""},
+                                      files={"file": ("t.csv", good, "text/csv")}).status_code == 403

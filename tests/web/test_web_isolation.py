@@ -73,6 +73,7 @@ def _requests(b):
         ("GET", "/dose"): {}, ("POST", "/dose/alerts/{aid}/ack"): {"data": f},
         ("GET", "/quality"): {}, ("GET", "/consultations"): {},
         ("GET", "/credentials"): {}, ("GET", "/api/credentials"): {},
+        ("POST", "/credentials/training"): {"data": f},
         ("POST", "/consultations"): {"data": {**f, "procedure_id": b["pid"], "to_hospital": "H003", "question": "q"}},
         ("GET", "/consultations/{cid}"): {},
         ("POST", "/consultations/{cid}/messages"): {"data": {**f, "body": "x"}},

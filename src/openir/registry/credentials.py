@@ -279,16 +279,24 @@ def read_training(path: str | Path, *, encoding: str | None = None) -> pd.DataFr
     return pd.DataFrame(rows, columns=list(TRAINING_COLUMNS))
 
 
-def import_training(engine: Engine, path: str | Path, *, encoding: str | None = None) -> dict[str, int]:
+def import_training(engine: Engine, path: str | Path, *, encoding: str | None = None,
+                    hospital: str | None = None, source: str | None = None) -> dict[str, int]:
     """Store the training records of ``path`` in one transaction (all or nothing); records already
-    stored (same operator, date and course) are skipped. Unknown operator codes are an error."""
-    df = read_training(path, encoding=encoding)
+    stored (same operator, date and course) are skipped. Unknown operator codes are an error, and so
+    is an operator of another hospital when ``hospital`` is given (a hospital's own upload).
+    ``source``: the name to give in messages (an uploaded file's name)."""
+    df = read_training(path, encoding=encoding) if source is None else _renamed(path, source, encoding)
+    path = source or path
     with engine.begin() as conn:
-        ids = dict(conn.execute(select(Operator.code, Operator.id).where(Operator.code.in_(df["operator"].unique().tolist()))).all())
+        q = select(Operator.code, Operator.id).where(Operator.code.in_(df["operator"].unique().tolist()))
+        if hospital:
+            q = q.join(Hospital, Hospital.id == Operator.hospital_id).where(Hospital.code == hospital)
+        ids = dict(conn.execute(q).all())
         unknown = sorted(set(df["operator"]) - set(ids))
         if unknown:
             rows = [str(i + 2) for i, v in enumerate(df["operator"]) if v in unknown][:10]
-            raise InputError(f"unknown operator code(s) {', '.join(unknown[:10])} (rows {', '.join(rows)})",
+            where = f" of hospital {hospital}" if hospital else ""
+            raise InputError(f"unknown operator code(s){where} {', '.join(unknown[:10])} (rows {', '.join(rows)})",
                              source=path, field="operator")
         have = set(conn.execute(select(OperatorTraining.operator_id, OperatorTraining.date, OperatorTraining.course)
                                 .where(OperatorTraining.operator_id.in_(list(ids.values())))).all())
@@ -303,3 +311,11 @@ def import_training(engine: Engine, path: str | Path, *, encoding: str | None = 
         if new:
             conn.execute(OperatorTraining.__table__.insert(), new)
     return {"imported": len(new), "skipped": len(df) - len(new)}
+
+
+def _renamed(path: str | Path, source: str, encoding: str | None) -> pd.DataFrame:
+    """read_training with messages naming ``source`` (the uploaded file's name), not a temporary path."""
+    try:
+        return read_training(path, encoding=encoding)
+    except InputError as exc:
+        raise InputError(exc.problem, source=source, field=exc.field) from None

@@ -4,14 +4,18 @@ administrator see every hospital (and may pick one). Operators themselves have n
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
-from openir.registry import OperatorCredentials, credentials_report
+from openir.core import InputError
+from openir.registry import OperatorCredentials, credentials_report, import_training
 
 from . import quality_view
 from .context import Ctx
-from .deps import api_user, ctx_of, page_user
+from .deps import api_user, ctx_of, page_user, page_writer
 from .security import Principal
 
 router = APIRouter()
@@ -51,4 +55,31 @@ def credentials_page(request: Request, hospital: str | None = None, due: bool = 
     from .pages import render
 
     return render(request, "credentials.html", p, rows=report(ctx, p, hospital, due), due=due,
-                  hospital=hospital or "")
+                  hospital=hospital or "", error=None, result=None)
+
+
+@router.post("/credentials/training", response_class=HTMLResponse, include_in_schema=False)
+async def training_upload(request: Request, p: Principal = Depends(page_writer),
+                          ctx: Ctx = Depends(ctx_of)) -> HTMLResponse:
+    """Upload refresher-training records (CSV/Excel); a quality officer only for their own hospital's
+    operators. All or nothing; a refused file re-renders the page with the reason (row and field)."""
+    from .pages import render
+
+    scope = _scope(p, None)
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        raise HTTPException(422, "no file")
+    name = Path(upload.filename).name
+    error, result = None, None
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / ("upload" + Path(name).suffix.lower())
+        f.write_bytes(await upload.read())
+        try:
+            result = import_training(ctx.engine, f, hospital=scope, source=name)
+        except InputError as exc:
+            error = str(exc)
+    if result:
+        ctx.bump()
+    return render(request, "credentials.html", p, status=422 if error else 200, rows=report(ctx, p, None, False),
+                  due=False, hospital="", error=error, result=result)
