@@ -8,8 +8,9 @@ Timed in the same process, best of ``--repeat`` (the machine is shared):
 * plain pandas baseline doing the same counts: ``pd.read_sql`` of (operator, technique, role, date)
   per procedure-operator row + vectorised mask + ``groupby`` sums; its counts are checked equal;
 * once: the full report including every operator's RA-CUSUM (``qc.learning_curves``).
-The 1 M SQLite database is the one ``registry_bench.py`` builds (``openir_bench_<n>.db`` in the temp
-folder), built here if missing.
+The 1 M SQLite database (``openir_credentials_bench_<n>.db`` in the temp folder, the same synthetic
+registry as ``registry_bench.py``: 200 hospitals, seed 5) is built if missing and kept; its own name,
+because it carries the ``operator_training`` table (revision 0003_credentials).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from openir.registry.models import Operator, OperatorTraining, Procedure
 
 
 def engine_for(n: int, fresh: bool) -> sa.Engine:
-    path = Path(tempfile.gettempdir()) / f"openir_bench_{n}.db"
+    path = Path(tempfile.gettempdir()) / f"openir_credentials_bench_{n}.db"
     if fresh:
         path.unlink(missing_ok=True)
     eng = init_db(f"sqlite:///{path}")
