@@ -53,6 +53,24 @@ def test_counts_equal_pandas_groupby(seeded):
     assert set(mine["operator"]) <= ops and mine["primary"].sum() == p[p["hospital_code"] == one].shape[0]
 
 
+def test_curves_in_the_report_match_pandas_on_generated_data(seeded):
+    """Per (operator, technique) with a known outcome: cases and failures equal a pandas groupby, in
+    date order; every chart with >= 20 cases is in its operator's report."""
+    engine, ds = seeded
+    p = ds.procedures
+    p = p[p["technical_success"].notna()]
+    g = p.groupby(["operator_code", "technique"])["technical_success"].agg(
+        n="size", failures=lambda s: int((~s.astype(bool)).sum()))
+    g = g[g["n"] >= 20]
+    one = ds.hospitals["code"].iloc[0]
+    rep = credentials_report(engine, hospital=one, as_of=pd.to_datetime(ds.procedures["date"]).max().date())
+    got = {(r.operator, c.technique): (c.n, c.failures) for r in rep for c in r.curves}
+    want = {k: (int(v["n"]), int(v["failures"])) for k, v in g.iterrows() if k[0].startswith(f"{one}-")}
+    assert got == want and want
+    for r in rep:  # a CUSUM alarm is due exactly when a chart signalled
+        assert sorted(d.detail for d in r.due if d.kind == "cusum") == sorted(c.technique for c in r.curves if c.signal_at)
+
+
 def _case(uid: str, op: str, hosp: str, day: dt.date, tech: str, ok: bool = True, assistants=()) -> ProcedureIn:
     disease = {"tips": "portal hypertension", "ct_biopsy": "lung nodule"}[tech]
     return ProcedureIn(uid=uid, patient_key=f"pk-{uid}", hospital_code=hosp, operator_code=op, date=day, technique=tech,
