@@ -112,6 +112,9 @@ def test_due_list_is_exact_on_a_hand_built_set(hand_built, tmp_path):
                                 "C,2024/6/1,Biopsy safety,4,Hospital,\nD,2025-12-01,Refresher,6,Provincial QC centre,C-2\n")
     assert import_training(hand_built, f) == {"imported": 3, "skipped": 0}
     assert import_training(hand_built, f) == {"imported": 0, "skipped": 3}  # idempotent
+    with hand_built.connect() as conn:
+        audit = conn.exec_driver_sql("select after from audit_log where table_name = 'operator_training'").scalars().all()
+    assert len(audit) == 2 and '"imported": 3' in str(audit[0]).replace("'", '"')
     rep = {r.operator: r for r in credentials_report(hand_built, as_of=AS_OF)}
     due = {k: sorted((d.kind, d.detail) for d in r.due) for k, r in rep.items()}
     assert due == {

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, and_, func, select
 
 from openir.core.errors import InputError
 
+from .audit import audit_bulk
 from .catalogue import load_catalogue
 from .dates import parse_date
 from .models import Hospital, Operator, OperatorTraining, Procedure, ProcedureOperator
@@ -280,11 +281,12 @@ def read_training(path: str | Path, *, encoding: str | None = None) -> pd.DataFr
 
 
 def import_training(engine: Engine, path: str | Path, *, encoding: str | None = None,
-                    hospital: str | None = None, source: str | None = None) -> dict[str, int]:
+                    hospital: str | None = None, source: str | None = None, actor: str = "import") -> dict[str, int]:
     """Store the training records of ``path`` in one transaction (all or nothing); records already
     stored (same operator, date and course) are skipped. Unknown operator codes are an error, and so
     is an operator of another hospital when ``hospital`` is given (a hospital's own upload).
-    ``source``: the name to give in messages (an uploaded file's name)."""
+    ``source``: the name to give in messages (an uploaded file's name). The batch is audited with
+    one ``bulk_import`` row (``actor``, file, counts)."""
     df = read_training(path, encoding=encoding) if source is None else _renamed(path, source, encoding)
     path = source or path
     with engine.begin() as conn:
@@ -310,6 +312,8 @@ def import_training(engine: Engine, path: str | Path, *, encoding: str | None = 
                         "provider": r["provider"], "certificate_id": r["certificate_id"]})
         if new:
             conn.execute(OperatorTraining.__table__.insert(), new)
+        audit_bulk(conn, actor=actor, table_name="operator_training",
+                   summary={"source": str(path), "imported": len(new), "skipped_existing": len(df) - len(new)})
     return {"imported": len(new), "skipped": len(df) - len(new)}
 
 

@@ -76,7 +76,7 @@ async def training_upload(request: Request, p: Principal = Depends(page_writer),
         f = Path(tmp) / ("upload" + Path(name).suffix.lower())
         f.write_bytes(await upload.read())
         try:
-            result = import_training(ctx.engine, f, hospital=scope, source=name)
+            result = import_training(ctx.engine, f, hospital=scope, source=name, actor=p.username)
         except InputError as exc:
             error = str(exc)
     if result:
