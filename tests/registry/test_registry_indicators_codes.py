@@ -48,17 +48,36 @@ def test_puncture_bleeding_per_technique_and_disease(seeded):
 
 
 def test_targets_carry_sources_and_category_overrides(seeded):
-    engine, _ = seeded
+    engine, ds = seeded
     tab = compute_indicators(engine, by=("technique", "hospital"))
-    m = tab[tab["indicator"] == "mortality_30d"]
-    tace = m[(m["level_by"] == "technique") & (m["unit"] == "tace")].iloc[0]
-    assert tace["alarm_level"] == 0.02 and "Brown DB" in tace["alarm_source"]
-    other = m[m["level_by"] == "hospital"].iloc[0]
-    assert other["alarm_level"] == 0.03 and other["alarm_source"].startswith("NOT SOURCED")
+    ts = tab[tab["indicator"] == "technical_success"]
+    biopsy = ts[(ts["level_by"] == "technique") & (ts["unit"] == "ct_biopsy")].iloc[0]
+    assert (biopsy["target"], biopsy["alarm_level"]) == (0.90, 0.80) and "rcr.ac.uk" in biopsy["alarm_source"]
+    other = ts[(ts["level_by"] == "technique") & (ts["unit"] == "tace")].iloc[0]
+    assert (other["target"], other["alarm_level"]) == (0.95, 0.90) and other["alarm_source"].startswith("NOT SOURCED")
+    hosp = ts[ts["level_by"] == "hospital"]  # hospitals mix categories: the indicator's own level
+    assert set(hosp["alarm_level"]) == {0.90}
+    m = tab[(tab["indicator"] == "mortality_30d") & (tab["level_by"] == "hospital")].iloc[0]
+    assert m["alarm_level"] == 0.01 and "综合介入诊疗技术管理规范" in m["alarm_source"]
     for d in load_indicators():  # every level says where it comes from, or that it is not sourced
         for t in [d.target, d.alarm, *(x for c in d.by_category.values() for x in (c.target, c.alarm) if x)]:
             assert t.source.startswith("NOT SOURCED") or (" 20" in t.source or "19" in t.source)
-            assert t.verified is False or "VERIFY" not in t.source
+            assert t.verified is False or ("VERIFY" not in t.source and "read" in t.source)
+
+
+@pytest.mark.parametrize("level, message", [
+    ("{value: 0.05}", r"\[indicators\.0\.alarm\.source\]: Field required"),
+    ("{value: 0.05, source: '   :  '}", r"\[indicators\.0\.alarm\]: .*needs a source"),
+    ("{value: 0.05, verified: true, source: 'NOT SOURCED: placeholder'}", r"cannot be verified"),
+])
+def test_loader_refuses_a_level_without_a_source(tmp_path, level, message):
+    from openir.core.errors import DataFileError
+
+    f = tmp_path / "ind.yaml"
+    f.write_text("version: 2\nindicators:\n  - {code: x, title: X, numerator: [{field: died, eq: true}], "
+                 f"direction: lower_better, definition_source: d, target: {{value: 0.01, source: 'NOT SOURCED: p'}}, alarm: {level}}}\n")
+    with pytest.raises(DataFileError, match=message):
+        load_indicators(str(f))
 
 
 def test_empty_registry_is_a_clear_error(engine):

@@ -10,8 +10,11 @@ from rich.console import Console
 
 from openir.core.errors import InputError
 
+from .credentials import app as credentials_app
+
 app = typer.Typer(help="Multi-centre procedure registry: create, import, export, record.", no_args_is_help=True)
 qc_app = typer.Typer(help="Quality control over the registry: indicators, funnel plots, ratings.", no_args_is_help=True)
+app.add_typer(credentials_app, name="credentials")
 URL = typer.Option(None, "--db", help="database URL (default: OPENIR_DATABASE_URL or SQLite in OPENIR_HOME)")
 
 

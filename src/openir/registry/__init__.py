@@ -17,6 +17,13 @@ from .catalogue import Catalogue, load_catalogue
 from .codes import Resolved, resolve_diagnosis
 from .columns import write_template
 from .costs import import_costs, store_cost_dataset, store_costs, validate_costs, write_costs_csv
+from .credentials import (
+    OperatorCredentials,
+    case_counts,
+    credentials_report,
+    import_training,
+    read_training,
+)
 from .cusum import (
     cusum_path,
     cusum_signal,
@@ -80,6 +87,7 @@ from .schemas import (
 from .store import add_hospital, add_operator, record_procedure
 
 __all__ = [
+    "OperatorCredentials", "case_counts", "credentials_report", "import_training", "read_training",
     "AEFacts", "AdverseEventIn", "CaseRecord", "Catalogue", "HospitalIn", "HospitalRating", "HospitalRef",
     "ImportReport", "ImportValidationError", "IndicatorDef", "LearningCurve", "OperatorIn", "OperatorRef",
     "CaseFilter", "OutcomeIn", "Overdispersion", "ProcedureEdit", "ProcedureIn", "ProcedureSummary",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -117,6 +117,29 @@ class Allowed(_Strict):
     title: str | None = None
 
 
+class Volume(_Strict):
+    """A number of cases an operator must have done as primary operator, with its source.
+
+    ``of``: ``all`` counts cases of every tier, ``tier`` only cases of techniques of that tier."""
+
+    value: int = Field(ge=0)
+    of: Literal["all", "tier"] = "tier"
+    source: str = Field(min_length=3)
+    verified: bool = False
+
+    @model_validator(mode="after")
+    def _honest(self) -> Volume:
+        if self.verified and self.source.upper().startswith("NOT SOURCED"):
+            raise ValueError("a NOT SOURCED value cannot be verified")
+        return self
+
+
+class Interval(_Strict):
+    value: int = Field(gt=0)
+    source: str = Field(min_length=3)
+    verified: bool = False
+
+
 class TierFile(_Strict):
     version: int
     tiers: list[Tier]
@@ -124,6 +147,9 @@ class TierFile(_Strict):
     credentials: dict[Credential, Allowed]
     min_yearly_volume: dict[Tier, Sourced]
     equipment_kinds: list[str]
+    training_volume: dict[Tier, Volume] = {}
+    annual_volume: dict[Tier, Volume] = {}
+    refresher_interval_months: dict[Tier, Interval] = {}
 
 
 def load_yaml(name: str | Path, model: type[BaseModel]) -> Any:

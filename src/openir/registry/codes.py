@@ -34,6 +34,7 @@ class Diagnosis(BaseModel):
     code: str = Field(pattern=r"^[A-Z][0-9]{2}(\.[0-9]{1,2})?$")
     en: str
     zh: str
+    name_zh_source: str = Field(min_length=3)  # where the Chinese title was checked, or NOT CHECKED: why
     synonyms: list[str] = []
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.special import expit
 from sqlalchemy import (
     BigInteger,
@@ -56,9 +56,18 @@ class Target(BaseModel):
     """A target or alarm level with its publication; ``verified`` only when checked against the cited text."""
 
     model_config = ConfigDict(extra="forbid")
-    value: float
+    value: float = Field(ge=0, allow_inf_nan=False)
     source: str = Field(min_length=3)
     verified: bool = False
+
+    @model_validator(mode="after")
+    def _honest(self) -> Target:
+        """A level says where it comes from: a blank source is refused, and NOT SOURCED is never verified."""
+        if not self.source.strip(" .-:"):
+            raise ValueError("a target or alarm needs a source (or 'NOT SOURCED: <why>')")
+        if self.verified and self.source.strip().upper().startswith("NOT SOURCED"):
+            raise ValueError("a NOT SOURCED level cannot be verified: true")
+        return self
 
 
 class CategoryTargets(BaseModel):

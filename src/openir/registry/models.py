@@ -105,6 +105,21 @@ class TrainingRecord(Base):
     operator: Mapped[Operator] = relationship(back_populates="training")
 
 
+class OperatorTraining(Base):
+    """A refresher / continuing-training course an operator attended (imported from CSV; see
+    registry.credentials): the QC centre's "who is due for what" reads the latest date per operator."""
+
+    __tablename__ = "operator_training"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    course: Mapped[str] = mapped_column(String(200))
+    hours: Mapped[float] = mapped_column(Float)
+    provider: Mapped[str] = mapped_column(String(200))
+    certificate_id: Mapped[str | None] = mapped_column(String(120))
+    __table_args__ = (UniqueConstraint("operator_id", "date", "course"),)
+
+
 class Patient(Base):
     """A patient by pseudonymous key only: no name, no ID number, no full birth date."""
 
@@ -258,4 +273,4 @@ class CostItem(Base):
     amount_cny: Mapped[float] = mapped_column(Float)
 
 
-AUDITED = (Hospital, Room, Equipment, Operator, TrainingRecord, Patient, Procedure, ProcedureOperator, Outcome, AdverseEvent)
+AUDITED = (Hospital, Room, Equipment, Operator, TrainingRecord, OperatorTraining, Patient, Procedure, ProcedureOperator, Outcome, AdverseEvent)
