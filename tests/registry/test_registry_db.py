@@ -30,7 +30,7 @@ def _site(s):
 
 
 def test_migrations_build_the_model_schema(engine):
-    assert schema_revision(engine) == head_revision() == "0002"
+    assert schema_revision(engine) == head_revision() == "0003_sop"
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []

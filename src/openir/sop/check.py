@@ -1,0 +1,140 @@
+"""Check one patient's pre-procedure values against a technique's SOP.
+
+Every check of ``_checks.yaml`` whose conditions hold for the technique and the patient is
+evaluated: a value outside a block limit is a block deviation (recorded only with an override
+reason), outside a warn limit a warning, and a value the check needs but nobody recorded is a
+deviation of its own ("not recorded"), never a silent pass. Unknown patient facts take the stricter
+path (an unrecorded sex is checked for pregnancy, an unrecorded arterial access site as femoral).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from openir.core import InputError
+
+from .library import load_checks, load_sop
+from .models import SOP, CheckRule, Deviation, PatientValues, SOPCheck
+
+_OPS = {"gt": (lambda x, t: x > t, ">"), "ge": (lambda x, t: x >= t, "≥"),
+        "lt": (lambda x, t: x < t, "<"), "le": (lambda x, t: x <= t, "≤")}
+
+
+def code_under(code: str, stems: list[str]) -> bool:
+    """Whether ICD-10 ``code`` lies under one of the ``stems`` (prefix match ignoring the dot)."""
+    c = code.replace(".", "").upper()
+    return any(c.startswith(s.replace(".", "").upper()) for s in stems)
+
+
+def technique_context(sop: SOP, values: PatientValues) -> dict[str, Any]:
+    """The facts the ``applies`` conditions test: the technique's, then the patient's (unknown = stricter)."""
+    contrast = sop.contrast.agent
+    if contrast == "optional":
+        contrast = "iodinated" if values.iodinated_contrast else "none"
+    cp = [c.eq for c in sop.contraindications if c.field == "child_pugh"]
+    return {
+        "bleeding_risk": sop.bleeding_risk.class_,
+        "arterial_access": sop.arterial_access.required,
+        "contrast": contrast,
+        "radiation": sop.radiation.uses if values.radiation is None else values.radiation,
+        "contraindicated_child_pugh": cp[0] if cp else None,
+        "sex": values.sex or "F",
+        "access_site": values.access_site or "femoral",
+        "on_dialysis": bool(values.on_dialysis),
+    }
+
+
+def applies(rule: CheckRule, ctx: dict[str, Any]) -> bool:
+    return all(ctx.get(k) == v for k, v in rule.applies.items())
+
+
+def _fmt(cond: dict[str, Any]) -> str:
+    (op, t), = cond.items()
+    if op in _OPS:
+        return f"{_OPS[op][1]} {t:g}"
+    return f"{op} {t}"
+
+
+def _hit(cond: dict[str, Any] | None, value: Any, sop: SOP) -> bool:
+    """Whether ``value`` meets the deviation condition ``cond``."""
+    if not cond:
+        return False
+    (op, t), = cond.items()
+    if op in _OPS:
+        return bool(_OPS[op][0](float(value), float(t)))
+    if op == "eq":
+        return bool(value == t)
+    if op == "contains":
+        return t in value
+    if op == "any_active":
+        return bool(value) == t
+    if op == "outside_indications":
+        stems = [c.code for c in sop.indications if c.code]
+        return (not code_under(value, stems)) == t
+    if op == "under_contraindication_codes":
+        stems = [c.code for c in sop.contraindications if c.code]
+        return any(code_under(c, stems) for c in value) == t
+    raise InputError(f"unknown condition {op!r} in sop/data/_checks.yaml")
+
+
+def _shown(rule: CheckRule, values: PatientValues) -> str | float | None:
+    v = getattr(values, rule.item)
+    if rule.item == "antithrombotics" and v:
+        return "; ".join(f"{a.name} ({a.kind}, last dose {a.last_dose.isoformat(' ', 'minutes') if a.last_dose else 'not recorded'})"
+                         for a in v)
+    if isinstance(v, list):
+        return "; ".join(v)
+    return v
+
+
+def evaluate(rule: CheckRule, sop: SOP, values: PatientValues) -> Deviation | None:
+    """The deviation ``rule`` raises for ``values`` (None when within the SOP)."""
+    value = getattr(values, rule.item)
+    unit = f" {rule.unit}" if rule.unit not in ("", "1") else ""
+    if value is None:
+        if rule.missing is None:
+            return None
+        return Deviation(check=rule.id, item=rule.item, value=None, threshold="recorded", severity=rule.missing,
+                         kind="missing", source=rule.source, message_en=f"{rule.item} not recorded ({rule.en})",
+                         message_zh=f"{rule.item} 未记录（{rule.zh}）")
+    for severity in ("block", "warn"):
+        cond = getattr(rule, severity)
+        if _hit(cond, value, sop):
+            shown = _shown(rule, values)
+            thr = _fmt(cond) + unit
+            return Deviation(check=rule.id, item=rule.item, value=shown, threshold=thr, severity=severity,  # type: ignore[arg-type]
+                             kind="threshold", source=rule.source,
+                             message_en=f"{rule.en}: {rule.item} = {shown}{unit} ({thr})",
+                             message_zh=f"{rule.zh}：{rule.item} = {shown}{unit}（{thr}）")
+    return None
+
+
+def as_values(values: PatientValues | dict[str, Any]) -> PatientValues:
+    """``values`` as PatientValues; a dict is validated (errors name the field)."""
+    if isinstance(values, PatientValues):
+        return values
+    from pydantic import ValidationError
+
+    try:
+        return PatientValues.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or None
+        raise InputError(err["msg"].removeprefix("Value error, "), field=field) from None
+
+
+def check_patient(technique: str, values: PatientValues | dict[str, Any]) -> SOPCheck:
+    """Check ``values`` (PatientValues or a plain dict of them) against the SOP of ``technique``.
+
+    >>> r = check_patient("liver_mwa", {"inr": 1.2, "platelets": "40000 /uL", "sex": "M", "antithrombotics": [],
+    ...                                 "child_pugh": "A", "diagnosis_code": "C22.0", "conditions": []})
+    >>> [(d.check, d.severity) for d in r.deviations]
+    [('platelets_high_risk', 'block')]
+    """
+    sop = load_sop(technique)
+    pv = as_values(values)
+    ctx = technique_context(sop, pv)
+    devs = [d for rule in load_checks().checks if applies(rule, ctx) and (d := evaluate(rule, sop, pv)) is not None]
+    return SOPCheck(technique=sop.technique, sop_version=sop.version, values=pv, deviations=devs,
+                    checked_at=dt.datetime.now(dt.UTC).replace(microsecond=0))
