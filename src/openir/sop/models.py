@@ -168,6 +168,28 @@ class PatientValues(BaseModel):
     def _allergies(cls, v: list[str] | None) -> list[str] | None:
         return [a.strip().lower().replace(" ", "_") for a in v if a.strip()] if v is not None else v
 
+    @classmethod
+    def from_flat(cls, row: dict[str, Any]) -> PatientValues:
+        """Values from one flat table row (CSV import, the held-out set): empty cells are not
+        recorded, lists are ';'-separated with ``none`` for an empty list, antithrombotics are
+        ``name:kind`` or ``name:kind@2026-05-01T08:00``. Columns that are not values are ignored."""
+        data: dict[str, Any] = {}
+        for k in cls.model_fields:
+            v = row.get(k)
+            if v is None or (isinstance(v, float) and v != v and k not in LAB_FIELDS) or (isinstance(v, str) and not v.strip()):
+                continue  # not recorded (a NaN lab value is passed on and refused by the validator)
+            if k in ("conditions", "allergies", "antithrombotics"):
+                items = [x.strip() for x in str(v).split(";") if x.strip()]
+                items = [] if [x.lower() for x in items] == ["none"] else items
+                if k == "antithrombotics":
+                    items = [_antithrombotic(x) for x in items]
+                data[k] = items
+            elif k in ("on_dialysis", "iodinated_contrast", "radiation") and isinstance(v, str):
+                data[k] = v.strip().lower() in ("1", "true", "yes", "y", "是")
+            else:
+                data[k] = v
+        return cls.model_validate(data)
+
     @model_validator(mode="after")
     def _pregnancy(self) -> PatientValues:
         if self.sex == "M" and self.pregnancy == "pregnant":
@@ -213,3 +235,16 @@ class SOPCheck(BaseModel):
     @property
     def n_warn(self) -> int:
         return sum(d.severity == "warn" for d in self.deviations)
+
+
+LAB_FIELDS = ("inr", "platelets", "egfr", "haemoglobin")
+
+
+def _antithrombotic(text: str) -> dict[str, Any]:
+    """``"rivaroxaban:anticoagulant@2026-05-01T08:00"`` as an Antithrombotic's fields."""
+    name, _, rest = text.partition(":")
+    kind, _, last = rest.partition("@")
+    if not kind:
+        raise ValueError(f"antithrombotic {text!r}: write name:kind (kind anticoagulant or antiplatelet), "
+                         "optionally @last-dose time")
+    return {"name": name.strip(), "kind": kind.strip(), "last_dose": last.strip() or None}

@@ -1,0 +1,108 @@
+"""SOP data files: one per catalogued technique, every item sourced; units and bad input."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from openir.core import InputError
+from openir.sop import PatientValues, check_patient, load_checks, load_sop, technique_ids
+from openir.sop.models import SOPCheck
+from openir.sop.units import normalise_lab
+
+CATALOGUE = "src/openir/registry/data/techniques.yaml"
+
+
+def test_every_catalogued_technique_has_an_sop():
+    from importlib import resources
+
+    text = resources.files("openir.registry").joinpath("data/techniques.yaml").read_text(encoding="utf-8")
+    codes = {t["code"] for t in yaml.safe_load(text)["techniques"]}
+    assert set(technique_ids()) == codes
+    for code in codes:
+        sop = load_sop(code)
+        assert sop.technique == code and sop.bleeding_risk.class_ in ("low", "high")
+
+
+def test_every_item_has_a_source_and_both_languages():
+    for code in technique_ids():
+        sop = load_sop(code)
+        for group in (sop.indications, sop.contraindications, sop.consent, sop.steps, sop.observation, sop.complications):
+            for item in group:
+                assert item.source and item.en and item.zh
+    for rule in load_checks().checks:
+        assert len(rule.source) > 20 and rule.en and rule.zh
+
+
+def test_key_techniques_have_full_sops_and_published_thresholds():
+    for code in ("liver_mwa", "liver_rfa", "ct_biopsy", "abscess_drainage", "tace", "seed_implantation"):
+        assert load_sop(code).status == "full"
+    rules = {r.id: r for r in load_checks().checks}
+    # SIR 2019 (Patel et al.): high risk INR <= 1.5-1.8, platelets 50; low risk INR <= 2.0-3.0, platelets 20
+    assert rules["inr_high_risk"].block == {"gt": 1.8} and rules["inr_high_risk"].warn == {"gt": 1.5}
+    assert rules["platelets_high_risk"].block == {"lt": 50} and rules["platelets_low_risk"].block == {"lt": 20}
+    assert rules["inr_low_risk"].block == {"gt": 3.0} and rules["inr_arterial_femoral"].block == {"ge": 1.8}
+    assert rules["egfr_iodinated_contrast"].warn == {"lt": 30}  # ACR-NKF 2020
+    assert load_sop("liver_mwa").bleeding_risk.class_ == "high" and load_sop("tace").bleeding_risk.class_ == "low"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (150, 150.0), ("150000 /uL", 150.0), ("150 x10^9/L", 150.0), ({"value": 150, "unit": "10^3/µL"}, 150.0),
+    ("150000/mm3", 150.0), ("150 G/L", 150.0),
+])
+def test_platelet_units_are_normalised(raw, expected):
+    assert normalise_lab("platelets", raw) == pytest.approx(expected)
+
+
+def test_haemoglobin_in_g_per_dl_is_converted():
+    assert PatientValues(haemoglobin="12.5 g/dL").haemoglobin == pytest.approx(125.0)
+
+
+@pytest.mark.parametrize(("values", "field", "words"), [
+    ({"platelets": 150000}, "platelets", "looks like /uL"),
+    ({"platelets": "150 cells"}, "platelets", "unknown unit"),
+    ({"platelets": float("nan")}, "platelets", "NaN"),
+    ({"inr": "nan"}, "inr", "NaN"),
+    ({"egfr": float("nan")}, "egfr", "NaN"),
+    ({"inr": "high"}, "inr", "not a number"),
+    ({"sex": "M", "pregnancy": "pregnant"}, None, "pregnant"),
+    ({"platelets_count": 10}, "platelets_count", "Extra"),
+])
+def test_bad_values_are_refused_naming_the_field(values, field, words):
+    with pytest.raises(InputError) as exc:
+        check_patient("tace", values)
+    assert exc.value.field == field and words in str(exc.value)
+
+
+def test_unknown_technique_is_refused():
+    with pytest.raises(InputError, match="no SOP for technique 'liver_laser'"):
+        check_patient("liver_laser", {})
+
+
+def test_missing_values_are_deviations_not_passes():
+    r = check_patient("liver_mwa", {})
+    missing = {d.check: d.severity for d in r.deviations if d.kind == "missing"}
+    assert missing == {"inr_high_risk": "block", "platelets_high_risk": "block", "antithrombotic_high_risk": "warn",
+                       "pregnancy": "warn", "child_pugh_contraindication": "warn", "coded_contraindication": "warn",
+                       "indication": "warn"}
+    assert r.blocked and r.n_block == 2 and r.n_warn == 5
+
+
+def test_a_deviation_names_value_threshold_and_source_in_both_languages():
+    r = check_patient("ct_biopsy", {"inr": 1.2, "platelets": "40000/uL", "sex": "M", "diagnosis_code": "C34",
+                                    "conditions": [], "antithrombotics": []})
+    (d,) = r.deviations
+    assert (d.check, d.value, d.threshold, d.severity) == ("platelets_high_risk", 40.0, "< 50 10^9/L", "block")
+    assert "Patel" in d.source and "50" in d.message_en and "血小板" in d.message_zh
+    again = SOPCheck.model_validate_json(r.model_dump_json())
+    assert again.deviations == r.deviations and again.values == r.values
+
+
+def test_antithrombotics_are_listed_with_their_last_dose():
+    r = check_patient("liver_rfa", {"inr": 1.0, "platelets": 200, "sex": "M", "child_pugh": "A", "diagnosis_code": "C22.0",
+                                    "conditions": [], "antithrombotics": [
+                                        {"name": "rivaroxaban", "kind": "anticoagulant", "last_dose": "2026-11-30T08:00"},
+                                        {"name": "aspirin", "kind": "antiplatelet"}]})
+    (d,) = r.deviations
+    assert d.value == ("rivaroxaban (anticoagulant, last dose 2026-11-30 08:00); "
+                       "aspirin (antiplatelet, last dose not recorded)")
