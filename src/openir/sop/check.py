@@ -49,11 +49,18 @@ def applies(rule: CheckRule, ctx: dict[str, Any]) -> bool:
     return all(ctx.get(k) == v for k, v in rule.applies.items())
 
 
+_WORDS = {"any_active": "any recorded", "contains": "contains", "eq": "=",
+          "outside_indications": "outside the coded indications", "under_contraindication_codes": "a coded contraindication"}
+
+
 def _fmt(cond: dict[str, Any]) -> str:
+    """A deviation condition as text: ``> 1.8``, ``= pregnant``, ``contains iodinated_contrast``."""
     (op, t), = cond.items()
     if op in _OPS:
         return f"{_OPS[op][1]} {t:g}"
-    return f"{op} {t}"
+    if op in ("eq", "contains"):
+        return f"{_WORDS[op]} {t}"
+    return _WORDS.get(op, op)
 
 
 def _hit(cond: dict[str, Any] | None, value: Any, sop: SOP) -> bool:

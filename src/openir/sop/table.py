@@ -35,8 +35,12 @@ def read_values(path: str | Path) -> PatientValues:
         raise InputError(f"cannot read ({exc.strerror or exc})", source=p) from None
     try:
         data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'} ({exc})", source=p) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})", source=p) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        raise InputError(f"not valid YAML ({getattr(exc, 'problem', None) or 'parse error'}{where})", source=p) from None
     if not isinstance(data, dict):
         raise InputError("expected a mapping of values (inr: 1.1, platelets: 180, ...)", source=p)
     try:
