@@ -56,3 +56,51 @@ def test_a_check_of_another_technique_is_refused(engine):
         with pytest.raises(InputError, match="the SOP check is for 'tace'") as exc:
             record_procedure(s, _proc("P1", check_patient("tace", OK)))
     assert exc.value.field == "sop_check"
+
+
+# ---- CSV import with pre-procedure value columns (optional) ------------------------------------------
+CSV_HEAD = "uid,patient_key,hospital_code,operator_code,date,technique,disease,sex,child_pugh,inr,血小板,egfr,conditions,antithrombotics,sop_override_reason\n"
+
+
+def _import(engine, tmp_path, rows: str, checker=check_patient):
+    from openir.registry.importer import import_procedures
+
+    f = tmp_path / "labs.csv"
+    f.write_text(CSV_HEAD + rows, encoding="utf-8")
+    return import_procedures(engine, f, sop_checker=checker)
+
+
+def test_import_checks_lab_columns_and_stores_the_deviations(engine, tmp_path):
+    with session_scope(engine) as s:
+        _site(s)
+    rep = _import(engine, tmp_path,
+                  "C1,pk-c1,H1,O1,2026-05-01,liver_mwa,肝细胞癌,男,A,1.1,180,,无,无,\n"
+                  "C2,pk-c2,H1,O1,2026-05-02,liver_mwa,C22.0,M,A,1.6,42000 /uL,,none,aspirin:antiplatelet,platelets transfused\n"
+                  "C3,pk-c3,H1,O1,2026-05-03,tace,C22.0,M,A,,,,,,\n")
+    assert rep.stored["procedures"] == 3
+    with session_scope(engine) as s:
+        got = s.execute(sa.select(Procedure.uid, Procedure.n_flags, SOPCheckRow.n_block, SOPCheckRow.n_warn,
+                                  SOPCheckRow.override_reason)
+                        .join(SOPCheckRow, SOPCheckRow.procedure_id == Procedure.id).order_by(Procedure.uid)).all()
+        devs = sorted(tuple(r) for r in s.execute(sa.select(SOPDeviationRow.check_id, SOPDeviationRow.severity)).all())
+    # C1 within the SOP; C2 platelets 42 (block, reason given), INR 1.6 (warn), aspirin (warn); C3: no values, no check
+    assert [tuple(r)[:1] + tuple(r)[2:] for r in got] == [("C1", 0, 0, None), ("C2", 1, 2, "platelets transfused")]
+    assert dict((u, n) for u, n, *_ in got)["C2"] >= 1
+    assert devs == [("antithrombotic_high_risk", "warn"), ("inr_high_risk", "warn"), ("platelets_high_risk", "block")]
+
+
+def test_import_refuses_block_without_reason_and_bad_units_naming_row_and_column(engine, tmp_path):
+    from openir.registry.importer import ImportValidationError
+
+    with session_scope(engine) as s:
+        _site(s)
+    with pytest.raises(ImportValidationError) as exc:
+        _import(engine, tmp_path, "C1,pk-c1,H1,O1,2026-05-01,liver_mwa,C22.0,M,A,1.1,42,,none,none,\n"
+                                  "C2,pk-c2,H1,O1,2026-05-01,liver_mwa,C22.0,M,A,1.1,150000,,none,none,\n"
+                                  "C3,pk-c3,H1,O1,2026-05-01,liver_mwa,C22.0,M,A,1.1,150,,none,warfarin,\n")
+    got = [(p.row, p.field) for p in exc.value.report.problems]
+    assert got == [(2, "sop_override_reason"), (3, "platelets"), (4, "antithrombotics")]
+    with session_scope(engine) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Procedure)) == 0
+    with pytest.raises(ImportValidationError, match="need the SOP check"):
+        _import(engine, tmp_path, "C1,pk-c1,H1,O1,2026-05-01,liver_mwa,C22.0,M,A,1.1,150,,none,none,\n", checker=None)

@@ -67,35 +67,47 @@ def _links(p: ProcedureIn) -> dict | None:
 
 
 def sop_flags(p: ProcedureIn) -> list[dict[str, str]]:
-    """Flags of the procedure's SOP check: one per block-level deviation, with the override reason.
+    """Flags of the procedure's SOP check (see :func:`sop_check_flags`)."""
+    return sop_check_flags(p.sop_check, p.technique, p.sop_override_reason)
+
+
+def sop_check_flags(c: SOPCheck | None, technique: str, reason: str | None) -> list[dict[str, str]]:
+    """Flags of an SOP check: one per block-level deviation, with the override reason.
 
     A check of another technique, or block-level deviations without an override reason, are refused
     (InputError naming the field): the procedure is stored with its deviations flagged, never with
     them silently dropped."""
-    c = p.sop_check
     if c is None:
-        if p.sop_override_reason:
+        if reason:
             raise InputError("an SOP override reason without an SOP check", field="sop_override_reason")
         return []
-    if c.technique != p.technique:
-        raise InputError(f"the SOP check is for {c.technique!r}, the procedure is {p.technique!r}", field="sop_check")
+    if c.technique != technique:
+        raise InputError(f"the SOP check is for {c.technique!r}, the procedure is {technique!r}", field="sop_check")
     blocks = [d for d in c.deviations if d.severity == "block"]
-    if blocks and not (p.sop_override_reason or "").strip():
+    if blocks and not (reason or "").strip():
         raise InputError(f"{len(blocks)} block-level SOP deviation(s) ({', '.join(d.check for d in blocks)}): "
                          "record the reason the procedure went ahead", field="sop_override_reason")
-    return [{"rule": "sop_block", "message": f"{d.message_en} [{d.source}]; override: {p.sop_override_reason}"}
-            for d in blocks]
+    return [{"rule": "sop_block", "message": f"{d.message_en} [{d.source}]; override: {reason}"} for d in blocks]
+
+
+def sop_check_fields(c: SOPCheck, override_reason: str | None) -> dict:
+    """Column values of the ``sop_checks`` row of a check (ORM and bulk paths share them)."""
+    return dict(technique=c.technique, sop_version=c.sop_version, checked_at=c.checked_at.replace(tzinfo=None),
+                patient_values=c.values.model_dump(mode="json"), n_block=c.n_block, n_warn=c.n_warn,
+                override_reason=(override_reason or "").strip() or None)
+
+
+def sop_deviation_fields(c: SOPCheck) -> list[dict]:
+    """Column values of the ``sop_deviations`` rows of a check."""
+    return [dict(check_id=d.check, item=d.item, value=None if d.value is None else str(d.value), threshold=d.threshold,
+                 severity=d.severity, kind=d.kind, source=d.source, message_en=d.message_en, message_zh=d.message_zh)
+            for d in c.deviations]
 
 
 def sop_row(c: SOPCheck, override_reason: str | None) -> SOPCheckRow:
     """The stored form of an SOP check and its deviations."""
-    row = SOPCheckRow(technique=c.technique, sop_version=c.sop_version, checked_at=c.checked_at.replace(tzinfo=None),
-                      patient_values=c.values.model_dump(mode="json"), n_block=c.n_block, n_warn=c.n_warn,
-                      override_reason=(override_reason or "").strip() or None)
-    for d in c.deviations:
-        row.deviations.append(SOPDeviationRow(
-            check_id=d.check, item=d.item, value=None if d.value is None else str(d.value), threshold=d.threshold,
-            severity=d.severity, kind=d.kind, source=d.source, message_en=d.message_en, message_zh=d.message_zh))
+    row = SOPCheckRow(**sop_check_fields(c, override_reason))
+    row.deviations.extend(SOPDeviationRow(**d) for d in sop_deviation_fields(c))
     return row
 
 

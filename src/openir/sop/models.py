@@ -171,7 +171,7 @@ class PatientValues(BaseModel):
     @classmethod
     def from_flat(cls, row: dict[str, Any]) -> PatientValues:
         """Values from one flat table row (CSV import, the held-out set): empty cells are not
-        recorded, lists are ';'-separated with ``none`` for an empty list, antithrombotics are
+        recorded, lists are ;-separated with ``none`` (or 无) for an empty list, antithrombotics are
         ``name:kind`` or ``name:kind@2026-05-01T08:00``. Columns that are not values are ignored."""
         data: dict[str, Any] = {}
         for k in cls.model_fields:
@@ -180,7 +180,7 @@ class PatientValues(BaseModel):
                 continue  # not recorded (a NaN lab value is passed on and refused by the validator)
             if k in ("conditions", "allergies", "antithrombotics"):
                 items = [x.strip() for x in str(v).split(";") if x.strip()]
-                items = [] if [x.lower() for x in items] == ["none"] else items
+                items = [] if [x.lower() for x in items] in (["none"], ["无"]) else items
                 if k == "antithrombotics":
                     items = [_antithrombotic(x) for x in items]
                 data[k] = items

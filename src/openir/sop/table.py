@@ -143,7 +143,7 @@ def check_table(df: pd.DataFrame) -> pd.DataFrame:
                 hit = pd.Series(raw).fillna("").astype(str).str.lower().str.replace(" ", "_").str.split(";").map(
                     lambda xs, t=t: t in [x.strip() for x in xs]).to_numpy()
             elif op == "any_active":
-                hit = (~pd.Series(raw).fillna("").astype(str).str.strip().str.lower().isin(["", "none"])).to_numpy() == t
+                hit = (~pd.Series(raw).fillna("").astype(str).str.strip().str.lower().isin(["", "none", "无"])).to_numpy() == t
             elif op == "outside_indications":
                 stems = per_tech(lambda s: _stems([c.code for c in s.indications if c.code]))
                 code = pd.Series(raw).fillna("").astype(str).str.replace(".", "", regex=False).str.upper()
@@ -153,7 +153,7 @@ def check_table(df: pd.DataFrame) -> pd.DataFrame:
                 hit = ~inside == t
             elif op == "under_contraindication_codes":
                 stems = per_tech(lambda s: _stems([c.code for c in s.contraindications if c.code]))
-                hit = _any_under(pd.Series(raw).replace("none", ""), stems) == t
+                hit = _any_under(pd.Series(raw).replace({"none": "", "无": ""}), stems) == t
             else:
                 raise InputError(f"unknown condition {op!r} in sop/data/_checks.yaml")
             sev = np.where(hit & ~missing, severity, sev)
