@@ -106,3 +106,17 @@ def test_antithrombotics_are_listed_with_their_last_dose():
     (d,) = r.deviations
     assert d.value == ("rivaroxaban (anticoagulant, last dose 2026-11-30 08:00); "
                        "aspirin (antiplatelet, last dose not recorded)")
+
+
+def test_check_table_refuses_unknown_techniques_and_text_in_lab_columns():
+    import pandas as pd
+
+    from openir.sop import check_table
+
+    with pytest.raises(InputError, match="no SOP for technique"):
+        check_table(pd.DataFrame({"technique": ["tace", "liver_laser"]}))
+    with pytest.raises(InputError, match="row 2: 'high' is not a number") as exc:
+        check_table(pd.DataFrame({"technique": ["tace", "tace"], "inr": ["1.1", "high"]}))
+    assert exc.value.field == "inr"
+    empty = check_table(pd.DataFrame({"technique": pd.Series([], dtype=str)}))
+    assert len(empty) == 0

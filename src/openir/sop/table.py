@@ -55,18 +55,47 @@ def _stems(codes: list[str]) -> tuple[str, ...]:
     return tuple(c.replace(".", "").upper() for c in codes)
 
 
-def _any_under(col: pd.Series, stems_of_row: pd.Series) -> np.ndarray:
-    """Row-wise: does any ';'-separated code of ``col`` start with one of the row's stems."""
-    out = np.zeros(len(col), dtype=bool)
-    codes = col.fillna("").astype(str).str.replace(".", "", regex=False).str.upper().str.split(";")
-    exploded = codes.explode().str.strip()
-    for stems, idx in stems_of_row.groupby(stems_of_row, sort=False).groups.items():
-        if not stems:
-            continue
-        sub = exploded[exploded.index.isin(idx)]
-        hit = sub.str.startswith(stems) & sub.ne("")
-        out[col.index.get_indexer(hit[hit].index.unique())] = True
-    return out
+def _text(v: Any) -> str:
+    """A cell as stripped text; None and NaN are '' (not recorded)."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    return str(v).strip()
+
+
+def _items(text: str) -> list[str]:
+    """A ';'-separated cell as its items ('none' / '无' = no items)."""
+    xs = [x.strip() for x in text.split(";") if x.strip()]
+    return [] if [x.lower() for x in xs] in (["none"], ["无"]) else xs
+
+
+def _true(text: str) -> bool | None:
+    return None if not text else text.lower() in ("1", "true", "yes", "y", "是")
+
+
+class _Cells:
+    """Row-wise functions of text columns computed once per distinct value (or technique, value) pair:
+    registry columns hold few distinct values, so this is the vectorised path for text."""
+
+    def __init__(self, df: pd.DataFrame, tcode: np.ndarray, n_tech: int):
+        self.df, self.tcode, self.n_tech, self.n = df, tcode, n_tech, len(df)
+
+    def _codes(self, name: str) -> tuple[np.ndarray, list[str]]:
+        if name not in self.df.columns:
+            return np.zeros(self.n, dtype=np.int64), [""]
+        codes, uniq = pd.factorize(self.df[name], use_na_sentinel=True)
+        texts = [_text(u) for u in uniq] + [""]  # code -1 (missing) -> the last entry
+        return np.where(codes < 0, len(texts) - 1, codes), texts
+
+    def by_value(self, name: str, fn: Any, dtype: Any = object) -> np.ndarray:
+        codes, texts = self._codes(name)
+        return np.array([fn(t) for t in texts], dtype=dtype)[codes]
+
+    def by_pair(self, name: str, fn: Any, techniques: list[Any], dtype: Any = bool) -> np.ndarray:
+        codes, texts = self._codes(name)
+        key = self.tcode * len(texts) + codes
+        kcode, kuniq = pd.factorize(key)
+        vals = np.array([fn(techniques[k // len(texts)], texts[k % len(texts)]) for k in kuniq], dtype=dtype)
+        return vals[kcode]
 
 
 def check_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -81,53 +110,50 @@ def check_table(df: pd.DataFrame) -> pd.DataFrame:
         raise InputError("no 'technique' column", field="technique")
     df = df.reset_index(drop=True)
     n = len(df)
-    unknown = sorted(set(df["technique"]) - set(technique_ids()))
+    tcode, tuniq = pd.factorize(df["technique"])
+    unknown = sorted(set(map(str, tuniq)) - set(technique_ids()))
     if unknown:
-        raise InputError(f"no SOP for technique(s) {', '.join(map(str, unknown))}", field="technique")
-    sops = {t: load_sop(t) for t in df["technique"].unique()}
-    tech = df["technique"]
+        raise InputError(f"no SOP for technique(s) {', '.join(unknown)}", field="technique")
+    sops = [load_sop(str(t)) for t in tuniq]
+    cells = _Cells(df, tcode, len(sops))
 
-    def per_tech(fn: Any) -> pd.Series:
-        return tech.map({t: fn(s) for t, s in sops.items()})
+    def per_tech(fn: Any, dtype: Any = object) -> np.ndarray:
+        return np.array([fn(s) for s in sops], dtype=dtype)[tcode] if n else np.array([], dtype=dtype)
 
-    def col(name: str) -> pd.Series:
-        return df[name] if name in df.columns else pd.Series([None] * n, dtype=object)
-
-    num = {}
+    num: dict[str, np.ndarray] = {}
     for name in NUMERIC:
-        c = col(name)
+        if name not in df.columns:
+            num[name] = np.full(n, np.nan)
+            continue
+        c = df[name]
         x = pd.to_numeric(c, errors="coerce")
-        bad = x.isna() & c.notna() & c.astype(str).str.strip().ne("")
+        bad = x.isna().to_numpy() & cells.by_value(name, bool, dtype=bool)
         if bad.any():
-            raise InputError(f"row {int(np.flatnonzero(bad)[0]) + 1}: {c[bad].iloc[0]!r} is not a number", field=name)
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"row {i + 1}: {c.iloc[i]!r} is not a number", field=name)
         num[name] = x.to_numpy(dtype=float)
 
-    def flag_col(name: str) -> pd.Series:
-        c = col(name)
-        return c.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) or v == ""
-                     else str(v).strip().lower() in ("1", "true", "yes", "y", "是"))
-
     agent = per_tech(lambda s: s.contrast.agent)
-    iod = flag_col("iodinated_contrast")
-    rad = flag_col("radiation")
+    iod = cells.by_value("iodinated_contrast", _true)
+    rad = cells.by_value("radiation", _true)
     ctx = {
-        "bleeding_risk": per_tech(lambda s: s.bleeding_risk.class_).to_numpy(),
-        "arterial_access": per_tech(lambda s: s.arterial_access.required).to_numpy(dtype=bool),
-        "contrast": np.where(agent.eq("optional"), np.where(iod.eq(True), "iodinated", "none"), agent),
-        "radiation": np.where(rad.isna(), per_tech(lambda s: s.radiation.uses), rad.eq(True)).astype(bool),
+        "bleeding_risk": per_tech(lambda s: s.bleeding_risk.class_),
+        "arterial_access": per_tech(lambda s: s.arterial_access.required, bool),
+        "contrast": np.where(agent == "optional", np.where(iod == True, "iodinated", "none"), agent),  # noqa: E712
+        "radiation": np.where(rad == None, per_tech(lambda s: s.radiation.uses, bool), rad == True),  # noqa: E711, E712
         "contraindicated_child_pugh": per_tech(
-            lambda s: next((c.eq for c in s.contraindications if c.field == "child_pugh"), None)).to_numpy(),
-        "sex": col("sex").fillna("F").replace("", "F").to_numpy(),
-        "access_site": col("access_site").fillna("femoral").replace("", "femoral").to_numpy(),
-        "on_dialysis": flag_col("on_dialysis").eq(True).to_numpy(),
+            lambda s: next((c.eq for c in s.contraindications if c.field == "child_pugh"), None)),
+        "sex": cells.by_value("sex", lambda t: t or "F"),
+        "access_site": cells.by_value("access_site", lambda t: t or "femoral"),
+        "on_dialysis": cells.by_value("on_dialysis", lambda t: _true(t) is True, bool),
     }
     out = {}
     for rule in load_checks().checks:
         mask = np.ones(n, dtype=bool)
         for k, v in rule.applies.items():
             mask &= ctx[k] == v
-        raw = num[rule.item] if rule.item in num else col(rule.item)
-        missing = np.isnan(raw) if rule.item in num else pd.Series(raw).fillna("").astype(str).str.strip().eq("").to_numpy()
+        is_num = rule.item in num
+        missing = np.isnan(num[rule.item]) if is_num else cells.by_value(rule.item, lambda t: t == "", bool)
         sev = np.full(n, "", dtype=object)
         for severity in ("warn", "block"):  # block last: it wins over warn
             cond = getattr(rule, severity)
@@ -136,24 +162,20 @@ def check_table(df: pd.DataFrame) -> pd.DataFrame:
             (op, t), = cond.items()
             if op in _OPS:
                 with np.errstate(invalid="ignore"):
-                    hit = _OPS[op][0](raw, float(t))
+                    hit = _OPS[op][0](num[rule.item], float(t))
             elif op == "eq":
-                hit = pd.Series(raw).astype(str).eq(str(t)).to_numpy()
+                hit = cells.by_value(rule.item, lambda x, t=t: x == str(t), bool)
             elif op == "contains":
-                hit = pd.Series(raw).fillna("").astype(str).str.lower().str.replace(" ", "_").str.split(";").map(
-                    lambda xs, t=t: t in [x.strip() for x in xs]).to_numpy()
+                hit = cells.by_value(rule.item, lambda x, t=t: t in [i.lower().replace(" ", "_") for i in _items(x)], bool)
             elif op == "any_active":
-                hit = (~pd.Series(raw).fillna("").astype(str).str.strip().str.lower().isin(["", "none", "无"])).to_numpy() == t
+                hit = cells.by_value(rule.item, lambda x, t=t: bool(_items(x)) == t, bool)
             elif op == "outside_indications":
-                stems = per_tech(lambda s: _stems([c.code for c in s.indications if c.code]))
-                code = pd.Series(raw).fillna("").astype(str).str.replace(".", "", regex=False).str.upper()
-                inside = np.zeros(n, dtype=bool)
-                for st, idx in stems.groupby(stems, sort=False).groups.items():
-                    inside[idx] = code[idx].str.startswith(st).to_numpy()
-                hit = ~inside == t
+                hit = cells.by_pair(rule.item, lambda s, x, t=t: (not x.replace(".", "").upper().startswith(
+                    _stems([c.code for c in s.indications if c.code]))) == t, sops)
             elif op == "under_contraindication_codes":
-                stems = per_tech(lambda s: _stems([c.code for c in s.contraindications if c.code]))
-                hit = _any_under(pd.Series(raw).replace({"none": "", "无": ""}), stems) == t
+                hit = cells.by_pair(rule.item, lambda s, x, t=t: any(
+                    i.replace(".", "").upper().startswith(_stems([c.code for c in s.contraindications if c.code]))
+                    for i in _items(x)) == t, sops)
             else:
                 raise InputError(f"unknown condition {op!r} in sop/data/_checks.yaml")
             sev = np.where(hit & ~missing, severity, sev)
