@@ -48,7 +48,9 @@ class SOPCheckOut(BaseModel):
 
 
 def _unprocessable(exc: InputError) -> HTTPException:
-    return HTTPException(422, [{"loc": ["body", "values", exc.field or ""], "msg": exc.problem, "type": "value_error"}])
+    field = (exc.field or "").split(".")[0]  # the form field (antithrombotics, not antithrombotics.0.kind)
+    loc = ["body", "technique"] if field == "technique" else ["body", "values", field]
+    return HTTPException(422, [{"loc": loc, "msg": exc.problem, "type": "value_error"}])
 
 
 def run_check(technique: str, values: dict[str, Any] | Any) -> SOPCheck:
