@@ -6,7 +6,7 @@ Run: .venv/bin/python benchmarks/sop_bench.py [--n 100000] [--repeat 3] [--loop-
 * baseline: a plain pandas implementation written here from the same thresholds: one boolean mask
   per threshold (INR and platelets by bleeding-risk class, arterial INR, eGFR before iodinated
   contrast, pregnancy, Child-Pugh C, coded contraindications, indications, antithrombotics, contrast
-  allergy), technique facts joined from the SOP files; its flags are checked equal to ours;
+  allergy, anticoagulant holds), technique facts joined from the SOP files; its flags are checked equal to ours;
 * for scale: ``check_patient`` called row by row (pydantic values and deviations), on ``--loop-n``
   rows, reported per row and extrapolated.
 Times are best of ``--repeat`` runs in one process.
@@ -41,10 +41,17 @@ def synthetic_patients(n: int, seed: int = 7) -> pd.DataFrame:
     df["child_pugh"] = rng.choice(["A", "B", "C", ""], n, p=[0.6, 0.2, 0.05, 0.15])
     df["diagnosis_code"] = rng.choice(["C22.0", "C34", "C25", "K75.0", "I65.2", "D25", "N18.5", "I70.2", "R91", ""], n)
     df["conditions"] = rng.choice(["none", "", "I10", "D65", "E11.9;I10"], n, p=[0.6, 0.1, 0.2, 0.02, 0.08])
-    df["antithrombotics"] = rng.choice(["none", "", "aspirin:antiplatelet", "clopidogrel:antiplatelet;aspirin:antiplatelet"], n, p=[0.7, 0.1, 0.15, 0.05])
+    df["antithrombotics"] = rng.choice(
+        ["none", "", "aspirin:antiplatelet", "clopidogrel:antiplatelet;aspirin:antiplatelet",
+         "rivaroxaban:anticoagulant@2026-11-29T08:00", "apixaban:anticoagulant@2026-11-28T08:00", "warfarin:anticoagulant"],
+        n, p=[0.62, 0.1, 0.15, 0.05, 0.03, 0.03, 0.02])
+    df["procedure_at"] = rng.choice(["2026-12-01T08:00", "2026-12-02T08:00", ""], n, p=[0.5, 0.4, 0.1])
     df["allergies"] = rng.choice(["none", "", "iodinated_contrast"], n, p=[0.8, 0.15, 0.05])
     df["iodinated_contrast"] = rng.choice(["", "true"], n, p=[0.8, 0.2])
     return df
+
+
+HOLD_DAYS = {"apixaban": 2, "rivaroxaban": 2, "edoxaban": 2, "dabigatran": 4, "warfarin": 5}  # _checks.yaml
 
 
 def plain_pandas(df: pd.DataFrame) -> pd.DataFrame:
@@ -79,6 +86,16 @@ def plain_pandas(df: pd.DataFrame) -> pd.DataFrame:
     out["platelets_low_risk"] = sev(plt < 20, plt != plt, plt.isna(), "warn", low)
     at = df["antithrombotics"]
     out["antithrombotic_high_risk"] = sev(at != at, ~at.isin(["", "none"]), at.eq(""), "warn", high)
+    parts = at.str.split(";").explode()
+    name = parts.str.split(":").str[0].str.strip().str.lower()
+    last = pd.to_datetime(parts.str.split("@").str[1], errors="coerce")
+    proc = pd.to_datetime(df["procedure_at"].replace("", None), errors="coerce").reindex(parts.index)
+    need = name.map(HOLD_DAYS)
+    short = need.notna() & last.notna() & proc.notna() & ((proc - last).dt.total_seconds() / 3600 < 24 * need + 12)
+    unknown = need.notna() & (last.isna() | proc.isna())
+    none = pd.Series(False, index=df.index)
+    out["anticoagulant_withholding_high_risk"] = sev(short.groupby(level=0).any(), unknown.groupby(level=0).any(),
+                                                     none, "", high)
     out["egfr_iodinated_contrast"] = sev(egfr != egfr, egfr < 30, egfr.isna(), "warn", iodinated & df["on_dialysis"].ne("true"))
     preg = df["pregnancy"]
     out["pregnancy"] = sev(preg.eq("pregnant"), preg != preg, preg.eq(""), "warn", f["radiation"].astype(bool) & female_or_unknown)

@@ -98,14 +98,28 @@ def test_a_deviation_names_value_threshold_and_source_in_both_languages():
     assert again.deviations == r.deviations and again.values == r.values
 
 
-def test_antithrombotics_are_listed_with_their_last_dose():
-    r = check_patient("liver_rfa", {"inr": 1.0, "platelets": 200, "sex": "M", "child_pugh": "A", "diagnosis_code": "C22.0",
-                                    "conditions": [], "antithrombotics": [
-                                        {"name": "rivaroxaban", "kind": "anticoagulant", "last_dose": "2026-11-30T08:00"},
-                                        {"name": "aspirin", "kind": "antiplatelet"}]})
-    (d,) = r.deviations
-    assert d.value == ("rivaroxaban (anticoagulant, last dose 2026-11-30 08:00); "
-                       "aspirin (antiplatelet, last dose not recorded)")
+def test_antithrombotics_are_listed_and_anticoagulant_holds_checked():
+    base = {"inr": 1.0, "platelets": 200, "sex": "M", "child_pugh": "A", "diagnosis_code": "C22.0", "conditions": []}
+    agents = [{"name": "rivaroxaban", "kind": "anticoagulant", "last_dose": "2026-11-30T08:00"},
+              {"name": "aspirin", "kind": "antiplatelet"}]
+    r = check_patient("liver_rfa", {**base, "antithrombotics": agents, "procedure_at": "2026-12-01T08:00"})
+    listed, held = r.deviations
+    assert listed.value == ("rivaroxaban (anticoagulant, last dose 2026-11-30 08:00); "
+                            "aspirin (antiplatelet, last dose not recorded)")
+    # 2 d hold (ACC/AHA 2023 Table 18, PAUSE) read as 24 x 2 + 12 = 60 h; 24 h have passed
+    assert (held.check, held.severity, held.value) == (
+        "anticoagulant_withholding_high_risk", "block", "rivaroxaban: 24 h since the last dose, 60 h needed (2 d)")
+    ok = check_patient("liver_rfa", {**base, "antithrombotics": agents[:1], "procedure_at": "2026-12-02T20:00"})
+    assert [d.check for d in ok.deviations] == ["antithrombotic_high_risk"]  # 60 h exactly: held long enough
+    zh = check_patient("liver_rfa", {**base, "antithrombotics": [{"name": "华法林", "kind": "anticoagulant",
+                                                                   "last_dose": "2026-11-28T20:00"}],
+                                     "procedure_at": "2026-12-01T08:00"})
+    assert zh.deviations[1].severity == "block" and "132 h needed" in zh.deviations[1].value  # warfarin 5 d
+    unknown = check_patient("liver_rfa", {**base, "antithrombotics": agents})  # no procedure time
+    assert [(d.check, d.severity, d.kind) for d in unknown.deviations][1] == (
+        "anticoagulant_withholding_high_risk", "warn", "missing")
+    low = check_patient("tace", {**base, "egfr": 90, "antithrombotics": agents, "procedure_at": "2026-12-01T08:00"})
+    assert low.deviations == []  # low bleeding risk: not withheld (SIR 2019)
 
 
 def test_check_table_refuses_unknown_techniques_and_text_in_lab_columns():

@@ -95,8 +95,50 @@ def _shown(rule: CheckRule, values: PatientValues) -> str | float | None:
     return v
 
 
+# generic and common Chinese/brand names of the anticoagulants with a withholding interval (names, not numbers)
+AGENT_NAMES = {"apixaban": "apixaban", "阿哌沙班": "apixaban", "eliquis": "apixaban", "艾乐妥": "apixaban",
+               "rivaroxaban": "rivaroxaban", "利伐沙班": "rivaroxaban", "xarelto": "rivaroxaban", "拜瑞妥": "rivaroxaban",
+               "edoxaban": "edoxaban", "依度沙班": "edoxaban", "lixiana": "edoxaban", "savaysa": "edoxaban",
+               "dabigatran": "dabigatran", "达比加群": "dabigatran", "达比加群酯": "dabigatran", "pradaxa": "dabigatran",
+               "泰毕全": "dabigatran", "warfarin": "warfarin", "华法林": "warfarin", "coumadin": "warfarin"}
+
+
+def withholding(agents: list[Any], holds: dict[str, float], procedure_at: dt.datetime | None) -> tuple[list[str], list[str]]:
+    """(agents held too briefly, agents whose interval cannot be computed) before ``procedure_at``.
+
+    A hold of d days is >= 24 d + 12 h between the last dose and the procedure (see _checks.yaml)."""
+    short, unknown = [], []
+    for a in agents:
+        generic = AGENT_NAMES.get(a.name.strip().lower())
+        if generic is None or generic not in holds:
+            continue
+        if a.last_dose is None or procedure_at is None:
+            unknown.append(f"{a.name} (last dose or procedure time not recorded)")
+            continue
+        hours = (procedure_at - a.last_dose).total_seconds() / 3600
+        need = 24 * holds[generic] + 12
+        if hours < need:
+            short.append(f"{a.name}: {hours:.0f} h since the last dose, {need:.0f} h needed ({holds[generic]:g} d)")
+    return short, unknown
+
+
+def _withholding(rule: CheckRule, values: PatientValues) -> Deviation | None:
+    short, unknown = withholding(values.antithrombotics or [], rule.block["withheld_days_below"],  # type: ignore[index]
+                                 values.procedure_at)
+    if not short and not unknown:
+        return None
+    sev = "block" if short else "warn"
+    shown = "; ".join(short or unknown)
+    return Deviation(check=rule.id, item=rule.item, value=shown, threshold="withheld long enough", severity=sev,  # type: ignore[arg-type]
+                     kind="threshold" if short else "missing", source=rule.source,
+                     message_en=f"{rule.en}: {shown}" if short else f"withholding interval cannot be checked: {shown}",
+                     message_zh=f"{rule.zh}：{shown}" if short else f"无法核对停药间隔：{shown}")
+
+
 def evaluate(rule: CheckRule, sop: SOP, values: PatientValues) -> Deviation | None:
     """The deviation ``rule`` raises for ``values`` (None when within the SOP)."""
+    if rule.block and "withheld_days_below" in rule.block:
+        return _withholding(rule, values)
     value = getattr(values, rule.item)
     unit = f" {rule.unit}" if rule.unit not in ("", "1") else ""
     if value is None:

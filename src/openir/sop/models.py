@@ -147,6 +147,7 @@ class PatientValues(BaseModel):
     iodinated_contrast: bool | None = Field(default=None, description="the plan uses iodinated contrast")
     radiation: bool | None = Field(default=None, description="False for a purely ultrasound-guided procedure")
     measured_at: dt.datetime | None = None
+    procedure_at: dt.datetime | None = Field(default=None, description="planned start (for anticoagulant withholding)")
 
     @field_validator("platelets", "egfr", "haemoglobin", "inr", mode="before")
     @classmethod

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from openir.core import InputError
 
-from .check import _OPS
+from .check import _OPS, withholding
 from .library import load_checks, load_sop, technique_ids
 from .models import PatientValues
 
@@ -98,6 +98,25 @@ class _Cells:
         return vals[kcode]
 
 
+def _withholding_column(df: pd.DataFrame, holds: dict[str, float]) -> np.ndarray:
+    """Severity of the anticoagulant-withholding check per row, once per distinct (agents, procedure time)."""
+    from .models import PatientValues
+
+    if "antithrombotics" not in df.columns:
+        return np.full(len(df), "", dtype=object)
+    at = df["antithrombotics"].map(_text)
+    when = df["procedure_at"].map(_text) if "procedure_at" in df.columns else pd.Series("", index=df.index)
+    codes, uniq = pd.factorize(at + "\x1f" + when)
+
+    def one(key: str) -> str:
+        agents, _, t = key.partition("\x1f")
+        pv = PatientValues.from_flat({"antithrombotics": agents, "procedure_at": t})
+        short, unknown = withholding(pv.antithrombotics or [], holds, pv.procedure_at)
+        return "block" if short else "warn" if unknown else ""
+
+    return np.array([one(k) for k in uniq], dtype=object)[codes]
+
+
 def check_table(df: pd.DataFrame) -> pd.DataFrame:
     """One column per check id ("block", "warn" or "") for each row of ``df``.
 
@@ -152,6 +171,9 @@ def check_table(df: pd.DataFrame) -> pd.DataFrame:
         mask = np.ones(n, dtype=bool)
         for k, v in rule.applies.items():
             mask &= ctx[k] == v
+        if rule.block and "withheld_days_below" in rule.block:
+            out[rule.id] = np.where(mask, _withholding_column(df, rule.block["withheld_days_below"]), "")
+            continue
         is_num = rule.item in num
         missing = np.isnan(num[rule.item]) if is_num else cells.by_value(rule.item, lambda t: t == "", bool)
         sev = np.full(n, "", dtype=object)
