@@ -134,3 +134,10 @@ def test_check_table_refuses_unknown_techniques_and_text_in_lab_columns():
     assert exc.value.field == "inr"
     empty = check_table(pd.DataFrame({"technique": pd.Series([], dtype=str)}))
     assert len(empty) == 0
+
+
+def test_mixed_time_zones_are_refused():
+    with pytest.raises(InputError, match="time zone"):
+        check_patient("liver_mwa", {"procedure_at": "2026-12-01T08:00",
+                                    "antithrombotics": [{"name": "apixaban", "kind": "anticoagulant",
+                                                         "last_dose": "2026-11-28T08:00+08:00"}]})

@@ -195,6 +195,9 @@ class PatientValues(BaseModel):
     def _pregnancy(self) -> PatientValues:
         if self.sex == "M" and self.pregnancy == "pregnant":
             raise ValueError("pregnancy: 'pregnant' with sex 'M'")
+        times = [t for t in [self.procedure_at, *(a.last_dose for a in self.antithrombotics or [])] if t is not None]
+        if len({t.tzinfo is None for t in times}) > 1:
+            raise ValueError("procedure_at and last_dose times: give a time zone on all of them or on none")
         return self
 
 

@@ -30,7 +30,7 @@
     const v = {sex: val("sex"), inr: num("sop_inr"), egfr: num("sop_egfr"), haemoglobin: num("sop_haemoglobin"),
       pregnancy: val("sop_pregnancy"), diagnosis_code: val("sop_diagnosis_code"), child_pugh: val("child_pugh"),
       age_years: num("age_years"), conditions: list("sop_conditions"), allergies: list("sop_allergies"),
-      access_site: val("sop_access_site"), on_dialysis: form.elements.sop_on_dialysis.checked || null,
+      access_site: val("sop_access_site"), procedure_at: val("sop_procedure_at"), on_dialysis: form.elements.sop_on_dialysis.checked || null,
       iodinated_contrast: form.elements.sop_iodinated_contrast.checked || null};
     const plt = val("sop_platelets");
     v.platelets = plt === null ? null : {value: Number(plt), unit: form.elements.sop_platelets_unit.value};
