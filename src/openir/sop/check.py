@@ -60,6 +60,8 @@ def _fmt(cond: dict[str, Any]) -> str:
         return f"{_OPS[op][1]} {t:g}"
     if op in ("eq", "contains"):
         return f"{_WORDS[op]} {t}"
+    if op == "withheld_days_below":
+        return "held < " + ", ".join(f"{k} {v:g} d" for k, v in t.items())
     return _WORDS.get(op, op)
 
 
