@@ -30,7 +30,7 @@ def _site(s):
 
 
 def test_migrations_build_the_model_schema(engine):
-    assert schema_revision(engine) == head_revision() == "0004_credentials"
+    assert schema_revision(engine) == head_revision() == "0005_sop"
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []

@@ -74,6 +74,7 @@ def _requests(b):
         ("GET", "/quality"): {}, ("GET", "/consultations"): {},
         ("GET", "/credentials"): {}, ("GET", "/api/credentials"): {},
         ("POST", "/credentials/training"): {"data": f},
+        ("POST", "/api/sop/check"): {"json": {"technique": "tace", "values": {}}},
         ("GET", "/drg"): {}, ("GET", "/api/drg"): {}, ("GET", "/drg/funnel/{group}.png"): {},
         ("POST", "/consultations"): {"data": {**f, "procedure_id": b["pid"], "to_hospital": "H003", "question": "q"}},
         ("GET", "/consultations/{cid}"): {},

@@ -120,6 +120,43 @@ def trajectories(
                       f"craniocaudal {t.craniocaudal_angle_deg:+.0f} deg")
 
 
+# (organ, modality) of a plan -> technique of the registry catalogue (the SOP checked); cryo and IRE of
+# the liver are not catalogued techniques: --sop-technique names the SOP to use
+PLAN_TECHNIQUE = {("liver", "microwave"): "liver_mwa", ("liver", "radiofrequency"): "liver_rfa",
+                  ("lung", "microwave"): "lung_ablation", ("lung", "radiofrequency"): "lung_ablation"}
+
+
+def _sop_check(result, values, technique: str | None, out: Path, console: Console) -> list[tuple[str, str]]:  # noqa: ANN001
+    """Check the patient values against the SOP of the plan's technique; write sop_check.json and
+    return the report section. The CLI wires plan and sop: neither imports the other."""
+    import html
+
+    from openir.cli.sop import print_deviations, summary_line
+    from openir.sop import check_patient
+
+    if technique is None:
+        found = sorted({PLAN_TECHNIQUE.get((t.recommendation.features.organ, t.modality)) for t in result.targets} - {None})
+        if len(found) != 1:
+            pairs = ", ".join(sorted({f"{t.recommendation.features.organ} {t.modality}" for t in result.targets}))
+            console.print(f"[red]SOP check not run[/red]: no single catalogued technique for {pairs}; "
+                          "pass --sop-technique (see `openir sop show`)")
+            return [("Pre-procedure SOP check", "<p><b>Not run</b>: no single catalogued technique for "
+                     f"{html.escape(pairs)}; pass --sop-technique.</p>")]
+        technique = found[0]
+    check = check_patient(technique, values)
+    (out / "sop_check.json").write_text(check.model_dump_json(indent=2), encoding="utf-8")
+    print_deviations(console, check)
+    console.print(summary_line(check))
+    rows = "".join(
+        f"<tr><td><b>{d.severity}</b></td><td>{html.escape(d.item)}</td><td>{html.escape('—' if d.value is None else str(d.value))}"
+        f"</td><td>{html.escape(d.threshold)}</td><td>{html.escape(d.message_en)}<br>{html.escape(d.message_zh)}</td>"
+        f"<td style='font-size:80%'>{html.escape(d.source)}</td></tr>" for d in check.deviations)
+    table = ("<table><tr><th>severity</th><th>item</th><th>value</th><th>threshold</th><th>message</th><th>source</th></tr>"
+             + rows + "</table>") if rows else ""
+    return [("Pre-procedure SOP check", f"<p>{html.escape(technique)} SOP v{check.sop_version}, checked "
+             f"{check.checked_at.isoformat()}: {html.escape(summary_line(check))}.</p>{table}")]
+
+
 def plan(
     ct: Path = typer.Argument(..., help="CT image (DICOM folder, NIfTI, NRRD)"),
     labels: Path = typer.Argument(..., help="label map on the CT grid (NIfTI/NRRD/SEG)"),
@@ -145,9 +182,19 @@ def plan(
         None, "--evidence",
         help="zone table to plan with: manufacturer, clinical, in vivo animal, ex vivo, phantom "
              "(default: each device's preferred; see `openir devices show`)"),
+    patient_values: Path | None = typer.Option(
+        None, "--patient-values",
+        help="pre-procedure values (YAML/JSON: inr, platelets, egfr, ...): check them against the SOP of the "
+             "plan's technique; deviations printed, written to sop_check.json and the report"),
+    sop_technique: str | None = typer.Option(
+        None, "--sop-technique", help="SOP to check against (default: from the plan's organ and modality, "
+                                      "e.g. liver + microwave = liver_mwa)"),
     out: Path = typer.Option(Path("plan"), "--out", "-o", help="output folder"),
 ) -> None:
-    """Plan an ablation: modality, target, probes; write plan.json, markups, segmentation, report."""
+    """Plan an ablation: modality, target, probes; write plan.json, markups, segmentation, report.
+
+    With --patient-values, the patient's pre-procedure values are checked against the SOP of the
+    plan's technique (openir sop check) and every deviation is shown with its source."""
     from openir import io
     from openir.plan.devices import load_catalogue
     from openir.plan.export import plan_labelmap, plan_markups, plan_segments, zone_surfaces
@@ -175,6 +222,16 @@ def plan(
             raise InputError(exc.problem, field="--device") from None
         if opts.modality and dev.modality != opts.modality:
             raise InputError(f"device {d!r} is a {dev.modality} device, not {opts.modality}", field="--device")
+    values = None
+    if patient_values is not None:  # read and validated before planning: a bad file stops here (exit 2)
+        from openir.sop import load_sop, read_values
+
+        values = read_values(patient_values)
+        if sop_technique is not None:
+            try:
+                load_sop(sop_technique)
+            except InputError as exc:
+                raise InputError(exc.problem, field="--sop-technique") from None
     image, lm = read_case(ct, labels, names, console)
     if dicom_ct is not None:  # before planning: nothing is written for a series on another grid
         io.require_same_frame(io.series_grid(io.read_dicom_datasets(dicom_ct)), lm.grid, dicom_ct, labels)
@@ -204,7 +261,10 @@ def plan(
         io.write_dicom_seg_masks(segs, lm.grid, dicom_ct, out / "plan_seg.dcm",
                                  series_description="OpenIR plan: tumour, target, zones", algorithm_name="OpenIR plan")
         io.write_rtstruct(segs, lm.grid, dicom_ct, out / "plan_rtstruct.dcm")
-    write_plan_report(out / "plan_report.html", result, lm, image, targets)
+    extra = []
+    if values is not None:
+        extra = _sop_check(result, values, sop_technique, out, console)
+    write_plan_report(out / "plan_report.html", result, lm, image, targets, extra_sections=extra)
     for t in result.targets:
         colour = "green" if t.full_coverage else "red"
         console.print(f"[{colour}]{t.tumour}[/{colour}]: {t.modality}, {t.n_probes} probe(s), tumour + margin "

@@ -51,14 +51,19 @@ def import_(path: Path = typer.Argument(..., help="CSV or Excel file of procedur
             encoding: str | None = typer.Option(None, help="CSV text encoding (default: detect UTF-8 / BOM / GB18030)")) -> None:
     """Import procedures; the whole file is validated first and nothing is stored if any row is bad.
 
+    Optional pre-procedure value columns (inr, platelets, egfr, pregnancy, antithrombotics, ...) are
+    checked against the technique's SOP and stored with their deviations; a row with block-level
+    deviations needs sop_override_reason.
+
     Example: openir registry import 导出.csv --encoding gb18030
     """
     from openir.registry.db import init_db
     from openir.registry.importer import ImportValidationError, import_procedures
+    from openir.sop import check_patient
 
     engine = init_db(db)
     try:
-        report = import_procedures(engine, path, actor=actor, encoding=encoding)
+        report = import_procedures(engine, path, actor=actor, encoding=encoding, sop_checker=check_patient)
     except ImportValidationError as exc:
         Console(stderr=True).print(exc.report.text(), highlight=False)
         raise

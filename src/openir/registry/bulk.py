@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import JSON
 
 from openir.core.errors import InputError
+from openir.sop.models import SOPCheck
 
 from .audit import audit_bulk
 from .catalogue import load_catalogue
@@ -44,7 +45,10 @@ from .models import (
     Procedure,
     ProcedureOperator,
     Room,
+    SOPCheckRow,
+    SOPDeviationRow,
 )
+from .store import sop_check_fields, sop_check_flags, sop_deviation_fields
 
 PROCEDURE_FIELDS = [
     "uid", "date", "technique", "disease", "diagnosis_code", "target_organ", "imaging_guidance", "anaesthesia", "duration_min",
@@ -296,6 +300,11 @@ def insert_procedures(conn: Connection, frame: pd.DataFrame, adverse_events: pd.
     else:
         out["emergency"] = False
     flags = flag_frame(df, df["hospital_code"].map(lambda c: hosp[c].level), df["operator_code"].map(lambda c: ops[c].credential))
+    checks = _sop_checks(df)
+    if checks is not None:  # block-level SOP deviations are flagged (with the reason), never dropped
+        extra = [sop_check_flags(c, t, r) for c, t, r in zip(checks, df["technique"], _reasons(df), strict=True)]
+        flags = pd.Series([(list(f or []) + e) or None for f, e in zip(flags, extra, strict=True)], index=flags.index,
+                          dtype=object)
     out["flags"] = flags
     out["n_flags"] = flags.map(lambda f: len(f) if f else 0)
     out["created_at"] = pd.Timestamp.now("UTC").tz_localize(None).to_pydatetime()
@@ -315,11 +324,45 @@ def insert_procedures(conn: Connection, frame: pd.DataFrame, adverse_events: pd.
         ae["procedure_id"] = ae["procedure_uid"].map(pid)
         ae["id"] = np.arange(len(ae)) + _next_id(conn, AE)
         n_ae = write_rows(conn, AE, ae)
-    _fix_sequences(conn, [Pa, P, AE])
+    if checks is not None:
+        _write_sop_checks(conn, checks, _reasons(df), out["id"].tolist())
+    _fix_sequences(conn, [Pa, P, AE, SOPCheckRow.__table__, SOPDeviationRow.__table__])
     audit_bulk(conn, actor=actor, table_name="procedures", summary={
         "source": source, "procedures": len(out), "skipped_existing": skipped, "adverse_events": n_ae,
         "new_patients": len(new_p), "first_uid": str(df["uid"].iloc[0]), "last_uid": str(df["uid"].iloc[-1])})
     return {"procedures": len(out), "skipped": skipped, "adverse_events": n_ae, "patients": len(new_p)}
+
+
+def _sop_checks(df: pd.DataFrame) -> list[SOPCheck | None] | None:
+    """The SOP check of each row (a dict from ``ProcedureIn.model_dump`` or a SOPCheck), None if no row has one."""
+    if "sop_check" not in df or df["sop_check"].isna().all():
+        return None
+    return [None if c is None or (isinstance(c, float) and c != c) else SOPCheck.model_validate(c)
+            for c in df["sop_check"].tolist()]
+
+
+def _reasons(df: pd.DataFrame) -> list[str | None]:
+    if "sop_override_reason" not in df:
+        return [None] * len(df)
+    return [r if isinstance(r, str) else None for r in df["sop_override_reason"].tolist()]
+
+
+def _write_sop_checks(conn: Connection, checks: list[SOPCheck | None], reasons: list[str | None], pids: list[int]) -> None:
+    """The ``sop_checks`` and ``sop_deviations`` rows of the checks given (Core inserts, like the rest)."""
+    C, D = SOPCheckRow.__table__, SOPDeviationRow.__table__
+    rows, devs = [], []
+    cid = _next_id(conn, C)
+    for c, r, pid in zip(checks, reasons, pids, strict=True):
+        if c is None:
+            continue
+        rows.append({"id": cid, "procedure_id": pid, **sop_check_fields(c, r)})
+        devs += [{"sop_check_id": cid, **d} for d in sop_deviation_fields(c)]
+        cid += 1
+    write_rows(conn, C, pd.DataFrame(rows))
+    if devs:
+        dv = pd.DataFrame(devs)
+        dv["id"] = np.arange(len(dv)) + _next_id(conn, D)
+        write_rows(conn, D, dv)
 
 
 def load_dataset(engine: Engine, dataset: Any, *, actor: str = "synthetic") -> dict[str, int]:

@@ -25,6 +25,7 @@ import codecs
 import datetime as dt
 import io
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine, select
 
 from openir.core.errors import InputError
+from openir.sop.models import PatientValues, SOPCheck
 
 from .bulk import insert_procedures
 from .catalogue import load_catalogue
@@ -40,8 +42,12 @@ from .columns import ae_column, canonical_header, coerce, columns_by_name, split
 from .dates import parse_date
 from .models import Hospital, Operator
 from .schemas import AdverseEventIn, OutcomeIn, ProcedureIn
+from .store import sop_check_flags
 
 OUTCOME_COLS = set(OutcomeIn.model_fields)
+# pre-procedure values checked against the SOP (openir.sop); sex, age, Child-Pugh and diagnosis are procedure columns
+SOP_COLS = set(PatientValues.model_fields) - set(ProcedureIn.model_fields)
+SOPChecker = Callable[[str, PatientValues], SOPCheck]
 AE_PREFIX = "ae_"
 LIST_COLS = {"assistant_codes", "devices", "consumables"}
 LESION_COLS = {"lesion_sizes_mm", "lesion_locations"}
@@ -217,10 +223,15 @@ def _row_to_model(rec: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def validate_rows(df: pd.DataFrame, engine: Engine | None = None, source: str = "") -> tuple[list[ProcedureIn], ImportReport]:
-    """Validate every row; returns the parsed records and the report (problems, if any)."""
+def validate_rows(df: pd.DataFrame, engine: Engine | None = None, source: str = "",
+                  sop_checker: SOPChecker | None = None) -> tuple[list[ProcedureIn], ImportReport]:
+    """Validate every row; returns the parsed records and the report (problems, if any).
+
+    Rows with pre-procedure values (``inr``, ``platelets``, ...) are checked with ``sop_checker``
+    (``openir.sop.check_patient``, passed in by the CLI: the registry does not import the checks)."""
     cat = load_catalogue()
-    known = (set(ProcedureIn.model_fields) | OUTCOME_COLS | LESION_COLS) - {"outcome", "adverse_events", "lesions"}
+    known = ((set(ProcedureIn.model_fields) | OUTCOME_COLS | LESION_COLS | SOP_COLS)
+             - {"outcome", "adverse_events", "lesions", "sop_check"})
     problems: list[RowProblem] = []
     for c in df.columns:
         if c not in known and ae_column(c) is None:
@@ -238,7 +249,9 @@ def validate_rows(df: pd.DataFrame, engine: Engine | None = None, source: str = 
     _AE_COLUMNS.clear()
     _AE_COLUMNS.update({c: (a[0], a[1].name) for c in use if (a := ae_column(c)) is not None})
     records = coerce_columns(df[use]).to_dict("records")
+    sop_cols = [c for c in use if c in SOP_COLS]
     for row, rec in zip(df.index.tolist(), records, strict=True):
+        labs = {k: rec.pop(k) for k in sop_cols}
         data = _row_to_model(rec)
         numbers = data.pop("_ae_numbers")
         try:
@@ -258,11 +271,41 @@ def validate_rows(df: pd.DataFrame, engine: Engine | None = None, source: str = 
             elif ops[p.operator_code][0] != p.hospital_code:
                 problems.append(RowProblem(row=row, field="operator_code",
                                            problem=f"operator {p.operator_code!r} belongs to {ops[p.operator_code][0]!r}"))
+        given = [k for k, v in labs.items() if v is not None]
+        if given and sop_checker is None:
+            problems.append(RowProblem(row=row, field=given[0], problem="pre-procedure values need the SOP check: "
+                                       "import with `openir registry import`"))
+        elif given and p.technique in cat.techniques:
+            checked = _sop_check(p, labs, sop_checker, row, problems)  # type: ignore[arg-type]
+            if checked is not None:
+                p = checked
         if p.uid in seen:
             problems.append(RowProblem(row=row, field="uid", problem=f"duplicate of row {seen[p.uid]}"))
         seen.setdefault(p.uid, row)
         parsed.append(p)
     return parsed, ImportReport(source=source, rows=len(records), problems=problems)
+
+
+def _sop_check(p: ProcedureIn, labs: dict[str, Any], checker: SOPChecker, row: int,
+               problems: list[RowProblem]) -> ProcedureIn | None:
+    """``p`` with the SOP check of its row's pre-procedure values; problems are appended naming the column."""
+    try:
+        values = PatientValues.from_flat({**labs, "sex": p.sex, "age_years": p.age_years, "child_pugh": p.child_pugh,
+                                          "diagnosis_code": p.resolved_code()})
+        checked = p.model_copy(update={"sop_check": checker(p.technique, values)})
+        sop_check_flags(checked.sop_check, checked.technique, checked.sop_override_reason)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        problems.append(RowProblem(row=row, field=str(err["loc"][0]) if err["loc"] else "?",
+                                   problem=str(err["msg"]).removeprefix("Value error, ")))
+        return None
+    except ValueError as exc:  # an antithrombotic written without its kind
+        problems.append(RowProblem(row=row, field="antithrombotics", problem=str(exc)))
+        return None
+    except InputError as exc:
+        problems.append(RowProblem(row=row, field=exc.field or "technique", problem=exc.problem))
+        return None
+    return checked
 
 
 def _field_of(loc: tuple[Any, ...], ae_numbers: list[int], data: dict[str, Any]) -> str:
@@ -310,10 +353,11 @@ def records_to_frames(records: list[ProcedureIn]) -> tuple[pd.DataFrame, pd.Data
 
 
 def import_procedures(engine: Engine, path: str | Path, *, actor: str = "import",
-                      encoding: str | None = None) -> ImportReport:
-    """Validate ``path`` completely, then store it in one transaction (or raise, storing nothing)."""
+                      encoding: str | None = None, sop_checker: SOPChecker | None = None) -> ImportReport:
+    """Validate ``path`` completely, then store it in one transaction (or raise, storing nothing).
+    ``sop_checker`` (``openir.sop.check_patient``) checks the optional pre-procedure value columns."""
     df = read_table(Path(path), encoding)
-    records, report = validate_rows(df, engine, source=str(path))
+    records, report = validate_rows(df, engine, source=str(path), sop_checker=sop_checker)
     if report.problems:
         raise ImportValidationError(report)
     if not records:

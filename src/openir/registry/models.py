@@ -173,6 +173,7 @@ class Procedure(Base):
     outcome: Mapped[Outcome | None] = relationship(back_populates="procedure", uselist=False, cascade="all, delete-orphan")
     adverse_events: Mapped[list[AdverseEvent]] = relationship(back_populates="procedure", cascade="all, delete-orphan")
     operators: Mapped[list[ProcedureOperator]] = relationship(back_populates="procedure", cascade="all, delete-orphan")
+    sop_checks: Mapped[list[SOPCheckRow]] = relationship(back_populates="procedure", cascade="all, delete-orphan")
 
     __table_args__ = (
         Index("ix_procedures_hospital_date", "hospital_id", "date"),
@@ -226,6 +227,43 @@ class AdverseEvent(Base):
     sir_2017: Mapped[int] = mapped_column(Integer)
     major: Mapped[bool] = mapped_column(Boolean)
     procedure: Mapped[Procedure] = relationship(back_populates="adverse_events")
+
+
+class SOPCheckRow(Base):
+    """A pre-procedure check of the patient's values against the technique's SOP (openir.sop):
+    the values as checked, the SOP version, and an override reason where a block-level deviation
+    was accepted. Its deviations are rows of their own so SQL can count them per check and hospital."""
+
+    __tablename__ = "sop_checks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    procedure_id: Mapped[int] = mapped_column(ForeignKey("procedures.id"), index=True)
+    technique: Mapped[str] = mapped_column(String(48))
+    sop_version: Mapped[int] = mapped_column(Integer)
+    checked_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    patient_values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    n_block: Mapped[int] = mapped_column(Integer, default=0)
+    n_warn: Mapped[int] = mapped_column(Integer, default=0)
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    procedure: Mapped[Procedure] = relationship(back_populates="sop_checks")
+    deviations: Mapped[list[SOPDeviationRow]] = relationship(back_populates="sop_check", cascade="all, delete-orphan")
+
+
+class SOPDeviationRow(Base):
+    """One deviation of a stored SOP check (see openir.sop.models.Deviation)."""
+
+    __tablename__ = "sop_deviations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sop_check_id: Mapped[int] = mapped_column(ForeignKey("sop_checks.id"), index=True)
+    check_id: Mapped[str] = mapped_column(String(48), index=True)  # id in sop/data/_checks.yaml
+    item: Mapped[str] = mapped_column(String(48))
+    value: Mapped[str | None] = mapped_column(Text)
+    threshold: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(8))  # block | warn
+    kind: Mapped[str] = mapped_column(String(16))  # threshold | missing
+    source: Mapped[str] = mapped_column(Text)
+    message_en: Mapped[str] = mapped_column(Text)
+    message_zh: Mapped[str] = mapped_column(Text)
+    sop_check: Mapped[SOPCheckRow] = relationship(back_populates="deviations")
 
 
 class AuditLog(Base):

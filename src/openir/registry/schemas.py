@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from openir.sop.models import SOPCheck
+
 from .enums import (
     Anaesthesia,
     ChildPugh,
@@ -152,6 +154,9 @@ class ProcedureIn(_In):
     dose_alert: bool | None = None
     seed_dosimetry: list[SeedDosimetryIn] = Field(default_factory=list, description="seed implants: plan / post-implant D90, V100")
     links: dict[str, Any] | None = None
+    sop_check: SOPCheck | None = Field(default=None, description="pre-procedure check of the patient's values (openir.sop)")
+    sop_override_reason: str | None = Field(default=None, max_length=2000,
+                                            description="why the procedure went ahead despite block-level SOP deviations")
 
     @field_validator("diagnosis_code")
     @classmethod

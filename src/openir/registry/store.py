@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openir.core.errors import InputError
+from openir.sop.models import SOPCheck
 
 from .catalogue import load_catalogue
 from .grading import grade_all
@@ -23,6 +24,8 @@ from .models import (
     Procedure,
     ProcedureOperator,
     Room,
+    SOPCheckRow,
+    SOPDeviationRow,
     TrainingRecord,
 )
 from .schemas import HospitalIn, OperatorIn, ProcedureIn, RecordResult
@@ -63,6 +66,51 @@ def _links(p: ProcedureIn) -> dict | None:
     return links or None
 
 
+def sop_flags(p: ProcedureIn) -> list[dict[str, str]]:
+    """Flags of the procedure's SOP check (see :func:`sop_check_flags`)."""
+    return sop_check_flags(p.sop_check, p.technique, p.sop_override_reason)
+
+
+def sop_check_flags(c: SOPCheck | None, technique: str, reason: str | None) -> list[dict[str, str]]:
+    """Flags of an SOP check: one per block-level deviation, with the override reason.
+
+    A check of another technique, or block-level deviations without an override reason, are refused
+    (InputError naming the field): the procedure is stored with its deviations flagged, never with
+    them silently dropped."""
+    if c is None:
+        if reason:
+            raise InputError("an SOP override reason without an SOP check", field="sop_override_reason")
+        return []
+    if c.technique != technique:
+        raise InputError(f"the SOP check is for {c.technique!r}, the procedure is {technique!r}", field="sop_check")
+    blocks = [d for d in c.deviations if d.severity == "block"]
+    if blocks and not (reason or "").strip():
+        raise InputError(f"{len(blocks)} block-level SOP deviation(s) ({', '.join(d.check for d in blocks)}): "
+                         "record the reason the procedure went ahead", field="sop_override_reason")
+    return [{"rule": "sop_block", "message": f"{d.message_en} [{d.source}]; override: {reason}"} for d in blocks]
+
+
+def sop_check_fields(c: SOPCheck, override_reason: str | None) -> dict:
+    """Column values of the ``sop_checks`` row of a check (ORM and bulk paths share them)."""
+    return dict(technique=c.technique, sop_version=c.sop_version, checked_at=c.checked_at.replace(tzinfo=None),
+                patient_values=c.values.model_dump(mode="json"), n_block=c.n_block, n_warn=c.n_warn,
+                override_reason=(override_reason or "").strip() or None)
+
+
+def sop_deviation_fields(c: SOPCheck) -> list[dict]:
+    """Column values of the ``sop_deviations`` rows of a check."""
+    return [dict(check_id=d.check, item=d.item, value=None if d.value is None else str(d.value), threshold=d.threshold,
+                 severity=d.severity, kind=d.kind, source=d.source, message_en=d.message_en, message_zh=d.message_zh)
+            for d in c.deviations]
+
+
+def sop_row(c: SOPCheck, override_reason: str | None) -> SOPCheckRow:
+    """The stored form of an SOP check and its deviations."""
+    row = SOPCheckRow(**sop_check_fields(c, override_reason))
+    row.deviations.extend(SOPDeviationRow(**d) for d in sop_deviation_fields(c))
+    return row
+
+
 def record_procedure(session: Session, p: ProcedureIn) -> RecordResult:
     """Store one procedure with its outcome and adverse events; flags rule violations."""
     cat = load_catalogue()
@@ -88,9 +136,10 @@ def record_procedure(session: Session, p: ProcedureIn) -> RecordResult:
         patient = Patient(pseudo_key=p.patient_key, birth_year=p.birth_year, sex=p.sex)
         session.add(patient)
         session.flush()
-    record = p.model_dump()
+    record = p.model_dump(exclude={"sop_check"})
     flags = cat.check_procedure(technique=p.technique, hospital_level=hosp.level, credential=op.credential,
                                 record=record)
+    flags += sop_flags(p)
     sizes = [les.size_mm for les in p.lesions]
     proc = Procedure(
         uid=p.uid, patient_id=patient.id, hospital_id=hosp.id, room_id=room_id, primary_operator_id=op.id,
@@ -118,6 +167,8 @@ def record_procedure(session: Session, p: ProcedureIn) -> RecordResult:
         g = grade_all(ae.facts())
         grades.append({"what": ae.what, **g})
         proc.adverse_events.append(AdverseEvent(**ae.model_dump(), **g))
+    if p.sop_check is not None:
+        proc.sop_checks.append(sop_row(p.sop_check, p.sop_override_reason))
     session.add(proc)
     session.flush()
     return RecordResult(procedure_id=proc.id, uid=proc.uid, flags=flags, grades=grades)

@@ -148,8 +148,10 @@ def _probe_time(p) -> str:
 
 
 def plan_report_html(plan: Plan, labels: LabelMap, ct: Volume | None = None,
-                     targets: dict[str, np.ndarray] | None = None) -> str:
-    """The one-page plan report as an HTML string (images embedded)."""
+                     targets: dict[str, np.ndarray] | None = None,
+                     extra_sections: list[tuple[str, str]] | None = None) -> str:
+    """The one-page plan report as an HTML string (images embedded); ``extra_sections`` (title, HTML
+    fragment) are appended after the plan, e.g. the pre-procedure SOP check the CLI ran."""
     rows = [(t.tumour, t.modality, t.n_probes, t.n_tracks, f"{t.tumour_coverage_pct:.1f}",
              f"{t.target_coverage_pct:.1f}", f"{t.min_margin_mm:.1f}", f"{t.ablated_healthy_ml:.1f}",
              "yes" if t.full_coverage else "NO", ", ".join(f"{k} {v:.1f} mL" for k, v in t.structures_touched_ml.items()))
@@ -215,13 +217,14 @@ def plan_report_html(plan: Plan, labels: LabelMap, ct: Volume | None = None,
                  f"{' (physics zones: bioheat simulation, see the table above)' if plan.physics else ''}; cryo and IRE arrays "
                  "use the physics model's zone of the whole array; synergy between heating antennas is not "
                  "modelled (union = conservative). Not for clinical use without review.</p>")
-    return page("Ablation plan", f"{plan.case.case_id} · {plan.case.grid}", [("Plan", "".join(parts))],
+    return page("Ablation plan", f"{plan.case.case_id} · {plan.case.grid}", [("Plan", "".join(parts)), *(extra_sections or [])],
                 footer="OpenIR · synthetic or research use; not for clinical use without review")
 
 
 def write_plan_report(path: str | Path, plan: Plan, labels: LabelMap, ct: Volume | None = None,
-                      targets: dict[str, np.ndarray] | None = None) -> Path:
+                      targets: dict[str, np.ndarray] | None = None,
+                      extra_sections: list[tuple[str, str]] | None = None) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(plan_report_html(plan, labels, ct, targets), encoding="utf-8")
+    p.write_text(plan_report_html(plan, labels, ct, targets, extra_sections), encoding="utf-8")
     return p

@@ -62,9 +62,10 @@ def create_app(url: str | None = None, *, home: str | Path | None = None, schema
     app = FastAPI(title="OpenIR", version=__version__, docs_url=None, redoc_url=None,  # their UIs load from a CDN
                   description="Registry entry, case view, dose and quality dashboards, remote consultation.")
     app.state.ctx = ctx
-    from . import api, credentials_view, drg_view, pages
+    from . import api, credentials_view, drg_view, pages, sop_check
 
     app.include_router(api.router)
+    app.include_router(sop_check.router)
     app.include_router(pages.router)
     app.include_router(drg_view.router)
     app.include_router(credentials_view.router)

@@ -120,6 +120,9 @@ def create_procedure(ctx: Ctx, p: Principal, body: ProcedureIn) -> dict[str, Any
     if named:  # stored files are linked by the server that stored them, never named by a client
         raise HTTPException(422, [{"loc": ["body", "links", named[0]], "type": "value_error",
                                    "msg": f"links.{named[0]} names a stored file; the server sets it when it stores one"}])
+    from .sop_check import rechecked
+
+    body = rechecked(body)
     try:
         with session_scope(ctx.engine, p.username) as s:
             res = record_procedure(s, body)
