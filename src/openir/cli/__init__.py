@@ -40,6 +40,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "navigate": ("openir.cli.navigate", "navigate", "Serve a plan over OpenIGTLink and guide a tracked needle against it; replay a log."),
     "serve": ("openir.cli.web", "serve", "Start the web application (registry entry, dashboards, case viewer)."),
     "users": ("openir.cli.users", "app", "Web accounts: add, list, disable/enable, the first administrator."),
+    "training": ("openir.cli.training", "app", "Teaching case library (add, list, show, export) and trainee plan scoring."),
 }
 
 

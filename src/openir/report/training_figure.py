@@ -1,0 +1,100 @@
+"""The figure of a scored teaching exercise: the axial slice through the tumour (through the affine:
+patient's right on the image left, anterior up, true aspect) with tumour + margin, the expert's and
+the trainee's zones and needle paths, and the part of tumour + margin the trainee missed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from openir.core import Volume  # noqa: E402
+
+from .slices import decorate, radiological_slice, segment_on_plane  # noqa: E402
+
+
+def _slice_of_missed(masks: dict, tumour_centre: np.ndarray) -> np.ndarray:
+    """The axial plane through the most missed target (or the tumour centre when nothing is missed)."""
+    missed = masks["missed"]
+    if not missed.any():
+        return tumour_centre
+    k = int(np.argmax(missed.sum(axis=(1, 2))))
+    c = tumour_centre.copy()
+    ijk = np.array([0.0, 0.0, float(k)])
+    c[2] = float(masks["grid"].index_to_world(ijk)[2])
+    return c
+
+
+def exercise_figure(path: str | Path, case, trainee, score, *, lang: str = "en", span_mm: float = 120.0) -> Path:
+    """Write the exercise figure (PNG) for ``trainee`` scored as ``score`` on teaching ``case``."""
+    from openir.plan import target_from_label
+    from openir.training import plan_zones, score_masks  # report may import any domain package
+
+    masks = score_masks(case, trainee, score.tumour)
+    g = masks["grid"]
+    centre = np.asarray(target_from_label(case.labels, score.tumour), float)
+    centre = _slice_of_missed(masks, centre)
+    lo, hi = centre - span_mm / 2, centre + span_mm / 2
+    bounds = (lo, hi)
+    fig, ax = plt.subplots(figsize=(6.4, 6.8), dpi=110)
+    if case.ct is not None:
+        v = radiological_slice(case.ct, "axial", centre, order=1, bounds=bounds, pixel_mm=0.5)
+        ax.imshow(v.pixels, cmap="gray", vmin=-160, vmax=240, extent=v.extent, interpolation="bilinear")
+    else:
+        v = radiological_slice(Volume(case.labels.array.astype(np.float32), case.labels.affine), "axial", centre,
+                               bounds=bounds, pixel_mm=0.5)
+        ax.imshow(v.pixels > 0, cmap="gray", vmin=0, vmax=3, extent=v.extent)
+
+    def contour(mask: np.ndarray, colour: str, style: str = "-", lw: float = 1.6) -> None:
+        sl = radiological_slice(Volume(mask.astype(np.uint8), g.affine), "axial", centre, bounds=bounds, pixel_mm=0.5)
+        if sl.pixels.any():
+            ax.contour(sl.pixels, levels=[0.5], colors=[colour], linestyles=style, linewidths=lw, extent=sl.extent,
+                       origin="upper")
+
+    miss = radiological_slice(Volume(masks["missed"].astype(np.uint8), g.affine), "axial", centre, bounds=bounds,
+                              pixel_mm=0.5)
+    if miss.pixels.any():
+        rgba = np.zeros(miss.pixels.shape + (4,))
+        rgba[miss.pixels > 0] = (1.0, 0.1, 0.1, 0.65)
+        ax.imshow(rgba, extent=miss.extent, interpolation="nearest")
+    contour(masks["tumour"], "#ffd400", lw=1.8)
+    contour(masks["target"], "#ffd400", "--", lw=1.2)
+    contour(masks["expert"], "#39d353", lw=1.6)
+    contour(masks["trainee"], "#3ab0ff", lw=1.8)
+    for plan, colour in ((case.expert, "#39d353"), (trainee, "#3ab0ff")):
+        for pr in plan.probes:
+            if pr.tumour != score.tumour:
+                continue
+            seg = segment_on_plane("axial", pr.entry_lps, pr.tip_lps)
+            ax.plot(seg[:, 0], seg[:, 1], color=colour, lw=1.4, alpha=0.9)
+            ax.plot(seg[1, 0], seg[1, 1], "o", color=colour, ms=3)
+    for p in score.paths:
+        if not p.feasible:
+            seg = segment_on_plane("axial", p.entry_lps, p.tip_lps)
+            ax.plot(seg[:, 0], seg[:, 1], color="#ff3030", lw=2.4, ls=":")
+    decorate(ax, v)
+    zh = lang.lower().startswith("zh")
+    names = (["肿瘤", "肿瘤+边界", "专家消融区/针道", "学员消融区/针道", "遗漏区", "高风险针道"] if zh else
+             ["tumour", "tumour + margin", "expert zone / path", "trainee zone / path", "missed", "risky path"])
+    handles = [Line2D([], [], color="#ffd400", lw=1.8), Line2D([], [], color="#ffd400", ls="--"),
+               Line2D([], [], color="#39d353"), Line2D([], [], color="#3ab0ff"),
+               Patch(color=(1.0, 0.1, 0.1, 0.65)), Line2D([], [], color="#ff3030", ls=":", lw=2.4)]
+    ax.legend(handles, names, loc="lower right", fontsize=7, framealpha=0.6,
+              prop={"family": ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "DejaVu Sans"], "size": 7} if zh else None)
+    lost = ", ".join(f"{k} -{v:g}" for k, v in score.lost.items()) or ("无扣分" if zh else "no points lost")
+    title = (f"得分 {score.total:g}/{score.max_total:g} ({lost})" if zh else
+             f"score {score.total:g}/{score.max_total:g} ({lost})")
+    ax.set_title(f"{title}\naxial z = {centre[2]:.0f} mm", fontsize=9)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    _ = plan_zones  # the zones drawn are those score_masks rasterised
+    return out
