@@ -159,7 +159,7 @@ def score(
     if figure is not None:
         from openir.report.training_figure import exercise_figure
 
-        exercise_figure(figure, tc, trainee, s, lang=lang)
+        exercise_figure(figure, tc, trainee, s)
     if as_json:
         typer.echo(s.model_dump_json(indent=1))
         return

@@ -31,8 +31,9 @@ def _slice_of_missed(masks: dict, tumour_centre: np.ndarray) -> np.ndarray:
     return c
 
 
-def exercise_figure(path: str | Path, case, trainee, score, *, lang: str = "en", span_mm: float = 120.0) -> Path:
-    """Write the exercise figure (PNG) for ``trainee`` scored as ``score`` on teaching ``case``."""
+def exercise_figure(path: str | Path, case, trainee, score, *, span_mm: float = 120.0) -> Path:
+    """Write the exercise figure (PNG) for ``trainee`` scored as ``score`` on teaching ``case``
+    (English labels: matplotlib ships no CJK font; the zh-CN explanations are in the score)."""
     from openir.plan import target_from_label
     from openir.training import plan_zones, score_masks  # report may import any domain package
 
@@ -79,17 +80,15 @@ def exercise_figure(path: str | Path, case, trainee, score, *, lang: str = "en",
             seg = segment_on_plane("axial", p.entry_lps, p.tip_lps)
             ax.plot(seg[:, 0], seg[:, 1], color="#ff3030", lw=2.4, ls=":")
     decorate(ax, v)
-    zh = lang.lower().startswith("zh")
-    names = (["肿瘤", "肿瘤+边界", "专家消融区/针道", "学员消融区/针道", "遗漏区", "高风险针道"] if zh else
-             ["tumour", "tumour + margin", "expert zone / path", "trainee zone / path", "missed", "risky path"])
+    # labels in English: matplotlib ships no CJK font (the web page and CLI give the zh-CN text)
+    names = ["tumour", "tumour + 5 mm margin", "expert zone / path", "trainee zone / path", "missed target",
+             "risky path"]
     handles = [Line2D([], [], color="#ffd400", lw=1.8), Line2D([], [], color="#ffd400", ls="--"),
                Line2D([], [], color="#39d353"), Line2D([], [], color="#3ab0ff"),
                Patch(color=(1.0, 0.1, 0.1, 0.65)), Line2D([], [], color="#ff3030", ls=":", lw=2.4)]
-    ax.legend(handles, names, loc="lower right", fontsize=7, framealpha=0.6,
-              prop={"family": ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "DejaVu Sans"], "size": 7} if zh else None)
-    lost = ", ".join(f"{k} -{v:g}" for k, v in score.lost.items()) or ("无扣分" if zh else "no points lost")
-    title = (f"得分 {score.total:g}/{score.max_total:g} ({lost})" if zh else
-             f"score {score.total:g}/{score.max_total:g} ({lost})")
+    ax.legend(handles, names, loc="lower right", fontsize=7, framealpha=0.6)
+    lost = ", ".join(f"{k} -{v:g}" for k, v in score.lost.items()) or "no points lost"
+    title = f"score {score.total:g}/{score.max_total:g} ({lost})"
     ax.set_title(f"{title}\naxial z = {centre[2]:.0f} mm", fontsize=9)
     fig.tight_layout()
     out = Path(path)
