@@ -22,7 +22,13 @@ from openir.io import write_nifti
 from openir.io.nifti import ras_to_lps
 from openir.plan import plan_ablation
 from openir.plan.models import CaseRef
-from openir.registry import find_case, init_db, merge_procedure_links, record_procedure, session_scope
+from openir.registry import (
+    find_case,
+    init_db,
+    merge_procedure_links,
+    record_procedure,
+    session_scope,
+)
 from openir.registry.schemas import AdverseEventIn, HospitalIn, OperatorIn, OutcomeIn, ProcedureIn
 from openir.registry.store import add_hospital, add_operator
 from openir.training import add_case, case_from_registry, export_case, list_entries, read_entry
