@@ -16,7 +16,7 @@ from scipy import ndimage
 from openir import phantom
 from openir.core import LabelMap, body_mask_from_ct
 from openir.plan import Plan, plan_ablation
-from openir.training import TeachingCase, add_case, load_case, load_rubric, score_plan
+from openir.training import TeachingCase, add_case, load_case, load_rubric, score_plan, teaching_case
 from openir.training.models import LibraryEntry
 
 RUBRIC = load_rubric()
@@ -202,3 +202,10 @@ def test_library_round_trip_scores_the_same(setting, tmp_path):
     back = load_case(tmp_path, entry.entry_id)
     assert back.entry.difficulty.criteria and back.entry.organ == "liver"
     assert score_plan(back, back.expert).total == 100.0
+
+
+def test_in_memory_case_for_the_demo(setting):
+    case, _ = setting
+    tc = teaching_case(case.ct, case.labels, case.expert, expert_time_min=40.0)
+    assert tc.entry.tumour == "tumour_1" and tc.entry.technique == "microwave" and tc.entry.organ == "liver"
+    assert score_plan(tc, case.expert).total == 100.0

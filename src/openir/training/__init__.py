@@ -2,6 +2,7 @@
 plan and the outcome) and the scoring of a trainee's plan against the expert plan and the ground
 truth, every point lost explained.
 
+`teaching_case` builds one in memory (a phantom and the planner's plan, for the demo);
 `add_case` puts a case (image, labels, expert `Plan`) into a library folder with its computed
 difficulty; `list_entries` / `load_case` / `export_case` search and hand it out; `score_plan`
 scores a trainee's plan (rubric in ``data/rubric.yaml``). May import core, io, physics, plan,
@@ -18,6 +19,7 @@ from .library import (
     load_case,
     read_entry,
     read_plan,
+    teaching_case,
 )
 from .models import (
     CaseOutcome,
@@ -58,4 +60,5 @@ __all__ = [
     "read_plan",
     "score_masks",
     "score_plan",
+    "teaching_case",
 ]

@@ -82,6 +82,16 @@ def _new_id() -> str:
     return "tc-" + secrets.token_hex(5)
 
 
+def teaching_case(ct: Volume | None, labels: LabelMap, expert: Plan, *, tumour: str | None = None,
+                  technique: str | None = None, title: str = "", expert_time_min: float | None = None,
+                  organ: str | None = None) -> TeachingCase:
+    """An in-memory teaching case (entry with its computed difficulty; nothing written), e.g. for a
+    phantom and the planner's plan in the demo: ``score_plan(teaching_case(ct, labels, plan), mine)``."""
+    entry = _entry(ct, labels, expert, tumour=tumour, technique=technique, title=title, outcome=None,
+                   expert_time_min=expert_time_min, year=None, origin="files", organ=organ)
+    return TeachingCase(entry, labels, expert, ct)
+
+
 def add_case(root: str | Path, ct: Volume | None, labels: LabelMap, expert: Plan, *, tumour: str | None = None,
              technique: str | None = None, title: str = "", outcome: CaseOutcome | None = None,
              expert_time_min: float | None = None, year: int | None = None, origin: str = "files",
@@ -90,6 +100,23 @@ def add_case(root: str | Path, ct: Volume | None, labels: LabelMap, expert: Plan
 
     ``tumour`` defaults to the expert plan's first target; ``technique`` to its modality.
     """
+    entry = _entry(ct, labels, expert, tumour=tumour, technique=technique, title=title, outcome=outcome,
+                   expert_time_min=expert_time_min, year=year, origin=origin, organ=organ)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    try:
+        write_case_files(tmp, entry, ct, labels, deidentified_plan(expert))
+        tmp.rename(root / entry.entry_id)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return entry
+
+
+def _entry(ct, labels, expert, *, tumour, technique, title, outcome, expert_time_min, year, origin,
+           organ) -> LibraryEntry:
+    """The entry of a case: checks, technique, organ, size and the computed difficulty."""
     tumour = tumour or (expert.targets[0].tumour if expert.targets else None)
     if not tumour:
         raise InputError("the expert plan has no target: name the tumour", field="tumour")
@@ -110,15 +137,6 @@ def add_case(root: str | Path, ct: Volume | None, labels: LabelMap, expert: Plan
                          tumour_diameter_mm=round(eq_d, 1), difficulty=diff, outcome=outcome or CaseOutcome(),
                          label_names={int(k): v for k, v in labels.labels.items()}, expert_time_min=expert_time_min,
                          year=year, origin=origin)
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    try:
-        write_case_files(tmp, entry, ct, labels, deidentified_plan(expert))
-        tmp.rename(root / entry_id)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return entry
 
 
