@@ -209,3 +209,20 @@ def test_in_memory_case_for_the_demo(setting):
     tc = teaching_case(case.ct, case.labels, case.expert, expert_time_min=40.0)
     assert tc.entry.tumour == "tumour_1" and tc.entry.technique == "microwave" and tc.entry.organ == "liver"
     assert score_plan(tc, case.expert).total == 100.0
+
+
+def test_needles_as_points_score_like_the_expert_plan(setting):
+    """A trainee writes needles as entry/tip points; the zones are the catalogue's predicted zones."""
+    import json
+
+    from openir.core.errors import InputError
+    from openir.training import parse_trainee_plan
+
+    case, _ = setting
+    pr = case.expert.probes[0]
+    spec = {"tumour": "tumour_1", "probes": [{"device": pr.device, "power_w": pr.power_w, "time_s": pr.time_s,
+                                              "entry_lps": list(pr.entry_lps), "tip_lps": list(pr.tip_lps)}]}
+    assert score_plan(case, parse_trainee_plan(json.dumps(spec))).total == 100.0
+    spec["probes"][0]["device"] = "no_such_device"
+    with pytest.raises(InputError, match="no_such_device"):
+        parse_trainee_plan(json.dumps(spec))

@@ -143,7 +143,7 @@ def export(
 @_clean
 def score(
     case: str = typer.Argument(..., help="library case id"),
-    plan: Path = typer.Argument(..., help="the trainee's plan JSON"),
+    plan: Path = typer.Argument(..., help="the trainee's plan: a plan JSON, or needles as entry/tip points"),
     as_json: bool = typer.Option(False, "--json", help="print the score as JSON"),
     figure: Path | None = typer.Option(None, "--figure", help="write the exercise figure (PNG)"),
     time_min: float | None = typer.Option(None, "--time-min", help="the trainee's procedure time, minutes"),
@@ -151,10 +151,10 @@ def score(
     library: Path | None = LIB,
 ) -> None:
     """Score a trainee's plan against the case's ground truth and expert plan; explain every point lost."""
-    from openir.training import load_case, read_plan, score_plan
+    from openir.training import load_case, read_trainee_plan, score_plan
 
     tc = load_case(_root(library), case)
-    trainee = read_plan(plan)
+    trainee = read_trainee_plan(plan)
     s = score_plan(tc, trainee, procedure_time_min=time_min)
     if figure is not None:
         from openir.report.training_figure import exercise_figure

@@ -33,6 +33,7 @@ from .models import (
 from .registry_source import case_from_registry
 from .rubric import Rubric, load_rubric
 from .scoring import insertions, plan_zones, score_masks, score_plan
+from .trainee_plan import TraineePlanIn, parse_trainee_plan, plan_from_needles, read_trainee_plan
 
 __all__ = [
     "CaseOutcome",
@@ -44,6 +45,7 @@ __all__ = [
     "PlanScore",
     "Rubric",
     "TeachingCase",
+    "TraineePlanIn",
     "add_case",
     "case_difficulty",
     "case_from_registry",
@@ -55,9 +57,12 @@ __all__ = [
     "load_case",
     "load_difficulty_rule",
     "load_rubric",
+    "parse_trainee_plan",
+    "plan_from_needles",
     "plan_zones",
     "read_entry",
     "read_plan",
+    "read_trainee_plan",
     "score_masks",
     "score_plan",
     "teaching_case",

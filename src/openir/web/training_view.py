@@ -17,7 +17,6 @@ from pathlib import Path
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from openir.core import InputError
@@ -45,14 +44,12 @@ def _case(ctx: Ctx, entry_id: str):
 
 
 def _plan_from_bytes(data: bytes, name: str) -> Plan:
+    """A plan JSON or needles as entry/tip points (``openir.training.trainee_plan``)."""
+    from openir.training import parse_trainee_plan
+
     if len(data) > MAX_PLAN_BYTES:
         raise InputError(f"{name}: a plan JSON over {MAX_PLAN_BYTES // 1_000_000} MB", field="plan")
-    try:
-        return Plan.model_validate_json(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "(file)"
-        raise InputError(f"{name}: not a plan JSON: {loc}: {err['msg']}", field=loc) from None
+    return parse_trainee_plan(data, name)
 
 
 def _score(case, plan: Plan, time_min: float | None):
