@@ -16,7 +16,14 @@ from scipy import ndimage
 from openir import phantom
 from openir.core import LabelMap, body_mask_from_ct
 from openir.plan import Plan, plan_ablation
-from openir.training import TeachingCase, add_case, load_case, load_rubric, score_plan, teaching_case
+from openir.training import (
+    TeachingCase,
+    add_case,
+    load_case,
+    load_rubric,
+    score_plan,
+    teaching_case,
+)
 from openir.training.models import LibraryEntry
 
 RUBRIC = load_rubric()
