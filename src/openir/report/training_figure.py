@@ -6,17 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from openir.core import Volume
 
-from openir.core import Volume  # noqa: E402
-
-from .slices import decorate, radiological_slice, segment_on_plane  # noqa: E402
+from .slices import decorate, radiological_slice, segment_on_plane
 
 
 def _slice_of_missed(masks: dict, tumour_centre: np.ndarray) -> np.ndarray:
@@ -35,7 +32,7 @@ def exercise_figure(path: str | Path, case, trainee, score, *, span_mm: float = 
     """Write the exercise figure (PNG) for ``trainee`` scored as ``score`` on teaching ``case``
     (English labels: matplotlib ships no CJK font; the zh-CN explanations are in the score)."""
     from openir.plan import target_from_label
-    from openir.training import plan_zones, score_masks  # report may import any domain package
+    from openir.training import score_masks  # report may import any domain package
 
     masks = score_masks(case, trainee, score.tumour)
     g = masks["grid"]
@@ -43,7 +40,8 @@ def exercise_figure(path: str | Path, case, trainee, score, *, span_mm: float = 
     centre = _slice_of_missed(masks, centre)
     lo, hi = centre - span_mm / 2, centre + span_mm / 2
     bounds = (lo, hi)
-    fig, ax = plt.subplots(figsize=(6.4, 6.8), dpi=110)
+    fig = Figure(figsize=(6.4, 6.8), dpi=110)  # no pyplot state: safe in the web server's threads
+    ax = fig.subplots()
     if case.ct is not None:
         v = radiological_slice(case.ct, "axial", centre, order=1, bounds=bounds, pixel_mm=0.5)
         ax.imshow(v.pixels, cmap="gray", vmin=-160, vmax=240, extent=v.extent, interpolation="bilinear")
@@ -94,6 +92,4 @@ def exercise_figure(path: str | Path, case, trainee, score, *, span_mm: float = 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
-    plt.close(fig)
-    _ = plan_zones  # the zones drawn are those score_masks rasterised
     return out

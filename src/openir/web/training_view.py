@@ -17,6 +17,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from openir.core import InputError
@@ -64,6 +65,11 @@ def _figure_b64(case, plan: Plan, score) -> str:
     with tempfile.TemporaryDirectory() as d:
         path = exercise_figure(Path(d) / "score.png", case, plan, score)
         return base64.b64encode(path.read_bytes()).decode()
+
+
+def _score_and_figure(case, plan: Plan, time_min: float | None):
+    score = _score(case, plan, time_min)
+    return score, _figure_b64(case, plan, score)
 
 
 # ---- API ------------------------------------------------------------------------------------------
@@ -150,8 +156,7 @@ async def training_score_page(entry_id: str, request: Request, p: Principal = De
             time_min = float(raw_time) if raw_time else None
         except ValueError:
             raise InputError(f"procedure time {raw_time!r} is not a number of minutes", field="time_min") from None
-        score = _score(case, plan, time_min)
-        figure = _figure_b64(case, plan, score)
+        score, figure = await run_in_threadpool(_score_and_figure, case, plan, time_min)  # CPU seconds: off the loop
     except InputError as exc:
         error = str(exc)
     return render(request, "training_case.html", p, status=422 if error else 200, entry=case.entry, score=score,
