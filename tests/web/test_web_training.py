@@ -47,6 +47,11 @@ def test_library_download_upload_score(client_for, entry):
     r = c.post(f"/training/{e.entry_id}/score", files=files, data={"csrf_token": csrf})
     assert r.status_code == 200, re.findall(r"training-error\">([^<]*)", r.text)
     assert 'id="training-figure"' in r.text and "100.0 / 100.0" in r.text
+    pr = plan.probes[0]
+    needles = {"tumour": "tumour_1", "probes": [{"device": pr.device, "power_w": pr.power_w, "time_s": pr.time_s,
+                                                 "entry_lps": list(pr.entry_lps), "tip_lps": list(pr.tip_lps)}]}
+    typed = c.post(f"/training/{e.entry_id}/score", data={"csrf_token": csrf, "needles": json.dumps(needles)})
+    assert typed.status_code == 200 and "100.0 / 100.0" in typed.text
     bad = c.post(f"/training/{e.entry_id}/score", files={"plan": ("bad.json", b"{", "application/json")},
                  data={"csrf_token": csrf})
     assert bad.status_code == 422 and "bad.json" in bad.text and "Traceback" not in bad.text

@@ -146,12 +146,16 @@ async def training_score_page(entry_id: str, request: Request, p: Principal = De
     case = _case(ctx, entry_id)
     form = await request.form()
     upload = form.get("plan")
+    needles = str(form.get("needles") or "").strip()
     raw_time = str(form.get("time_min") or "").strip()
     error = score = figure = None
     try:
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            raise InputError("choose a plan JSON file", field="plan")
-        plan = _plan_from_bytes(await upload.read(), upload.filename)
+        if isinstance(upload, UploadFile) and upload.filename:
+            plan = _plan_from_bytes(await upload.read(), upload.filename)
+        elif needles:  # needles typed as entry/tip points (JSON)
+            plan = _plan_from_bytes(needles.encode(), "needles")
+        else:
+            raise InputError("choose a plan JSON file or give the needles", field="plan")
         try:
             time_min = float(raw_time) if raw_time else None
         except ValueError:
