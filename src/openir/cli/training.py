@@ -101,8 +101,7 @@ def list_cmd(
     library: Path | None = LIB,
 ) -> None:
     """List the library's cases, filtered by organ, technique and difficulty."""
-    from openir.training import list_entries
-    from openir.training.library import entries_json
+    from openir.training import entries_json, list_entries
 
     rows = list_entries(_root(library), organ=organ, technique=technique, difficulty=difficulty)
     if as_json:
@@ -157,7 +156,7 @@ def score(
     trainee = read_trainee_plan(plan)
     s = score_plan(tc, trainee, procedure_time_min=time_min)
     if figure is not None:
-        from openir.report.training_figure import exercise_figure
+        from openir.report import exercise_figure
 
         exercise_figure(figure, tc, trainee, s)
     if as_json:

@@ -60,7 +60,7 @@ def _score(case, plan: Plan, time_min: float | None):
 
 
 def _figure_b64(case, plan: Plan, score) -> str:
-    from openir.report.training_figure import exercise_figure
+    from openir.report import exercise_figure
 
     with tempfile.TemporaryDirectory() as d:
         path = exercise_figure(Path(d) / "score.png", case, plan, score)
@@ -78,8 +78,7 @@ def _score_and_figure(case, plan: Plan, time_min: float | None):
 def api_cases(organ: str | None = None, technique: str | None = None, difficulty: str | None = None,
               p: Principal = Depends(api_user), ctx: Ctx = Depends(ctx_of)) -> list[dict]:
     """Teaching cases (de-identified), filtered by organ, technique and difficulty level."""
-    from openir.training import list_entries
-    from openir.training.library import entries_json
+    from openir.training import entries_json, list_entries
 
     return entries_json(list_entries(library_root(ctx), organ=organ, technique=technique, difficulty=difficulty))
 
