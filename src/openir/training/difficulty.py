@@ -65,7 +65,8 @@ def case_measures(labels: LabelMap, tumour: str, body: np.ndarray | None = None)
     if f.organ_label:
         organ = (labels.array[box] == labels.value_of(f.organ_label)) | tm[box]
         inside = ndimage.distance_transform_edt(organ, sampling=sp)
-        capsule = float(inside[tm[box]].min())
+        # voxel centre to the first voxel outside, minus one voxel: surface to surface
+        capsule = max(0.0, float(inside[tm[box]].min()) - float(sp.min()))
     b = (labels.array > 0) if body is None else (body | (labels.array > 0))
     depth = float(ndimage.distance_transform_edt(b, sampling=sp)[tuple(np.round(idx.mean(0)).astype(int))])
     return {"equivalent_diameter_mm": f.equivalent_diameter_mm,
