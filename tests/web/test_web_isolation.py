@@ -75,6 +75,10 @@ def _requests(b):
         ("GET", "/credentials"): {}, ("GET", "/api/credentials"): {},
         ("POST", "/credentials/training"): {"data": f},
         ("POST", "/api/sop/check"): {"json": {"technique": "tace", "values": {}}},
+        ("GET", "/api/training/cases"): {}, ("GET", "/training"): {},
+        ("POST", "/api/training/cases/{entry_id}/score"): {"json": {}},
+        ("GET", "/training/{entry_id}/download"): {}, ("GET", "/training/{entry_id}"): {},
+        ("POST", "/training/{entry_id}/score"): {"data": f},
         ("GET", "/drg"): {}, ("GET", "/api/drg"): {}, ("GET", "/drg/funnel/{group}.png"): {},
         ("POST", "/consultations"): {"data": {**f, "procedure_id": b["pid"], "to_hospital": "H003", "question": "q"}},
         ("GET", "/consultations/{cid}"): {},
@@ -115,7 +119,7 @@ def test_every_route_isolates_hospitals(web_app, client_for):
         for (method, path), kw in table.items():
             if path in ("/api/logout", "/logout"):
                 continue  # would end this user's session; covered by test_web_auth
-            url = path.format(group="RD1", **{k: b[k] for k in ("pid", "aid", "cid", "nid", "patient_id", "code", "tid", "username")})
+            url = path.format(group="RD1", entry_id="no-such-entry", **{k: b[k] for k in ("pid", "aid", "cid", "nid", "patient_id", "code", "tid", "username")})
             kw = {k: ({**v, "csrf_token": csrf} if k == "data" and "csrf_token" in v else v) for k, v in kw.items()}
             r = a.request(method, url, **kw)
             text = r.text

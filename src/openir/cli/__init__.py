@@ -41,6 +41,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("openir.cli.web", "serve", "Start the web application (registry entry, dashboards, case viewer)."),
     "users": ("openir.cli.users", "app", "Web accounts: add, list, disable/enable, the first administrator."),
     "sop": ("openir.cli.sop", "app", "Standard operating procedures: show a technique's SOP, check a patient's values against it."),
+    "training": ("openir.cli.training", "app", "Teaching case library (add, list, show, export) and trainee plan scoring."),
 }
 
 

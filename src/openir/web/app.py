@@ -62,13 +62,14 @@ def create_app(url: str | None = None, *, home: str | Path | None = None, schema
     app = FastAPI(title="OpenIR", version=__version__, docs_url=None, redoc_url=None,  # their UIs load from a CDN
                   description="Registry entry, case view, dose and quality dashboards, remote consultation.")
     app.state.ctx = ctx
-    from . import api, credentials_view, drg_view, pages, sop_check
+    from . import api, credentials_view, drg_view, pages, sop_check, training_view
 
     app.include_router(api.router)
     app.include_router(sop_check.router)
     app.include_router(pages.router)
     app.include_router(drg_view.router)
     app.include_router(credentials_view.router)
+    app.include_router(training_view.router)  # issue 22: teaching library and plan exercises
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.exception_handler(LoginRequired)
