@@ -77,12 +77,17 @@ class ZoneOption:
         return 4.0 / 3.0 * math.pi * a * b * c / 1000.0
 
 
-def _array_device(catalogue: DeviceCatalogue, modality: str, devices: Sequence[str] | None) -> str | None:
-    """The catalogue device an array is made of: the user's choice, else the first of the modality."""
+def _array_device(catalogue: DeviceCatalogue, modality: str, devices: Sequence[str] | None) -> tuple[str | None, str]:
+    """The catalogue device an array is made of, and why: the user's choice, else the modality's
+    sourced default (``array_defaults`` in devices.yaml), else the first of the modality."""
     ids = [d.id for d in catalogue.devices if d.modality == modality]
     if devices:
         ids = [i for i in ids if i in devices]
-    return ids[0] if ids else None
+        return (ids[0], "chosen by the user") if ids else (None, "")
+    default = catalogue.array_defaults.get(modality)
+    if default is not None and default.device in ids:
+        return default.device, " ".join(default.reason.split())
+    return (ids[0], "first device of the modality in the catalogue (no sourced default)") if ids else (None, "")
 
 
 def array_options(catalogue: DeviceCatalogue, modality: str, cfg: ModalityConfiguration, *,
@@ -94,7 +99,7 @@ def array_options(catalogue: DeviceCatalogue, modality: str, cfg: ModalityConfig
     from .arrays import templates
 
     notes: list[str] = []
-    dev = _array_device(catalogue, modality, devices)
+    dev, why = _array_device(catalogue, modality, devices)
     if dev is None:
         return [], [f"no {modality} device in the catalogue" + (f" among {list(devices)}" if devices else "")]
     opts: list[ZoneOption] = []
@@ -117,6 +122,7 @@ def array_options(catalogue: DeviceCatalogue, modality: str, cfg: ModalityConfig
     if opts:
         notes.append(f"{modality}: zones of whole arrays from the physics model ({opts[0].array_zone.model}), "  # type: ignore[union-attr]
                      "not unions of single-probe zones")
+        notes.append(f"{modality} device {dev}: {why}")
     return opts, notes
 
 
