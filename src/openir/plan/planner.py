@@ -292,7 +292,8 @@ def _plan_modality(case: _Case, name: str, feats: TumourFeatures, mod: str, budg
                      f"{cfg.probes.min}")
         pl = Placement([], opts, n, 0, n, 0, 0, {"session probe limit reached": n})
     elif opts and dirs and mod in ARRAY_MODALITIES:
-        pl = place_array(pt, opts, dirs, prep, cfg, required_coverage=req)
+        pl = place_array(pt, opts, dirs, prep, cfg, required_coverage=req,
+                         partial_tolerance_pct=case.rules.tradeoff.coverage_tolerance_pct)
     elif opts and dirs:
         # One device per tumour: antennas of different systems need different generators, so the
         # devices are planned separately and the best plan kept (full coverage, fewest probes, most
