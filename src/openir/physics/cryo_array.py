@@ -41,7 +41,7 @@ from .arrays import (
 from .bioheat import HeldSource, solve_pennes
 from .simulate import homogeneous_medium
 from .sources import cryoprobe_mask
-from .tissues import NonNegative, Positive, TissueProps, load_tissue_table
+from .tissues import NonNegative, Positive, TissueProps, TissueTable, load_tissue_table
 
 
 class FreezeStep(BaseModel):
@@ -186,7 +186,7 @@ def cryo_array_zone(
     )
 
 
-def gel_table(table):
+def gel_table(table: TissueTable) -> TissueTable:
     """The tissue table with the validation gel (arrays.yaml ``cryo.phantom``) as tissue 'agar' and
     its freezing properties (water: sharp front at 0 C, water's latent heat, ice conductivity)."""
     g = load_array_data().cryo.phantom
