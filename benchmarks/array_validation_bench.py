@@ -41,7 +41,13 @@ LAYOUT = {1: "single", 2: "pair", 3: "triangle, assumed", 4: "square, assumed"} 
 PROBES: set[int] = set()  # --probes: restrict the cryo rows
 X = np.array([1.0, 0.0, 0.0])
 Y = np.array([0.0, 1.0, 0.0])
-PHANTOM = dict(perfusion_scale=0.0, initial_temperature_c=39.0)
+PHANTOM = dict(perfusion_scale=0.0, initial_temperature_c=39.0, medium="agar")  # the gel, not liver
+# Littrup's lethal (< -30 C) diameters and the lethal share of the ice-ball cross-section (abstract:
+# 13 / 46 / 51 / 56 % for 1-4 probes; 1.7 mm probes: 71 % of the area and 84 % of the diameter,
+# 0.84^2 = 0.71, so these are cross-sectional areas): ice diameter = lethal / sqrt(share).
+LITTRUP_LETHAL = {1: 12.0, 2: 33.0, 3: 41.0, 4: 49.0}
+LITTRUP_SHARE = {1: 0.13, 2: 0.46, 3: 0.51, 4: 0.56}
+ICE_FROM_SHARE = {n: LITTRUP_LETHAL[n] / np.sqrt(LITTRUP_SHARE[n]) for n in LITTRUP_LETHAL}
 
 
 def cross_extents(z, iso: float, axis_u: np.ndarray, axis_v: np.ndarray, depth_mm: float = 15.0) -> tuple[float, float]:
@@ -75,31 +81,89 @@ def cross_extents(z, iso: float, axis_u: np.ndarray, axis_v: np.ndarray, depth_m
 
 def littrup_zone(n: int, radius_mm: float, probe_t: float | None, grid_mm: float):
     tips, dirs = layout_tips(n, 20.0)
-    opts = CryoOptions(spacing_mm=grid_mm, margin_mm=22.0, probe_radius_mm=radius_mm, probe_temperature_c=probe_t,
+    opts = CryoOptions(spacing_mm=grid_mm, margin_mm=30.0, probe_radius_mm=radius_mm, probe_temperature_c=probe_t,
                        snapshot_every_s=300.0, **PHANTOM)
     return cryo_array_zone(tips, dirs, active_length_mm=30.0, freeze_schedule=[15], isotherm_c=-30.0, options=opts)
 
 
-def fit_probe_temperature(grid_mm: float) -> float:
-    """Probe surface temperature that gives Littrup's single 2.4 mm probe its 12 mm lethal diameter."""
+def section_diameters(z, iso: float, depth_mm: float = 15.0) -> tuple[float, float]:
+    """Equivalent diameter sqrt(4 A / pi) and largest (Feret) diameter (mm) of ``lowest temperature <=
+    iso`` in the cross-section ``depth_mm`` behind the tips (the plane of Littrup's CT measurements is
+    not stated; mid active length)."""
+    from scipy.spatial import ConvexHull, distance
+
+    t = z.temperature_c
+    g = z.grid
+    k = int(round(g.world_to_index(np.array([[0.0, 0.0, -depth_mm]]))[0, 2]))
+    m = t[k] <= iso
+    if not m.any():
+        return 0.0, 0.0
+    h = float(g.spacing[0])
+    area = float(m.sum()) * h * float(g.spacing[1])
+    jj, ii = np.nonzero(m)
+    pts = np.stack([ii * h, jj * float(g.spacing[1])], axis=1)
+    corners = np.concatenate([pts + np.array(o) * h / 2 for o in ((-1, -1), (-1, 1), (1, -1), (1, 1))])
+    hull = corners[ConvexHull(corners).vertices]
+    return float(np.sqrt(4 * area / np.pi)), float(distance.pdist(hull).max())
+
+
+def _fit_probe_t(kf: float | None, grid_mm: float) -> tuple[float, object]:
     lo, hi = -190.0, -60.0  # the cold and the warm end: colder -> larger
+    z = None
     for _ in range(6):
         mid = 0.5 * (lo + hi)
-        z = littrup_zone(1, 1.2, mid, grid_mm)
+        with _gel_frozen_k(kf):
+            z = littrup_zone(1, 1.2, mid, grid_mm)
         d = float(np.mean(cross_extents(z, -30.0, X, Y)))
-        print(f"  probe {mid:7.1f} C -> lethal diameter {d:.1f} mm", flush=True)
-        if d > 12.0:
+        print(f"  probe {mid:7.1f} C, gel frozen k {kf} -> lethal diameter {d:.1f} mm", flush=True)
+        if d > LITTRUP_LETHAL[1]:
             lo = mid
         else:
             hi = mid
-    return round(0.5 * (lo + hi), 0)
+    return round(0.5 * (lo + hi), 0), z
+
+
+class _gel_frozen_k:
+    """Temporarily replace the gel's frozen conductivity (fitting only)."""
+
+    def __init__(self, kf: float | None):
+        self.kf = kf
+
+    def __enter__(self):
+        from openir.core.datafiles import Sourced
+
+        c = load_array_data().cryo
+        self.old = c.phantom
+        if self.kf is not None:
+            c.__dict__["phantom"] = c.phantom.model_copy(update={"frozen_conductivity_w_m_k": Sourced(value=self.kf, source="fit")})
+
+    def __exit__(self, *exc):
+        load_array_data().cryo.__dict__["phantom"] = self.old
+
+
+def fit_probe_temperature(grid_mm: float) -> tuple[float, float]:
+    """The two constants fitted to Littrup's single 2.4 mm probe row: the probe surface temperature
+    (its 12 mm lethal diameter) and the gel's frozen conductivity (its ice diameter, 12 mm /
+    sqrt(0.13) = 33 mm); every other row is a prediction."""
+    lo, hi = 2.0, 4.0  # higher frozen conductivity -> larger ice ball at the same lethal diameter
+    best = None
+    for _ in range(4):
+        kf = round(0.5 * (lo + hi), 2)
+        t, z = _fit_probe_t(kf, grid_mm)
+        ice = float(np.mean(cross_extents(z, 0.0, X, Y)))
+        print(f"gel frozen k {kf} W/m/K, probe {t} C -> ice diameter {ice:.1f} mm (target {ICE_FROM_SHARE[1]:.1f})", flush=True)
+        best = (t, kf)
+        if ice < ICE_FROM_SHARE[1]:
+            lo = kf
+        else:
+            hi = kf
+    return best  # type: ignore[return-value]
 
 
 def cryo_rows(grid_mm: float) -> list[tuple]:
     rows = []
-    published = {1: 12.0, 2: 33.0, 3: 41.0, 4: 49.0}
     single = None
-    for n, pub in published.items():
+    for n, pub in LITTRUP_LETHAL.items():
         if PROBES and n not in PROBES and n != 1:
             continue
         t0 = time.perf_counter()
@@ -107,12 +171,27 @@ def cryo_rows(grid_mm: float) -> list[tuple]:
         a1, a2 = sorted(cross_extents(z, -30.0, X, Y), reverse=True)
         a1 = max(a1, *cross_extents(z, -30.0, (X + Y) / np.sqrt(2), (X - Y) / np.sqrt(2)))  # diagonals too
         mean = 0.5 * (a1 + a2)
+        eq, feret = section_diameters(z, -30.0)
+        ice_eq, ice_feret = section_diameters(z, 0.0)
+        share = (eq / ice_eq) ** 2 if ice_eq > 0 else 0.0
         if n == 1:
             single = mean
-        rows.append((f"cryo {n} x 2.4 mm, 2 cm apart ({LAYOUT[n]}), 15 min, < -30 C: largest diameter (x smallest) (mm)",
-                     f"{a1:.1f} (x {a2:.1f})", f"{pub:.0f}",
-                     "fitted (probe temperature)" if n == 1 else f"{100 * (a1 - pub) / pub:+.0f} %", PMC_CRYO))
+        fit = n == 1
+        rows.append((f"cryo {n} x 2.4 mm, 2 cm apart ({LAYOUT[n]}), 15 min, < -30 C: through-centre largest (x smallest) "
+                     f"/ Feret / equivalent-area diameter (mm)",
+                     f"{a1:.1f} (x {a2:.1f}) / {feret:.1f} / {eq:.1f}", f"{pub:.0f}",
+                     "fitted (probe temperature)" if fit else
+                     f"{100 * (a1 - pub) / pub:+.0f} / {100 * (feret - pub) / pub:+.0f} / {100 * (eq - pub) / pub:+.0f} %",
+                     PMC_CRYO))
         print(rows[-1], f"{time.perf_counter() - t0:.0f} s", flush=True)
+        pub_ice = ICE_FROM_SHARE[n]
+        rows.append((f"cryo {n} probe(s): ice (0 C) equivalent-area diameter (mm); lethal share of the ice section",
+                     f"{ice_eq:.1f}; {100 * share:.0f} %", f"{pub_ice:.0f} (= {pub:.0f} / sqrt({LITTRUP_SHARE[n]:.2f})); "
+                     f"{100 * LITTRUP_SHARE[n]:.0f} %",
+                     "fitted (gel frozen conductivity)" if fit else
+                     f"{100 * (ice_eq - pub_ice) / pub_ice:+.0f} %; {100 * (share - LITTRUP_SHARE[n]):+.0f} points",
+                     PMC_CRYO))
+        print(rows[-1], flush=True)
     if PROBES:
         return rows
     z17 = littrup_zone(1, 0.85, None, grid_mm)
@@ -123,7 +202,8 @@ def cryo_rows(grid_mm: float) -> list[tuple]:
     # -40 C isotherm vs ice edge, 17 G needles 1.5 cm apart, gel at 37 C, 10 min
     tips, dirs = layout_tips(2, 15.0)
     z = cryo_array_zone(tips, dirs, active_length_mm=30.0, freeze_schedule=[10], isotherm_c=-40.0,
-                        options=CryoOptions(spacing_mm=grid_mm, margin_mm=22.0, perfusion_scale=0.0, snapshot_every_s=300.0))
+                        options=CryoOptions(spacing_mm=grid_mm, margin_mm=22.0, perfusion_scale=0.0, snapshot_every_s=300.0,
+                                            initial_temperature_c=37.0, medium="agar"))
     ice = cross_extents(z, 0.0, X, Y)
     lethal = cross_extents(z, -40.0, X, Y)
     gap = 0.25 * ((ice[0] - lethal[0]) + (ice[1] - lethal[1]))
@@ -187,7 +267,9 @@ def main() -> None:
     data = load_array_data()
     if a.fit:
         if a.only != "ire":
-            print("fitted probe temperature:", fit_probe_temperature(a.grid), "C (packaged:", data.cryo.probe_temperature_c.value, ")")
+            t, kf = fit_probe_temperature(a.grid)
+            print("fitted probe temperature:", t, "C (packaged:", data.cryo.probe_temperature_c.value, "); gel frozen "
+                  "conductivity:", kf, "W/m/K (packaged:", data.cryo.phantom.frozen_conductivity_w_m_k.value, ")")
         if a.only != "cryo":
             print("fitted lethal field:", fit_lethal_field(a.grid), "V/cm (packaged:", data.ire.tissues["liver"].lethal_field_v_cm.value, ")")
         return

@@ -10,7 +10,8 @@ isotherm or field strength; seconds to minutes once, then cached). The table hol
 whose lethal zones do not join (the extents then span untreated gaps). Regenerate after changing
 the physics or its data (rows are merged into the file as they come)::
 
-    python -m openir.physics.array_table --write        # ~40 min on 2 busy cores
+    python -m openir.physics.array_table --write              # ~40 min on 2 busy cores
+    python -m openir.physics.array_table --write --only cryo  # one modality; the other's rows are kept
 
 >>> from openir.physics.array_table import array_zone_dimensions
 >>> d = array_zone_dimensions("cryo", 2, 15.0)
@@ -60,8 +61,9 @@ def _defaults(modality: str, setting: ArraySetting | None) -> ArraySetting:
     data = load_array_data()
     s = setting or ArraySetting()
     if modality == "cryo":
-        return ArraySetting(isotherm_c=s.isotherm_c if s.isotherm_c is not None else data.cryo.default_isotherm_c.value,
-                            schedule_min=s.schedule_min or tuple(data.cryo.default_schedule_min.value))
+        sched = s.schedule_min or tuple(data.cryo.default_schedule_min.value)
+        iso = s.isotherm_c if s.isotherm_c is not None else data.cryo.planning_isotherm(sched).value
+        return ArraySetting(isotherm_c=iso, schedule_min=sched)
     return ArraySetting(field_v_per_cm=s.field_v_per_cm or data.ire.field_v_per_cm.value)
 
 

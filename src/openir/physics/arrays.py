@@ -39,15 +39,49 @@ class SourcedText(BaseModel):
     source: str = Field(min_length=3)
 
 
+class PlanningIsotherm(BaseModel):
+    """The lethal isotherm the planner uses after ``freezes`` freeze phases, with its source."""
+
+    model_config = ConfigDict(extra="forbid")
+    freezes: int = Field(ge=1)
+    value: float = Field(lt=0.0, ge=-100.0)
+    source: str = Field(min_length=3)
+
+
+class GelPhantom(BaseModel):
+    """Thermal properties of the water (agar) gel of the cryo validation experiments."""
+
+    model_config = ConfigDict(extra="forbid")
+    conductivity_w_m_k: Sourced
+    heat_capacity_j_m3_k: Sourced
+    latent_heat_j_m3: Sourced
+    frozen_conductivity_w_m_k: Sourced
+    frozen_heat_capacity_j_m3_k: Sourced
+    solidus_c: Sourced
+    liquidus_c: Sourced
+
+
 class CryoData(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lethal_isotherms_c: list[Sourced]
     default_isotherm_c: Sourced
+    planning_isotherms: list[PlanningIsotherm] = Field(default_factory=list)
     default_schedule_min: SourcedList
     probe_temperature_c: Sourced
     probe_radius_mm: Sourced
     active_length_mm: Sourced
+    phantom: GelPhantom | None = None
     thaw: SourcedText
+
+    def planning_isotherm(self, schedule_min: Sequence[float] | None = None) -> Sourced:
+        """The planning isotherm for a freeze/thaw schedule (minutes, freeze first): the row of its
+        number of freeze phases, else the conservative default (-40 C)."""
+        sched = list(schedule_min) if schedule_min is not None else list(self.default_schedule_min.value)
+        freezes = (len(sched) + 1) // 2
+        for row in self.planning_isotherms:
+            if row.freezes == freezes:
+                return Sourced(value=row.value, source=row.source)
+        return self.default_isotherm_c
 
 
 class IRETissue(BaseModel):

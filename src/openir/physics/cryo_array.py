@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from openir.core.datafiles import Sourced
 from openir.core.errors import InputError
 from openir.core.volume import Grid
 
@@ -40,7 +41,7 @@ from .arrays import (
 from .bioheat import HeldSource, solve_pennes
 from .simulate import homogeneous_medium
 from .sources import cryoprobe_mask
-from .tissues import load_tissue_table
+from .tissues import NonNegative, Positive, TissueProps, TissueTable, load_tissue_table
 
 
 class FreezeStep(BaseModel):
@@ -74,6 +75,9 @@ class CryoOptions(BaseModel):
     perfusion_scale: float = Field(1.0, ge=0, description="0 = unperfused (phantom, ex vivo)")
     initial_temperature_c: float | None = Field(None, description="baseline temperature (default: arterial)")
     snapshot_every_s: float = Field(120.0, gt=0)
+    medium: Literal["tissue", "agar"] = Field(
+        "tissue", description="'agar': the water gel of the validation phantoms (arrays.yaml cryo.phantom), "
+                              "unperfused; 'tissue': ``tissue`` from tissues.yaml")
 
 
 def _as_schedule(freeze_schedule: Sequence[FreezeStep] | Sequence[float] | None) -> tuple[FreezeStep, ...]:
@@ -89,7 +93,8 @@ def _as_schedule(freeze_schedule: Sequence[FreezeStep] | Sequence[float] | None)
 
 def isotherm_source(isotherm_c: float) -> str:
     """The source of a lethal isotherm, or a warning that it is not one of the sourced ones."""
-    for s in load_array_data().cryo.lethal_isotherms_c:
+    data = load_array_data().cryo
+    for s in [*data.planning_isotherms, *data.lethal_isotherms_c]:
         if abs(s.value - isotherm_c) < 1e-9:
             return s.source
     return f"{isotherm_c:g} C is not a sourced lethal isotherm (sourced: -40, -30, -20 C): user choice"
@@ -109,7 +114,8 @@ def cryo_array_zone(
     """Lethal zone of cryoprobes freezing together (ice-ball growth with phase change).
 
     ``freeze_schedule``: FreezeSteps or alternating freeze/thaw minutes (default 10-8-10);
-    ``isotherm_c``: lethal isotherm (default -40 C). Returns the zone mask on ``grid`` (a box
+    ``isotherm_c``: lethal isotherm (default: the planning isotherm of the schedule's number of
+    freezes, arrays.yaml ``planning_isotherms``; -40 C when not listed). Returns the zone mask on ``grid`` (a box
     around the probes when None), its dimensions, the visible ice ball (0 C) and the growth curve.
     """
     t0 = time.perf_counter()
@@ -120,16 +126,20 @@ def cryo_array_zone(
     length = float(active_length_mm if active_length_mm is not None else data.active_length_mm.value)
     if not length > 0:
         raise InputError(f"active length must be > 0 mm, got {length}", field="active_length_mm")
-    iso = float(isotherm_c if isotherm_c is not None else data.default_isotherm_c.value)
+    sched = _as_schedule(freeze_schedule)
+    n_freezes = sum(1 for s in sched if s.phase == "freeze")
+    iso = float(isotherm_c if isotherm_c is not None else data.planning_isotherm([1.0] * (2 * n_freezes - 1)).value)
     if not -100.0 <= iso < 0.0:
         raise InputError(f"lethal isotherm must lie between -100 and 0 C, got {iso}", field="isotherm_c")
-    sched = _as_schedule(freeze_schedule)
     probe_t = opt.probe_temperature_c if opt.probe_temperature_c is not None else data.probe_temperature_c.value
     radius = opt.probe_radius_mm if opt.probe_radius_mm is not None else data.probe_radius_mm.value
     if grid is None:
         ends = np.concatenate([tips, tips - length * dirs])
         grid = box_grid(ends, opt.margin_mm, opt.spacing_mm)
     table = load_tissue_table()
+    if opt.medium == "agar":
+        table = gel_table(table)
+        tissue = "agar"
     medium = homogeneous_medium(grid, tissue, table)
     if opt.perfusion_scale != 1.0:
         medium.perfusion = medium.perfusion * opt.perfusion_scale
@@ -176,9 +186,34 @@ def cryo_array_zone(
     )
 
 
+def gel_table(table: TissueTable) -> TissueTable:
+    """The tissue table with the validation gel (arrays.yaml ``cryo.phantom``) as tissue 'agar' and
+    its freezing properties (water: sharp front at 0 C, water's latent heat, ice conductivity)."""
+    g = load_array_data().cryo.phantom
+    if g is None:
+        raise InputError("arrays.yaml has no cryo.phantom section (gel properties)", field="cryo.phantom")
+    def pos(x: Sourced) -> Positive:
+        return Positive(value=x.value, source=x.source)
+
+    agar = TissueProps(
+        density_kg_m3=Positive(value=1000.0, source="water gel, 1000 kg/m3"),
+        heat_capacity_j_kg_k=Positive(value=g.heat_capacity_j_m3_k.value / 1000.0, source=g.heat_capacity_j_m3_k.source),
+        conductivity_w_m_k=pos(g.conductivity_w_m_k),
+        perfusion_1_s=NonNegative(value=0.0, source="gel phantom: no perfusion"),
+    )
+    freezing = table.freezing.model_copy(update={
+        "solidus_c": g.solidus_c, "liquidus_c": g.liquidus_c,
+        "latent_heat_j_m3": NonNegative(value=g.latent_heat_j_m3.value, source=g.latent_heat_j_m3.source),
+        "frozen_conductivity_w_m_k": pos(g.frozen_conductivity_w_m_k),
+        "frozen_heat_capacity_j_m3_k": pos(g.frozen_heat_capacity_j_m3_k),
+    })
+    return table.model_copy(update={"tissues": {**table.tissues, "agar": agar}, "freezing": freezing})
+
+
 def _touches_border(mask: np.ndarray) -> bool:
     return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()
                 or mask[:, :, 0].any() or mask[:, :, -1].any())
 
 
-__all__ = ["ArrayDims", "CryoOptions", "FreezeStep", "cryo_array_zone", "isotherm_source", "schedule_from_minutes"]
+__all__ = ["ArrayDims", "CryoOptions", "FreezeStep", "cryo_array_zone", "gel_table", "isotherm_source",
+           "schedule_from_minutes"]

@@ -209,10 +209,11 @@ def _model_text(modality: str) -> tuple[str, tuple[str, ...], dict]:
     if modality == "cryo":
         c = data.cryo
         sched = "-".join(f"{m:g}" for m in c.default_schedule_min.value)
-        return (f"cryo array: phase-change solver, {c.default_isotherm_c.value:g} C isotherm, {sched} min "
-                "freeze-thaw-freeze (openir.physics)",
-                (c.default_isotherm_c.source, c.default_schedule_min.source),
-                {"isotherm_c": c.default_isotherm_c.value, "schedule_min": list(c.default_schedule_min.value)})
+        iso = c.planning_isotherm(c.default_schedule_min.value)
+        return (f"cryo array: phase-change solver, {iso.value:g} C isotherm, {sched} min "
+                "freeze-thaw-freeze (openir.physics; probe temperature fitted to the Littrup 2009 gel phantom)",
+                (iso.source, c.default_schedule_min.source, c.probe_temperature_c.source),
+                {"isotherm_c": iso.value, "schedule_min": list(c.default_schedule_min.value)})
     i = data.ire
     return (f"IRE array: quasi-static field of the electrode pairs, {i.field_v_per_cm.value:g} V/cm, lethal field "
             f"{i.tissues['liver'].lethal_field_v_cm.value:g} V/cm in liver (openir.physics)",

@@ -152,10 +152,19 @@ class Device(BaseModel):
         return [r for r in self.usable_rows() if r.evidence == evidence]
 
 
+class ArrayDefault(BaseModel):
+    """The device an array of one modality is planned with when the user names none, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    device: str
+    reason: str = Field(min_length=10, description="sourced reason for the choice")
+
+
 class DeviceCatalogue(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     catalogue_version: str
+    array_defaults: dict[str, ArrayDefault] = Field(default_factory=dict)
     devices: list[Device]
 
     def get(self, device_id: str) -> Device:
@@ -268,6 +277,12 @@ def validate_catalogue(cat: DeviceCatalogue) -> list[str]:
         for i, row in enumerate(dev.zones):
             problems += _row_problems(dev, i, row)
         problems += _monotone_problems(dev)
+    for mod, d in cat.array_defaults.items():
+        dev_mod = {x.id: x.modality for x in cat.devices}.get(d.device)
+        if dev_mod is None:
+            problems.append(f"array_defaults[{mod}]: unknown device {d.device!r}")
+        elif dev_mod != mod:
+            problems.append(f"array_defaults[{mod}]: device {d.device!r} is {dev_mod}, not {mod}")
     return problems
 
 

@@ -77,12 +77,17 @@ class ZoneOption:
         return 4.0 / 3.0 * math.pi * a * b * c / 1000.0
 
 
-def _array_device(catalogue: DeviceCatalogue, modality: str, devices: Sequence[str] | None) -> str | None:
-    """The catalogue device an array is made of: the user's choice, else the first of the modality."""
+def _array_device(catalogue: DeviceCatalogue, modality: str, devices: Sequence[str] | None) -> tuple[str | None, str]:
+    """The catalogue device an array is made of, and why: the user's choice, else the modality's
+    sourced default (``array_defaults`` in devices.yaml), else the first of the modality."""
     ids = [d.id for d in catalogue.devices if d.modality == modality]
     if devices:
         ids = [i for i in ids if i in devices]
-    return ids[0] if ids else None
+        return (ids[0], "chosen by the user") if ids else (None, "")
+    default = catalogue.array_defaults.get(modality)
+    if default is not None and default.device in ids:
+        return default.device, " ".join(default.reason.split())
+    return (ids[0], "first device of the modality in the catalogue (no sourced default)") if ids else (None, "")
 
 
 def array_options(catalogue: DeviceCatalogue, modality: str, cfg: ModalityConfiguration, *,
@@ -94,7 +99,7 @@ def array_options(catalogue: DeviceCatalogue, modality: str, cfg: ModalityConfig
     from .arrays import templates
 
     notes: list[str] = []
-    dev = _array_device(catalogue, modality, devices)
+    dev, why = _array_device(catalogue, modality, devices)
     if dev is None:
         return [], [f"no {modality} device in the catalogue" + (f" among {list(devices)}" if devices else "")]
     opts: list[ZoneOption] = []
@@ -117,6 +122,7 @@ def array_options(catalogue: DeviceCatalogue, modality: str, cfg: ModalityConfig
     if opts:
         notes.append(f"{modality}: zones of whole arrays from the physics model ({opts[0].array_zone.model}), "  # type: ignore[union-attr]
                      "not unions of single-probe zones")
+        notes.append(f"{modality} device {dev}: {why}")
     return opts, notes
 
 
@@ -819,14 +825,16 @@ def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, poses: Sequence[t
 
 def place_array(pt: PlanningTarget, options: list[ZoneOption], directions: Sequence[np.ndarray],
                 prep: CasePrep | None, cfg: ModalityConfiguration, *, required_coverage: float = 0.99,
-                max_evaluations: int = 16, max_poses: int = 6) -> Placement:
+                max_evaluations: int = 16, max_poses: int = 6, partial_tolerance_pct: float = 0.0) -> Placement:
     """Place one whole array (cryo/IRE) with the fewest probes that covers the target.
 
     ``options`` are array templates (one zone each, from the physics model), fewest probes first.
     Templates whose zone (with the allowed pull-backs) is smaller than the target along a principal
     axis are skipped; the rest are tried fewest probes first until one covers, each first at one
     position, then with pull-backs. When none covers within the limits, the plan keeps the best
-    coverage within them and says what blocks the rest."""
+    coverage within them and says what blocks the rest; among partial arrays within
+    ``partial_tolerance_pct`` points of the best coverage the one with the fewest probes is kept
+    (probes that add less than that are punctures without benefit)."""
     notes: list[str] = []
     n_t = int(pt.target.sum())
     need = int(math.ceil(required_coverage * n_t - 1e-9))
@@ -877,7 +885,16 @@ def place_array(pt: PlanningTarget, options: list[ZoneOption], directions: Seque
     if full:
         best = min(full, key=lambda p: (options[p.option].n_probes, len(p.positions), p.healthy))
     elif tried:
-        best = max(tried, key=lambda p: (p.covered, -options[p.option].n_probes, -len(p.positions)))
+        top = max(tried, key=lambda p: (p.covered, -options[p.option].n_probes, -len(p.positions)))
+        slack = partial_tolerance_pct / 100.0 * n_t
+        near = [p for p in tried if p.covered >= top.covered - slack]
+        best = min(near, key=lambda p: (options[p.option].n_probes, len(p.positions), -p.covered))
+        if best is not top:
+            t_opt = options[top.option]
+            notes.append(f"{options[best.option].n_probes} probes kept: the best partial array "
+                         f"({t_opt.template.label() if t_opt.template else t_opt.setting}) covers only "
+                         f"{100.0 * (top.covered - best.covered) / max(n_t, 1):.1f} points more of the target "
+                         f"(< {partial_tolerance_pct:g}, modality_rules.yaml coverage_tolerance_pct)")
     else:
         blocked = {k: n_t for k in blocked_paths} or {"no array pose spares the must-spare structures": n_t}
         notes.append("no array pose with safe paths that spares every must-spare structure")

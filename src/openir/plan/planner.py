@@ -240,7 +240,17 @@ class ModalityAttempt:
         if not ch:
             return ""
         opt = self.placement.options[ch[0].option]
-        return "model" if opt.template is not None else (opt.row.evidence or "unspecified")
+        if opt.template is not None:  # arrays: the physics model, and the experiments it is fitted to
+            return "model" + (f" ({_ARRAY_EVIDENCE[opt.modality]}; device {opt.device})"
+                              if opt.modality in _ARRAY_EVIDENCE else f" (device {opt.device})")
+        return opt.row.evidence or "unspecified"
+
+
+# Which published evidence an array zone comes from (the physics model is fitted to it).
+_ARRAY_EVIDENCE = {
+    "cryo": "phase-change model, probe fitted to the 2.4 mm argon-probe gel phantom of Littrup 2009 (PMC2762356); "
+            "its 2-4 probe predictions in benchmarks/RESULTS.md",
+}
 
 
 def _probe_cap(case: _Case, cfg: ModalityConfiguration, budget: int) -> int:
@@ -282,7 +292,8 @@ def _plan_modality(case: _Case, name: str, feats: TumourFeatures, mod: str, budg
                      f"{cfg.probes.min}")
         pl = Placement([], opts, n, 0, n, 0, 0, {"session probe limit reached": n})
     elif opts and dirs and mod in ARRAY_MODALITIES:
-        pl = place_array(pt, opts, dirs, prep, cfg, required_coverage=req)
+        pl = place_array(pt, opts, dirs, prep, cfg, required_coverage=req,
+                         partial_tolerance_pct=case.rules.tradeoff.coverage_tolerance_pct)
     elif opts and dirs:
         # One device per tumour: antennas of different systems need different generators, so the
         # devices are planned separately and the best plan kept (full coverage, fewest probes, most
@@ -499,7 +510,7 @@ def _schedule(opt) -> list[ProbeScheduleStep] | None:
 def _evidence_comparison(case: _Case, plan: Plan, name: str, att: ModalityAttempt) -> tuple[str, list[EvidenceCoverage]]:
     """The evidence table used and, for each other table of the device, the coverage of the same poses."""
     ev = att.evidence
-    if not att.placement.chosen or ev == "model":
+    if not att.placement.chosen or ev.startswith("model"):
         return ev, []
     opt = att.placement.options[att.placement.chosen[0].option]
     dev = case.catalogue.get(opt.device)
