@@ -64,6 +64,11 @@ def test_quick_demo_end_to_end(tmp_path):
     assert {"liver", "tumour_1", "tumour_2", "skin"} <= set(labels.values())
     nav = json.loads((out / "navigate" / "summary.json").read_text())  # the navigation stage (issue 25)
     assert nav["n_poses"] == nav["n_guided"] > 0 and nav["registration"]["accepted"]
+    sop = json.loads((out / "practice" / "sop_check.json").read_text())  # the practice stage (issue 22)
+    assert {(d["severity"], d["item"]) for d in sop["deviations"]} >= {("block", "antithrombotics"), ("warn", "inr")}
+    score = json.loads((out / "practice" / "exercise_score.json").read_text())
+    assert score["total"] < score["max_total"] and score["missed_target_ml"] > 0
+    assert (out / "practice" / "drg_funnel.png").stat().st_size > 5_000
 
 
 def test_cli_imports_no_domain_package_until_a_command_runs():

@@ -60,6 +60,7 @@ def run(ctx: DemoContext) -> None:
     engine = init_db(f"sqlite:///{db}")
     ds = generate_registry(6_000 if ctx.quick else 20_000, 20 if ctx.quick else 40, seed=ctx.seed)
     load_dataset(engine, ds)
+    ctx.results["registry_dataset"] = ds  # the practice stage's DRG table reads the same hospitals
 
     hospital = str(ds.hospitals[ds.hospitals["level"] == "tertiary"]["code"].iloc[-1])
     ops = ds.operators[(ds.operators["hospital_code"] == hospital) & (ds.operators["credential"] == "senior")]

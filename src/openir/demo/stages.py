@@ -76,6 +76,12 @@ def _registry(ctx: DemoContext) -> None:
     run(ctx)
 
 
+def _practice(ctx: DemoContext) -> None:
+    from .stage_practice import run
+
+    run(ctx)
+
+
 STAGES: list[Stage] = [
     Stage("patient", "Synthetic patient (CT + label map)", _patient),
     Stage("plan", "Ablation plan (modality, target, multi-probe placement)", _plan),
@@ -86,4 +92,5 @@ STAGES: list[Stage] = [
     Stage("verify", "Ablation verification (registration, minimal margin)", _verify),
     Stage("seeds", "Seed implantation (I-125 TG-43 dose, template, inverse plan)", _seeds),
     Stage("registry", "Multi-centre registry and quality control", _registry),
+    Stage("practice", "Standard practice: SOP check, teaching exercise, DRG cost", _practice),
 ]
