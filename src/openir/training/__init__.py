@@ -11,6 +11,7 @@ verify, seeds and registry; web and report build on it.
 
 from .difficulty import case_difficulty, case_measures, load_difficulty_rule
 from .library import (
+    CaseFacts,
     TeachingCase,
     add_case,
     deidentified_plan,
@@ -37,6 +38,7 @@ from .scoring import insertions, plan_zones, score_masks, score_plan
 from .trainee_plan import TraineePlanIn, parse_trainee_plan, plan_from_needles, read_trainee_plan
 
 __all__ = [
+    "CaseFacts",
     "CaseOutcome",
     "CriterionScore",
     "Difficulty",

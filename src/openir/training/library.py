@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 from pydantic import ValidationError
@@ -82,26 +83,33 @@ def _new_id() -> str:
     return "tc-" + secrets.token_hex(5)
 
 
-def teaching_case(ct: Volume | None, labels: LabelMap, expert: Plan, *, tumour: str | None = None,
-                  technique: str | None = None, title: str = "", expert_time_min: float | None = None,
-                  organ: str | None = None) -> TeachingCase:
+class CaseFacts(TypedDict, total=False):
+    """What is said about a case beside its images and expert plan (every key optional).
+
+    ``tumour`` defaults to the expert plan's first target, ``technique`` to its modality, ``organ`` to
+    the plan's organ; ``outcome`` (margin, complications), ``expert_time_min`` and ``year`` come from
+    the registry when the case does; ``origin`` is ``files`` or ``registry``."""
+
+    tumour: str | None
+    technique: str | None
+    title: str
+    outcome: CaseOutcome | None
+    expert_time_min: float | None
+    year: int | None
+    origin: str
+    organ: str | None
+
+
+def teaching_case(ct: Volume | None, labels: LabelMap, expert: Plan, **facts: Unpack[CaseFacts]) -> TeachingCase:
     """An in-memory teaching case (entry with its computed difficulty; nothing written), e.g. for a
     phantom and the planner's plan in the demo: ``score_plan(teaching_case(ct, labels, plan), mine)``."""
-    entry = _entry(ct, labels, expert, tumour=tumour, technique=technique, title=title, outcome=None,
-                   expert_time_min=expert_time_min, year=None, origin="files", organ=organ)
-    return TeachingCase(entry, labels, expert, ct)
+    return TeachingCase(_entry(ct, labels, expert, facts), labels, expert, ct)
 
 
-def add_case(root: str | Path, ct: Volume | None, labels: LabelMap, expert: Plan, *, tumour: str | None = None,
-             technique: str | None = None, title: str = "", outcome: CaseOutcome | None = None,
-             expert_time_min: float | None = None, year: int | None = None, origin: str = "files",
-             organ: str | None = None) -> LibraryEntry:
-    """Add a case to the library at ``root``; the folder appears complete or not at all.
-
-    ``tumour`` defaults to the expert plan's first target; ``technique`` to its modality.
-    """
-    entry = _entry(ct, labels, expert, tumour=tumour, technique=technique, title=title, outcome=outcome,
-                   expert_time_min=expert_time_min, year=year, origin=origin, organ=organ)
+def add_case(root: str | Path, ct: Volume | None, labels: LabelMap, expert: Plan,
+             **facts: Unpack[CaseFacts]) -> LibraryEntry:
+    """Add a case to the library at ``root``; the folder appears complete or not at all."""
+    entry = _entry(ct, labels, expert, facts)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
@@ -114,10 +122,13 @@ def add_case(root: str | Path, ct: Volume | None, labels: LabelMap, expert: Plan
     return entry
 
 
-def _entry(ct, labels, expert, *, tumour, technique, title, outcome, expert_time_min, year, origin,
-           organ) -> LibraryEntry:
+def _entry(ct: Volume | None, labels: LabelMap, expert: Plan, facts: CaseFacts) -> LibraryEntry:
     """The entry of a case: checks, technique, organ, size and the computed difficulty."""
-    tumour = tumour or (expert.targets[0].tumour if expert.targets else None)
+    unknown = sorted(set(facts) - set(CaseFacts.__annotations__))
+    if unknown:
+        raise InputError(f"unknown case fact(s) {', '.join(unknown)}; known: {', '.join(CaseFacts.__annotations__)}",
+                         field=unknown[0])
+    tumour = facts.get("tumour") or (expert.targets[0].tumour if expert.targets else None)
     if not tumour:
         raise InputError("the expert plan has no target: name the tumour", field="tumour")
     labels.value_of(tumour)
@@ -126,18 +137,20 @@ def _entry(ct, labels, expert, *, tumour, technique, title, outcome, expert_time
         raise InputError(f"the expert plan has no probe for tumour {tumour!r}", field="tumour")
     if ct is not None and ct.shape != labels.shape:
         raise InputError(f"image grid {ct.shape} differs from the labels grid {labels.shape}", field="image")
-    technique = technique or (tp.modality if tp else next(p.modality for p in expert.probes if p.tumour == tumour))
+    technique = facts.get("technique") or (tp.modality if tp else next(p.modality for p in expert.probes
+                                                                         if p.tumour == tumour))
     entry_id = _new_id()
     case = TeachingCase(LibraryEntry.model_construct(), labels, expert, ct)  # body mask only
     diff = case_difficulty(labels, tumour, case.body)
-    organ = organ or (tp.recommendation.features.organ if tp else "unknown")
+    organ = facts.get("organ") or (tp.recommendation.features.organ if tp else "unknown")
     tm = labels.mask(tumour)
     eq_d = 2 * (3 * float(tm.sum()) * labels.grid.voxel_volume_mm3 / (4 * np.pi)) ** (1 / 3)
-    entry = LibraryEntry(entry_id=entry_id, title=title, organ=str(organ), technique=technique, tumour=tumour,
-                         tumour_diameter_mm=round(eq_d, 1), difficulty=diff, outcome=outcome or CaseOutcome(),
-                         label_names={int(k): v for k, v in labels.labels.items()}, expert_time_min=expert_time_min,
-                         year=year, origin=origin)
-    return entry
+    return LibraryEntry(entry_id=entry_id, title=facts.get("title", ""), organ=str(organ), technique=technique,
+                        tumour=tumour, tumour_diameter_mm=round(eq_d, 1), difficulty=diff,
+                        outcome=facts.get("outcome") or CaseOutcome(),
+                        label_names={int(k): v for k, v in labels.labels.items()},
+                        expert_time_min=facts.get("expert_time_min"), year=facts.get("year"),
+                        origin=facts.get("origin", "files"))
 
 
 def write_case_files(folder: Path, entry: LibraryEntry, ct: Volume | None, labels: LabelMap, plan: Plan) -> None:
