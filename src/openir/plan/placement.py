@@ -868,6 +868,16 @@ def place_array(pt: PlanningTarget, options: list[ZoneOption], directions: Seque
     max_pos = cfg.positions_per_tumour.max if cfg.pullbacks else 1
     ext = _extents(pt)
     fits = [o for o in options if _could_cover(o, ext, max_pos, step=_step(cfg, o))]
+    if fits and options[0].modality == "cryo":  # say why fewer probes were not tried (the count practice uses)
+        fewest = min(o.n_probes for o in fits)
+        small = [o for o in options if o.n_probes < fewest and o.n_probes >= 2]
+        if small:
+            big = max(small, key=lambda o: (o.n_probes, o.volume_ml))
+            dims = " x ".join(f"{2 * x:.0f}" for x in big.semi_mm)
+            notes.append(f"arrays of {min(o.n_probes for o in small)}-{big.n_probes} probes not tried: the largest "
+                         f"({big.template.label() if big.template else big.setting}) has a modelled zone of {dims} mm "
+                         f"(along x across), smaller than the target ({' x '.join(f'{e:.0f}' for e in ext)} mm) "
+                         f"even with {max_pos - 1} pull-back(s)")
     if not fits:  # none is large enough: the largest shows the best coverage within the limits
         fits = sorted(options, key=lambda o: (-o.volume_ml, o.n_probes))
         notes.append(f"no array within the limits is as large as the target "
