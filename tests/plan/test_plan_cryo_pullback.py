@@ -16,8 +16,8 @@ import pytest
 
 from openir.core import Grid, LabelMap, make_affine
 from openir.physics import ArrayDims, canonical_layout
-from openir.plan import load_catalogue, load_configurations
 from openir.plan import arrays as arrays_mod
+from openir.plan import load_catalogue, load_configurations
 from openir.plan.devices import DeviceCatalogue, validate_catalogue
 from openir.plan.placement import array_options, place_array
 from openir.plan.target import TargetOverrides, build_target
