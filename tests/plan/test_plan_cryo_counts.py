@@ -63,6 +63,8 @@ def test_20_mm_subcapsular_ellipsoid_gets_4_probes_and_one_pull_back_not_5():
     the freezing length less the overlap (30 - 10 mm), 4 probes cover it (was 5 probes at one position)."""
     plan, t = _plan_and_check(20.0, shape="ellipsoid", location="subcapsular")
     assert t.full_coverage and t.n_probes <= 4
+    assert any("cryo pull-back (unsourced" in w for w in plan.warnings)  # said in the plan and console
+    assert any("freezing (active) length 30 mm" in w and "NOT SOURCED" in w for w in plan.warnings)
     pos = {}
     for pr in plan.probes:
         pos.setdefault(pr.array_position, []).append(np.array(pr.tip_lps))
