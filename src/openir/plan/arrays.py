@@ -64,7 +64,7 @@ class ModalityConfiguration(BaseModel):
     exposure_source: str | None = None
     pullbacks: CountLimit | None = None
     pullbacks_source: str | None = None
-    pullback_step: Literal["exposure"] | None = None
+    pullback_step: Literal["exposure", "active_length"] | None = None
     pullback_overlap_mm: float = Field(0.0, ge=0)
     pullback_step_source: str | None = None
     positions_per_tumour: CountLimit
@@ -77,11 +77,13 @@ class ModalityConfiguration(BaseModel):
     def max_pullbacks(self) -> int:
         return self.pullbacks.max if self.pullbacks else 0
 
-    def pullback_step_mm(self, exposure_mm: float | None) -> float:
-        """How far the array is drawn back between positions (0: no pull-backs)."""
-        if not self.pullbacks or self.pullback_step != "exposure" or not exposure_mm:
+    def pullback_step_mm(self, exposure_mm: float | None, active_length_mm: float | None = None) -> float:
+        """How far the array is drawn back between positions (0: no pull-backs): the IRE exposure or
+        the cryoprobe's freezing (active) length, less the overlap of consecutive zones."""
+        length = {"exposure": exposure_mm, "active_length": active_length_mm}.get(self.pullback_step or "")
+        if not self.pullbacks or not length:
             return 0.0
-        return max(0.0, exposure_mm - self.pullback_overlap_mm)
+        return max(0.0, length - self.pullback_overlap_mm)
 
     def unsourced(self) -> list[str]:
         """Names of the limits whose source says 'unsourced' (shown in plans)."""
@@ -166,6 +168,7 @@ class ArrayTemplate:
     n_probes: int
     spacing_mm: float
     exposure_mm: float | None = None
+    active_length_mm: float | None = None  # cryo: the device's freezing length (None: the physics model's)
 
     def offsets(self) -> np.ndarray:
         return canonical_layout(self.n_probes, self.spacing_mm)
@@ -176,8 +179,11 @@ class ArrayTemplate:
         return s + (f", {self.exposure_mm:g} mm exposure" if self.exposure_mm else "")
 
 
-def templates(cfg: ModalityConfiguration, modality: str, max_probes: int | None = None) -> list[ArrayTemplate]:
-    """Every array template within the limits, fewest probes first (then smaller spacing)."""
+def templates(cfg: ModalityConfiguration, modality: str, max_probes: int | None = None,
+              active_length_mm: float | None = None) -> list[ArrayTemplate]:
+    """Every array template within the limits, fewest probes first (then smaller spacing).
+
+    ``active_length_mm``: the cryo device's sourced freezing length (None: the physics model's)."""
     hi = cfg.probes.max if max_probes is None else min(cfg.probes.max, max_probes)
     spacings = cfg.spacing_mm.values() if cfg.spacing_mm else [0.0]
     exposures: list[float | None] = list(cfg.exposure_mm.values()) if cfg.exposure_mm else [None]
@@ -185,7 +191,8 @@ def templates(cfg: ModalityConfiguration, modality: str, max_probes: int | None 
     for n in range(cfg.probes.min, hi + 1):
         for s in (spacings if n > 1 else [spacings[0]]):
             for e in exposures:
-                out.append(ArrayTemplate(modality, n, float(s), e))
+                out.append(ArrayTemplate(modality, n, float(s), e,
+                                         active_length_mm if modality == "cryo" else None))
     return out
 
 
@@ -221,14 +228,24 @@ def _model_text(modality: str) -> tuple[str, tuple[str, ...], dict]:
             {"field_v_per_cm": i.field_v_per_cm.value, "pulses_per_pair": i.pulses_per_pair.value})
 
 
+def model_active_length_mm() -> float:
+    """The cryoprobe freezing length of the physics model (arrays.yaml; used when the device has none)."""
+    from openir.physics import load_array_data
+
+    return float(load_array_data().cryo.active_length_mm.value)
+
+
 @lru_cache(maxsize=512)
-def _array_zone_cached(modality: str, n_probes: int, spacing_mm: float, exposure_mm: float | None) -> ArrayZone:
+def _array_zone_cached(modality: str, n_probes: int, spacing_mm: float, exposure_mm: float | None,
+                       active_length_mm: float | None = None) -> ArrayZone:
     if not array_model_available():
         raise ArrayModelMissing(f"{modality}: the physics package has no multi-probe array zone model "
                                 "(openir.physics.array_zone_dimensions); arrays cannot be planned")
     from openir.physics import array_zone_dimensions
 
     kw = {"exposure_mm": exposure_mm} if (modality == "ire" and exposure_mm is not None) else {}
+    if modality == "cryo" and active_length_mm is not None:
+        kw = {"active_length_mm": active_length_mm}
     d = array_zone_dimensions(modality, n_probes, spacing_mm, **kw)  # type: ignore[arg-type]
     if not (d.along_mm > 0 and d.across1_mm > 0 and d.across2_mm > 0):
         raise ArrayModelMissing(f"{modality}: {n_probes} probes {spacing_mm:g} mm apart give no lethal zone")
@@ -244,4 +261,5 @@ def array_zone(template: ArrayTemplate, tissue: str = "liver") -> ArrayZone:
     """The array's lethal zone from the physics model (cached per template). The model is for liver;
     ``tissue`` is recorded by the caller (other organs use the liver model, said in the plan)."""
     return _array_zone_cached(template.modality, template.n_probes, float(template.spacing_mm),
-                              None if template.exposure_mm is None else float(template.exposure_mm))
+                              None if template.exposure_mm is None else float(template.exposure_mm),
+                              None if template.active_length_mm is None else float(template.active_length_mm))

@@ -119,6 +119,8 @@ class Device(BaseModel):
     gauge: float | None = None
     usable_lengths_mm: list[float] = Field(default_factory=list)
     spec_source: str = "unsourced"
+    active_length_mm: float | None = Field(None, gt=0, description="cryo: freezing (active) length of the needle")
+    active_length_source: str | None = Field(None, description="where the active length comes from, or NOT SOURCED")
     zones: list[ZoneRow]
 
     @property
@@ -277,6 +279,11 @@ def validate_catalogue(cat: DeviceCatalogue) -> list[str]:
         for i, row in enumerate(dev.zones):
             problems += _row_problems(dev, i, row)
         problems += _monotone_problems(dev)
+        if dev.active_length_mm is not None and dev.modality != "cryo":
+            problems.append(f"devices[{dev.id}].active_length_mm: only cryo needles have a freezing length "
+                            f"(this device is {dev.modality}; IRE/RF use exposure_mm)")
+        if dev.active_length_mm is not None and not (dev.active_length_source or "").strip():
+            problems.append(f"devices[{dev.id}].active_length_source: a freezing length needs its source")
     for mod, d in cat.array_defaults.items():
         dev_mod = {x.id: x.modality for x in cat.devices}.get(d.device)
         if dev_mod is None:

@@ -103,7 +103,9 @@ def array_options(catalogue: DeviceCatalogue, modality: str, cfg: ModalityConfig
     if dev is None:
         return [], [f"no {modality} device in the catalogue" + (f" among {list(devices)}" if devices else "")]
     opts: list[ZoneOption] = []
-    for t in templates(cfg, modality, max_probes):
+    device = next(d for d in catalogue.devices if d.id == dev)
+    active = device.active_length_mm if modality == "cryo" else None
+    for t in templates(cfg, modality, max_probes, active_length_mm=active):
         try:
             z = array_zone(t, tissue=tissue)
         except ArrayModelMissing as exc:
@@ -123,6 +125,14 @@ def array_options(catalogue: DeviceCatalogue, modality: str, cfg: ModalityConfig
         notes.append(f"{modality}: zones of whole arrays from the physics model ({opts[0].array_zone.model}), "  # type: ignore[union-attr]
                      "not unions of single-probe zones")
         notes.append(f"{modality} device {dev}: {why}")
+        if modality == "cryo":
+            from .arrays import model_active_length_mm
+
+            length = active if active is not None else model_active_length_mm()
+            src = " ".join((device.active_length_source or "NOT SOURCED: no active length in the catalogue").split())
+            notes.append(f"cryo freezing (active) length {length:g} mm"
+                         + ("" if active is not None else " (the physics model's; the device has none)")
+                         + f" [{src}]")
     return opts, notes
 
 
@@ -595,10 +605,12 @@ def _extents(pt: PlanningTarget) -> tuple[float, float, float]:
     return float(e[0]), float(e[1]), float(e[2])
 
 
-def _could_cover(opt: ZoneOption, ext: tuple[float, float, float], max_positions: int, slack: float = 0.9) -> bool:
+def _could_cover(opt: ZoneOption, ext: tuple[float, float, float], max_positions: int, slack: float = 0.9,
+                 step: float | None = None) -> bool:
     """A zone (with its pull-backs) smaller than the target along some sorted axis cannot cover it."""
     a, b, c = opt.semi_mm
-    step = (opt.template.exposure_mm or 0.0) if opt.template else 0.0  # an upper bound of the pull-back
+    if step is None:  # an upper bound of the pull-back
+        step = (opt.template.exposure_mm or 0.0) if opt.template else 0.0
     dims = sorted([2 * a + (max_positions - 1) * step, 2 * b, 2 * c], reverse=True)
     return all(d >= slack * e for d, e in zip(dims, ext, strict=True))
 
@@ -823,6 +835,19 @@ def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, poses: Sequence[t
     return best
 
 
+def _step(cfg: ModalityConfiguration, o: ZoneOption) -> float:
+    """Pull-back step of one array template (0: none): its exposure (IRE) or freezing length (cryo)."""
+    t = o.template
+    if t is None:
+        return 0.0
+    active = None
+    if cfg.pullback_step == "active_length":
+        from .arrays import model_active_length_mm
+
+        active = t.active_length_mm if t.active_length_mm is not None else model_active_length_mm()
+    return cfg.pullback_step_mm(t.exposure_mm, active)
+
+
 def place_array(pt: PlanningTarget, options: list[ZoneOption], directions: Sequence[np.ndarray],
                 prep: CasePrep | None, cfg: ModalityConfiguration, *, required_coverage: float = 0.99,
                 max_evaluations: int = 16, max_poses: int = 6, partial_tolerance_pct: float = 0.0) -> Placement:
@@ -842,7 +867,17 @@ def place_array(pt: PlanningTarget, options: list[ZoneOption], directions: Seque
         return Placement([], options, n_t, 0, need, 0, 0, {"no usable array template": n_t}, notes)
     max_pos = cfg.positions_per_tumour.max if cfg.pullbacks else 1
     ext = _extents(pt)
-    fits = [o for o in options if _could_cover(o, ext, max_pos)]
+    fits = [o for o in options if _could_cover(o, ext, max_pos, step=_step(cfg, o))]
+    if fits and options[0].modality == "cryo":  # say why fewer probes were not tried (the count practice uses)
+        fewest = min(o.n_probes for o in fits)
+        small = [o for o in options if o.n_probes < fewest and o.n_probes >= 2]
+        if small:
+            big = max(small, key=lambda o: (o.n_probes, o.volume_ml))
+            dims = " x ".join(f"{2 * x:.0f}" for x in big.semi_mm)
+            notes.append(f"arrays of {min(o.n_probes for o in small)}-{big.n_probes} probes not tried: the largest "
+                         f"({big.template.label() if big.template else big.setting}) has a modelled zone of {dims} mm "
+                         f"(along x across), smaller than the target ({' x '.join(f'{e:.0f}' for e in ext)} mm) "
+                         f"even with {max_pos - 1} pull-back(s)")
     if not fits:  # none is large enough: the largest shows the best coverage within the limits
         fits = sorted(options, key=lambda o: (-o.volume_ml, o.n_probes))
         notes.append(f"no array within the limits is as large as the target "
@@ -854,7 +889,7 @@ def place_array(pt: PlanningTarget, options: list[ZoneOption], directions: Seque
     labels_tried: list[str] = []
     for o in fits[:max_evaluations]:
         o_i = options.index(o)
-        step = cfg.pullback_step_mm(o.template.exposure_mm if o.template else None)
+        step = _step(cfg, o)
         labels_tried.append(o.template.label() if o.template else o.setting)
         pose = None
         key = (o.n_probes, float(o.template.spacing_mm) if o.template else 0.0, round(o.tip_offset_mm or 0.0, 1))

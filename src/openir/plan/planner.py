@@ -666,6 +666,14 @@ def _plan_tumour(case: _Case, plan: Plan, tum: str, budget: int) -> tuple[Target
                         f"toward the array axis to reach safe paths [{att.cfg.converging_source or 'unsourced'}]")
     if n_zones > n_ins or (n_zones > 1 and att.modality in ARRAY_MODALITIES):
         tp.notes.append("pull-back: several zones share one track (deepest first)")
+    if att.modality == "cryo":
+        length = next((n for n in att.notes if n.startswith("cryo freezing (active) length")), "")
+        if "NOT SOURCED" in length:
+            plan.warnings.append(f"{name}: {length.split(' [')[0]}: NOT SOURCED for this needle - the zone along "
+                                 "the probes is the model's; check the device IFU")
+        if n_zones > 1:
+            plan.warnings.append(f"{name}: cryo pull-back (unsourced, configurations.yaml): the array is drawn back "
+                                 f"along its tracks and a second freeze-thaw-freeze is run ({n_zones} positions)")
     tp.evidence_used, tp.evidence_comparison = _evidence_comparison(case, plan, name, att)
     if o.zone_model != "table":
         _physics_outcome(plan, case.labels, pt, tp, o.zone_model, o.physics_spacing_mm)
