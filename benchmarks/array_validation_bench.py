@@ -168,7 +168,7 @@ def ire_rows(grid_mm: float) -> list[tuple]:
     for sp, v, n_p, p_us, (w, dep, ht), label in cases:
         z = ben_david_zone(sp, v, grid_mm, None, n_p, p_us)
         d = z.dims
-        print(f"  {label}: lethal field {z.threshold:.0f} V/cm", flush=True)
+        start = len(rows)
         rows.append((f"IRE lethal field for {label.split(' (')[0]} (V/cm)", f"{z.threshold:.0f}", "-", "model", "data/arrays.yaml"))
         fitted = sp == 15.0 and v == 2250.0 and n_p is None
         rows.append((f"IRE pair {label}: width (mm)", f"{d.across1_mm:.1f}", f"{w:.0f}", f"{d.across1_mm - w:+.1f} mm", BEN_DAVID))
@@ -176,7 +176,7 @@ def ire_rows(grid_mm: float) -> list[tuple]:
                      "fitted (lethal field)" if fitted else f"{d.across2_mm - dep:+.1f} mm", BEN_DAVID))
         if ht is not None:
             rows.append((f"IRE pair {label}: height (mm)", f"{d.along_mm:.1f}", f"{ht:.0f}", f"{d.along_mm - ht:+.1f} mm", BEN_DAVID))
-        for r in rows[-4:]:
+        for r in rows[start:]:
             print(r, flush=True)
     return rows
 

@@ -111,6 +111,19 @@ def check_limits(plan, cfgs) -> list[str]:
             if nn.min() < cfg.spacing_mm.min - TOL_MM or nn.max() > cfg.spacing_mm.max + TOL_MM:
                 bad.append(f"{t.tumour}: tip spacing {nn.min():.1f}-{nn.max():.1f} mm outside "
                            f"{cfg.spacing_mm.min:g}-{cfg.spacing_mm.max:g}")
+        if cfg.pair_spacing_mm is not None and len(first) > 1:  # IRE: every pulsed pair along all exposures
+            from openir.plan.arrays import pair_spacings
+
+            deep = max(len({p.array_position for p in mine}), 1)
+            expo = max(p.exposure_mm or 0.0 for p in first)
+            step = cfg.pullback_step_mm(expo)
+            pairs = pair_spacings(np.array([p.tip_lps for p in first]), np.array([p.direction_lps for p in first]),
+                                  expo + (deep - 1) * step, cfg.pair_spacing_mm.max + TOL_MM)
+            lo = min((q.min_mm for q in pairs), default=0.0)
+            hi = max((q.max_mm for q in pairs), default=0.0)
+            if not pairs or lo < (cfg.pair_spacing_mm.min or 0.0) - TOL_MM or hi > cfg.pair_spacing_mm.max + TOL_MM:
+                bad.append(f"{t.tumour}: pulsed pair spacing {lo:.1f}-{hi:.1f} mm along the exposure outside "
+                           f"{cfg.pair_spacing_mm.min:g}-{cfg.pair_spacing_mm.max:g}")
         if cfg.exposure_mm:
             for p in first:
                 if p.exposure_mm is None or not cfg.exposure_mm.min - 1e-6 <= p.exposure_mm <= cfg.exposure_mm.max + 1e-6:

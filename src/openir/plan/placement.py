@@ -726,7 +726,7 @@ def screen_array_poses(pt: PlanningTarget, opt: ZoneOption, directions: Sequence
 
 
 def _ire_lean(opt: ZoneOption, tips: np.ndarray, dirs: np.ndarray, pair_range: tuple[float, float],
-              e0: Ellipsoid) -> tuple[Ellipsoid, str] | None:
+              e0: Ellipsoid, drawn_back_mm: float = 0.0) -> tuple[Ellipsoid, str] | None:
     """Electrodes that converge or diverge: every pulsed pair's spacing along the exposure must stay
     within ``pair_range``; the zone credited is the parallel array's at the narrowest spacing (the
     voltage is set from the widest). None when a pair leaves the range or no zone exists there."""
@@ -735,7 +735,7 @@ def _ire_lean(opt: ZoneOption, tips: np.ndarray, dirs: np.ndarray, pair_range: t
     t = opt.template
     assert t is not None
     expo = float(t.exposure_mm or 0.0)
-    pairs = pair_spacings(tips, dirs, expo, pair_range[1])
+    pairs = pair_spacings(tips, dirs, expo + drawn_back_mm, pair_range[1])  # every position's exposure
     if not pairs:
         return None
     lo = min(p.min_mm for p in pairs)
@@ -750,7 +750,7 @@ def _ire_lean(opt: ZoneOption, tips: np.ndarray, dirs: np.ndarray, pair_range: t
     semi = (z.length_mm / 2, z.width_mm / 2, z.depth_mm / 2)
     e = e0.model_copy(update={"semi_axes_mm": tuple(min(a, b) for a, b in zip(semi, opt.semi_mm, strict=True))})
     note = (f"electrodes not parallel (tips at the modelled layout, shafts leaning to reach safe paths): pulsed pair "
-            f"spacing {lo:.1f}-{hi:.1f} mm along the {expo:g} mm exposure (tip {min(p.tip_mm for p in pairs):.1f}-"
+            f"spacing {lo:.1f}-{hi:.1f} mm along the {expo + drawn_back_mm:g} mm exposed (all positions; tip {min(p.tip_mm for p in pairs):.1f}-"
             f"{max(p.tip_mm for p in pairs):.1f}, back {min(p.back_mm for p in pairs):.1f}-"
             f"{max(p.back_mm for p in pairs):.1f} mm); zone credited as the parallel array's at {s_cred:g} mm, "
             f"voltage per pair set from its widest spacing")
@@ -837,7 +837,8 @@ def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, poses: Sequence[t
             e_pos, lean_note = e0, ""
             if check.pair_range is not None and opt.template is not None and any(
                     float(f @ d) < 1.0 - 1e-9 for f in dirs_used):
-                lean = _ire_lean(opt, np.array(tips), np.array(dirs_used), check.pair_range, e0)
+                lean = _ire_lean(opt, np.array(tips), np.array(dirs_used), check.pair_range, e0,
+                                 (n_positions - 1) * step_mm)
                 if lean is None:
                     check.blocked["electrode pair spacing outside the limits along the exposure"] = (
                         check.blocked.get("electrode pair spacing outside the limits along the exposure", 0) + 1)
@@ -856,7 +857,7 @@ def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, poses: Sequence[t
                     cq = centre - q * step_mm * d
                     e = e_pos.model_copy(update={"centre_lps": tuple(float(x) for x in cq)})
                     pos.append(Candidate(o_i, d, u, cq, (o_i, d_i, r_i, 0, 0), -q, e,
-                                         [t - q * step_mm * d for t in tips],
+                                         [t - q * step_mm * f for t, f in zip(tips, dirs_used, strict=True)],
                                          list(entries), [max(0.0, ln - q * step_mm) for ln in lens]))
                 cand.positions = pos
                 best = cand
