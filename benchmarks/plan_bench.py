@@ -217,11 +217,15 @@ def bars(rows: list[Row]) -> list[str]:
     over = [r for r in rows if not r.within_limits]
     out.append(f"no plan exceeds the limits: {'met' if not over else f'NOT met ({len(over)} plans)'}")
     mid = [r for r in rows if 20 <= r.size_mm <= 30 and r.asked in ("cryo", "ire") and r.probes]
+    flagged = [r for r in mid if r.configuration.startswith("NOT A TREATMENT PLAN")]  # best shown, said to be no plan
+    mid = [r for r in mid if r not in flagged]
     bad = [r for r in mid if not ((2 <= r.probes <= 4) if r.asked == "cryo" else (3 <= r.probes <= 6))]
     none = [r for r in rows if 20 <= r.size_mm <= 30 and r.asked in ("cryo", "ire") and not r.probes]
     out.append(f"2-3 cm cryo 2-4 probes / IRE 3-6 electrodes: {len(mid) - len(bad)} of {len(mid)} plans in range"
                + (f" (out of range: {', '.join(f'{r.size_mm} mm {r.location} {r.asked} {r.probes}' for r in bad)})" if bad else "")
-               + (f"; {len(none)} with no array placed (said why)" if none else ""))
+               + (f"; {len(none)} with no array placed (said why)" if none else "")
+               + (f"; {len(flagged)} flagged NOT A TREATMENT PLAN (best shown with alternatives: "
+                  f"{', '.join(f'{r.size_mm} mm {r.location} {r.asked} {r.probes}' for r in flagged)})" if flagged else ""))
     full_bad = [r for r in rows if r.full and (r.target_pct < 99.0 or r.spare_ml > 0)]
     silent = [r for r in rows if not r.full and not r.error and not (r.why and r.alternatives)]
     n_full = sum(r.full for r in rows)

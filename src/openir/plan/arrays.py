@@ -256,7 +256,8 @@ def _model_text(modality: str) -> tuple[str, tuple[str, ...], dict]:
                 {"isotherm_c": c.default_isotherm_c.value, "schedule_min": list(c.default_schedule_min.value)})
     i = data.ire
     return (f"IRE array: quasi-static field of the electrode pairs, {i.field_v_per_cm.value:g} V/cm, lethal field "
-            f"{i.tissues['liver'].lethal_field_v_cm.value:g} V/cm in liver (openir.physics)",
+            f"{i.tissues['liver'].lethal_field_v_cm.value:g} V/cm in liver for {i.pulses_per_pair.value:g} x "
+            f"{i.pulse_length_us.value:g} us pulses (lower for more or longer pulses; openir.physics)",
             (i.field_v_per_cm.source, i.tissues["liver"].lethal_field_v_cm.source),
             {"field_v_per_cm": i.field_v_per_cm.value, "pulses_per_pair": i.pulses_per_pair.value})
 
