@@ -16,7 +16,8 @@ Whole arrays (cryo, IRE; `place_array`) are placed from a wide pool of safe dire
 (direction, roll) pose is first screened by checking every probe's needle path with the array
 centred on the target, and only the best poses get the full coverage search. Cryoprobes may
 converge (a blocked shaft leans toward the array axis, within ``configurations.yaml``); IRE
-electrodes stay parallel.
+electrodes may lean either way, kept only while every pulsed pair's spacing along the exposure stays
+within the limits, and the zone credited is the parallel array's at the narrowest pair spacing.
 """
 
 from __future__ import annotations
