@@ -265,7 +265,7 @@ def ire_array_zone(
 
     Pairs: every two electrodes no farther apart than the maximum pair distance (25 mm), pulsed in
     sequence. Voltage per pair: ``voltage_v`` (one value, or one per pair) or ``field_v_per_cm`` x
-    the pair distance (default 1500 V/cm), capped at the generator maximum (3000 V).
+    the pair's widest spacing along the exposure (default 1500 V/cm), capped at the generator maximum (3000 V).
     """
     t0 = time.perf_counter()
     data = load_array_data().ire
@@ -293,7 +293,11 @@ def ire_array_zone(
             raise InputError(f"{vs.size} voltages for {len(pairs)} pulsed pairs", field="voltage_v")
     else:
         fv = float(field_v_per_cm if field_v_per_cm is not None else data.field_v_per_cm.value)
-        vs = np.array([fv * d / 10.0 for _, _, d in pairs])
+        # each pair's voltage from its widest spacing along the exposure (tips or back end: electrodes
+        # that converge or diverge); parallel electrodes: the tip distance
+        widest = [max(d, float(np.linalg.norm((tips[a] - expo * dirs[a]) - (tips[b] - expo * dirs[b]))))
+                  for a, b, d in pairs]
+        vs = np.array([fv * w / 10.0 for w in widest])
     if np.any(vs <= 0):
         raise InputError("pair voltages must be > 0 V", field="voltage_v")
     if np.any(vs > vmax + 1e-9):
