@@ -598,6 +598,9 @@ def _could_cover(opt: ZoneOption, ext: tuple[float, float, float], max_positions
     return all(d >= slack * e for d, e in zip(dims, ext, strict=True))
 
 
+LEAN_PARTIAL_TRIES = 3  # anchors tried per pose after a leaned array falls short (search time, not clinical)
+
+
 @dataclass
 class _Pose:
     """The best pose found for one array template: coverage, healthy voxels and the positions."""
@@ -657,7 +660,7 @@ class _PathCheck:
             return ok, why, length, d
         w = lateral / r
         side = np.cross(d, w)
-        azimuths = (0.0, 40.0, -40.0) + ((180.0, 140.0, -140.0) if self.diverge else ())
+        azimuths = (0.0, 40.0, -40.0) + ((180.0,) if self.diverge else ())
         for deg in (self.converge_deg / 2, self.converge_deg):
             t = math.tan(math.radians(deg))
             for az in azimuths:
@@ -777,6 +780,7 @@ def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, poses: Sequence[t
     tcrop = pt.target[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
     best: _Pose | None = None
     coverable = 0
+    reduced: dict[tuple, np.ndarray] = {}  # composite stencils of credited (narrower) zones of leaned arrays
     for d_i, d, r_i, rdeg in poses:
         _, u0, v0 = _frame(d)
         th = math.radians(rdeg)
@@ -818,6 +822,7 @@ def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, poses: Sequence[t
             order = sel[np.argsort(hv, kind="stable")][:64]
         else:
             order = cand_idx[np.argsort(-covs, kind="stable")][:32]  # partial coverage: the best few anchors show what is reachable
+        lean_partial = 0
         for x in order:
             anchor = base + x
             cvx = int(cov[tuple(x)])
@@ -845,8 +850,11 @@ def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, poses: Sequence[t
                         check.blocked.get("electrode pair spacing outside the limits along the exposure", 0) + 1)
                     continue
                 e_pos, lean_note = lean
-                st_r = _stencil(e_pos, g)
-                comp_r = np.unique(np.concatenate([st_r + s_ for s_ in shifts]), axis=0)
+                rkey = (d_i, r_i, tuple(round(x, 3) for x in e_pos.semi_axes_mm))
+                if rkey not in reduced:
+                    st_r = _stencil(e_pos, g)
+                    reduced[rkey] = np.unique(np.concatenate([st_r + s_ for s_ in shifts]), axis=0)
+                comp_r = reduced[rkey]
                 cvx = _count_at(pt.target, anchor, comp_r)  # credited: the zone at the narrowest pair spacing
             coverable = max(coverable, cvx)
             hvx = _count_at(healthy, anchor, comp)
@@ -862,8 +870,9 @@ def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, poses: Sequence[t
                                          list(entries), [max(0.0, ln - q * step_mm) for ln in lens]))
                 cand.positions = pos
                 best = cand
-            if cand.full or not lean_note:
-                break  # the best feasible anchor of this direction and roll (a leaned partial one: try the next)
+            lean_partial += bool(lean_note) and not cand.full
+            if cand.full or not lean_note or lean_partial >= LEAN_PARTIAL_TRIES:
+                break  # the best feasible anchor of this direction and roll (a leaned partial one: a few more)
     if best is not None:
         best.coverable = max(best.coverable, coverable)
     return best
@@ -887,13 +896,15 @@ def place_array(pt: PlanningTarget, options: list[ZoneOption], directions: Seque
     max_pos = cfg.positions_per_tumour.max if cfg.pullbacks else 1
     ext = _extents(pt)
     fits = [o for o in options if _could_cover(o, ext, max_pos)]
+    lean_ok = bool(fits) or not cfg.diverging  # IRE: no array can cover anyway - keep parallel, search fast
     if not fits:  # none is large enough: the largest shows the best coverage within the limits
         fits = sorted(options, key=lambda o: (-o.volume_ml, o.n_probes))
         notes.append(f"no array within the limits is as large as the target "
                      f"({' x '.join(f'{e:.0f}' for e in ext)} mm)")
     screened: dict[tuple, list] = {}
     blocked_paths: dict[str, int] = {}
-    check = _PathCheck(prep, {}, blocked_paths, float(cfg.converging_max_deg or 0.0), bool(cfg.diverging),
+    check = _PathCheck(prep, {}, blocked_paths, float(cfg.converging_max_deg or 0.0) if lean_ok else 0.0,
+                       bool(cfg.diverging) and lean_ok,
                        (float(cfg.pair_spacing_mm.min or 0.0), float(cfg.pair_spacing_mm.max))
                        if cfg.pair_spacing_mm is not None else None)
     tried: list[_Pose] = []
