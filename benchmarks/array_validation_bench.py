@@ -12,7 +12,9 @@ at 39 C, 15 min freeze, lethal ice < -30 C, diameters 1.2 / 3.3 / 4.1 / 4.9 cm f
 inside the ice edge (17 G needles, gel at body temperature).
 IRE: Ben-David et al., in vivo porcine liver (AJR; CRIS abstract): two 18 G electrodes, 2 cm
 exposure; 1.5 cm / 2250 V: 3.0 +/- 0.4 x 1.7 +/- 0.4 x 3.0 +/- 0.6 cm (width, depth, height);
-3000 V (70 x 70 us): 3.1 +/- 0.4 x 2.0 +/- 0.2 cm; 2 cm spacing: width 3.9 +/- 0.5, depth 1.9 +/- 0.4 cm.
+3000 V (70 x 70 us): 3.1 +/- 0.4 x 2.0 +/- 0.2 cm; 2 cm spacing: width 3.9 +/- 0.5, depth 1.9 +/- 0.4 cm;
+50-90 pulses and 50-100 us gave no significant size difference. The lethal field depends on the
+pulse train (`openir.physics.lethal_field_v_cm`): only its reference value is fitted (2250 V depth).
 """
 
 from __future__ import annotations
@@ -213,10 +215,11 @@ def cryo_rows(grid_mm: float) -> list[tuple]:
     return rows
 
 
-def ben_david_zone(spacing_mm: float, voltage: float, grid_mm: float, lethal: float | None):
+def ben_david_zone(spacing_mm: float, voltage: float, grid_mm: float, lethal: float | None,
+                   pulses: int | None = None, pulse_us: float | None = None):
     tips = [(-spacing_mm / 2, 0.0, 0.0), (spacing_mm / 2, 0.0, 0.0)]
     opts = IREOptions(spacing_mm=grid_mm, margin_mm=15.0, electrode_radius_mm=0.635, heating=False,
-                      lethal_field_v_cm=lethal)
+                      lethal_field_v_cm=lethal, pulses=pulses, pulse_length_us=pulse_us)
     return ire_array_zone(tips, [(0, 0, 1)], exposure_mm=20.0, voltage_v=voltage, options=opts)
 
 
@@ -235,22 +238,25 @@ def fit_lethal_field(grid_mm: float) -> float:
 
 def ire_rows(grid_mm: float) -> list[tuple]:
     rows = []
-    cases = [
-        (15.0, 2250.0, (30.0, 17.0, 30.0), "1.5 cm, 2250 V"),
-        (15.0, 3000.0, (31.0, 20.0, None), "1.5 cm, 3000 V"),
-        (20.0, 2250.0, (39.0, 19.0, None), "2 cm, 2250 V (voltage not in the abstract)"),
-        (20.0, 3000.0, (39.0, 19.0, None), "2 cm, 3000 V (voltage not in the abstract)"),
+    cases = [  # (spacing, voltage, pulses, pulse length us): None = the packaged 90 x 100 us
+        (15.0, 2250.0, None, None, (30.0, 17.0, 30.0), "1.5 cm, 2250 V, 90 x 100 us"),
+        (15.0, 3000.0, 70, 70.0, (31.0, 20.0, None), "1.5 cm, 3000 V, 70 x 70 us"),
+        (20.0, 2250.0, None, None, (39.0, 19.0, None), "2 cm, 2250 V, 90 x 100 us (voltage and protocol not in the abstract)"),
+        (20.0, 3000.0, 70, 70.0, (39.0, 19.0, None), "2 cm, 3000 V, 70 x 70 us (voltage and protocol not in the abstract)"),
+        (15.0, 2250.0, 50, 50.0, (30.0, 17.0, None), "1.5 cm, 2250 V, 50 x 50 us (50-90 pulses, 50-100 us: no significant difference)"),
     ]
-    for sp, v, (w, dep, ht), label in cases:
-        z = ben_david_zone(sp, v, grid_mm, None)
+    for sp, v, n_p, p_us, (w, dep, ht), label in cases:
+        z = ben_david_zone(sp, v, grid_mm, None, n_p, p_us)
         d = z.dims
-        fitted = sp == 15.0 and v == 2250.0
+        start = len(rows)
+        rows.append((f"IRE lethal field for {label.split(' (')[0]} (V/cm)", f"{z.threshold:.0f}", "-", "model", "data/arrays.yaml"))
+        fitted = sp == 15.0 and v == 2250.0 and n_p is None
         rows.append((f"IRE pair {label}: width (mm)", f"{d.across1_mm:.1f}", f"{w:.0f}", f"{d.across1_mm - w:+.1f} mm", BEN_DAVID))
         rows.append((f"IRE pair {label}: depth (mm)", f"{d.across2_mm:.1f}", f"{dep:.0f}",
                      "fitted (lethal field)" if fitted else f"{d.across2_mm - dep:+.1f} mm", BEN_DAVID))
         if ht is not None:
             rows.append((f"IRE pair {label}: height (mm)", f"{d.along_mm:.1f}", f"{ht:.0f}", f"{d.along_mm - ht:+.1f} mm", BEN_DAVID))
-        for r in rows[-3:]:
+        for r in rows[start:]:
             print(r, flush=True)
     return rows
 

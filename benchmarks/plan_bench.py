@@ -111,6 +111,19 @@ def check_limits(plan, cfgs) -> list[str]:
             if nn.min() < cfg.spacing_mm.min - TOL_MM or nn.max() > cfg.spacing_mm.max + TOL_MM:
                 bad.append(f"{t.tumour}: tip spacing {nn.min():.1f}-{nn.max():.1f} mm outside "
                            f"{cfg.spacing_mm.min:g}-{cfg.spacing_mm.max:g}")
+        if cfg.pair_spacing_mm is not None and len(first) > 1:  # IRE: every pulsed pair along all exposures
+            from openir.plan.arrays import pair_spacings
+
+            deep = max(len({p.array_position for p in mine}), 1)
+            expo = max(p.exposure_mm or 0.0 for p in first)
+            step = cfg.pullback_step_mm(expo)
+            pairs = pair_spacings(np.array([p.tip_lps for p in first]), np.array([p.direction_lps for p in first]),
+                                  expo + (deep - 1) * step, cfg.pair_spacing_mm.max + TOL_MM)
+            lo = min((q.min_mm for q in pairs), default=0.0)
+            hi = max((q.max_mm for q in pairs), default=0.0)
+            if not pairs or lo < (cfg.pair_spacing_mm.min or 0.0) - TOL_MM or hi > cfg.pair_spacing_mm.max + TOL_MM:
+                bad.append(f"{t.tumour}: pulsed pair spacing {lo:.1f}-{hi:.1f} mm along the exposure outside "
+                           f"{cfg.pair_spacing_mm.min:g}-{cfg.pair_spacing_mm.max:g}")
         if cfg.exposure_mm:
             for p in first:
                 if p.exposure_mm is None or not cfg.exposure_mm.min - 1e-6 <= p.exposure_mm <= cfg.exposure_mm.max + 1e-6:
@@ -204,11 +217,15 @@ def bars(rows: list[Row]) -> list[str]:
     over = [r for r in rows if not r.within_limits]
     out.append(f"no plan exceeds the limits: {'met' if not over else f'NOT met ({len(over)} plans)'}")
     mid = [r for r in rows if 20 <= r.size_mm <= 30 and r.asked in ("cryo", "ire") and r.probes]
+    flagged = [r for r in mid if r.configuration.startswith("NOT A TREATMENT PLAN")]  # best shown, said to be no plan
+    mid = [r for r in mid if r not in flagged]
     bad = [r for r in mid if not ((2 <= r.probes <= 4) if r.asked == "cryo" else (3 <= r.probes <= 6))]
     none = [r for r in rows if 20 <= r.size_mm <= 30 and r.asked in ("cryo", "ire") and not r.probes]
     out.append(f"2-3 cm cryo 2-4 probes / IRE 3-6 electrodes: {len(mid) - len(bad)} of {len(mid)} plans in range"
                + (f" (out of range: {', '.join(f'{r.size_mm} mm {r.location} {r.asked} {r.probes}' for r in bad)})" if bad else "")
-               + (f"; {len(none)} with no array placed (said why)" if none else ""))
+               + (f"; {len(none)} with no array placed (said why)" if none else "")
+               + (f"; {len(flagged)} flagged NOT A TREATMENT PLAN (best shown with alternatives: "
+                  f"{', '.join(f'{r.size_mm} mm {r.location} {r.asked} {r.probes}' for r in flagged)})" if flagged else ""))
     full_bad = [r for r in rows if r.full and (r.target_pct < 99.0 or r.spare_ml > 0)]
     silent = [r for r in rows if not r.full and not r.error and not (r.why and r.alternatives)]
     n_full = sum(r.full for r in rows)

@@ -1,6 +1,6 @@
 """Converging cryoprobes: a shaft whose parallel path crosses a rib may lean toward the array axis
 (at most the configured angle, never crossing the axis before the skin); the tip stays where the
-array model put it. IRE electrodes stay parallel. Truth: the straight segment from entry to tip is
+array model put it. IRE electrodes may lean either way (pair spacing checked by the caller). Truth: the straight segment from entry to tip is
 sampled every 0.5 mm against the label map, independently of the ray marcher."""
 
 from __future__ import annotations
@@ -59,5 +59,8 @@ def test_parallel_path_crosses_the_rib_a_converging_one_does_not(case):
     assert 0.0 <= entry[0] < TIP[0]  # leans toward the axis and stays on its side of it at the skin
 
 
-def test_ire_electrodes_never_lean():
-    assert not load_configurations().modalities["ire"].converging_max_deg
+def test_ire_electrodes_lean_only_within_the_pair_spacing_limits():
+    ire = load_configurations().modalities["ire"]
+    assert ire.converging_max_deg and ire.diverging and ire.pair_spacing_mm is not None
+    assert (ire.pair_spacing_mm.min, ire.pair_spacing_mm.max) == (10, 25)
+    assert "NOT SOURCED" in (ire.converging_source or "") and "NOT SOURCED" in (ire.pair_spacing_source or "")

@@ -27,7 +27,13 @@ from .calibrate import CalibrationFit, calibrate_microwave, microwave_zone
 from .cryo_array import CryoOptions, FreezeStep, cryo_array_zone, schedule_from_minutes
 from .dose import arrhenius_damage, cem43
 from .heatsink import VesselSetup, ZoneGrid, microwave_heat_sink
-from .ire import IREOptions, conductivity_of_field, electrode_pairs, ire_array_zone
+from .ire import (
+    IREOptions,
+    conductivity_of_field,
+    electrode_pairs,
+    ire_array_zone,
+    lethal_field_v_cm,
+)
 from .models import (
     CalibrationResult,
     HeatSinkResult,
@@ -51,6 +57,7 @@ __all__ = [
     "CryoOptions",
     "FreezeStep",
     "IREOptions",
+    "lethal_field_v_cm",
     "ZoneGrowthPoint",
     "array_zone_dimensions",
     "canonical_layout",

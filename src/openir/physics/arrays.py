@@ -93,9 +93,27 @@ class IRETissue(BaseModel):
     lethal_field_v_cm: Sourced
 
 
+class SourcedInt(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: int = Field(ge=1)
+    source: str = Field(min_length=3)
+
+
+class LethalFieldProtocol(BaseModel):
+    """How the lethal field depends on the pulse train (data/arrays.yaml, ire.lethal_field_protocol)."""
+
+    model_config = ConfigDict(extra="forbid")
+    form: SourcedText
+    reference_pulses: SourcedInt
+    reference_pulse_length_us: Sourced
+    anchor_pulses: SourcedInt
+    anchor_pulse_length_us: Sourced
+
+
 class IREData(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tissues: dict[str, IRETissue]
+    lethal_field_protocol: LethalFieldProtocol
     pulses_per_pair: Sourced
     pulse_length_us: Sourced
     pulse_rate_hz: Sourced

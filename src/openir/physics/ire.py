@@ -11,7 +11,8 @@ conductor). Linear systems: conjugate gradients with a Jacobi preconditioner (sc
 across the conductivity updates (measured faster here than algebraic multigrid, whose set-up costs
 more than the ~200 CG iterations it saves on these grids).
 
-The lethal zone is the union over pairs of |E| >= the tissue's lethal field; the Joule heat
+The lethal zone is the union over pairs of |E| >= the tissue's lethal field for the pulse train
+(`lethal_field_v_cm`: more or longer pulses kill at a lower field); the Joule heat
 sigma |E|^2 of each pair's pulse train (pulses x length at the pulse rate) drives the Pennes solver
 for the temperature rise and thermal dose, so a protocol that would also cook tissue is flagged.
 
@@ -25,6 +26,7 @@ for the temperature rise and thermal dose, so a protocol that would also cook ti
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Sequence
 
@@ -39,6 +41,7 @@ from openir.core.volume import Grid
 from .arrays import (
     ArrayZone,
     IRETissue,
+    LethalFieldProtocol,
     box_grid,
     load_array_data,
     mean_axis,
@@ -78,6 +81,24 @@ def conductivity_of_field(e_v_cm: np.ndarray, props: IRETissue) -> np.ndarray:
     a, b = props.reversible_field_v_cm.value, props.irreversible_field_v_cm.value
     x = np.clip((np.asarray(e_v_cm, float) - a) / (b - a), 0.0, 1.0)
     return s0 + (s1 - s0) * x * x * (3.0 - 2.0 * x)
+
+
+def lethal_field_v_cm(props: IRETissue, pulses: float, pulse_length_us: float,
+                      protocol: LethalFieldProtocol | None = None) -> float:
+    """Lethal field (V/cm) of a train of ``pulses`` pulses of ``pulse_length_us``.
+
+    E = E_ref (n tau / (n_ref tau_ref))^-alpha: E_ref is the tissue's lethal field at the reference
+    protocol; alpha makes the short anchor protocol (Miklavcic 2000: 8 x 100 us) reach the measured
+    irreversible threshold. Longer or more pulses kill at a lower field (data/arrays.yaml).
+    """
+    if not (pulses > 0 and pulse_length_us > 0):
+        raise InputError(f"pulses and pulse length must be > 0, got {pulses} x {pulse_length_us} us", field="pulses")
+    pr = protocol or load_array_data().ire.lethal_field_protocol
+    e_ref = props.lethal_field_v_cm.value
+    ref = pr.reference_pulses.value * pr.reference_pulse_length_us.value
+    anchor = pr.anchor_pulses.value * pr.anchor_pulse_length_us.value
+    alpha = math.log(props.irreversible_field_v_cm.value / e_ref) / math.log(ref / anchor)
+    return float(e_ref * (pulses * pulse_length_us / ref) ** -alpha)
 
 
 def electrode_mask(grid: Grid, tip: Sequence[float], direction: Sequence[float], exposure_mm: float, radius_mm: float) -> np.ndarray:
@@ -244,7 +265,7 @@ def ire_array_zone(
 
     Pairs: every two electrodes no farther apart than the maximum pair distance (25 mm), pulsed in
     sequence. Voltage per pair: ``voltage_v`` (one value, or one per pair) or ``field_v_per_cm`` x
-    the pair distance (default 1500 V/cm), capped at the generator maximum (3000 V).
+    the pair's widest spacing along the exposure (default 1500 V/cm), capped at the generator maximum (3000 V).
     """
     t0 = time.perf_counter()
     data = load_array_data().ire
@@ -272,13 +293,19 @@ def ire_array_zone(
             raise InputError(f"{vs.size} voltages for {len(pairs)} pulsed pairs", field="voltage_v")
     else:
         fv = float(field_v_per_cm if field_v_per_cm is not None else data.field_v_per_cm.value)
-        vs = np.array([fv * d / 10.0 for _, _, d in pairs])
+        # each pair's voltage from its widest spacing along the exposure (tips or back end: electrodes
+        # that converge or diverge); parallel electrodes: the tip distance
+        widest = [max(d, float(np.linalg.norm((tips[a] - expo * dirs[a]) - (tips[b] - expo * dirs[b]))))
+                  for a, b, d in pairs]
+        vs = np.array([fv * w / 10.0 for w in widest])
     if np.any(vs <= 0):
         raise InputError("pair voltages must be > 0 V", field="voltage_v")
     if np.any(vs > vmax + 1e-9):
         notes.append(f"pair voltage capped at the generator maximum {vmax:g} V ({data.max_voltage_v.source})")
         vs = np.minimum(vs, vmax)
-    lethal_e = opt.lethal_field_v_cm or props.lethal_field_v_cm.value
+    n_pulses = int(opt.pulses or data.pulses_per_pair.value)
+    plen_us = float(opt.pulse_length_us or data.pulse_length_us.value)
+    lethal_e = opt.lethal_field_v_cm or lethal_field_v_cm(props, n_pulses, plen_us, data.lethal_field_protocol)
     if grid is None:
         ends = np.concatenate([tips, tips - expo * dirs])
         grid = box_grid(ends, opt.margin_mm, opt.spacing_mm)
@@ -296,8 +323,7 @@ def ire_array_zone(
     lethal = emax >= lethal_e
     rev = emax >= props.reversible_field_v_cm.value
     dims = measure_dims(lethal, grid, tips, axis)
-    n_pulses = int(opt.pulses or data.pulses_per_pair.value)
-    plen = float(opt.pulse_length_us or data.pulse_length_us.value) * 1e-6
+    plen = plen_us * 1e-6
     rate = float(opt.pulse_rate_hz or data.pulse_rate_hz.value)
     train_s = n_pulses / rate
     duration = train_s * len(pairs)
@@ -326,7 +352,10 @@ def ire_array_zone(
     return ArrayZone(
         modality="ire", n_probes=len(tips), dims=dims, criterion=f"|E| >= {lethal_e:g} V/cm",
         threshold=float(lethal_e),
-        threshold_source=props.lethal_field_v_cm.source if opt.lethal_field_v_cm is None else "user override",
+        threshold_source=(f"{n_pulses} x {plen_us:g} us train: {data.lethal_field_protocol.form.value} anchored on "
+                          f"{props.lethal_field_v_cm.value:g} V/cm at {data.lethal_field_protocol.reference_pulses.value} x "
+                          f"{data.lethal_field_protocol.reference_pulse_length_us.value:g} us ({props.lethal_field_v_cm.source})"
+                          if opt.lethal_field_v_cm is None else "user override"),
         outer_dims=measure_dims(rev, grid, tips, axis),
         peak_field_v_cm=float(np.where(np.logical_or.reduce(masks), 0.0, emax).max()),
         max_temperature_c=tmax, thermal_damage_ml=thermal_ml,
@@ -336,4 +365,5 @@ def ire_array_zone(
     )
 
 
-__all__ = ["IREOptions", "conductivity_of_field", "electrode_mask", "electrode_pairs", "ire_array_zone", "solve_pair_field"]
+__all__ = ["IREOptions", "conductivity_of_field", "electrode_mask", "electrode_pairs", "ire_array_zone", "lethal_field_v_cm",
+           "solve_pair_field"]

@@ -72,6 +72,9 @@ class ModalityConfiguration(BaseModel):
     positions_source: str | None = None
     converging_max_deg: float | None = Field(None, ge=0, le=20)
     converging_source: str | None = None
+    diverging: bool = False  # IRE: a blocked shaft may also lean away from the array axis
+    pair_spacing_mm: Range | None = None  # IRE: spacing of every pulsed pair at both ends of the exposure
+    pair_spacing_source: str | None = None
 
     @property
     def max_pullbacks(self) -> int:
@@ -196,6 +199,44 @@ def templates(cfg: ModalityConfiguration, modality: str, max_probes: int | None 
     return out
 
 
+@dataclass(frozen=True)
+class PairSpacing:
+    """One pulsed IRE pair: its spacing (mm) at the tips, at the back of the exposure, and the
+    narrowest and widest along the exposure (electrodes that converge or diverge)."""
+
+    a: int
+    b: int
+    tip_mm: float
+    back_mm: float
+    min_mm: float
+    max_mm: float
+
+
+def pair_spacings(tips: np.ndarray, directions: np.ndarray, exposure_mm: float, max_pair_mm: float) -> list[PairSpacing]:
+    """Spacing of every pulsed pair (tips no farther apart than ``max_pair_mm``) along the exposure.
+
+    The gap between the two exposed segments at depth t behind the tips is |v0 - t w| (v0: tip
+    difference, w: direction difference), convex in t: the widest is at an end, the narrowest at
+    t* = v0.w / |w|^2 clipped to [0, exposure]."""
+    tips = np.asarray(tips, float)
+    dirs = np.asarray(directions, float)
+    dirs = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
+    out = []
+    for a in range(len(tips)):
+        for b in range(a + 1, len(tips)):
+            v0 = tips[a] - tips[b]
+            d0 = float(np.linalg.norm(v0))
+            if d0 > max_pair_mm + 1e-6:
+                continue
+            w = dirs[a] - dirs[b]
+            d1 = float(np.linalg.norm(v0 - exposure_mm * w))
+            ww = float(w @ w)
+            t = float(np.clip(v0 @ w / ww, 0.0, exposure_mm)) if ww > 1e-12 else 0.0
+            dmin = float(np.linalg.norm(v0 - t * w))
+            out.append(PairSpacing(a, b, d0, d1, min(dmin, d0, d1), max(d0, d1)))
+    return out
+
+
 class ArrayModelMissing(OpenIRError):
     """The physics package has no multi-probe zone model for this modality (yet)."""
 
@@ -223,7 +264,8 @@ def _model_text(modality: str) -> tuple[str, tuple[str, ...], dict]:
                 {"isotherm_c": iso.value, "schedule_min": list(c.default_schedule_min.value)})
     i = data.ire
     return (f"IRE array: quasi-static field of the electrode pairs, {i.field_v_per_cm.value:g} V/cm, lethal field "
-            f"{i.tissues['liver'].lethal_field_v_cm.value:g} V/cm in liver (openir.physics)",
+            f"{i.tissues['liver'].lethal_field_v_cm.value:g} V/cm in liver for {i.pulses_per_pair.value:g} x "
+            f"{i.pulse_length_us.value:g} us pulses (lower for more or longer pulses; openir.physics)",
             (i.field_v_per_cm.source, i.tissues["liver"].lethal_field_v_cm.source),
             {"field_v_per_cm": i.field_v_per_cm.value, "pulses_per_pair": i.pulses_per_pair.value})
 

@@ -16,7 +16,8 @@ Whole arrays (cryo, IRE; `place_array`) are placed from a wide pool of safe dire
 (direction, roll) pose is first screened by checking every probe's needle path with the array
 centred on the target, and only the best poses get the full coverage search. Cryoprobes may
 converge (a blocked shaft leans toward the array axis, within ``configurations.yaml``); IRE
-electrodes stay parallel.
+electrodes may lean either way, kept only while every pulsed pair's spacing along the exposure stays
+within the limits, and the zone credited is the parallel array's at the narrowest pair spacing.
 """
 
 from __future__ import annotations
@@ -615,6 +616,9 @@ def _could_cover(opt: ZoneOption, ext: tuple[float, float, float], max_positions
     return all(d >= slack * e for d, e in zip(dims, ext, strict=True))
 
 
+LEAN_PARTIAL_TRIES = 3  # anchors tried per pose after a leaned array falls short (search time, not clinical)
+
+
 @dataclass
 class _Pose:
     """The best pose found for one array template: coverage, healthy voxels and the positions."""
@@ -625,6 +629,7 @@ class _Pose:
     full: bool
     positions: list[Candidate]
     coverable: int
+    lean_note: str = ""  # IRE: electrodes not parallel (pair spacings, credited zone)
 
 
 def _kernel(offsets: np.ndarray) -> np.ndarray:
@@ -657,7 +662,9 @@ class _PathCheck:
     prep: CasePrep | None
     cache: dict
     blocked: dict[str, int]
-    converge_deg: float = 0.0  # cryo: each shaft may lean toward the array axis by up to this angle
+    converge_deg: float = 0.0  # each shaft may lean toward the array axis by up to this angle
+    diverge: bool = False  # IRE: ... or away from it (pair spacing checked by the caller)
+    pair_range: tuple[float, float] | None = None  # IRE: allowed pair spacing along the exposure (mm)
 
     def probe(self, tip: np.ndarray, d: np.ndarray, lateral: np.ndarray) -> tuple[bool, str, float, np.ndarray]:
         """(safe, why not, skin-to-tip length, insertion direction) of one probe whose tip is ``lateral``
@@ -671,11 +678,12 @@ class _PathCheck:
             return ok, why, length, d
         w = lateral / r
         side = np.cross(d, w)
+        azimuths = (0.0, 40.0, -40.0) + ((180.0,) if self.diverge else ())
         for deg in (self.converge_deg / 2, self.converge_deg):
             t = math.tan(math.radians(deg))
-            for az in (0.0, 40.0, -40.0):
+            for az in azimuths:
                 a = math.radians(az)
-                dd = d + t * (math.cos(a) * w + math.sin(a) * side)  # outward, the shaft moves toward the axis
+                dd = d + t * (math.cos(a) * w + math.sin(a) * side)  # cos > 0: the shaft moves toward the axis
                 dd /= np.linalg.norm(dd)
                 ok2, _, ln2 = _feasible_path(self.prep, tip, dd, self.cache)
                 if ok2 and ln2 * t * math.cos(a) <= r:  # still on its side of the axis at the skin
@@ -739,6 +747,38 @@ def screen_array_poses(pt: PlanningTarget, opt: ZoneOption, directions: Sequence
     return [(d_i, dirs[d_i], r_i, rdeg) for _, _, d_i, r_i, rdeg in scored[:keep]]
 
 
+def _ire_lean(opt: ZoneOption, tips: np.ndarray, dirs: np.ndarray, pair_range: tuple[float, float],
+              e0: Ellipsoid, drawn_back_mm: float = 0.0) -> tuple[Ellipsoid, str] | None:
+    """Electrodes that converge or diverge: every pulsed pair's spacing along the exposure must stay
+    within ``pair_range``; the zone credited is the parallel array's at the narrowest spacing (the
+    voltage is set from the widest). None when a pair leaves the range or no zone exists there."""
+    from .arrays import pair_spacings
+
+    t = opt.template
+    assert t is not None
+    expo = float(t.exposure_mm or 0.0)
+    pairs = pair_spacings(tips, dirs, expo + drawn_back_mm, pair_range[1])  # every position's exposure
+    if not pairs:
+        return None
+    lo = min(p.min_mm for p in pairs)
+    hi = max(p.max_mm for p in pairs)
+    if lo < pair_range[0] - 1e-6 or hi > pair_range[1] + 1e-6:
+        return None
+    s_cred = min(float(t.spacing_mm), math.floor(lo))
+    try:
+        z = array_zone(ArrayTemplate(t.modality, t.n_probes, s_cred, t.exposure_mm))
+    except ArrayModelMissing:
+        return None
+    semi = (z.length_mm / 2, z.width_mm / 2, z.depth_mm / 2)
+    e = e0.model_copy(update={"semi_axes_mm": tuple(min(a, b) for a, b in zip(semi, opt.semi_mm, strict=True))})
+    note = (f"electrodes not parallel (tips at the modelled layout, shafts leaning to reach safe paths): pulsed pair "
+            f"spacing {lo:.1f}-{hi:.1f} mm along the {expo + drawn_back_mm:g} mm exposed (all positions; tip {min(p.tip_mm for p in pairs):.1f}-"
+            f"{max(p.tip_mm for p in pairs):.1f}, back {min(p.back_mm for p in pairs):.1f}-"
+            f"{max(p.back_mm for p in pairs):.1f} mm); zone credited as the parallel array's at {s_cred:g} mm, "
+            f"voltage per pair set from its widest spacing")
+    return e, note
+
+
 def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, poses: Sequence[tuple[int, np.ndarray, int, float]],
                 check: _PathCheck, need: int, n_positions: int, step_mm: float) -> _Pose | None:
     """Best pose of one array at ``n_positions`` positions (deepest first, drawn back by ``step_mm``).
@@ -758,6 +798,7 @@ def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, poses: Sequence[t
     tcrop = pt.target[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
     best: _Pose | None = None
     coverable = 0
+    reduced: dict[tuple, np.ndarray] = {}  # composite stencils of credited (narrower) zones of leaned arrays
     for d_i, d, r_i, rdeg in poses:
         _, u0, v0 = _frame(d)
         th = math.radians(rdeg)
@@ -799,12 +840,13 @@ def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, poses: Sequence[t
             order = sel[np.argsort(hv, kind="stable")][:64]
         else:
             order = cand_idx[np.argsort(-covs, kind="stable")][:32]  # partial coverage: the best few anchors show what is reachable
+        lean_partial = 0
         for x in order:
             anchor = base + x
             cvx = int(cov[tuple(x)])
             centre = g.index_to_world(anchor[::-1].astype(float))
             tips = [centre + off * d + ox * u + oy * v for ox, oy in lay]
-            entries, lens, feasible = [], [], True
+            entries, lens, dirs_used, feasible = [], [], [], True
             for tip, (ox, oy) in zip(tips, lay, strict=True):
                 f_ok, f_why, f_len, f_dir = check.probe(tip, d, ox * u + oy * v)
                 if not f_ok:
@@ -813,23 +855,42 @@ def _array_pose(pt: PlanningTarget, o_i: int, opt: ZoneOption, poses: Sequence[t
                     break
                 entries.append(tip - f_dir * f_len)
                 lens.append(f_len)
+                dirs_used.append(f_dir)
             if not feasible:
                 continue
+            e_pos, lean_note = e0, ""
+            if check.pair_range is not None and opt.template is not None and any(
+                    float(f @ d) < 1.0 - 1e-9 for f in dirs_used):
+                lean = _ire_lean(opt, np.array(tips), np.array(dirs_used), check.pair_range, e0,
+                                 (n_positions - 1) * step_mm)
+                if lean is None:
+                    check.blocked["electrode pair spacing outside the limits along the exposure"] = (
+                        check.blocked.get("electrode pair spacing outside the limits along the exposure", 0) + 1)
+                    continue
+                e_pos, lean_note = lean
+                rkey = (d_i, r_i, tuple(round(x, 3) for x in e_pos.semi_axes_mm))
+                if rkey not in reduced:
+                    st_r = _stencil(e_pos, g)
+                    reduced[rkey] = np.unique(np.concatenate([st_r + s_ for s_ in shifts]), axis=0)
+                comp_r = reduced[rkey]
+                cvx = _count_at(pt.target, anchor, comp_r)  # credited: the zone at the narrowest pair spacing
             coverable = max(coverable, cvx)
             hvx = _count_at(healthy, anchor, comp)
-            cand = _Pose(o_i, cvx, hvx, cvx >= need, [], coverable)
+            cand = _Pose(o_i, cvx, hvx, cvx >= need, [], coverable, lean_note)
             if best is None or (cand.full, -cand.healthy if cand.full else cand.covered) > (
                     best.full, -best.healthy if best.full else best.covered):
                 pos = []
                 for q in range(n_positions):
                     cq = centre - q * step_mm * d
-                    e = e0.model_copy(update={"centre_lps": tuple(float(x) for x in cq)})
+                    e = e_pos.model_copy(update={"centre_lps": tuple(float(x) for x in cq)})
                     pos.append(Candidate(o_i, d, u, cq, (o_i, d_i, r_i, 0, 0), -q, e,
-                                         [t - q * step_mm * d for t in tips],
+                                         [t - q * step_mm * f for t, f in zip(tips, dirs_used, strict=True)],
                                          list(entries), [max(0.0, ln - q * step_mm) for ln in lens]))
                 cand.positions = pos
                 best = cand
-            break  # the best feasible anchor of this direction and roll
+            lean_partial += bool(lean_note) and not cand.full
+            if cand.full or not lean_note or lean_partial >= LEAN_PARTIAL_TRIES:
+                break  # the best feasible anchor of this direction and roll (a leaned partial one: a few more)
     if best is not None:
         best.coverable = max(best.coverable, coverable)
     return best
@@ -878,13 +939,17 @@ def place_array(pt: PlanningTarget, options: list[ZoneOption], directions: Seque
                          f"({big.template.label() if big.template else big.setting}) has a modelled zone of {dims} mm "
                          f"(along x across), smaller than the target ({' x '.join(f'{e:.0f}' for e in ext)} mm) "
                          f"even with {max_pos - 1} pull-back(s)")
+    lean_ok = bool(fits) or not cfg.diverging  # IRE: no array can cover anyway - keep parallel, search fast
     if not fits:  # none is large enough: the largest shows the best coverage within the limits
         fits = sorted(options, key=lambda o: (-o.volume_ml, o.n_probes))
         notes.append(f"no array within the limits is as large as the target "
                      f"({' x '.join(f'{e:.0f}' for e in ext)} mm)")
     screened: dict[tuple, list] = {}
     blocked_paths: dict[str, int] = {}
-    check = _PathCheck(prep, {}, blocked_paths, float(cfg.converging_max_deg or 0.0))
+    check = _PathCheck(prep, {}, blocked_paths, float(cfg.converging_max_deg or 0.0) if lean_ok else 0.0,
+                       bool(cfg.diverging) and lean_ok,
+                       (float(cfg.pair_spacing_mm.min or 0.0), float(cfg.pair_spacing_mm.max))
+                       if cfg.pair_spacing_mm is not None else None)
     tried: list[_Pose] = []
     labels_tried: list[str] = []
     for o in fits[:max_evaluations]:
@@ -945,6 +1010,8 @@ def place_array(pt: PlanningTarget, options: list[ZoneOption], directions: Seque
                      f"({opt.template.label() if opt.template else opt.setting}, {len(best.positions)} "
                      f"position(s)) covers {best.covered / max(n_t, 1):.1%} of the target (needs "
                      f"{need / max(n_t, 1):.0%})")
+    if best.lean_note:
+        notes.append(best.lean_note)
     if len(best.positions) > 1:
         notes.append(f"{len(best.positions) - 1} pull-back(s) of the array along its tracks")
     notes.append(f"array templates evaluated: {', '.join(labels_tried)}")

@@ -481,6 +481,9 @@ def _add_probes(plan: Plan, name: str, att: ModalityAttempt, o: PlanOptions) -> 
     return len(tracks), len(chosen), sorted(set(unsourced))
 
 
+NOT_A_PLAN = "NOT A TREATMENT PLAN"
+
+
 def _max_lean_deg(probes: Sequence[PlannedProbe]) -> float:
     """Largest angle (deg) between a probe's shaft and the array's mean direction (0: parallel)."""
     if len(probes) < 2:
@@ -660,7 +663,11 @@ def _plan_tumour(case: _Case, plan: Plan, tum: str, budget: int) -> tuple[Target
         plan.warnings.append(f"{name}: tip-to-zone-centre offset unsourced for {u}; the tip is placed "
                              f"{o.tip_offset_mm:g} mm beyond the zone centre - check the device IFU")
     lean = _max_lean_deg([p for p in plan.probes if p.tumour == name]) if att.modality in ARRAY_MODALITIES else 0.0
-    if lean > 0.5:
+    if lean > 0.5 and att.modality == "ire":
+        tp.configuration += f", not parallel (shafts lean up to {lean:.0f} deg; pair spacing checked along the exposure)"
+        tp.notes.append(f"electrodes not parallel: the tips are at the modelled layout, the shafts lean up to {lean:.0f} "
+                        f"deg to reach safe paths [{att.cfg.converging_source or 'unsourced'}]")
+    elif lean > 0.5:
         tp.configuration += f", converging (shafts lean up to {lean:.0f} deg toward the array axis)"
         tp.notes.append(f"converging array: the tips are at the modelled layout, the shafts lean up to {lean:.0f} deg "
                         f"toward the array axis to reach safe paths [{att.cfg.converging_source or 'unsourced'}]")
@@ -691,6 +698,12 @@ def _plan_tumour(case: _Case, plan: Plan, tum: str, budget: int) -> tuple[Target
                              "margin) within the configuration limits" + (f"; blocked by {why}" if why else "")
                              + (f"; {lim[0]}" if lim else ""))
         tp.alternatives = _alternatives(case, att, attempts, feats)
+        if att.modality == "ire" and n_ins:  # an IRE array that leaves tumour + margin untreated is no plan
+            tp.configuration = f"{NOT_A_PLAN}: best within the limits shown - {tp.configuration}"
+            plan.warnings.append(f"{name}: {NOT_A_PLAN}: no IRE array of {att.cfg.probes.min}-{att.cfg.probes.max} "
+                                 f"electrodes within the limits covers tumour + margin with safe paths; the best "
+                                 f"({n_ins} electrodes, {tp.target_coverage_pct:.1f}%) is shown for the tumour board "
+                                 "with the alternatives")
     tp.seconds = round(time.perf_counter() - t0, 3)
     return tp, pt, n_ins
 
