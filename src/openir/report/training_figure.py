@@ -30,7 +30,12 @@ def _slice_of_missed(masks: dict, tumour_centre: np.ndarray) -> np.ndarray:
 
 def exercise_figure(path: str | Path, case, trainee, score, *, span_mm: float = 120.0) -> Path:
     """Write the exercise figure (PNG) for ``trainee`` scored as ``score`` on teaching ``case``
-    (English labels: matplotlib ships no CJK font; the zh-CN explanations are in the score)."""
+    (English labels: matplotlib ships no CJK font; the zh-CN explanations are in the score).
+    A seed-implant exercise (``score.kind == "seeds"``) gets `seed_exercise_figure`."""
+    if getattr(score, "kind", "ablation") == "seeds":
+        from .seed_exercise_figure import seed_exercise_figure
+
+        return seed_exercise_figure(path, case, trainee, score)
     from openir.plan import target_from_label
     from openir.training import score_masks  # report may import any domain package
 

@@ -35,6 +35,7 @@ from .models import (
 from .registry_source import case_from_registry
 from .rubric import Rubric, load_rubric
 from .scoring import insertions, plan_zones, score_masks, score_plan
+from .seed_scoring import score_seed_plan, seed_ground
 from .trainee_plan import TraineePlanIn, parse_trainee_plan, plan_from_needles, read_trainee_plan
 
 __all__ = [
@@ -69,5 +70,7 @@ __all__ = [
     "read_trainee_plan",
     "score_masks",
     "score_plan",
+    "score_seed_plan",
+    "seed_ground",
     "teaching_case",
 ]

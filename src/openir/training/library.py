@@ -26,6 +26,7 @@ from openir.core import LabelMap, Volume
 from openir.core.errors import InputError
 from openir.plan import Plan
 from openir.plan.models import CaseRef
+from openir.seeds import SeedPlan
 
 from .difficulty import case_difficulty
 from .models import CaseOutcome, LibraryEntry
@@ -39,7 +40,7 @@ class TeachingCase:
 
     entry: LibraryEntry
     labels: LabelMap
-    expert: Plan
+    expert: Plan | SeedPlan
     ct: Volume | None = None
     folder: Path | None = None
     _body: np.ndarray | None = field(default=None, repr=False)
@@ -54,8 +55,11 @@ class TeachingCase:
         return self._body
 
 
-def deidentified_plan(plan: Plan) -> Plan:
-    """The plan without its case reference, file paths or creation time (geometry kept)."""
+def deidentified_plan(plan: Plan | SeedPlan) -> Plan | SeedPlan:
+    """The plan without its case reference, file paths or creation time (geometry kept); a seed plan
+    holds none of these and only loses its timing."""
+    if isinstance(plan, SeedPlan):
+        return plan.model_copy(update={"seconds": 0.0}, deep=True)
     out = plan.model_copy(deep=True)
     out.case = CaseRef(case_id="", grid=plan.case.grid)
     out.provenance.created = ""
@@ -64,15 +68,21 @@ def deidentified_plan(plan: Plan) -> Plan:
     return out
 
 
-def read_plan(path: str | Path) -> Plan:
-    """A `Plan` JSON (as ``openir plan`` writes it); a bad file names the file and the field."""
+def read_plan(path: str | Path) -> Plan | SeedPlan:
+    """A `Plan` JSON (as ``openir plan`` writes it) or a `SeedPlan` JSON (``openir seeds plan``, told by
+    its ``seeds`` key); a bad file names the file and the field."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read ({exc.strerror or exc})", source=p) from None
     try:
-        return Plan.model_validate_json(text)
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"not valid JSON ({exc})", source=p) from None
+    model: type[Plan] | type[SeedPlan] = SeedPlan if isinstance(obj, dict) and "seeds" in obj else Plan
+    try:
+        return model.model_validate(obj)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"]) or "(file)"
@@ -100,13 +110,13 @@ class CaseFacts(TypedDict, total=False):
     organ: str | None
 
 
-def teaching_case(ct: Volume | None, labels: LabelMap, expert: Plan, **facts: Unpack[CaseFacts]) -> TeachingCase:
+def teaching_case(ct: Volume | None, labels: LabelMap, expert: Plan | SeedPlan, **facts: Unpack[CaseFacts]) -> TeachingCase:
     """An in-memory teaching case (entry with its computed difficulty; nothing written), e.g. for a
     phantom and the planner's plan in the demo: ``score_plan(teaching_case(ct, labels, plan), mine)``."""
     return TeachingCase(_entry(ct, labels, expert, facts), labels, expert, ct)
 
 
-def add_case(root: str | Path, ct: Volume | None, labels: LabelMap, expert: Plan,
+def add_case(root: str | Path, ct: Volume | None, labels: LabelMap, expert: Plan | SeedPlan,
              **facts: Unpack[CaseFacts]) -> LibraryEntry:
     """Add a case to the library at ``root``; the folder appears complete or not at all."""
     entry = _entry(ct, labels, expert, facts)
@@ -122,12 +132,14 @@ def add_case(root: str | Path, ct: Volume | None, labels: LabelMap, expert: Plan
     return entry
 
 
-def _entry(ct: Volume | None, labels: LabelMap, expert: Plan, facts: CaseFacts) -> LibraryEntry:
+def _entry(ct: Volume | None, labels: LabelMap, expert: Plan | SeedPlan, facts: CaseFacts) -> LibraryEntry:
     """The entry of a case: checks, technique, organ, size and the computed difficulty."""
     unknown = sorted(set(facts) - set(CaseFacts.__annotations__))
     if unknown:
         raise InputError(f"unknown case fact(s) {', '.join(unknown)}; known: {', '.join(CaseFacts.__annotations__)}",
                          field=unknown[0])
+    if isinstance(expert, SeedPlan):
+        return _seed_entry(ct, labels, expert, facts)
     tumour = facts.get("tumour") or (expert.targets[0].tumour if expert.targets else None)
     if not tumour:
         raise InputError("the expert plan has no target: name the tumour", field="tumour")
@@ -153,7 +165,29 @@ def _entry(ct: Volume | None, labels: LabelMap, expert: Plan, facts: CaseFacts) 
                         origin=facts.get("origin", "files"))
 
 
-def write_case_files(folder: Path, entry: LibraryEntry, ct: Volume | None, labels: LabelMap, plan: Plan) -> None:
+def _seed_entry(ct: Volume | None, labels: LabelMap, expert: SeedPlan, facts: CaseFacts) -> LibraryEntry:
+    """The entry of a seed-implant case (technique ``seed_implantation`` of the registry catalogue)."""
+    tumour = facts.get("tumour") or expert.tumour
+    labels.value_of(tumour)
+    if tumour != expert.tumour:
+        raise InputError(f"the expert seed plan targets {expert.tumour!r}, not {tumour!r}", field="tumour")
+    if ct is not None and ct.shape != labels.shape:
+        raise InputError(f"image grid {ct.shape} differs from the labels grid {labels.shape}", field="image")
+    case = TeachingCase(LibraryEntry.model_construct(), labels, expert, ct)  # body mask only
+    diff = case_difficulty(labels, tumour, case.body)
+    tm = labels.mask(tumour)
+    eq_d = 2 * (3 * float(tm.sum()) * labels.grid.voxel_volume_mm3 / (4 * np.pi)) ** (1 / 3)
+    return LibraryEntry(entry_id=_new_id(), title=facts.get("title", ""), organ=str(facts.get("organ") or expert.site),
+                        technique=facts.get("technique") or "seed_implantation", tumour=tumour,
+                        tumour_diameter_mm=round(eq_d, 1), difficulty=diff,
+                        outcome=facts.get("outcome") or CaseOutcome(),
+                        label_names={int(k): v for k, v in labels.labels.items()},
+                        expert_time_min=facts.get("expert_time_min"), year=facts.get("year"),
+                        origin=facts.get("origin", "files"))
+
+
+def write_case_files(folder: Path, entry: LibraryEntry, ct: Volume | None, labels: LabelMap,
+                     plan: Plan | SeedPlan) -> None:
     """The entry's files, images re-written from pixels and geometry only (no source header)."""
     from openir.io import write_nifti
 

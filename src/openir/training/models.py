@@ -96,13 +96,18 @@ class PlanScore(BaseModel):
     passed: bool
     criteria: list[CriterionScore]
     paths: list[PathCheck] = Field(default_factory=list)
-    n_probes: int
+    n_probes: int = Field(..., description="needle insertions (ablation) or needles (seeds)")
     expert_n_probes: int
-    zone_dice_vs_expert: float = Field(..., description="overlap of the trainee's and the expert's zones")
-    missed_target_ml: float = Field(..., description="tumour + margin left outside every zone")
+    zone_dice_vs_expert: float = Field(..., description="overlap of the trainee's and the expert's zones "
+                                       "(seeds: of the prescription isodose volumes)")
+    missed_target_ml: float = Field(..., description="tumour + margin left outside every zone (seeds: below "
+                                    "the prescription)")
     rubric_version: str
     notes: list[str] = Field(default_factory=list)
     seconds: float = 0.0
+    kind: str = Field("ablation", description="ablation (probes and zones) or seeds (needles and seeds)")
+    n_seeds: int | None = Field(None, description="seed plans: the trainee's seed count")
+    expert_n_seeds: int | None = None
 
     @property
     def lost(self) -> dict[str, float]:

@@ -71,12 +71,48 @@ class Criteria(_Strict):
     procedure_time: ProcedureTime
 
 
+class PerPct(_Strict):
+    points: float = Field(ge=0)
+    lost_per_pct: float = Field(ge=0)
+
+
+class OrganLimits(_Strict):
+    points: float = Field(ge=0)
+    lost_per_organ: float = Field(ge=0)
+
+
+class NeedleCount(_Strict):
+    points: float = Field(ge=0)
+    lost_per_extra_needle: float = Field(ge=0)
+
+
+class SeedCount(_Strict):
+    points: float = Field(ge=0)
+    lost_per_extra_seed: float = Field(ge=0)
+    tolerance_pct: float = Field(ge=0)
+
+
+class SeedCriteria(_Strict):
+    """Seed-plan criteria: weights only (teaching policy); thresholds come from the seeds site protocol."""
+
+    weights_source: str = Field(min_length=3)
+    thresholds_source: str = Field(min_length=3)
+    d90: PerPct
+    v100: PerPct
+    v150: PerPct
+    organ_limits: OrganLimits
+    path_risk: PathRisk
+    needle_count: NeedleCount
+    seed_count: SeedCount
+
+
 class Rubric(_Strict):
     rubric_version: str
     weights_source: str = Field(min_length=3)
     thresholds: Thresholds
     criteria: Criteria
     pass_pct: float = Field(ge=0, le=100)
+    seeds: SeedCriteria | None = None
 
 
 def load_rubric(path: str | Path | None = None) -> Rubric:

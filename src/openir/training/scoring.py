@@ -37,9 +37,11 @@ from openir.plan import (
 from openir.plan.target import PlanningTarget, TargetOverrides, build_target
 from openir.plan.trajectories import REASONS
 from openir.plan.zones import ellipsoid_from
+from openir.seeds import SeedPlan
 
 from .models import CriterionScore, PathCheck, PlanScore
 from .rubric import Rubric, load_rubric
+from .seed_scoring import score_seed_plan
 
 _FEASIBLE = 0  # openir.plan._march.FEASIBLE
 
@@ -185,14 +187,23 @@ def _coverage(cid: str, r, measured: float, expert: float, threshold: float, wha
                  expert=round(expert, 3), explanation_en=en, explanation_zh=zh, source=source)
 
 
-def score_plan(case, trainee: Plan, *, tumour: str | None = None, procedure_time_min: float | None = None,
-               rubric: Rubric | None = None) -> PlanScore:
+def score_plan(case, trainee: Plan | SeedPlan, *, tumour: str | None = None,
+               procedure_time_min: float | None = None, rubric: Rubric | None = None) -> PlanScore:
     """Score ``trainee`` on teaching ``case`` (a `TeachingCase`: labels, body mask, expert plan).
+
+    A seed-implant plan (`SeedPlan`) goes to `score_seed_plan`; the case's expert plan must be of the
+    same kind.
 
     Each criterion of the rubric gives its points, the measured value, the reference (the clinical
     threshold, or the expert's value where the anatomy kept the expert below it) and, for every
     point lost, an explanation in English and Chinese. A plan equal to the expert's scores full marks.
     """
+    if isinstance(trainee, SeedPlan) or isinstance(case.expert, SeedPlan):
+        if not (isinstance(trainee, SeedPlan) and isinstance(case.expert, SeedPlan)):
+            kind = "seed-implant" if isinstance(case.expert, SeedPlan) else "ablation"
+            raise InputError(f"this case's expert plan is a {kind} plan: score a plan of the same kind",
+                             field="plan")
+        return score_seed_plan(case, trainee, tumour=tumour, rubric=rubric)
     t0 = time.perf_counter()
     r = rubric or load_rubric()
     labels: LabelMap = case.labels

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from openir.core.errors import InputError
 from openir.plan import Plan, PlannedProbe, PlanOptions, Probe, load_catalogue, predict_zone
 from openir.plan.models import Provenance
+from openir.seeds import SeedPlan
 
 
 class NeedleIn(BaseModel):
@@ -86,13 +87,16 @@ def plan_from_needles(spec: TraineePlanIn) -> Plan:
     return plan
 
 
-def parse_trainee_plan(data: bytes | str, source: str = "plan") -> Plan:
-    """A full `Plan` JSON (as ``openir plan`` writes it) or needles as points (`TraineePlanIn`)."""
+def parse_trainee_plan(data: bytes | str, source: str = "plan") -> Plan | SeedPlan:
+    """A full `Plan` JSON (as ``openir plan`` writes it), needles as points (`TraineePlanIn`), or a
+    seed-implant plan (`SeedPlan`, as ``openir seeds plan`` writes it: told by its ``seeds`` key)."""
     try:
         obj = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{source}: not valid JSON ({exc})", field="plan") from None
-    model = TraineePlanIn if isinstance(obj, dict) and "provenance" not in obj else Plan
+    model: type[BaseModel] = TraineePlanIn if isinstance(obj, dict) and "provenance" not in obj else Plan
+    if isinstance(obj, dict) and "seeds" in obj:
+        model = SeedPlan
     try:
         parsed = model.model_validate(obj)
     except ValidationError as exc:
@@ -102,7 +106,7 @@ def parse_trainee_plan(data: bytes | str, source: str = "plan") -> Plan:
     return plan_from_needles(parsed) if isinstance(parsed, TraineePlanIn) else parsed
 
 
-def read_trainee_plan(path: str | Path) -> Plan:
+def read_trainee_plan(path: str | Path) -> Plan | SeedPlan:
     p = Path(path)
     try:
         data = p.read_bytes()
