@@ -70,3 +70,27 @@ def test_exercise_page_in_chinese(client_for, entry):
         assert "教学病例" in html and "难度" in html and "Teaching case" not in html
     finally:
         c.put("/api/me/lang", json={"lang": "en"})
+
+
+def test_seed_plan_exercise(web_app, client_for):
+    """A seed-implant case: the expert seed plan scores full marks on the page, with the seed criteria
+    named in the user's language; a plan with one needle's seeds removed loses dose points."""
+    from openir.seeds.planner import SeedPlanOptions, plan_seeds
+
+    p = phantom.make_abdomen(seed=11, tumours=(phantom.TumourSpec(diameter_mm=20.0),), spacing_mm=(2.5, 2.5, 2.5),
+                             fov_mm=(360, 280, 160), fov_centre_lps=(-10, 0, 60))
+    plan = plan_seeds(p.ct, p.labels, SeedPlanOptions(tumour="tumour_1", site="liver")).plan
+    e = add_case(web_app.state.ctx.storage / "training", p.ct, p.labels, plan, title="liver seed implant 20 mm")
+    assert e.technique == "seed_implantation"
+    c = client_for("op-h001")
+    csrf = c.headers["X-CSRF-Token"]
+    files = {"plan": ("seeds.json", plan.model_dump_json().encode(), "application/json")}
+    r = c.post(f"/training/{e.entry_id}/score", files=files, data={"csrf_token": csrf})
+    assert r.status_code == 200, re.findall(r"training-error\">([^<]*)", r.text)
+    assert "100.0 / 100.0" in r.text and "Target D90" in r.text and 'id="training-figure"' in r.text
+    drop = plan.needles[0].index
+    worse = plan.model_copy(update={"needles": plan.needles[1:], "seeds": [s for s in plan.seeds if s.needle != drop]})
+    api = c.post(f"/api/training/cases/{e.entry_id}/score", json=json.loads(worse.model_dump_json()))
+    assert api.status_code == 200, api.text
+    lost = {x["id"]: x["lost"] for x in api.json()["criteria"]}
+    assert api.json()["kind"] == "seeds" and lost["d90"] + lost["v100"] > 0 and lost["needle_count"] == 0

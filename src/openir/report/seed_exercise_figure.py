@@ -22,7 +22,7 @@ EXPERT_C, TRAINEE_C = "#39d353", "#3ab0ff"
 def seed_exercise_figure(path: str | Path, case, trainee, score, *, span_mm: float = 100.0,
                          slab_mm: float = 2.5) -> Path:
     """Write the figure (PNG) of seed plan ``trainee`` scored as ``score`` on ``case``; seeds within
-    ``slab_mm`` of the slice are drawn (trainee: dots, expert: crosses). English labels only."""
+    ``slab_mm`` of the slice are drawn bold, the others faint (trainee: dots, expert: crosses). English labels only."""
     from openir.training.seed_scoring import seed_dose, seed_ground
 
     ground = seed_ground(case.labels, case.expert, case.body, score.tumour)
@@ -70,10 +70,12 @@ def seed_exercise_figure(path: str | Path, case, trainee, score, *, span_mm: flo
             seg = segment_on_plane("axial", n.entry_lps, n.tip_lps)
             ax.plot(seg[:, 0], seg[:, 1], color=colour, lw=1.0, alpha=0.7)
         pts = np.array([s.position_lps for s in plan.seeds], float).reshape(-1, 3)
-        near = pts[np.abs(pts[:, 2] - centre[2]) <= slab_mm]
-        if len(near):
-            xy = to_plane("axial", near)
-            ax.plot(xy[:, 0], xy[:, 1], marker, color=colour, ms=5 if marker == "o" else 7, mfc="none", ls="")
+        close = np.abs(pts[:, 2] - centre[2]) <= slab_mm
+        for sel, alpha in ((close, 1.0), (~close, 0.3)):  # seeds off the slice: faint, projected
+            if sel.any():
+                xy = to_plane("axial", pts[sel])
+                ax.plot(xy[:, 0], xy[:, 1], marker, color=colour, ms=5 if marker == "o" else 7, mfc="none", ls="",
+                        alpha=alpha)
     for p in score.paths:
         if not p.feasible:
             seg = segment_on_plane("axial", p.entry_lps, p.tip_lps)
@@ -87,7 +89,7 @@ def seed_exercise_figure(path: str | Path, case, trainee, score, *, span_mm: flo
     ax.legend(handles, names, loc="lower right", fontsize=7, framealpha=0.6)
     lost = ", ".join(f"{k} -{v:g}" for k, v in score.lost.items()) or "no points lost"
     ax.set_title(f"seed plan score {score.total:g}/{score.max_total:g} ({lost})\n"
-                 f"axial z = {centre[2]:.0f} mm; seeds within {slab_mm:g} mm of the slice", fontsize=9)
+                 f"axial z = {centre[2]:.0f} mm; seeds within {slab_mm:g} mm of the slice bold, others faint (projected)", fontsize=9)
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
