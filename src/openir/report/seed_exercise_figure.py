@@ -15,6 +15,7 @@ from matplotlib.patches import Patch
 from openir.core import Volume
 
 from .slices import decorate, radiological_slice, segment_on_plane, to_plane
+from .training_figure import case_background
 
 EXPERT_C, TRAINEE_C = "#39d353", "#3ab0ff"
 
@@ -40,13 +41,7 @@ def seed_exercise_figure(path: str | Path, case, trainee, score, *, span_mm: flo
     bounds = (centre - span_mm / 2, centre + span_mm / 2)
     fig = Figure(figsize=(6.4, 6.8), dpi=110)
     ax = fig.subplots()
-    if case.ct is not None:
-        v = radiological_slice(case.ct, "axial", centre, order=1, bounds=bounds, pixel_mm=0.5)
-        ax.imshow(v.pixels, cmap="gray", vmin=-160, vmax=240, extent=v.extent, interpolation="bilinear")
-    else:
-        v = radiological_slice(Volume(case.labels.array.astype(np.float32), case.labels.affine), "axial", centre,
-                               bounds=bounds, pixel_mm=0.5)
-        ax.imshow(v.pixels > 0, cmap="gray", vmin=0, vmax=3, extent=v.extent)
+    v = case_background(ax, case, centre, bounds)
 
     def sl(arr: np.ndarray, order: int = 0):
         return radiological_slice(Volume(arr, g.affine), "axial", centre, bounds=bounds, pixel_mm=0.5, order=order)

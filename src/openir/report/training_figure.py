@@ -28,6 +28,19 @@ def _slice_of_missed(masks: dict, tumour_centre: np.ndarray) -> np.ndarray:
     return c
 
 
+def case_background(ax, case, centre: np.ndarray, bounds: tuple[np.ndarray, np.ndarray]):
+    """Draw the case's axial slice through ``centre`` (CT window, or the body outline from the labels when
+    the case has no image), radiological through the affine; returns the slice for `decorate`."""
+    if case.ct is not None:
+        v = radiological_slice(case.ct, "axial", centre, order=1, bounds=bounds, pixel_mm=0.5)
+        ax.imshow(v.pixels, cmap="gray", vmin=-160, vmax=240, extent=v.extent, interpolation="bilinear")
+    else:
+        v = radiological_slice(Volume(case.labels.array.astype(np.float32), case.labels.affine), "axial", centre,
+                               bounds=bounds, pixel_mm=0.5)
+        ax.imshow(v.pixels > 0, cmap="gray", vmin=0, vmax=3, extent=v.extent)
+    return v
+
+
 def exercise_figure(path: str | Path, case, trainee, score, *, span_mm: float = 120.0) -> Path:
     """Write the exercise figure (PNG) for ``trainee`` scored as ``score`` on teaching ``case``
     (English labels: matplotlib ships no CJK font; the zh-CN explanations are in the score).
@@ -47,13 +60,7 @@ def exercise_figure(path: str | Path, case, trainee, score, *, span_mm: float = 
     bounds = (lo, hi)
     fig = Figure(figsize=(6.4, 6.8), dpi=110)  # no pyplot state: safe in the web server's threads
     ax = fig.subplots()
-    if case.ct is not None:
-        v = radiological_slice(case.ct, "axial", centre, order=1, bounds=bounds, pixel_mm=0.5)
-        ax.imshow(v.pixels, cmap="gray", vmin=-160, vmax=240, extent=v.extent, interpolation="bilinear")
-    else:
-        v = radiological_slice(Volume(case.labels.array.astype(np.float32), case.labels.affine), "axial", centre,
-                               bounds=bounds, pixel_mm=0.5)
-        ax.imshow(v.pixels > 0, cmap="gray", vmin=0, vmax=3, extent=v.extent)
+    v = case_background(ax, case, centre, bounds)
 
     def contour(mask: np.ndarray, colour: str, style: str = "-", lw: float = 1.6) -> None:
         sl = radiological_slice(Volume(mask.astype(np.uint8), g.affine), "axial", centre, bounds=bounds, pixel_mm=0.5)

@@ -80,7 +80,8 @@ class SeedPlanResult:
     organs: list[OrganMask]
 
 
-def _box(mask: np.ndarray, grid: Grid, margin_mm: float) -> tuple[slice, slice, slice]:
+def mask_box(mask: np.ndarray, grid: Grid, margin_mm: float) -> tuple[slice, slice, slice]:
+    """Index slices of the box around ``mask`` grown by ``margin_mm``, clipped to the grid."""
     k, j, i = np.nonzero(mask)
     pad = np.ceil(margin_mm / grid.spacing[::-1]).astype(int)
     lo = np.maximum([k.min(), j.min(), i.min()] - pad, 0)
@@ -96,7 +97,7 @@ def planning_target(labels: LabelMap, tumour: str, margin_mm: float, body: np.nd
     if not tum.any():
         raise InputError(f"tumour label {tumour!r} is empty: no target in the CT", field="tumour")
     check_inside_image(tum, labels.grid, margin_mm, tumour)
-    box = _box(tum, labels.grid, margin_mm + 2 * float(labels.grid.spacing.max()))
+    box = mask_box(tum, labels.grid, margin_mm + 2 * float(labels.grid.spacing.max()))
     sub = tum[box]
     dist = ndimage.distance_transform_edt(~sub, sampling=labels.grid.spacing[::-1])
     ptv = np.zeros(labels.shape, bool)
@@ -155,7 +156,7 @@ def plan_seeds(ct: Volume | None, labels: LabelMap, options: SeedPlanOptions) ->
         raise InputError(f"tumour label {options.tumour!r} is empty: no target in the CT", field="tumour")
     check_inside_image(tum_full, labels.grid, margin, options.tumour)
     # everything but the needle paths is computed in a box around the tumour (margin + dose box)
-    box = _box(tum_full, labels.grid, margin + options.dose_box_margin_mm)
+    box = mask_box(tum_full, labels.grid, margin + options.dose_box_margin_mm)
     grid_box = labels.grid.subgrid([s.start for s in box], [s.stop - s.start for s in box])
     sub = LabelMap(labels.array[box], grid_box.affine, {}, labels.labels)
     body = body_mask_from_arrays(ct.array[box], sub.array) if ct is not None else sub.array > 0

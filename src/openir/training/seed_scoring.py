@@ -26,6 +26,7 @@ from openir.plan.policy import is_target_label, load_policy
 from openir.plan.trajectories import REASONS
 from openir.seeds import OrganMask, SeedPlan, dose_metrics, get_site, planning_target, total_dose_gy
 from openir.seeds.models import DoseMetrics
+from openir.seeds.planner import mask_box
 
 from .models import CriterionScore, PathCheck, PlanScore
 from .rubric import Rubric, load_rubric
@@ -57,14 +58,6 @@ class SeedMeasured:
     n_seeds: int
 
 
-def _box(mask: np.ndarray, grid: Grid, margin_mm: float) -> tuple[slice, slice, slice]:
-    k, j, i = np.nonzero(mask)
-    pad = np.ceil(margin_mm / grid.spacing[::-1]).astype(int)
-    lo = np.maximum([k.min(), j.min(), i.min()] - pad, 0)
-    hi = np.minimum(np.array([k.max(), j.max(), i.max()]) + pad + 1, grid.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))  # type: ignore[return-value]
-
-
 def seed_ground(labels: LabelMap, expert: SeedPlan, body: np.ndarray | None = None,
                 tumour: str | None = None) -> SeedGround:
     """Target and organs of the expert's site protocol on a box around the tumour (the planner's rules)."""
@@ -73,7 +66,7 @@ def seed_ground(labels: LabelMap, expert: SeedPlan, body: np.ndarray | None = No
     tum = labels.mask(tumour)
     if not tum.any():
         raise InputError(f"tumour label {tumour!r} is empty", field="tumour")
-    box = _box(tum, labels.grid, expert.margin_mm + DOSE_BOX_MARGIN_MM)
+    box = mask_box(tum, labels.grid, expert.margin_mm + DOSE_BOX_MARGIN_MM)
     grid = labels.grid.subgrid([s.start for s in box], [s.stop - s.start for s in box])
     sub = LabelMap(labels.array[box], grid.affine, {}, labels.labels)
     organs = []
