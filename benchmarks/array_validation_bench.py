@@ -5,6 +5,8 @@ published row (said in the table); every other row is a prediction.
 
     python benchmarks/array_validation_bench.py            # validate with the packaged data
     python benchmarks/array_validation_bench.py --fit      # also re-fit the two fitted constants
+    python benchmarks/array_validation_bench.py --model fixed   # the fixed-temperature probe (or: power)
+    python benchmarks/array_validation_bench.py --fit --model power --kf-range 3.5 3.5 --grid 1.5  # the power fit
 
 Cryo: Littrup et al., JVIR 2009;20:1343-1351 (PMC2762356): 2.4 mm argon probes 2 cm apart in agar
 at 39 C, 15 min freeze, lethal ice < -30 C, diameters 1.2 / 3.3 / 4.1 / 4.9 cm for 1-4 probes;
@@ -41,6 +43,7 @@ BEN_DAVID = "Ben-David et al., in vivo porcine liver IRE (CRIS abstract)"
 
 LAYOUT = {1: "single", 2: "pair", 3: "triangle, assumed", 4: "square, assumed"}  # the abstract gives no layout
 PROBES: set[int] = set()  # --probes: restrict the cryo rows
+MODEL: dict = {}  # --model: CryoOptions.probe_model for every cryo zone (empty = arrays.yaml)
 X = np.array([1.0, 0.0, 0.0])
 Y = np.array([0.0, 1.0, 0.0])
 PHANTOM = dict(perfusion_scale=0.0, initial_temperature_c=39.0, medium="agar")  # the gel, not liver
@@ -81,10 +84,12 @@ def cross_extents(z, iso: float, axis_u: np.ndarray, axis_v: np.ndarray, depth_m
     return out[0], out[1]
 
 
-def littrup_zone(n: int, radius_mm: float, probe_t: float | None, grid_mm: float):
+def littrup_zone(n: int, radius_mm: float, probe_t: float | None, grid_mm: float, power_w: float | None = None):
+    """Littrup's n-probe row; ``probe_t`` / ``power_w`` override the probe (fitting), else ``MODEL``."""
     tips, dirs = layout_tips(n, 20.0)
+    model = "fixed" if probe_t is not None else ("power" if power_w is not None else MODEL.get("probe_model"))
     opts = CryoOptions(spacing_mm=grid_mm, margin_mm=30.0, probe_radius_mm=radius_mm, probe_temperature_c=probe_t,
-                       snapshot_every_s=300.0, **PHANTOM)
+                       probe_model=model, probe_power_w=power_w, snapshot_every_s=300.0, **PHANTOM)
     return cryo_array_zone(tips, dirs, active_length_mm=30.0, freeze_schedule=[15], isotherm_c=-30.0, options=opts)
 
 
@@ -107,6 +112,23 @@ def section_diameters(z, iso: float, depth_mm: float = 15.0) -> tuple[float, flo
     corners = np.concatenate([pts + np.array(o) * h / 2 for o in ((-1, -1), (-1, 1), (1, -1), (1, 1))])
     hull = corners[ConvexHull(corners).vertices]
     return float(np.sqrt(4 * area / np.pi)), float(distance.pdist(hull).max())
+
+
+def _fit_probe_power(kf: float | None, grid_mm: float) -> tuple[float, object]:
+    """Cooling power per probe (W, power model) that gives the single probe its 12 mm lethal diameter."""
+    lo, hi = 5.0, 80.0  # more power -> colder probe -> larger
+    z = None
+    for _ in range(8):
+        mid = 0.5 * (lo + hi)
+        with _gel_frozen_k(kf):
+            z = littrup_zone(1, 1.2, None, grid_mm, power_w=mid)
+        d = float(np.mean(cross_extents(z, -30.0, X, Y)))
+        print(f"  probe {mid:6.2f} W, gel frozen k {kf} -> lethal diameter {d:.2f} mm", flush=True)
+        if d > LITTRUP_LETHAL[1]:
+            hi = mid
+        else:
+            lo = mid
+    return round(0.5 * (lo + hi), 1), z
 
 
 def _fit_probe_t(kf: float | None, grid_mm: float) -> tuple[float, object]:
@@ -143,23 +165,32 @@ class _gel_frozen_k:
         load_array_data().cryo.__dict__["phantom"] = self.old
 
 
-def fit_probe_temperature(grid_mm: float) -> tuple[float, float]:
+def fit_probe_temperature(grid_mm: float, power: bool = False, kf_range: tuple[float, float] = (2.0, 4.0),
+                          ) -> tuple[float, float]:
     """The two constants fitted to Littrup's single 2.4 mm probe row: the probe surface temperature
-    (its 12 mm lethal diameter) and the gel's frozen conductivity (its ice diameter, 12 mm /
-    sqrt(0.13) = 33 mm); every other row is a prediction."""
-    lo, hi = 2.0, 4.0  # higher frozen conductivity -> larger ice ball at the same lethal diameter
+    (fixed model) or cooling power per probe (power model; its 12 mm lethal diameter) and the gel's
+    frozen conductivity (its ice diameter, 12 mm / sqrt(0.13) = 33 mm); every other row is a prediction."""
+    lo, hi = kf_range  # higher frozen conductivity -> larger ice ball at the same lethal diameter
     best = None
-    for _ in range(4):
+    for _ in range(4 if hi > lo else 1):  # equal bounds: the conductivity is held, only the probe is fitted
         kf = round(0.5 * (lo + hi), 2)
-        t, z = _fit_probe_t(kf, grid_mm)
+        t, z = (_fit_probe_power if power else _fit_probe_t)(kf, grid_mm)
         ice = float(np.mean(cross_extents(z, 0.0, X, Y)))
-        print(f"gel frozen k {kf} W/m/K, probe {t} C -> ice diameter {ice:.1f} mm (target {ICE_FROM_SHARE[1]:.1f})", flush=True)
+        print(f"gel frozen k {kf} W/m/K, probe {t} {'W' if power else 'C'} -> ice diameter {ice:.1f} mm (target {ICE_FROM_SHARE[1]:.1f})", flush=True)
         best = (t, kf)
         if ice < ICE_FROM_SHARE[1]:
             lo = kf
         else:
             hi = kf
     return best  # type: ignore[return-value]
+
+
+def _probe_label() -> str:
+    c = load_array_data().cryo
+    model = MODEL.get("probe_model") or (c.probe_model.value if c.probe_model is not None else "fixed")
+    if model == "power":
+        return f"cooling power {c.probe_cooling_power_w.value:g} W per probe"  # type: ignore[union-attr]
+    return f"surface {c.probe_temperature_c.value:g} C"
 
 
 def cryo_rows(grid_mm: float) -> list[tuple]:
@@ -182,7 +213,7 @@ def cryo_rows(grid_mm: float) -> list[tuple]:
         rows.append((f"cryo {n} x 2.4 mm, 2 cm apart ({LAYOUT[n]}), 15 min, < -30 C: through-centre largest (x smallest) "
                      f"/ Feret / equivalent-area diameter (mm)",
                      f"{a1:.1f} (x {a2:.1f}) / {feret:.1f} / {eq:.1f}", f"{pub:.0f}",
-                     "fitted (probe temperature)" if fit else
+                     f"fitted (probe {_probe_label()})" if fit else
                      f"{100 * (a1 - pub) / pub:+.0f} / {100 * (feret - pub) / pub:+.0f} / {100 * (eq - pub) / pub:+.0f} %",
                      PMC_CRYO))
         print(rows[-1], f"{time.perf_counter() - t0:.0f} s", flush=True)
@@ -205,7 +236,7 @@ def cryo_rows(grid_mm: float) -> list[tuple]:
     tips, dirs = layout_tips(2, 15.0)
     z = cryo_array_zone(tips, dirs, active_length_mm=30.0, freeze_schedule=[10], isotherm_c=-40.0,
                         options=CryoOptions(spacing_mm=grid_mm, margin_mm=22.0, perfusion_scale=0.0, snapshot_every_s=300.0,
-                                            initial_temperature_c=37.0, medium="agar"))
+                                            initial_temperature_c=37.0, medium="agar", **MODEL))
     ice = cross_extents(z, 0.0, X, Y)
     lethal = cross_extents(z, -40.0, X, Y)
     gap = 0.25 * ((ice[0] - lethal[0]) + (ice[1] - lethal[1]))
@@ -267,15 +298,27 @@ def main() -> None:
     p.add_argument("--grid", type=float, default=1.0, help="voxel size (mm)")
     p.add_argument("--only", choices=["cryo", "ire"], default=None)
     p.add_argument("--probes", type=int, nargs="*", default=None, help="cryo: probe counts of Littrup's rows")
+    p.add_argument("--model", choices=["fixed", "power"], default=None,
+                   help="cryo probe model (default: arrays.yaml cryo.probe_model); with --fit: the constant to fit")
+    p.add_argument("--kf-range", type=float, nargs=2, default=(2.0, 4.0),
+                   help="--fit: gel frozen conductivity bracket (W/m/K); equal bounds hold it (e.g. 3.5 3.5)")
     a = p.parse_args()
     PROBES.update(a.probes or ())
+    if a.model:
+        MODEL["probe_model"] = a.model
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     data = load_array_data()
     if a.fit:
         if a.only != "ire":
-            t, kf = fit_probe_temperature(a.grid)
-            print("fitted probe temperature:", t, "C (packaged:", data.cryo.probe_temperature_c.value, "); gel frozen "
-                  "conductivity:", kf, "W/m/K (packaged:", data.cryo.phantom.frozen_conductivity_w_m_k.value, ")")
+            c = data.cryo
+            model = a.model or (c.probe_model.value if c.probe_model is not None else "fixed")
+            t, kf = fit_probe_temperature(a.grid, power=model == "power", kf_range=tuple(a.kf_range))
+            if model == "power":
+                print("fitted probe cooling power:", t, "W per probe (packaged:",
+                      c.probe_cooling_power_w.value if c.probe_cooling_power_w else None, "); ", end="")
+            else:
+                print("fitted probe temperature:", t, "C (packaged:", c.probe_temperature_c.value, "); ", end="")
+            print("gel frozen conductivity:", kf, "W/m/K (packaged:", c.phantom.frozen_conductivity_w_m_k.value, ")")
         if a.only != "cryo":
             print("fitted lethal field:", fit_lethal_field(a.grid), "V/cm (packaged:", data.ire.tissues["liver"].lethal_field_v_cm.value, ")")
         return

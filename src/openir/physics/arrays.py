@@ -68,6 +68,9 @@ class CryoData(BaseModel):
     planning_isotherms: list[PlanningIsotherm] = Field(default_factory=list)
     default_schedule_min: SourcedList
     probe_temperature_c: Sourced
+    probe_model: SourcedText | None = None
+    probe_cooling_power_w: Sourced | None = None
+    probe_gas_temperature_c: Sourced | None = None
     probe_radius_mm: Sourced
     active_length_mm: Sourced
     phantom: GelPhantom | None = None

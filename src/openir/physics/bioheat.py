@@ -98,12 +98,20 @@ class HeatSource:
 
 @dataclass
 class HeldSource:
-    """Voxels clamped to ``temperature_c`` while the schedule level is > 0 (cryoprobe freeze)."""
+    """Voxels clamped to ``temperature_c`` while the schedule level is > 0 (cryoprobe freeze).
+
+    ``max_power_w``: a probe of finite cooling power (Joule-Thomson gas). It then holds, for each
+    control interval (SolverOptions.power_control_s), the lowest temperature at which the heat
+    conducted into its voxels from their neighbours stays <= ``max_power_w``; ``temperature_c`` is
+    the floor (the gas). Under a high heat load the probe runs warmer; neighbours that pre-cool the
+    tissue let it run colder. None = fixed temperature.
+    """
 
     mask: np.ndarray
     temperature_c: float
     schedule: Schedule
     name: str = "cryoprobe"
+    max_power_w: float | None = None
 
 
 @dataclass
@@ -148,6 +156,8 @@ class SolverOptions:
     ``super_step_s``: runs with freezing probes (whose frozen tissue limits the explicit step to
     ~0.1 s at 1 mm) take RKL2 super-steps of this length (Runge-Kutta-Legendre, second order,
     ~2 sqrt(step / explicit step) stages each; fixed boundary); None = plain forward Euler.
+    ``power_control_s``: how often a power-limited probe (HeldSource.max_power_w) resets its
+    temperature to the load it carries.
 
     >>> SolverOptions(boundary="insulated").boundary
     'insulated'
@@ -163,6 +173,7 @@ class SolverOptions:
     active_region: bool = True
     active_tolerance_c: float = 1e-3
     super_step_s: float | None = 8.0
+    power_control_s: float = 8.0
 
 
 @dataclass
@@ -1157,11 +1168,65 @@ def _initial_state(medium: ThermalMedium, c: _Consts) -> SolverState:
     )
 
 
+def _power_limited_temperatures(st: SolverState, base_held: np.ndarray, mid: float,
+                                held_sources: Sequence[HeldSource], limited: Sequence[int],
+                                d: tuple[float, float, float]) -> dict[int, tuple[float, float]]:
+    """(temperature, heat load W) of each power-limited probe freezing at ``mid``.
+
+    The heat conducted into the probe's voxels is Q(Tp) = sum_faces G (T_n - Tp) (W), G = A / (d/2 / k_n)
+    (W/K; A in m^2, d in m) over the faces to unheld neighbours: the solver's own face conductance
+    with a held voxel, whose half-cell and wall resistance are 0 (the stepper takes the wall term of
+    the *other* voxel, here the probe's). The probe holds max(floor, (sum G T_n - P_max) / sum G): the
+    coldest it can keep while extracting at most P_max at the start of the interval; under a lighter
+    load it sits at the floor (the gas temperature). Returned Q is that start-of-interval load.
+    """
+    out: dict[int, tuple[float, float]] = {}
+    active = [n for n in limited if _level(held_sources[n].schedule, mid) > 0]
+    if not active:
+        return out
+    held = base_held.copy()
+    for hs in held_sources:
+        if _level(hs.schedule, mid) > 0:
+            held |= hs.mask
+    shape = st.T.shape
+    areas = (d[1] * d[2], d[0] * d[2], d[0] * d[1])
+    for n in active:
+        hs = held_sources[n]
+        bb = _bbox(hs.mask)
+        if bb is None:
+            continue
+        lo = [max(bb[2 * a] - 1, 0) for a in range(3)]
+        hi = [min(bb[2 * a + 1] + 1, shape[a]) for a in range(3)]
+        v = tuple(slice(lo[a], hi[a]) for a in range(3))
+        m, hv, t, ik = hs.mask[v], held[v], st.T[v], st.ik[v]
+        g_sum = s_sum = 0.0
+        for axis in range(3):
+            for shift in (1, -1):
+                nb = np.roll(m, shift, axis=axis)  # neighbour voxels of the probe on this side
+                edge = [slice(None)] * 3
+                edge[axis] = slice(0, 1) if shift == 1 else slice(-1, None)
+                nb[tuple(edge)] = False  # no wrap-around
+                nb &= ~hv
+                if not nb.any():
+                    continue
+                g = areas[axis] / (0.5 * d[axis] * ik[nb])
+                g_sum += float(g.sum())
+                s_sum += float((g * t[nb]).sum())
+        if g_sum <= 0:
+            out[n] = (float(hs.temperature_c), 0.0)
+            continue
+        tp = max(float(hs.temperature_c), (s_sum - float(hs.max_power_w)) / g_sum)  # type: ignore[arg-type]
+        out[n] = (tp, s_sum - g_sum * tp)
+    return out
+
+
 def _set_segment(st: SolverState, base: tuple[np.ndarray, np.ndarray, np.ndarray], mid: float,
-                 sources: Sequence[HeatSource], held_sources: Sequence[HeldSource], c: _Consts) -> None:
+                 sources: Sequence[HeatSource], held_sources: Sequence[HeldSource], c: _Consts,
+                 probe_t: dict[int, float] | None = None) -> None:
     """Source power and held voxels for the schedule segment around time ``mid``.
 
-    ``base``: the medium's own held voxels (held, temperature, wall resistance), before any probe.
+    ``base``: the medium's own held voxels (held, temperature, wall resistance), before any probe;
+    ``probe_t``: temperatures of power-limited probes for this segment (by index), overriding theirs.
     """
     q = np.zeros(st.T.shape)
     for s in sources:
@@ -1172,10 +1237,10 @@ def _set_segment(st: SolverState, base: tuple[np.ndarray, np.ndarray, np.ndarray
     if not held_sources:
         return
     held, thold, rwall = (a.copy() for a in base)
-    for hs in held_sources:
+    for n, hs in enumerate(held_sources):
         if _level(hs.schedule, mid) > 0:
             held |= hs.mask
-            thold[hs.mask] = hs.temperature_c
+            thold[hs.mask] = (probe_t or {}).get(n, hs.temperature_c)
             rwall[hs.mask] = 0.0
     released = st.held & ~held
     if released.any():  # a probe switched off: its voxels become tissue again
@@ -1293,6 +1358,12 @@ def solve_pennes(
     else:
         stepper = _choose_stepper(method, backend, linear, c, d, opts)  # type: ignore[arg-type]
     marks, snaps = _breakpoints(duration_s, sources, held_sources, snapshot_times_s)
+    limited = [n for n, hs in enumerate(held_sources) if hs.max_power_w is not None]
+    if limited:  # power-limited probes reset their temperature every control interval
+        if not opts.power_control_s > 0:
+            raise InputError(f"power_control_s must be > 0, got {opts.power_control_s}", field="power_control_s")
+        marks = sorted(set(marks) | {float(x) for x in np.arange(0.0, duration_s, opts.power_control_s)})
+    probe_log: dict[str, list[tuple[float, float, float]]] = {held_sources[n].name: [] for n in limited}
 
     out_t: list[float] = []
     out_T: list[np.ndarray] = []
@@ -1303,7 +1374,11 @@ def solve_pennes(
     dt_used = dt_max
     held_before = None
     for a, b in zip(marks[:-1], marks[1:], strict=True):
-        _set_segment(st, base, 0.5 * (a + b), sources, held_sources, c)
+        probe_t = _power_limited_temperatures(st, base[0], 0.5 * (a + b), held_sources, limited, d)
+        for n, (tp, qw) in probe_t.items():
+            probe_log[held_sources[n].name].append((a, tp, qw))
+        _set_segment(st, base, 0.5 * (a + b), sources, held_sources, c,
+                     {n: tp for n, (tp, _) in probe_t.items()})
         stepper.start_segment(st)
         # super-steps restart small where a probe switched (a sharp front), then grow
         ramp = rkl and (held_before is None or not np.array_equal(held_before, st.held))
@@ -1342,6 +1417,7 @@ def solve_pennes(
         runtime_s=runtime,
         voxel_updates=n_steps * int(np.prod(shape)),
         meta={"stepper": stepper.name, "boundary": opts.boundary,
+              **({"probe_temperature_log": probe_log} if limited else {}),
               "temperature_dependent": opts.temperature_dependent, **_active_meta(stepper, shape)},
     )
 

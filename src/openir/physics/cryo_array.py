@@ -71,6 +71,11 @@ class CryoOptions(BaseModel):
     spacing_mm: float = Field(1.0, gt=0.2, le=4.0, description="voxel size when no grid is given")
     margin_mm: float = Field(30.0, gt=5, description="grid margin around the probes when no grid is given")
     probe_temperature_c: float | None = Field(None, lt=-20, description="probe surface temperature while freezing")
+    probe_model: Literal["fixed", "power"] | None = Field(
+        None, description="'fixed': probe surface held at probe_temperature_c; 'power': at most probe_power_w W "
+                          "per probe, surface as cold as that allows down to the gas temperature (default: "
+                          "arrays.yaml cryo.probe_model; 'fixed' whenever probe_temperature_c is given)")
+    probe_power_w: float | None = Field(None, gt=0, description="cooling power per probe (power model)")
     probe_radius_mm: float | None = Field(None, gt=0)
     perfusion_scale: float = Field(1.0, ge=0, description="0 = unperfused (phantom, ex vivo)")
     initial_temperature_c: float | None = Field(None, description="baseline temperature (default: arterial)")
@@ -131,7 +136,20 @@ def cryo_array_zone(
     iso = float(isotherm_c if isotherm_c is not None else data.planning_isotherm([1.0] * (2 * n_freezes - 1)).value)
     if not -100.0 <= iso < 0.0:
         raise InputError(f"lethal isotherm must lie between -100 and 0 C, got {iso}", field="isotherm_c")
-    probe_t = opt.probe_temperature_c if opt.probe_temperature_c is not None else data.probe_temperature_c.value
+    model = opt.probe_model or ("fixed" if opt.probe_temperature_c is not None else
+                                (data.probe_model.value if data.probe_model is not None else "fixed"))
+    power: float | None = None
+    if model == "power" and opt.probe_temperature_c is not None:
+        raise InputError("probe_temperature_c is the fixed model's; the power model's probe runs as cold as its "
+                         "power allows (give probe_power_w)", field="probe_temperature_c")
+    if model == "power":
+        if data.probe_gas_temperature_c is None or (opt.probe_power_w is None and data.probe_cooling_power_w is None):
+            raise InputError("the power-limited probe needs cryo.probe_cooling_power_w and cryo.probe_gas_temperature_c "
+                             "in arrays.yaml", field="probe_model")
+        power = float(opt.probe_power_w if opt.probe_power_w is not None else data.probe_cooling_power_w.value)  # type: ignore[union-attr]
+        probe_t = data.probe_gas_temperature_c.value
+    else:
+        probe_t = opt.probe_temperature_c if opt.probe_temperature_c is not None else data.probe_temperature_c.value
     radius = opt.probe_radius_mm if opt.probe_radius_mm is not None else data.probe_radius_mm.value
     if grid is None:
         ends = np.concatenate([tips, tips - length * dirs])
@@ -153,7 +171,7 @@ def cryo_array_zone(
     held = []
     for n, (tip, d) in enumerate(zip(tips, dirs, strict=True)):
         mask = cryoprobe_mask(grid, tip, d, freeze_length_mm=length, probe_radius_mm=radius)
-        held.append(HeldSource(mask, float(probe_t), spans, name=f"cryoprobe {n + 1}"))
+        held.append(HeldSource(mask, float(probe_t), spans, name=f"cryoprobe {n + 1}", max_power_w=power))
     snaps = list(np.arange(opt.snapshot_every_s, duration, opt.snapshot_every_s)) + [duration]
     sol = solve_pennes(medium, duration, held_sources=held, snapshot_times_s=snaps, table=table)
     tmin = sol.min_temperature_c
@@ -167,8 +185,16 @@ def cryo_array_zone(
                                       outer_volume_ml=float((temp <= 0.0).sum()) * grid.voxel_volume_mm3 / 1000))
     dims = measure_dims(lethal, grid, tips, axis)
     ice_dims = measure_dims(ice_max, grid, tips, axis)
+    if power is not None:
+        log = sol.meta.get("probe_temperature_log", {})
+        warmest = max((t for rows in log.values() for _, t, _ in rows[len(rows) // 2:]), default=float(probe_t))
+        probe_note = (f"each probe extracts at most {power:g} W over {length:g} mm, surface down to {probe_t:g} C "
+                      f"(warmest probe surface over the second half of its freezes: {warmest:.0f} C; "
+                      f"{data.probe_cooling_power_w.source if opt.probe_power_w is None else 'user value'})")  # type: ignore[union-attr]
+    else:
+        probe_note = f"probe surface {probe_t:g} C held over {length:g} mm ({data.probe_temperature_c.source})"
     notes = [
-        f"probe surface {probe_t:g} C held over {length:g} mm ({data.probe_temperature_c.source})",
+        probe_note,
         f"thaw: {data.thaw.source}",
     ]
     if opt.perfusion_scale != 1.0:
