@@ -16,8 +16,14 @@ def test_check_shows_each_deviation_with_its_source(client_for):
     (line,) = r.json()["lines"]
     assert (line["severity"], line["value"], r.json()["blocked"]) == ("block", 40.0, True)
     assert "Patel" in line["source"] and "50" in line["message"]
-    zh = client_for("centre").post("/api/sop/check", json={"technique": "liver_mwa", "values": LOW_PLT})
-    assert "血小板" in zh.json()["lines"][0]["message"]
+    z = client_for("centre")
+    before = z.get("/api/me").json()["lang"]
+    z.put("/api/me/lang", json={"lang": "zh-CN"})  # set here: other tests switch users' languages
+    try:
+        zh = z.post("/api/sop/check", json={"technique": "liver_mwa", "values": LOW_PLT})
+        assert "血小板" in zh.json()["lines"][0]["message"]
+    finally:
+        z.put("/api/me/lang", json={"lang": before})
 
 
 def test_bad_values_name_the_field(client_for):
