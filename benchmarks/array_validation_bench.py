@@ -5,6 +5,7 @@ published row (said in the table); every other row is a prediction.
 
     python benchmarks/array_validation_bench.py            # validate with the packaged data
     python benchmarks/array_validation_bench.py --fit      # also re-fit the two fitted constants
+    python benchmarks/array_validation_bench.py --calibrate-grids 0.4 0.5 0.75 1 1.25 1.5 2 2.5 3  # IRE per voxel size
     python benchmarks/array_validation_bench.py --model fixed   # the fixed-temperature probe (or: power)
     python benchmarks/array_validation_bench.py --fit --model power --kf-range 3.5 3.5 --grid 1.5  # the power fit
 
@@ -27,15 +28,16 @@ import time
 
 import numpy as np
 
+from openir.core.errors import InputError
 from openir.physics import (
     CryoOptions,
     IREOptions,
     cryo_array_zone,
+    grid_lethal_field_v_cm,
     ire_array_zone,
     layout_tips,
     load_array_data,
 )
-from openir.physics.arrays import measure_dims
 
 PMC_CRYO = "Littrup 2009, PMC2762356 (abstract)"
 PMC_40 = "PMC4850244 (abstract)"
@@ -249,22 +251,29 @@ def cryo_rows(grid_mm: float) -> list[tuple]:
 def ben_david_zone(spacing_mm: float, voltage: float, grid_mm: float, lethal: float | None,
                    pulses: int | None = None, pulse_us: float | None = None):
     tips = [(-spacing_mm / 2, 0.0, 0.0), (spacing_mm / 2, 0.0, 0.0)]
-    opts = IREOptions(spacing_mm=grid_mm, margin_mm=15.0, electrode_radius_mm=0.635, heating=False,
+    opts = IREOptions(spacing_mm=grid_mm, margin_mm=20.0, electrode_radius_mm=0.635, heating=False,
                       lethal_field_v_cm=lethal, pulses=pulses, pulse_length_us=pulse_us)
     return ire_array_zone(tips, [(0, 0, 1)], exposure_mm=20.0, voltage_v=voltage, options=opts)
 
 
 def fit_lethal_field(grid_mm: float) -> float:
-    """Lethal field (V/cm) that gives Ben-David's 1.5 cm / 2250 V pair its 17 mm depth."""
-    z = ben_david_zone(15.0, 2250.0, grid_mm, None)
-    tips = np.array([(-7.5, 0.0, 0.0), (7.5, 0.0, 0.0)])
-    best = None
-    for thr in np.arange(250.0, 640.0, 5.0):
-        d = measure_dims(z.field_v_cm >= thr, z.grid, tips, np.array([0.0, 0.0, 1.0]))
-        err = abs(d.across2_mm - 17.0)
-        if best is None or err < best[0]:
-            best = (err, thr)
-    return float(best[1])
+    """Lethal field (V/cm) that gives Ben-David's 1.5 cm / 2250 V pair its 17 mm depth on ``grid_mm`` voxels.
+
+    |E| at 8.5 mm from the pair's centre across the pair (linear interpolation), the largest along the
+    exposure: the zone boundary sits there at that threshold. Continuous in the threshold, unlike a
+    depth counted in voxels. On voxels that resolve the electrode (<= 0.5 mm) it is the physical value
+    (arrays.yaml ire.tissues.liver.lethal_field_v_cm); on coarser ones the grid's calibration
+    (grid_lethal_field_v_cm).
+    """
+    from scipy import ndimage
+
+    z = ben_david_zone(15.0, 2250.0, grid_mm, 1.0)  # any threshold: only the field is read
+    zs = np.linspace(-25.0, 5.0, 301)
+    best = 0.0
+    for y in (8.5, -8.5):
+        ijk = z.grid.world_to_index(np.stack([np.zeros_like(zs), np.full_like(zs, y), zs], 1))
+        best = max(best, float(ndimage.map_coordinates(z.field_v_cm, [ijk[:, 2], ijk[:, 1], ijk[:, 0]], order=1).max()))
+    return best
 
 
 def ire_rows(grid_mm: float) -> list[tuple]:
@@ -297,6 +306,8 @@ def main() -> None:
     p.add_argument("--fit", action="store_true", help="re-fit the probe temperature and the lethal field")
     p.add_argument("--grid", type=float, default=1.0, help="voxel size (mm)")
     p.add_argument("--only", choices=["cryo", "ire"], default=None)
+    p.add_argument("--calibrate-grids", type=float, nargs="+", default=None, metavar="MM",
+                   help="IRE: the lethal field fitted on each of these voxel sizes (arrays.yaml grid_lethal_field_v_cm)")
     p.add_argument("--probes", type=int, nargs="*", default=None, help="cryo: probe counts of Littrup's rows")
     p.add_argument("--model", choices=["fixed", "power"], default=None,
                    help="cryo probe model (default: arrays.yaml cryo.probe_model); with --fit: the constant to fit")
@@ -308,6 +319,17 @@ def main() -> None:
         MODEL["probe_model"] = a.model
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     data = load_array_data()
+    if a.calibrate_grids:
+        liver = data.ire.tissues["liver"]
+        for h in a.calibrate_grids:
+            t0 = time.perf_counter()
+            try:
+                packaged = f"{grid_lethal_field_v_cm(liver, h):g}"
+            except InputError:
+                packaged = "none"
+            print(f"{h:g} mm voxels: fitted lethal field {fit_lethal_field(h):.1f} V/cm (packaged: {packaged}); "
+                  f"{time.perf_counter() - t0:.1f} s", flush=True)
+        return
     if a.fit:
         if a.only != "ire":
             c = data.cryo

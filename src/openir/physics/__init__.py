@@ -31,6 +31,7 @@ from .ire import (
     IREOptions,
     conductivity_of_field,
     electrode_pairs,
+    grid_lethal_field_v_cm,
     ire_array_zone,
     lethal_field_v_cm,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "CryoOptions",
     "FreezeStep",
     "IREOptions",
+    "grid_lethal_field_v_cm",
     "lethal_field_v_cm",
     "ZoneGrowthPoint",
     "array_zone_dimensions",

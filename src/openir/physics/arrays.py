@@ -87,6 +87,20 @@ class CryoData(BaseModel):
         return self.default_isotherm_c
 
 
+class GridLethalField(BaseModel):
+    """The lethal field that reproduces the fitted zone on a grid too coarse to resolve the electrode.
+
+    On voxels larger than ``resolved_voxel_mm`` an electrode is one line of voxels, thinner on the grid
+    than the needle, so its field falls off faster; the threshold that gives the fitted zone there is
+    lower than the physical one. ``values``: voxel size (mm) -> that threshold (V/cm).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    resolved_voxel_mm: float = Field(gt=0)
+    values: dict[float, float]
+    source: str = Field(min_length=3)
+
+
 class IRETissue(BaseModel):
     model_config = ConfigDict(extra="forbid")
     conductivity_s_m: Sourced
@@ -94,6 +108,7 @@ class IRETissue(BaseModel):
     reversible_field_v_cm: Sourced
     irreversible_field_v_cm: Sourced
     lethal_field_v_cm: Sourced
+    grid_lethal_field_v_cm: GridLethalField | None = None
 
 
 class SourcedInt(BaseModel):

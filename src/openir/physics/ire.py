@@ -83,38 +83,62 @@ def conductivity_of_field(e_v_cm: np.ndarray, props: IRETissue) -> np.ndarray:
     return s0 + (s1 - s0) * x * x * (3.0 - 2.0 * x)
 
 
+def grid_lethal_field_v_cm(props: IRETissue, voxel_mm: float | None) -> float:
+    """The tissue's reference lethal field on voxels of ``voxel_mm`` (None: the physical value).
+
+    Voxels up to ``grid_lethal_field_v_cm.resolved_voxel_mm`` resolve the electrode: the physical
+    (grid-converged) value. Coarser voxels take their own calibrated value, which gives the same fitted
+    zone (data/arrays.yaml); a voxel size without one is refused rather than guessed, since a
+    threshold taken from another grid errs by up to 50 % in zone depth.
+    """
+    cal = props.grid_lethal_field_v_cm
+    if voxel_mm is None or cal is None or voxel_mm <= cal.resolved_voxel_mm * 1.02:
+        return float(props.lethal_field_v_cm.value)
+    for h, e in cal.values.items():
+        if abs(voxel_mm - h) <= 0.02 * h:
+            return float(e)
+    sizes = ", ".join(f"{h:g}" for h in sorted(cal.values))
+    raise InputError(f"the IRE lethal field is calibrated for voxels <= {cal.resolved_voxel_mm:g} mm and of {sizes} mm, "
+                     f"not {voxel_mm:g} mm: choose one of these", field="spacing_mm")
+
+
 def lethal_field_v_cm(props: IRETissue, pulses: float, pulse_length_us: float,
-                      protocol: LethalFieldProtocol | None = None) -> float:
-    """Lethal field (V/cm) of a train of ``pulses`` pulses of ``pulse_length_us``.
+                      protocol: LethalFieldProtocol | None = None, voxel_mm: float | None = None) -> float:
+    """Lethal field (V/cm) of a train of ``pulses`` pulses of ``pulse_length_us`` (on ``voxel_mm`` voxels).
 
     E = E_ref (n tau / (n_ref tau_ref))^-alpha: E_ref is the tissue's lethal field at the reference
-    protocol; alpha makes the short anchor protocol (Miklavcic 2000: 8 x 100 us) reach the measured
-    irreversible threshold. Longer or more pulses kill at a lower field (data/arrays.yaml).
+    protocol (on this grid: `grid_lethal_field_v_cm`); alpha makes the short anchor protocol
+    (Miklavcic 2000: 8 x 100 us) reach the measured irreversible threshold from the physical E_ref.
+    Longer or more pulses kill at a lower field (data/arrays.yaml).
     """
     if not (pulses > 0 and pulse_length_us > 0):
         raise InputError(f"pulses and pulse length must be > 0, got {pulses} x {pulse_length_us} us", field="pulses")
     pr = protocol or load_array_data().ire.lethal_field_protocol
-    e_ref = props.lethal_field_v_cm.value
     ref = pr.reference_pulses.value * pr.reference_pulse_length_us.value
     anchor = pr.anchor_pulses.value * pr.anchor_pulse_length_us.value
-    alpha = math.log(props.irreversible_field_v_cm.value / e_ref) / math.log(ref / anchor)
-    return float(e_ref * (pulses * pulse_length_us / ref) ** -alpha)
+    alpha = math.log(props.irreversible_field_v_cm.value / props.lethal_field_v_cm.value) / math.log(ref / anchor)
+    return float(grid_lethal_field_v_cm(props, voxel_mm) * (pulses * pulse_length_us / ref) ** -alpha)
 
 
 def electrode_mask(grid: Grid, tip: Sequence[float], direction: Sequence[float], exposure_mm: float, radius_mm: float) -> np.ndarray:
-    """Voxels of an electrode's exposed segment (tip back ``exposure_mm``): centres within the needle
-    radius, plus the voxel nearest the axis at every step along it.
+    """Voxels of an electrode's exposed segment (tip back ``exposure_mm``): the voxel nearest the axis
+    at every step along it, plus, where the voxels are no larger than the needle's radius, every
+    voxel centre within that radius.
 
-    A needle thinner than a voxel thus becomes one line of voxels wherever its axis runs, so its
-    effective radius on the grid does not depend on where the axis crosses the voxels (a looser
-    reach would take 1 or 4 voxels per slice and double the zone). On coarse grids the line acts
-    thinner than the needle (smaller field, conservative zone); at 0.5 mm the field between two
-    electrodes matches the analytic two-cylinder field (tests/physics/test_physics_arrays.py).
+    A needle thinner than a voxel is thus exactly one line of voxels wherever its axis runs, so its
+    effective radius on the grid does not depend on where the axis crosses the voxels (centres within
+    the radius would take 1, 2 or 4 voxels per slice there, and a 2 x 2 electrode made the zone up to
+    50 % deeper). On coarse grids the line acts thinner than the needle (the lethal field is calibrated
+    per voxel size, data/arrays.yaml); at 0.5 mm the field between two electrodes matches the analytic
+    two-cylinder field (tests/physics/test_physics_arrays.py).
     """
-    s, rho = probe_coordinates(grid, tip, direction)
-    m = (_segment_distance(s, rho, exposure_mm) <= radius_mm) & (s >= -exposure_mm - 1e-9)
     d = np.asarray(direction, float) / np.linalg.norm(direction)
     h = float(grid.spacing.min())
+    if radius_mm >= float(grid.spacing.max()):
+        s, rho = probe_coordinates(grid, tip, direction)
+        m = (_segment_distance(s, rho, exposure_mm) <= radius_mm) & (s >= -exposure_mm - 1e-9)
+    else:
+        m = np.zeros(grid.shape, bool)
     steps = np.arange(0.0, exposure_mm + 1e-9, 0.25 * h)
     ijk = np.rint(grid.world_to_index(np.asarray(tip, float) - steps[:, None] * d)).astype(int)
     inside = np.all((ijk >= 0) & (ijk < np.array(grid.shape[::-1])), axis=1)
@@ -305,10 +329,13 @@ def ire_array_zone(
         vs = np.minimum(vs, vmax)
     n_pulses = int(opt.pulses or data.pulses_per_pair.value)
     plen_us = float(opt.pulse_length_us or data.pulse_length_us.value)
-    lethal_e = opt.lethal_field_v_cm or lethal_field_v_cm(props, n_pulses, plen_us, data.lethal_field_protocol)
     if grid is None:
         ends = np.concatenate([tips, tips - expo * dirs])
         grid = box_grid(ends, opt.margin_mm, opt.spacing_mm)
+    voxel = float(np.max(grid.spacing))
+    if voxel > 1.02 * float(np.min(grid.spacing)):
+        raise InputError(f"the IRE field needs cubic voxels, got {np.round(grid.spacing, 3).tolist()} mm", field="grid")
+    lethal_e = opt.lethal_field_v_cm or lethal_field_v_cm(props, n_pulses, plen_us, data.lethal_field_protocol, voxel)
     masks = [electrode_mask(grid, t, d, expo, radius) for t, d in zip(tips, dirs, strict=True)]
     emax = np.zeros(grid.shape)
     sig_e2 = []
@@ -354,7 +381,8 @@ def ire_array_zone(
         threshold=float(lethal_e),
         threshold_source=(f"{n_pulses} x {plen_us:g} us train: {data.lethal_field_protocol.form.value} anchored on "
                           f"{props.lethal_field_v_cm.value:g} V/cm at {data.lethal_field_protocol.reference_pulses.value} x "
-                          f"{data.lethal_field_protocol.reference_pulse_length_us.value:g} us ({props.lethal_field_v_cm.source})"
+                          f"{data.lethal_field_protocol.reference_pulse_length_us.value:g} us ({props.lethal_field_v_cm.source}); "
+                          f"{grid_lethal_field_v_cm(props, voxel):g} V/cm there on {voxel:g} mm voxels"
                           if opt.lethal_field_v_cm is None else "user override"),
         outer_dims=measure_dims(rev, grid, tips, axis),
         peak_field_v_cm=float(np.where(np.logical_or.reduce(masks), 0.0, emax).max()),
@@ -365,5 +393,5 @@ def ire_array_zone(
     )
 
 
-__all__ = ["IREOptions", "conductivity_of_field", "electrode_mask", "electrode_pairs", "ire_array_zone", "lethal_field_v_cm",
+__all__ = ["IREOptions", "conductivity_of_field", "electrode_mask", "electrode_pairs", "grid_lethal_field_v_cm", "ire_array_zone", "lethal_field_v_cm",
            "solve_pair_field"]

@@ -251,7 +251,8 @@ def array_model_available() -> bool:
 
 
 def _model_text(modality: str) -> tuple[str, tuple[str, ...], dict]:
-    from openir.physics import load_array_data
+    from openir.physics import grid_lethal_field_v_cm, load_array_data
+    from openir.physics.array_table import TABLE_IRE_GRID_MM
 
     data = load_array_data()
     if modality == "cryo":
@@ -263,10 +264,14 @@ def _model_text(modality: str) -> tuple[str, tuple[str, ...], dict]:
                 (iso.source, c.default_schedule_min.source, c.probe_temperature_c.source),
                 {"isotherm_c": iso.value, "schedule_min": list(c.default_schedule_min.value)})
     i = data.ire
+    liver = i.tissues["liver"]
+    cal = liver.grid_lethal_field_v_cm
     return (f"IRE array: quasi-static field of the electrode pairs, {i.field_v_per_cm.value:g} V/cm, lethal field "
-            f"{i.tissues['liver'].lethal_field_v_cm.value:g} V/cm in liver for {i.pulses_per_pair.value:g} x "
-            f"{i.pulse_length_us.value:g} us pulses (lower for more or longer pulses; openir.physics)",
-            (i.field_v_per_cm.source, i.tissues["liver"].lethal_field_v_cm.source),
+            f"{liver.lethal_field_v_cm.value:g} V/cm in liver for {i.pulses_per_pair.value:g} x "
+            f"{i.pulse_length_us.value:g} us pulses (lower for more or longer pulses; the zone table's "
+            f"{TABLE_IRE_GRID_MM:g} mm voxels use their calibrated {grid_lethal_field_v_cm(liver, TABLE_IRE_GRID_MM):g} "
+            "V/cm; openir.physics)",
+            (i.field_v_per_cm.source, liver.lethal_field_v_cm.source) + ((cal.source,) if cal else ()),
             {"field_v_per_cm": i.field_v_per_cm.value, "pulses_per_pair": i.pulses_per_pair.value})
 
 
