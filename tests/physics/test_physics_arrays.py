@@ -67,7 +67,7 @@ def test_pairs_follow_the_maximum_pair_distance():
 
 
 def test_ire_zone_grows_with_voltage_and_reports_heating():
-    opts = IREOptions(spacing_mm=1.5, margin_mm=12.0)
+    opts = IREOptions(spacing_mm=1.5, margin_mm=15.0)
     tips = [(-7.5, 0, 0), (7.5, 0, 0)]
     lo = ire_array_zone(tips, [(0, 0, 1)], exposure_mm=15, voltage_v=1500, options=opts.model_copy(update={"heating": False}))
     hi = ire_array_zone(tips, [(0, 0, 1)], exposure_mm=15, voltage_v=3000, options=opts)

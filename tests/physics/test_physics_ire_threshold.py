@@ -53,7 +53,7 @@ def test_bad_pulse_train_is_refused():
 
 
 def test_array_zone_uses_the_train_threshold():
-    opts = IREOptions(spacing_mm=2.0, margin_mm=6.0, heating=False, nonlinear=False, pulses=70, pulse_length_us=70.0)
+    opts = IREOptions(spacing_mm=2.0, margin_mm=15.0, heating=False, nonlinear=False, pulses=70, pulse_length_us=70.0)
     z = ire_array_zone([(-5.0, 0, 0), (5.0, 0, 0)], [(0, 0, 1)], exposure_mm=6.0, voltage_v=1500.0, options=opts)
     assert z.threshold == pytest.approx(_expected(70, 70.0, voxel_mm=2.0), rel=1e-12)
     assert "70 x 70 us" in z.threshold_source and "2 mm voxels" in z.threshold_source
@@ -94,7 +94,7 @@ def test_zone_depth_does_not_depend_on_the_voxel_size():
 def test_diverging_pair_voltage_is_set_from_its_widest_spacing():
     t = math.radians(8.0)
     dirs = [(math.sin(t), 0.0, math.cos(t)), (-math.sin(t), 0.0, math.cos(t))]  # backs move apart
-    opts = IREOptions(spacing_mm=2.0, margin_mm=6.0, heating=False, nonlinear=False)
+    opts = IREOptions(spacing_mm=2.0, margin_mm=15.0, heating=False, nonlinear=False)
     z = ire_array_zone([(-7.5, 0, 0), (7.5, 0, 0)], dirs, exposure_mm=10.0, field_v_per_cm=1500.0, options=opts)
     back = 15.0 + 2 * 10.0 * math.sin(t)  # 17.78 mm
     assert z.pairs[0][2] == pytest.approx(150.0 * back, rel=1e-9)
