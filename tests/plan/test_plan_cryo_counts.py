@@ -39,6 +39,11 @@ def test_30_mm_phantom_tumour_says_why_one_cryo_array_cannot_cover_it():
     assert t.n_probes <= 6 and not t.full_coverage
     assert 50.0 < t.target_coverage_pct < 99.0
     assert t.alternatives and any("within the configuration limits" in w for w in plan.warnings)
+    from openir.plan.planner import (
+        NOT_A_PLAN,  # a partial array is shown for the tumour board, not as a plan
+    )
+
+    assert t.configuration.startswith(NOT_A_PLAN) and any(NOT_A_PLAN in w and "cryoprobe array" in w for w in plan.warnings)
 
 
 @pytest.mark.xfail(strict=True, reason="issue 14 bar not met at 30 mm: a 3-4 probe array's modelled -30 C zone is "

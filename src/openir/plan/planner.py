@@ -698,12 +698,12 @@ def _plan_tumour(case: _Case, plan: Plan, tum: str, budget: int) -> tuple[Target
                              "margin) within the configuration limits" + (f"; blocked by {why}" if why else "")
                              + (f"; {lim[0]}" if lim else ""))
         tp.alternatives = _alternatives(case, att, attempts, feats)
-        if att.modality == "ire" and n_ins:  # an IRE array that leaves tumour + margin untreated is no plan
+        if n_ins:  # a plan that leaves tumour + margin untreated is no treatment plan, whatever the modality
             tp.configuration = f"{NOT_A_PLAN}: best within the limits shown - {tp.configuration}"
-            plan.warnings.append(f"{name}: {NOT_A_PLAN}: no IRE array of {att.cfg.probes.min}-{att.cfg.probes.max} "
-                                 f"electrodes within the limits covers tumour + margin with safe paths; the best "
-                                 f"({n_ins} electrodes, {tp.target_coverage_pct:.1f}%) is shown for the tumour board "
-                                 "with the alternatives")
+            what = {"ire": "IRE electrode array", "cryo": "cryoprobe array"}.get(att.modality, f"{att.modality} plan")
+            plan.warnings.append(f"{name}: {NOT_A_PLAN}: no {what} within the limits covers tumour + margin with safe "
+                                 f"paths; the best ({n_ins} insertion(s), {tp.target_coverage_pct:.1f}%) is shown for "
+                                 "the tumour board with the alternatives")
     tp.seconds = round(time.perf_counter() - t0, 3)
     return tp, pt, n_ins
 
