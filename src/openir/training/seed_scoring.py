@@ -80,7 +80,9 @@ def seed_ground(labels: LabelMap, expert: SeedPlan, body: np.ndarray | None = No
     b = body[box] if body is not None else sub.array > 0
     target = planning_target(sub, tumour, expert.margin_mm, b, excl if excl.any() else None)
     q = site.quality
-    assert q is not None
+    if q is None:
+        raise InputError(f"site protocol {expert.site!r} has no quality limits (V100 / V150): seed plans on it "
+                         "cannot be scored", field="site")
     return SeedGround(grid, box, target, sub.mask(tumour), organs, float(expert.prescription_gy), q.v100_min_pct,
                       q.v150_max_pct, {"prescription": site.prescription_source, "v100": q.v100_min_source,
                                        "v150": q.hot_source})
