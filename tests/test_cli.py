@@ -69,6 +69,11 @@ def test_quick_demo_end_to_end(tmp_path):
     score = json.loads((out / "practice" / "exercise_score.json").read_text())
     assert score["total"] < score["max_total"] and score["missed_target_ml"] > 0
     assert (out / "practice" / "drg_funnel.png").stat().st_size > 5_000
+    plan = json.loads((out / "plan" / "plan.json").read_text())  # a partial plan is said to be one, in the page too
+    for t in plan["targets"]:
+        partial = t["configuration"].startswith("NOT A TREATMENT PLAN")
+        assert partial == (not t["full_coverage"] and t["n_probes"] > 0), (t["tumour"], t["configuration"])
+        assert (f"{t['tumour']}: NOT A TREATMENT PLAN</b>" in html) == partial
 
 
 def test_cli_imports_no_domain_package_until_a_command_runs():

@@ -17,7 +17,7 @@ def run(ctx: DemoContext) -> None:
     from openir.io import write_markups, write_nifti
     from openir.plan.export import plan_labelmap, plan_markups
     from openir.plan.models import CaseRef
-    from openir.plan.planner import plan_ablation
+    from openir.plan.planner import NOT_A_PLAN, plan_ablation
     from openir.report import table
     from openir.report.plan_report import plan_figures, write_plan_report
 
@@ -55,10 +55,16 @@ def run(ctx: DemoContext) -> None:
                  "min margin mm (verify, sub-voxel)", "healthy ablated mL", "full coverage", "time s"], rows,
                 numeric=(2, 3, 4, 5, 6, 7, 9))
     warn = "".join(f"<li>{html.escape(w)}</li>" for w in plan.warnings)
+    partial = "".join(
+        f"<p><b>{html.escape(t.tumour)}: {NOT_A_PLAN}</b> - no plan within the limits covers tumour + margin; the best "
+        f"one is shown (coverage above) with what a tumour board would weigh instead: "
+        f"{html.escape('; '.join(t.alternatives) or 'see the warnings')}. The stages below carry it on to show the "
+        "workflow (navigation, monitoring, verification), not as a treatment recommendation.</p>"
+        for t in plan.targets if t.configuration.startswith(NOT_A_PLAN))
     figs = "".join(plan_figures(plan, labels, ct, targets))
     ctx.add_section(
         "Ablation plan",
         f"<p>Catalogue {plan.provenance.catalogue_version}, rules {plan.provenance.rules_version}. Files: "
         "<code>plan/plan.json</code>, <code>plan/plan.mrk.json</code>, <code>plan/plan_segmentation.nii.gz</code>, "
-        f"<code>plan/plan_report.html</code>.</p>{tab}<ul>{warn}</ul>{figs}",
+        f"<code>plan/plan_report.html</code>.</p>{tab}{partial}<ul>{warn}</ul>{figs}",
     )
