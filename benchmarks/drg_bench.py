@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from _timing import best  # benchmarks/ is on sys.path when a script there runs
 from openir.phantom.registry_costs import generate_costs
 from openir.phantom.registry_data import generate_registry
 from openir.registry.drg import case_table, cost_funnel, drg_summary, load_drg_config
@@ -60,15 +61,6 @@ def ours(folder: Path, cfg) -> tuple[pd.DataFrame, pd.DataFrame]:
     items = pd.read_parquet(folder / "items.parquet")
     cases = case_table(procs, heads, items)
     return drg_summary(cases, cfg), cost_funnel(cases)
-
-
-def best(fn, repeat: int) -> tuple[float, object]:
-    times, res = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        res = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), res
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from _timing import best  # benchmarks/ is on sys.path when a script there runs
 from openir.sop import PatientValues, check_patient, check_table, load_sop, technique_ids
 
 
@@ -111,15 +112,6 @@ def plain_pandas(df: pd.DataFrame) -> pd.DataFrame:
     inside = pd.Series([d.startswith(st) for d, st in zip(dx, f["ind"], strict=True)], index=df.index)
     out["indication"] = sev(dx != dx, ~inside, dx.eq(""), "warn", pd.Series(True, index=df.index))
     return out
-
-
-def best(fn, repeat: int) -> tuple[float, object]:
-    times, res = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        res = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), res
 
 
 def main() -> None:
