@@ -219,12 +219,16 @@ def bars(rows: list[Row]) -> list[str]:
     mid = [r for r in rows if 20 <= r.size_mm <= 30 and r.asked in ("cryo", "ire") and r.probes]
     flagged = [r for r in mid if r.configuration.startswith("NOT A TREATMENT PLAN")]  # best shown, said to be no plan
     mid = [r for r in mid if r not in flagged]
-    bad = [r for r in mid if not ((2 <= r.probes <= 4) if r.asked == "cryo" else (3 <= r.probes <= 6))]
+    def in_range(r: Row) -> bool:
+        return (2 <= r.probes <= 4) if r.asked == "cryo" else (3 <= r.probes <= 6)
+
+    bad = [r for r in mid if not in_range(r)]
     none = [r for r in rows if 20 <= r.size_mm <= 30 and r.asked in ("cryo", "ire") and not r.probes]
     out.append(f"2-3 cm cryo 2-4 probes / IRE 3-6 electrodes: {len(mid) - len(bad)} of {len(mid)} plans in range"
                + (f" (out of range: {', '.join(f'{r.size_mm} mm {r.location} {r.asked} {r.probes}' for r in bad)})" if bad else "")
                + (f"; {len(none)} with no array placed (said why)" if none else "")
-               + (f"; {len(flagged)} flagged NOT A TREATMENT PLAN (best shown with alternatives: "
+               + (f"; {len(flagged)} flagged NOT A TREATMENT PLAN, {sum(in_range(r) for r in flagged)} of them in "
+                  f"range (best shown with alternatives: "
                   f"{', '.join(f'{r.size_mm} mm {r.location} {r.asked} {r.probes}' for r in flagged)})" if flagged else ""))
     full_bad = [r for r in rows if r.full and (r.target_pct < 99.0 or r.spare_ml > 0)]
     silent = [r for r in rows if not r.full and not r.error and not (r.why and r.alternatives)]

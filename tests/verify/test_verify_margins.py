@@ -85,8 +85,11 @@ def test_offset_spheres_property(r, gap, off, spacing, jitter):
     exact = R - (np.linalg.norm(off) + r)
     r = margin_analysis(t, z, g).report
     m, h = r.min_margin_mm, max(spacing)
-    assert m <= exact + h / 2, (m, exact)
-    assert abs(m - exact) <= h / 2 or not r.margin_resolved, (m, exact)
+    assert m <= exact + h / 2, (m, exact)  # never optimistic by more than half a voxel
+    # a resolved margin errs small by at most one voxel: two sampled surfaces each place their edge
+    # within half a voxel, and the minimum over the mesh picks the unlucky phase (0.8 x 0.8 x 1.5 mm
+    # concentric spheres: -0.8 to -0.9 mm; 0.7 x 0.7 x 2.5 mm: down to -0.7 voxel; RESULTS.md issue 16)
+    assert m >= exact - h or not r.margin_resolved, (m, exact)
 
 
 def test_voxel_margin_on_crop_equals_whole_volume():

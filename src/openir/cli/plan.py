@@ -189,6 +189,10 @@ def plan(
     sop_technique: str | None = typer.Option(
         None, "--sop-technique", help="SOP to check against (default: from the plan's organ and modality, "
                                       "e.g. liver + microwave = liver_mwa)"),
+    beyond_practice: bool = typer.Option(
+        False, "--beyond-practice",
+        help="allow more cryo/IRE probes than practice uses for the tumour's size (configurations.yaml "
+             "practice_probes); the plan warns"),
     out: Path = typer.Option(Path("plan"), "--out", "-o", help="output folder"),
 ) -> None:
     """Plan an ablation: modality, target, probes; write plan.json, markups, segmentation, report.
@@ -210,7 +214,8 @@ def plan(
                                  clip_to_organ=clip, uncertainty_mm=uncertainty_mm, needle_length_mm=needle_mm,
                                  keep_away=parse_pairs(keep_away, "--keep-away"), plan_voxel_mm=plan_voxel_mm,
                                  tip_offset_mm=tip_offset_mm, zone_model=zone_model,
-                                 physics_spacing_mm=physics_spacing_mm, evidence=evidence)
+                                 physics_spacing_mm=physics_spacing_mm, evidence=evidence,
+                                 beyond_practice=beyond_practice)
     except InputError as exc:  # name the command-line option the user typed, not the model field
         top = (exc.field or "").split(".")[0]
         raise InputError(exc.problem, field=_OPTION_OF_FIELD.get(top, f"--{top.replace('_', '-')}")) from None

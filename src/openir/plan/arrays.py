@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from openir.core.datafiles import load_yaml_model
 from openir.core.errors import OpenIRError
@@ -49,6 +49,16 @@ class CountLimit(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min: int = Field(1, ge=1)
     max: int = Field(..., ge=1)
+
+
+class PracticeBand(BaseModel):
+    """The probe count practice uses for tumours up to a size: a ceiling the planner keeps to unless
+    the user lifts it (``PlanOptions.beyond_practice``), so a plan never needs more probes than a
+    radiologist would insert for that tumour; a target it cannot cover is said, with alternatives."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_diameter_mm: float = Field(..., gt=0, description="tumour volume-equivalent diameter, rounded to the mm")
+    max_probes: int = Field(..., ge=1)
 
 
 class ModalityConfiguration(BaseModel):
@@ -75,6 +85,27 @@ class ModalityConfiguration(BaseModel):
     diverging: bool = False  # IRE: a blocked shaft may also lean away from the array axis
     pair_spacing_mm: Range | None = None  # IRE: spacing of every pulsed pair at both ends of the exposure
     pair_spacing_source: str | None = None
+    practice_probes: list[PracticeBand] = Field(default_factory=list)
+    practice_probes_source: str | None = None
+
+    @model_validator(mode="after")
+    def _practice_sourced(self) -> ModalityConfiguration:
+        if self.practice_probes and not (self.practice_probes_source or "").strip():
+            raise ValueError("practice_probes needs practice_probes_source (or say it is unsourced)")
+        for b in self.practice_probes:
+            if not self.probes.min <= b.max_probes <= self.probes_per_tumour.max:
+                raise ValueError(f"practice_probes max_probes {b.max_probes} outside {self.probes.min}-"
+                                 f"{self.probes_per_tumour.max} (probes.min - probes_per_tumour.max)")
+        return self
+
+    def practice_band(self, diameter_mm: float) -> PracticeBand | None:
+        """The practice ceiling for a tumour of ``diameter_mm`` (volume-equivalent, rounded to the mm as
+        sizes are reported), or None where practice sets none beyond the other limits."""
+        d = round(float(diameter_mm))
+        for b in sorted(self.practice_probes, key=lambda b: b.max_diameter_mm):
+            if d <= b.max_diameter_mm:
+                return b
+        return None
 
     @property
     def max_pullbacks(self) -> int:

@@ -46,6 +46,8 @@ class PlanOptions(BaseModel):
     tip_offset_mm: float = Field(0.0, ge=0, description="tip beyond the zone centre where the catalogue has none")
     tissue: Literal["prefer", "require", "any"] = "prefer"
     max_probes: int | None = Field(None, ge=1, description="cap per tumour; never above configurations.yaml")
+    beyond_practice: bool = Field(False, description="lift the practice probe count by tumour size "
+                                  "(configurations.yaml practice_probes); the plan says so")
     lattice_fraction: float = Field(0.5, gt=0, le=1)
     zone_model: Literal["table", "physics", "both"] = "table"
     physics_spacing_mm: float = Field(2.0, gt=0)

@@ -253,19 +253,39 @@ _ARRAY_EVIDENCE = {
 }
 
 
-def _probe_cap(case: _Case, cfg: ModalityConfiguration, budget: int) -> int:
+def _probe_cap(case: _Case, cfg: ModalityConfiguration, budget: int, feats: TumourFeatures,
+               mod: str) -> tuple[int, str | None]:
+    """Insertions allowed for this tumour, and the practice note when the size band set (or was lifted from) it."""
     cap = min(cfg.probes_per_tumour.max, budget)
     if case.options.max_probes is not None:
         cap = min(cap, case.options.max_probes)
-    return cap
+    band = cfg.practice_band(feats.equivalent_diameter_mm)
+    if band is None or band.max_probes >= cap:
+        return cap, None
+    size = f"{round(feats.equivalent_diameter_mm):d} mm"
+    if case.options.beyond_practice:
+        return cap, (f"{PRACTICE_LIFTED}: up to {cap} {mod} probes allowed for this {size} tumour, above the "
+                     f"{band.max_probes} practice uses up to {band.max_diameter_mm:g} mm (beyond_practice set by the user)")
+    return band.max_probes, (f"{PRACTICE_CEILING}: at most {band.max_probes} {mod} probes for a tumour up to "
+                             f"{band.max_diameter_mm:g} mm (this one {size}, volume-equivalent diameter) "
+                             f"[configurations.yaml practice_probes; {_source_head(cfg.practice_probes_source)}]")
+
+
+PRACTICE_CEILING = "practice probe count"
+PRACTICE_LIFTED = "practice probe count lifted"
+
+
+def _source_head(src: str | None) -> str:
+    text = " ".join((src or "").split())
+    return text if len(text) < 90 else text[:87] + "..."
 
 
 def _plan_modality(case: _Case, name: str, feats: TumourFeatures, mod: str, budget: int) -> ModalityAttempt:
     """Plan ``name`` with modality ``mod`` within its configuration limits and the session budget."""
     o = case.options
     cfg = case.configurations.for_modality(mod)
-    cap = _probe_cap(case, cfg, budget)
-    notes: list[str] = []
+    cap, practice = _probe_cap(case, cfg, budget, feats, mod)
+    notes: list[str] = [practice] if practice else []
     devices = o.devices or None
     if mod in ARRAY_MODALITIES:
         opts, onotes = array_options(case.catalogue, mod, cfg, devices=devices, max_probes=cap, tissue=feats.organ)
@@ -656,6 +676,12 @@ def _plan_tumour(case: _Case, plan: Plan, tum: str, budget: int) -> tuple[Target
                     blocked_ml={k: round(v * pt.grid.voxel_volume_mm3 / 1000.0, 3) for k, v in pl.blocked.items()},
                     n_candidates=pl.n_candidates, notes=notes, configuration=att.configuration,
                     limits=_limits_text(att.cfg, att.modality, att.probe_cap), modality_options=options_out)
+    practice = next((n for n in att.notes if n.startswith(PRACTICE_CEILING)), None)
+    if practice:
+        tp.limits.append(f"{att.modality}: {practice}")
+    if practice and practice.startswith(PRACTICE_LIFTED):
+        plan.warnings.append(f"{name}: {practice} - more probes than practice uses; the tumour board should "
+                             "weigh the alternatives first")
     n_ins, n_zones, unsourced = _add_probes(plan, name, att, o)
     tp.n_probes, tp.n_tracks, tp.n_zones = n_ins, n_ins, n_zones
     tp.within_limits = n_ins <= att.probe_cap and n_zones <= att.cfg.positions_per_tumour.max
@@ -698,6 +724,13 @@ def _plan_tumour(case: _Case, plan: Plan, tum: str, budget: int) -> tuple[Target
                              "margin) within the configuration limits" + (f"; blocked by {why}" if why else "")
                              + (f"; {lim[0]}" if lim else ""))
         tp.alternatives = _alternatives(case, att, attempts, feats)
+        if practice and not practice.startswith(PRACTICE_LIFTED):
+            plan.warnings.append(f"{name}: the {att.modality} probe count is held to practice for this size "
+                                 f"({practice.split(' [')[0].split(': ', 1)[1]}); the modelled zone of that many "
+                                 "probes is smaller than tumour + margin")
+            tp.alternatives.append(f"more {att.modality} probes than practice uses for this size, planned with "
+                                   "--beyond-practice (PlanOptions.beyond_practice), if the team accepts it "
+                                   "[source: configurations.yaml practice_probes_source]")
         if n_ins:  # a plan that leaves tumour + margin untreated is no treatment plan, whatever the modality
             tp.configuration = f"{NOT_A_PLAN}: best within the limits shown - {tp.configuration}"
             what = {"ire": "IRE electrode array", "cryo": "cryoprobe array"}.get(att.modality, f"{att.modality} plan")
