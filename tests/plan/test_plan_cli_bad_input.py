@@ -79,3 +79,14 @@ def test_zero_voxel_size_in_the_image_header_is_refused(case, tmp_path, monkeypa
     assert len(lines) == 1 and lines[0].startswith("error:"), err
     assert "Traceback" not in err
     assert not out.exists()
+
+
+def test_beyond_practice_flag_reaches_the_plan(case, monkeypatch, capsys):
+    """`--beyond-practice` is the one way to lift the practice probe count; the plan records it."""
+    out = case / "out_beyond"
+    code, err = _run(["plan", str(case / "ct.nii.gz"), str(case / "labels.nii.gz"), "--names",
+                      str(case / "names.json"), "--tumor", "tumour_1", "--needle", "60", "--modality", "cryo",
+                      "--beyond-practice", "-o", str(out)], monkeypatch, capsys)
+    assert code == 0, err
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["provenance"]["parameters"]["beyond_practice"] is True
