@@ -189,6 +189,39 @@ class _Case:
         return [n for n in self.labels.names if matches(n, self.margins.vessels)]
 
 
+@dataclass(frozen=True)
+class PracticeCount:
+    """The practice probe count for this tumour's size (configurations.yaml ``practice_probes``): held
+    to, or lifted by the user (``beyond_practice``)."""
+
+    modality: str
+    max_probes: int
+    max_diameter_mm: float
+    size_mm: int  # the tumour's volume-equivalent diameter, rounded as reported
+    allowed: int  # insertions the plan may use
+    lifted: bool
+    source: str
+
+    @property
+    def rule(self) -> str:
+        return (f"at most {self.max_probes} {self.modality} probes for a tumour up to {self.max_diameter_mm:g} mm "
+                f"(this one {self.size_mm} mm, volume-equivalent diameter)")
+
+    @property
+    def note(self) -> str:
+        head = " ".join(self.source.split())
+        head = head if len(head) < 90 else head[:87] + "..."
+        if self.lifted:
+            return (f"{PRACTICE_LIFTED}: up to {self.allowed} {self.modality} probes allowed for this {self.size_mm} mm "
+                    f"tumour, above the {self.max_probes} practice uses up to {self.max_diameter_mm:g} mm "
+                    f"(beyond_practice set by the user)")
+        return f"{PRACTICE_CEILING}: {self.rule} [configurations.yaml practice_probes; {head}]"
+
+
+PRACTICE_CEILING = "practice probe count"
+PRACTICE_LIFTED = "practice probe count lifted"
+
+
 @dataclass
 class ModalityAttempt:
     """One modality planned for one tumour: placement, target, outcome and what was noted."""
@@ -202,6 +235,7 @@ class ModalityAttempt:
     heat: list[HeatSinkReport] = field(default_factory=list)
     probe_cap: int = 0
     full_coverage: bool = False
+    practice: PracticeCount | None = None  # set when the size band bound (or was lifted from) the probe count
 
     @property
     def n_probes(self) -> int:
@@ -254,30 +288,18 @@ _ARRAY_EVIDENCE = {
 
 
 def _probe_cap(case: _Case, cfg: ModalityConfiguration, budget: int, feats: TumourFeatures,
-               mod: str) -> tuple[int, str | None]:
-    """Insertions allowed for this tumour, and the practice note when the size band set (or was lifted from) it."""
+               mod: str) -> tuple[int, PracticeCount | None]:
+    """Insertions allowed for this tumour, and the practice count when its size band binds (or was lifted)."""
     cap = min(cfg.probes_per_tumour.max, budget)
     if case.options.max_probes is not None:
         cap = min(cap, case.options.max_probes)
     band = cfg.practice_band(feats.equivalent_diameter_mm)
     if band is None or band.max_probes >= cap:
         return cap, None
-    size = f"{round(feats.equivalent_diameter_mm):d} mm"
-    if case.options.beyond_practice:
-        return cap, (f"{PRACTICE_LIFTED}: up to {cap} {mod} probes allowed for this {size} tumour, above the "
-                     f"{band.max_probes} practice uses up to {band.max_diameter_mm:g} mm (beyond_practice set by the user)")
-    return band.max_probes, (f"{PRACTICE_CEILING}: at most {band.max_probes} {mod} probes for a tumour up to "
-                             f"{band.max_diameter_mm:g} mm (this one {size}, volume-equivalent diameter) "
-                             f"[configurations.yaml practice_probes; {_source_head(cfg.practice_probes_source)}]")
-
-
-PRACTICE_CEILING = "practice probe count"
-PRACTICE_LIFTED = "practice probe count lifted"
-
-
-def _source_head(src: str | None) -> str:
-    text = " ".join((src or "").split())
-    return text if len(text) < 90 else text[:87] + "..."
+    lifted = case.options.beyond_practice
+    allowed = cap if lifted else band.max_probes
+    return allowed, PracticeCount(mod, band.max_probes, band.max_diameter_mm, round(feats.equivalent_diameter_mm),
+                                  allowed, lifted, cfg.practice_probes_source or "")
 
 
 def _plan_modality(case: _Case, name: str, feats: TumourFeatures, mod: str, budget: int) -> ModalityAttempt:
@@ -285,7 +307,7 @@ def _plan_modality(case: _Case, name: str, feats: TumourFeatures, mod: str, budg
     o = case.options
     cfg = case.configurations.for_modality(mod)
     cap, practice = _probe_cap(case, cfg, budget, feats, mod)
-    notes: list[str] = [practice] if practice else []
+    notes: list[str] = [practice.note] if practice else []
     devices = o.devices or None
     if mod in ARRAY_MODALITIES:
         opts, onotes = array_options(case.catalogue, mod, cfg, devices=devices, max_probes=cap, tissue=feats.organ)
@@ -356,7 +378,7 @@ def _plan_modality(case: _Case, name: str, feats: TumourFeatures, mod: str, budg
                                      clip=False)
             if rep.flagged:
                 heat.append(rep)
-    att = ModalityAttempt(mod, cfg, pl, pt, out, notes, heat, cap)
+    att = ModalityAttempt(mod, cfg, pl, pt, out, notes, heat, cap, practice=practice)
     att.full_coverage = out.target_pct >= 100.0 * case.required - 1e-9 and not out.spare and bool(pl.chosen)
     return att
 
@@ -676,11 +698,11 @@ def _plan_tumour(case: _Case, plan: Plan, tum: str, budget: int) -> tuple[Target
                     blocked_ml={k: round(v * pt.grid.voxel_volume_mm3 / 1000.0, 3) for k, v in pl.blocked.items()},
                     n_candidates=pl.n_candidates, notes=notes, configuration=att.configuration,
                     limits=_limits_text(att.cfg, att.modality, att.probe_cap), modality_options=options_out)
-    practice = next((n for n in att.notes if n.startswith(PRACTICE_CEILING)), None)
+    practice = att.practice
     if practice:
-        tp.limits.append(f"{att.modality}: {practice}")
-    if practice and practice.startswith(PRACTICE_LIFTED):
-        plan.warnings.append(f"{name}: {practice} - more probes than practice uses; the tumour board should "
+        tp.limits.append(f"{att.modality}: {practice.note}")
+    if practice and practice.lifted:
+        plan.warnings.append(f"{name}: {practice.note} - more probes than practice uses; the tumour board should "
                              "weigh the alternatives first")
     n_ins, n_zones, unsourced = _add_probes(plan, name, att, o)
     tp.n_probes, tp.n_tracks, tp.n_zones = n_ins, n_ins, n_zones
@@ -724,10 +746,11 @@ def _plan_tumour(case: _Case, plan: Plan, tum: str, budget: int) -> tuple[Target
                              "margin) within the configuration limits" + (f"; blocked by {why}" if why else "")
                              + (f"; {lim[0]}" if lim else ""))
         tp.alternatives = _alternatives(case, att, attempts, feats)
-        if practice and not practice.startswith(PRACTICE_LIFTED):
+        if practice and not practice.lifted:
+            small = any(n.startswith("no array within the limits is as large as the target") for n in att.notes)
             plan.warnings.append(f"{name}: the {att.modality} probe count is held to practice for this size "
-                                 f"({practice.split(' [')[0].split(': ', 1)[1]}); the modelled zone of that many "
-                                 "probes is smaller than tumour + margin")
+                                 f"({practice.rule})" + ("; no array of that many probes has a modelled zone as "
+                                                         "large as tumour + margin" if small else ""))
             tp.alternatives.append(f"more {att.modality} probes than practice uses for this size, planned with "
                                    "--beyond-practice (PlanOptions.beyond_practice), if the team accepts it "
                                    "[source: configurations.yaml practice_probes_source]")
