@@ -116,37 +116,43 @@ def section_diameters(z, iso: float, depth_mm: float = 15.0) -> tuple[float, flo
     return float(np.sqrt(4 * area / np.pi)), float(distance.pdist(hull).max())
 
 
-def _fit_probe_power(kf: float | None, grid_mm: float) -> tuple[float, object]:
-    """Cooling power per probe (W, power model) that gives the single probe its 12 mm lethal diameter."""
-    lo, hi = 5.0, 80.0  # more power -> colder probe -> larger
+def _bisect_to_lethal(lo: float, hi: float, steps: int, zone_at, label, *, colder_up: bool) -> tuple[float, object]:
+    """Bisect one probe setting until the single probe's lethal (-30 C) diameter is Littrup's 12 mm.
+    ``colder_up``: a larger setting makes the zone larger (power); else a smaller one does (temperature)."""
     z = None
-    for _ in range(8):
+    for _ in range(steps):
         mid = 0.5 * (lo + hi)
-        with _gel_frozen_k(kf):
-            z = littrup_zone(1, 1.2, None, grid_mm, power_w=mid)
+        z = zone_at(mid)
         d = float(np.mean(cross_extents(z, -30.0, X, Y)))
-        print(f"  probe {mid:6.2f} W, gel frozen k {kf} -> lethal diameter {d:.2f} mm", flush=True)
-        if d > LITTRUP_LETHAL[1]:
+        print(label(mid, d), flush=True)
+        if (d > LITTRUP_LETHAL[1]) == colder_up:
             hi = mid
         else:
             lo = mid
-    return round(0.5 * (lo + hi), 1), z
+    return 0.5 * (lo + hi), z
+
+
+def _fit_probe_power(kf: float | None, grid_mm: float) -> tuple[float, object]:
+    """Cooling power per probe (W, power model) that gives the single probe its 12 mm lethal diameter."""
+    def zone_at(w):
+        with _gel_frozen_k(kf):
+            return littrup_zone(1, 1.2, None, grid_mm, power_w=w)
+
+    mid, z = _bisect_to_lethal(5.0, 80.0, 8, zone_at,  # more power -> colder probe -> larger
+                               lambda w, d: f"  probe {w:6.2f} W, gel frozen k {kf} -> lethal diameter {d:.2f} mm",
+                               colder_up=True)
+    return round(mid, 1), z
 
 
 def _fit_probe_t(kf: float | None, grid_mm: float) -> tuple[float, object]:
-    lo, hi = -190.0, -60.0  # the cold and the warm end: colder -> larger
-    z = None
-    for _ in range(6):
-        mid = 0.5 * (lo + hi)
+    def zone_at(t):
         with _gel_frozen_k(kf):
-            z = littrup_zone(1, 1.2, mid, grid_mm)
-        d = float(np.mean(cross_extents(z, -30.0, X, Y)))
-        print(f"  probe {mid:7.1f} C, gel frozen k {kf} -> lethal diameter {d:.1f} mm", flush=True)
-        if d > LITTRUP_LETHAL[1]:
-            lo = mid
-        else:
-            hi = mid
-    return round(0.5 * (lo + hi), 0), z
+            return littrup_zone(1, 1.2, t, grid_mm)
+
+    mid, z = _bisect_to_lethal(-190.0, -60.0, 6, zone_at,  # the cold and the warm end: colder -> larger
+                               lambda t, d: f"  probe {t:7.1f} C, gel frozen k {kf} -> lethal diameter {d:.1f} mm",
+                               colder_up=False)
+    return round(mid, 0), z
 
 
 class _gel_frozen_k:
